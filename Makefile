@@ -1,0 +1,52 @@
+# overair: `make run` starts a server on the embedded default; `make test` installs what the tests need
+# and runs them all. Both work on a fresh Debian machine with Python 3.11.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: run test lint typecheck architecture pytest system-deps npm-deps bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
+	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/overair serve
+
+# System packages the tests use: Node.js and npm (real CodePush/semver packages).
+system-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
+
+npm-deps: system-deps
+	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+architecture: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP) npm-deps
+	$(BIN)/pytest -q
+
+test: lint typecheck architecture pytest
+
+# Benchmarks need wrk (Debian package); not part of `make test`.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { $(APT) update && $(APT) install -y wrk; }
+	$(BIN)/python benchmarks/update_check.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/compat/node_modules
