@@ -1,0 +1,44 @@
+"""Rollout buckets: which devices are inside a partial rollout.
+
+A device falls in bucket 0-99 for a given release tag and is inside a rollout of ``p`` percent when its
+bucket is below ``p``. The bucket is a pure function of (client id, tag), so a device keeps its answer
+across checks, and raising the percentage only ever adds devices (monotonic rollouts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from overair.selection.types import RolloutHash
+
+
+def _to_int32(x: int) -> int:
+    x &= 0xFFFFFFFF
+    return x - 0x100000000 if x & 0x80000000 else x
+
+
+def js_rollout_hash(text: str) -> int:
+    """The CodePush reference server's string hash, bit for bit.
+
+    ``h = (h << 5) - h + c`` over UTF-16 code units, where JavaScript's ``<<`` truncates ``h`` to int32 but
+    the sum is not truncated again, so the result may leave the int32 range (a quirk real clients observe).
+    """
+    h = 0
+    raw = text.encode("utf-16-le", "surrogatepass")
+    for i in range(0, len(raw), 2):
+        h = _to_int32(_to_int32(h) << 5) - h + (raw[i] | (raw[i + 1] << 8))
+    return h
+
+
+def rollout_bucket(client_id: str, tag: str, method: RolloutHash = RolloutHash.NATIVE) -> int:
+    """The device's bucket (0-99) for the release identified by ``tag`` (its label)."""
+    identifier = f"{client_id}-{tag}"
+    if method is RolloutHash.CODEPUSH:
+        return abs(js_rollout_hash(identifier)) % 100
+    digest = hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") % 100
+
+
+def in_rollout(client_id: str, percentage: int, tag: str, method: RolloutHash = RolloutHash.NATIVE) -> bool:
+    """True when the device is among the ``percentage`` percent that get the release ``tag``."""
+    return rollout_bucket(client_id, tag, method) < percentage

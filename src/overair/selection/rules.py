@@ -1,0 +1,141 @@
+"""The update decision: one pure function from a deployment's releases and a device's question.
+
+The rules follow the CodePush reference server (``api/script/utils/acquisition.ts``) so that every protocol
+overair speaks gives the same answer for the same data, extended with build numbers, per-device exclusions
+(releases that failed on the device) and store-only apps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from overair.selection import semver
+from overair.selection.rollout import in_rollout
+from overair.selection.types import (
+    CurrentMatch,
+    Decision,
+    DecisionKind,
+    DeviceQuery,
+    Plan,
+    Release,
+)
+
+
+def _targets(release: Release, query: DeviceQuery) -> bool:
+    if query.any_binary:
+        return True
+    if release.build_number is not None and release.build_number != query.build_number:
+        return False
+    return semver.satisfies(query.app_version, release.target)
+
+
+def _is_current(release: Release, query: DeviceQuery) -> bool:
+    """Whether the device runs ``release`` now (used to stop the newest-first scan)."""
+    if query.current_match is CurrentMatch.LABEL_ELSE_HASH:
+        if query.label:
+            return release.label == query.label
+        return release.package_hash == query.package_hash
+    return (bool(query.label) and release.label == query.label) or (
+        bool(query.package_hash) and release.package_hash == query.package_hash
+    )
+
+
+def _already_has(release: Release, query: DeviceQuery) -> bool:
+    """Whether the device already has the content of ``release`` (same package, maybe another label)."""
+    if query.package_hash:
+        return release.package_hash == query.package_hash
+    return (
+        query.current_match is CurrentMatch.LABEL_OR_HASH
+        and bool(query.label)
+        and release.label == query.label
+    )
+
+
+def _store_version_newer(query: DeviceQuery, latest: Release) -> tuple[bool, bool]:
+    """(binary newer than every version ``latest`` targets, newer store binary being served)."""
+    newer_binary = semver.gtr(query.app_version, latest.target)
+    if newer_binary:
+        return True, False
+    if not semver.satisfies(query.app_version, latest.target):
+        return False, True
+    store_newer = (
+        latest.build_number is not None
+        and query.build_number is not None
+        and query.build_number < latest.build_number
+    )
+    return False, store_newer
+
+
+def _decide(
+    releases: Sequence[Release], query: DeviceQuery, ignore_unfinished: bool
+) -> tuple[Decision, Release | None]:
+    if not releases:
+        return Decision(DecisionKind.RUN_EMBEDDED), None
+    found = False
+    latest_enabled: Release | None = None
+    latest_satisfying: Release | None = None
+    make_mandatory = False
+    for release in reversed(releases):
+        found = found or _is_current(release, query)
+        if (
+            release.disabled
+            or release.label in query.excluded_labels
+            or (ignore_unfinished and release.rollout_unfinished)
+        ):
+            continue
+        latest_enabled = latest_enabled or release
+        if not _targets(release, query):
+            continue
+        latest_satisfying = latest_satisfying or release
+        if found:
+            break  # everything older than what the device runs does not matter
+        if release.mandatory:
+            make_mandatory = True  # a mandatory release newer than the device's bundle was skipped
+            break
+    if latest_enabled is None:
+        return Decision(DecisionKind.RUN_EMBEDDED), None
+    newer_binary, store_newer = _store_version_newer(query, latest_enabled)
+    hint = latest_enabled.target if (newer_binary or store_newer) else ""
+    if query.store_only or latest_satisfying is None:
+        kind = DecisionKind.STORE_UPDATE_REQUIRED if store_newer else DecisionKind.RUN_EMBEDDED
+        return Decision(kind, latest_target=hint, store_version_newer=store_newer), None
+    if _already_has(latest_satisfying, query):
+        return Decision(DecisionKind.NO_UPDATE, latest_target=hint, store_version_newer=store_newer), None
+    decision = Decision(
+        DecisionKind.UPDATE,
+        release=latest_satisfying,
+        mandatory=make_mandatory or latest_satisfying.mandatory,
+    )
+    return decision, latest_satisfying
+
+
+def plan_update(releases: Sequence[Release], query: DeviceQuery) -> Plan:
+    """Decide for every device that shares ``query`` except for its client id.
+
+    ``releases`` are the deployment's releases, oldest first. The result does not depend on
+    ``query.client_id``; pair it with :func:`choose` to answer one device.
+    """
+    decision, offered = _decide(releases, query, ignore_unfinished=False)
+    if offered is None or not offered.rollout_unfinished:
+        return Plan(decision)
+    outside, _ = _decide(releases, query, ignore_unfinished=True)
+    return Plan(outside, decision, offered.rollout, offered.label or offered.package_hash)
+
+
+def choose(plan: Plan, query: DeviceQuery) -> Decision:
+    """Apply the device's rollout bucket to a plan."""
+    if plan.rollout_decision is not None and in_rollout(
+        query.client_id, plan.rollout_percentage, plan.rollout_tag, query.rollout_hash
+    ):
+        return plan.rollout_decision
+    return plan.decision
+
+
+def select_update(releases: Sequence[Release], query: DeviceQuery) -> Decision:
+    """The update decision for one device.
+
+    >>> v1 = Release(label="v1", package_hash="h1", target="1.0.0")
+    >>> select_update([v1], DeviceQuery(app_version="1.0.0")).kind
+    <DecisionKind.UPDATE: 'update'>
+    """
+    return choose(plan_update(releases, query), query)

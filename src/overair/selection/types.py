@@ -1,0 +1,113 @@
+"""The data the update decision works on: releases, the device's question, and the answer."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class DecisionKind(enum.StrEnum):
+    """What a device should do after an update check."""
+
+    UPDATE = "update"
+    """Download and install ``Decision.release``."""
+    NO_UPDATE = "no_update"
+    """The device already runs the newest release for its binary."""
+    RUN_EMBEDDED = "run_embedded"
+    """No release targets this binary: run the bundle shipped inside it."""
+    STORE_UPDATE_REQUIRED = "store_update_required"
+    """Newer releases target only newer binaries: the user must update the app from the store."""
+
+
+class RolloutHash(enum.StrEnum):
+    """How a device is placed in a rollout bucket (0-99)."""
+
+    NATIVE = "native"
+    """SHA-256 of ``client_id + "-" + tag``: uniform, stable per device and release."""
+    CODEPUSH = "codepush"
+    """The JavaScript string hash of the CodePush reference server (see ``rollout.js_rollout_hash``)."""
+
+
+class CurrentMatch(enum.StrEnum):
+    """How the release a device runs now is recognised among the deployment's releases."""
+
+    LABEL_OR_HASH = "label_or_hash"
+    """Native protocol: the label or the package hash matches."""
+    LABEL_ELSE_HASH = "label_else_hash"
+    """CodePush: the label when the device sent one, otherwise the package hash."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One published release of a deployment, as the decision sees it.
+
+    ``target`` is an exact version (``1.0.0``) or an npm-style range (``^1.2.0``). ``build_number``, when
+    set, limits the release to binaries with that build number. ``rollout`` is 1-100; 100 means complete.
+    """
+
+    label: str
+    package_hash: str
+    target: str
+    build_number: int | None = None
+    rollout: int = 100
+    mandatory: bool = False
+    disabled: bool = False
+    size: int = 0
+    description: str = ""
+    blob_key: str = ""
+    manifest_key: str = ""
+
+    @property
+    def rollout_unfinished(self) -> bool:
+        """True while the release reaches only part of the devices."""
+        return self.rollout < 100
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceQuery:
+    """What a device tells the server about itself when it asks for an update.
+
+    ``label`` and ``package_hash`` describe the bundle it runs now (both empty: the embedded bundle).
+    ``excluded_labels`` are releases that failed on this device; they are never offered to it again.
+    ``any_binary`` ignores targets entirely (CodePush companion apps).
+    """
+
+    app_version: str
+    build_number: int | None = None
+    label: str = ""
+    package_hash: str = ""
+    client_id: str = ""
+    excluded_labels: frozenset[str] = field(default_factory=frozenset)
+    store_only: bool = False
+    any_binary: bool = False
+    rollout_hash: RolloutHash = RolloutHash.NATIVE
+    current_match: CurrentMatch = CurrentMatch.LABEL_OR_HASH
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one update check.
+
+    ``latest_target`` is the target of the newest enabled release of the deployment (whatever binary it
+    targets); with ``store_version_newer`` it tells a device that a newer store binary is being served.
+    """
+
+    kind: DecisionKind
+    release: Release | None = None
+    mandatory: bool = False
+    latest_target: str = ""
+    store_version_newer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The device-independent part of a decision, cacheable per (binary, current bundle).
+
+    When the release a device would get is still rolling out, ``rollout_decision`` is what devices inside
+    the rollout get, and ``decision`` what everybody else gets.
+    """
+
+    decision: Decision
+    rollout_decision: Decision | None = None
+    rollout_percentage: int = 100
+    rollout_tag: str = ""
