@@ -1,0 +1,104 @@
+"""Blob store in a local folder: ``<root>/sha256/ab/<hash>``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from overair.storage.base import ObjectNotFound
+from overair.storage.keys import content_key
+
+_CHUNK = 1024 * 1024
+
+
+class FilesystemBlobStore:
+    """Stores each object once under its SHA-256; writes go to a temporary file, are fsynced and renamed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "tmp").mkdir(exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise ObjectNotFound(key)
+        return self.root / key
+
+    def _commit(self, tmp_path: Path, digest: str) -> str:
+        key = content_key(digest)
+        target = self._path(key)
+        if target.exists():
+            tmp_path.unlink(missing_ok=True)
+            return key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_path, target)
+        return key
+
+    def put_file(self, path: Path) -> str:
+        """Copy ``path`` into the store (hashing while copying)."""
+        sha = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                while chunk := src.read(_CHUNK):
+                    sha.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(Path(tmp), sha.hexdigest())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data``."""
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(content_key(digest)):
+            return content_key(digest)
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            return self._commit(Path(tmp), digest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def open(self, key: str) -> BinaryIO:
+        """Open the object for reading."""
+        try:
+            return self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+
+    def size(self, key: str) -> int:
+        """The object's size."""
+        try:
+            return self._path(key).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+
+    def exists(self, key: str) -> bool:
+        """Whether the object exists."""
+        try:
+            return self._path(key).is_file()
+        except ObjectNotFound:
+            return False
+
+    def delete(self, key: str) -> None:
+        """Remove the object."""
+        self._path(key).unlink(missing_ok=True)
+
+    def local_path(self, key: str) -> Path | None:
+        """The file itself."""
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def url_for(self, key: str) -> str | None:
+        """Served by overair itself."""
+        return None
