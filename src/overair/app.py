@@ -1,0 +1,143 @@
+"""The composition root: ``create_app(settings)`` builds every part and wires them together.
+
+Nothing else in overair constructs engines, stores or services; tests build their own app with their own
+settings. Device routes (``/v1/…``) are raw ASGI and never pass through FastAPI; everything else is the
+FastAPI management app with its OpenAPI schema at ``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from overair import __version__
+from overair.auth import api as auth_api
+from overair.auth.service import AccessKeyService
+from overair.config import Settings
+from overair.db import make_engine, make_sessionmaker, migrate
+from overair.errors import OverairError
+from overair.packages import InvalidBundle, Limits
+from overair.protocols.asgi import Receive, Scope, Send
+from overair.protocols.native import NativeProtocol
+from overair.releases import api as releases_api
+from overair.releases.devices import DeviceCache
+from overair.releases.service import ReleaseService
+from overair.storage import ObjectNotFound, open_blob_store
+
+log = logging.getLogger("overair")
+
+PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, title: str, detail: str) -> JSONResponse:
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type=PROBLEM,
+    )
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        where = ".".join(location) or "request body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(parts)
+
+
+def _install_error_table(api: FastAPI) -> None:
+    """The one table that turns domain errors into HTTP answers."""
+
+    async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OverairError)
+        return _problem(exc.status, exc.title, exc.message)
+
+    async def invalid_bundle(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvalidBundle)
+        return _problem(422, "Invalid bundle", exc.message)
+
+    async def missing_object(_request: Request, exc: Exception) -> JSONResponse:
+        return _problem(
+            404, "Not found", "The stored content for this release is missing from the blob store."
+        )
+
+    async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return _problem(422, "Invalid request", _validation_detail(exc))
+
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = "No such API route; see /api/v1/docs for the routes."
+        return _problem(exc.status_code, detail, detail)
+
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return _problem(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
+
+    api.add_exception_handler(OverairError, domain_error)
+    api.add_exception_handler(InvalidBundle, invalid_bundle)
+    api.add_exception_handler(ObjectNotFound, missing_object)
+    api.add_exception_handler(RequestValidationError, validation_error)
+    api.add_exception_handler(StarletteHTTPException, http_error)
+    api.add_exception_handler(Exception, unexpected)
+
+
+class OverairApp:
+    """The ASGI app: device routes first (raw ASGI), the management app for the rest."""
+
+    def __init__(self, management: FastAPI, devices: NativeProtocol, state: Any) -> None:
+        self.management = management
+        self.devices = devices
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            await self.devices(scope, receive, send)
+            return
+        await self.management(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> OverairApp:
+    """Build the server for ``settings`` (defaults: SQLite and a blob folder in ``./.overair``)."""
+    settings = settings or Settings()
+    engine = make_engine(settings.resolved_database_url())
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    blobs = open_blob_store(settings.resolved_blob_url())
+    limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
+    releases = ReleaseService(sessions, blobs, limits)
+    access_keys = AccessKeyService(sessions)
+    cache = DeviceCache(releases, settings.cache_recheck_seconds)
+    devices = NativeProtocol(cache, releases, blobs, settings.public_url)
+
+    management = FastAPI(
+        title="overair",
+        version=__version__,
+        description="Management API of the overair OTA update server.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    management.state.settings = settings
+    management.state.engine = engine
+    management.state.blobs = blobs
+    management.state.releases = releases
+    management.state.access_keys = access_keys
+    management.state.device_cache = cache
+    _install_error_table(management)
+    management.include_router(auth_api.router)
+    management.include_router(releases_api.router)
+
+    @management.get("/", include_in_schema=False)
+    def index() -> dict[str, str]:
+        return {"name": "overair", "version": __version__, "api": "/api/v1", "docs": "/api/v1/docs"}
+
+    return OverairApp(management, devices, management.state)

@@ -1,0 +1,1 @@
+"""Access keys: stored hashed, checked on every management call."""

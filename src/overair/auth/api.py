@@ -1,0 +1,58 @@
+"""Management API routes for access keys, and the dependency that authenticates every management call."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request, Response
+
+from overair.auth.schemas import AccessKeyCreate, AccessKeyCreated, AccessKeyOut
+from overair.auth.service import AccessKeyService
+
+router = APIRouter(prefix="/api/v1", tags=["access keys"])
+
+
+def get_keys(request: Request) -> AccessKeyService:
+    """The access key service of the running app."""
+    service: AccessKeyService = request.app.state.access_keys
+    return service
+
+
+Keys = Annotated[AccessKeyService, Depends(get_keys)]
+
+
+async def require_key(request: Request, keys: Keys) -> str:
+    """Authenticate the ``Authorization: Bearer KEY`` header; the key's name is the caller."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    token = key.strip() if scheme.lower() == "bearer" else ""
+    return await anyio.to_thread.run_sync(keys.verify, token)
+
+
+Caller = Annotated[str, Depends(require_key)]
+
+
+@router.get("/whoami")
+def whoami(caller: Caller) -> dict[str, str]:
+    """The name of the key used (lets a client check a key)."""
+    return {"name": caller}
+
+
+@router.get("/access-keys", response_model=list[AccessKeyOut])
+def list_keys(keys: Keys, _caller: Caller) -> list[AccessKeyOut]:
+    """Every key (names and dates, never the keys)."""
+    return keys.list()
+
+
+@router.post("/access-keys", response_model=AccessKeyCreated, status_code=201)
+def create_key(body: AccessKeyCreate, keys: Keys, caller: Caller) -> AccessKeyCreated:
+    """Create a key; the response is the only time it is shown."""
+    return keys.create(body.name, caller)
+
+
+@router.delete("/access-keys/{name}", status_code=204)
+def revoke_key(name: str, keys: Keys, _caller: Caller) -> Response:
+    """Revoke a key."""
+    keys.revoke(name)
+    return Response(status_code=204)

@@ -1,0 +1,29 @@
+"""Access key bodies of the management API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AccessKeyCreate(BaseModel):
+    """Create a named access key."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$", description="1-100 characters")
+
+
+class AccessKeyOut(BaseModel):
+    """A key as listed: never the key itself."""
+
+    name: str
+    created_by: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+class AccessKeyCreated(AccessKeyOut):
+    """A key just created: the only time the key is shown."""
+
+    key: str

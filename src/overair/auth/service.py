@@ -1,0 +1,98 @@
+"""Access keys: creation (shown once), listing, revocation and verification of bearer keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from overair.auth.models import AccessKey
+from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
+from overair.db import utcnow
+from overair.errors import Conflict, NotFound, Unauthorized
+
+KEY_PREFIX = "oa_"
+_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 hex digest stored in place of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _out(record: AccessKey) -> AccessKeyOut:
+    return AccessKeyOut(
+        name=record.name,
+        created_by=record.created_by,
+        created_at=record.created_at,
+        last_used_at=record.last_used_at,
+    )
+
+
+class AccessKeyService:
+    """Bearer keys for the management API. Only hashes are stored."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, name: str, created_by: str) -> AccessKeyCreated:
+        """Create a key; the returned object is the only place the key appears."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = AccessKey(name=name, key_hash=hash_key(key), created_by=created_by)
+        try:
+            with self._sessions.begin() as session:
+                if session.scalar(select(AccessKey.id).where(AccessKey.name == name)) is not None:
+                    raise Conflict(f'An access key named "{name}" already exists; pick another name.')
+                session.add(record)
+        except IntegrityError as exc:
+            raise Conflict(f'An access key named "{name}" already exists; pick another name.') from exc
+        return AccessKeyCreated(key=key, **_out(record).model_dump())
+
+    def ensure_initial_key(self) -> AccessKeyCreated | None:
+        """On a server without keys, create the first admin key and return it; otherwise None."""
+        with self._sessions() as session:
+            if session.scalar(select(func.count()).select_from(AccessKey)):
+                return None
+        try:
+            return self.create("admin", created_by="overair serve")
+        except Conflict:
+            return None  # another worker made it first
+
+    def list(self) -> list[AccessKeyOut]:
+        """Every key, by name."""
+        with self._sessions() as session:
+            return [_out(r) for r in session.scalars(select(AccessKey).order_by(AccessKey.name))]
+
+    def revoke(self, name: str) -> None:
+        """Delete a key; requests with it are refused from then on."""
+        with self._sessions.begin() as session:
+            record = session.scalar(select(AccessKey).where(AccessKey.name == name))
+            if record is None:
+                names = ", ".join(session.scalars(select(AccessKey.name).order_by(AccessKey.name)))
+                raise NotFound(f'No access key named "{name}" (keys: {names or "none"}).')
+            session.delete(record)
+
+    def verify(self, key: str | None) -> str:
+        """The name of the key's owner; :class:`Unauthorized` for a missing or unknown key."""
+        if not key:
+            raise Unauthorized(
+                "No access key given: log in with `overair login --server URL --access-key KEY` "
+                "or send the header `Authorization: Bearer KEY`."
+            )
+        digest = hash_key(key)
+        with self._sessions() as session:
+            record = session.scalar(select(AccessKey).where(AccessKey.key_hash == digest))
+            if record is None:
+                raise Unauthorized(
+                    "The access key was rejected: it is unknown or was revoked. Ask an admin for a key "
+                    "(overair access-key create) and log in again."
+                )
+            now = utcnow()
+            if record.last_used_at is None or now - record.last_used_at > _LAST_USED_RESOLUTION:
+                record.last_used_at = now
+                session.commit()
+            return record.name

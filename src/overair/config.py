@@ -1,0 +1,51 @@
+"""Server settings, read once at start from ``OVERAIR_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the server can be told. Defaults give the embedded setup: SQLite plus a local folder."""
+
+    model_config = SettingsConfigDict(env_prefix="OVERAIR_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".overair"), description="Folder for the SQLite database and blobs.")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty: SQLite in data_dir.")
+    blob_url: str = Field(
+        default="", description="Blob store URL (file:///path or memory://); empty: data_dir/blobs."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    public_url: str = Field(
+        default="", description="Base URL devices use to reach this server; empty: derived."
+    )
+    workers: int = Field(default=1, ge=1, le=64)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_bundle_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Uncompressed bundle size cap."
+    )
+    max_bundle_entries: int = Field(default=20_000, ge=1)
+    cache_recheck_seconds: float = Field(
+        default=1.0, ge=0.0, description="How stale another worker's release change may look, at most."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/overair.db``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'overair.db').resolve()}"
+
+    def resolved_blob_url(self) -> str:
+        """The blob store URL, defaulting to ``file://<data_dir>/blobs``."""
+        return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
+
+    def resolved_public_url(self) -> str:
+        """Where devices reach the server; used to build download URLs."""
+        return self.public_url or f"http://{self.host}:{self.port}"

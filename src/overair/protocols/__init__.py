@@ -1,0 +1,1 @@
+"""Device protocol adapters: parse a wire format, ask the same selection, encode the answer."""

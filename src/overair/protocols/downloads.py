@@ -1,0 +1,104 @@
+"""Serving stored blobs to devices: exact Content-Length, strong ETag, single byte ranges, no encoding.
+
+Blobs are content-addressed, so a URL's bytes never change: the ETag is the SHA-256 and responses may
+be cached forever. CodePush clients compare Content-Length with the bytes read, so it is always exact
+and no content-encoding is ever applied.
+"""
+
+from __future__ import annotations
+
+import re
+
+import anyio.to_thread
+
+from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes, send_error
+from overair.storage import BlobStore, ObjectNotFound, content_key
+
+_CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def parse_range(value: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte of a single ``Range`` header, or None when it cannot be satisfied.
+
+    Several ranges in one header are not supported; the caller then serves the whole body.
+    """
+    match = _RANGE.match(value.strip())
+    if match is None:
+        raise ValueError(value)
+    first_s, last_s = match.groups()
+    if not first_s and not last_s:
+        raise ValueError(value)
+    if not first_s:  # suffix range: the last N bytes
+        length = int(last_s)
+        if length == 0:
+            return None
+        return max(0, size - length), size - 1
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
+    if first >= size or last < first:
+        return None
+    return first, min(last, size - 1)
+
+
+async def serve_blob(scope: Scope, receive: Receive, send: Send, blobs: BlobStore, digest: str) -> None:
+    """Answer GET/HEAD for the blob with SHA-256 ``digest``."""
+    if scope["method"] not in ("GET", "HEAD"):
+        await send_error(send, 405, "Use GET to download a package.")
+        return
+    if not _HEX64.match(digest):
+        await send_error(send, 404, "No such package: the URL must end in a SHA-256 hex digest.")
+        return
+    key = content_key(digest)
+    try:
+        size = await anyio.to_thread.run_sync(blobs.size, key)
+    except ObjectNotFound:
+        await send_error(send, 404, "No such package: it may have been deleted; check for updates again.")
+        return
+    etag = f'"{digest}"'
+    common = [
+        (b"etag", etag.encode()),
+        (b"accept-ranges", b"bytes"),
+        (b"cache-control", b"public, max-age=31536000, immutable"),
+        (b"content-type", b"application/zip"),
+    ]
+    if header(scope, b"if-none-match") in (etag, "*"):
+        await send({"type": "http.response.start", "status": 304, "headers": common})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    first, last, status = 0, size - 1, 200
+    requested = header(scope, b"range")
+    if_range = header(scope, b"if-range")
+    if requested and (if_range is None or if_range == etag):
+        try:
+            chosen = parse_range(requested, size)
+        except ValueError:
+            chosen = (0, size - 1)  # several or malformed ranges: the whole body, as a 200
+            requested = None
+        if chosen is None:
+            await send_bytes(send, 416, b"", [*common, (b"content-range", f"bytes */{size}".encode())])
+            return
+        first, last = chosen
+        if requested:
+            status = 206
+    length = last - first + 1 if size else 0
+    headers = [*common, (b"content-length", str(length).encode())]
+    if status == 206:
+        headers.append((b"content-range", f"bytes {first}-{last}/{size}".encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if scope["method"] == "HEAD" or length == 0:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    stream = await anyio.to_thread.run_sync(blobs.open, key)
+    try:
+        await anyio.to_thread.run_sync(stream.seek, first)
+        remaining = length
+        while remaining > 0:
+            chunk = await anyio.to_thread.run_sync(stream.read, min(_CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+    finally:
+        stream.close()

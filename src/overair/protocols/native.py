@@ -1,0 +1,160 @@
+"""overair's own device protocol: update check, package download and status reports (raw ASGI).
+
+``GET /v1/update-check?deployment_key=…&app_version=1.0.0&build_number=1&label=v1&package_hash=…&client_id=…``
+answers ``{"status": …, "update": {…} | null, "store_version": … | null}`` where status is one of
+``update``, ``no_update``, ``run_embedded`` and ``store_update_required``. ``failed=v2,v5`` names releases
+that failed on the device; they are never offered to it again.
+
+``GET /v1/blobs/<sha256>`` downloads a package or manifest. ``POST /v1/report`` takes
+``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back, "client_id"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from urllib.parse import parse_qsl
+
+import anyio.to_thread
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from overair.errors import OverairError
+from overair.protocols.asgi import Receive, Scope, Send, base_url, read_body, send_bytes, send_error
+from overair.protocols.downloads import serve_blob
+from overair.releases.devices import DeviceCache
+from overair.releases.schemas import ReportStatus
+from overair.releases.service import DeviceSnapshot, ReleaseService
+from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, in_rollout, plan_update, semver
+from overair.storage import BlobStore, digest_of
+
+UPDATE_CHECK = "/v1/update-check"
+REPORT = "/v1/report"
+BLOBS = "/v1/blobs/"
+
+
+class Report(BaseModel):
+    """A device's status report."""
+
+    model_config = ConfigDict(extra="ignore")
+    deployment_key: str = Field(min_length=1, max_length=100)
+    label: str = Field(min_length=1, max_length=20)
+    status: ReportStatus
+    client_id: str = Field(default="", max_length=200)
+
+
+def encode_decision(decision: Decision, base: str) -> bytes:
+    """The JSON answer of the native protocol for one decision."""
+    update = None
+    if decision.kind is DecisionKind.UPDATE and decision.release is not None:
+        release = decision.release
+        update = {
+            "label": release.label,
+            "package_hash": release.package_hash,
+            "size": release.size,
+            "download_url": f"{base}{BLOBS}{digest_of(release.blob_key)}",
+            "manifest_url": f"{base}{BLOBS}{digest_of(release.manifest_key)}",
+            "mandatory": decision.mandatory,
+            "description": release.description,
+            "target_version": release.target,
+        }
+    body = {
+        "status": decision.kind.value,
+        "update": update,
+        "store_version": decision.latest_target if decision.store_version_newer else None,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class NativeProtocol:
+    """The ASGI app behind ``/v1/…``."""
+
+    def __init__(
+        self, cache: DeviceCache, service: ReleaseService, blobs: BlobStore, public_url: str
+    ) -> None:
+        self._cache = cache
+        self._service = service
+        self._blobs = blobs
+        self._public_url = public_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path == UPDATE_CHECK:
+            if scope["method"] not in ("GET", "HEAD"):
+                await send_error(send, 405, "Use GET for the update check.")
+                return
+            await self.update_check(scope, send)
+        elif path.startswith(BLOBS):
+            await serve_blob(scope, receive, send, self._blobs, path[len(BLOBS) :])
+        elif path == REPORT:
+            if scope["method"] != "POST":
+                await send_error(send, 405, "Use POST to send a status report.")
+                return
+            await self.report(receive, send)
+        else:
+            await send_error(send, 404, f"No device route {path}.")
+
+    async def update_check(self, scope: Scope, send: Send) -> None:
+        """Answer one update check from the cache (the database is read only when a deployment changed)."""
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        key = params.get("deployment_key", "").strip()
+        if not key:
+            await send_error(send, 400, "deployment_key is missing: send the key of the app's deployment.")
+            return
+        app_version = semver.valid(params.get("app_version", ""))
+        if app_version is None:
+            await send_error(
+                send, 400, "app_version is missing or not a version: send the binary's version, like 1.0.0."
+            )
+            return
+        build_text = params.get("build_number", "").strip()
+        if build_text and not build_text.isdigit():
+            await send_error(send, 400, "build_number must be a whole number, like 1.")
+            return
+        failed = frozenset(x for x in params.get("failed", "").split(",") if x)
+        query = DeviceQuery(
+            app_version=app_version,
+            build_number=int(build_text) if build_text else None,
+            label=params.get("label", ""),
+            package_hash=params.get("package_hash", ""),
+            excluded_labels=failed,
+        )
+        base = self._public_url or base_url(scope)
+
+        def build(snapshot: DeviceSnapshot) -> tuple[Plan, bytes, bytes]:
+            plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
+            inside = plan.rollout_decision or plan.decision
+            return plan, encode_decision(plan.decision, base), encode_decision(inside, base)
+
+        cached = await self._cache.get(key, ("native", query, base), build)
+        if cached is None:
+            await send_error(send, 404, "Unknown deployment key: check the key the app was built with.")
+            return
+        plan, outside, inside = cached
+        client_id = params.get("client_id", "")
+        chosen = outside
+        if plan.rollout_decision is not None and in_rollout(
+            client_id, plan.rollout_percentage, plan.rollout_tag
+        ):
+            chosen = inside
+        await send_bytes(send, 200, chosen)
+
+    async def report(self, receive: Receive, send: Send) -> None:
+        """Count a downloaded / installed / failed / rolled_back report."""
+        body = await read_body(receive, 10_000)
+        if body is None:
+            await send_error(send, 413, "A report is at most 10,000 bytes.")
+            return
+        try:
+            report = Report.model_validate_json(body)
+        except ValidationError as exc:
+            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            await send_error(send, 400, f"Invalid report: {details}")
+            return
+        try:
+            await anyio.to_thread.run_sync(
+                self._service.record_report, report.deployment_key, report.label, report.status
+            )
+        except OverairError as exc:
+            await send_error(send, exc.status, exc.message)
+            return
+        await send_bytes(send, 200, b'{"ok":true}')

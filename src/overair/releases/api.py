@@ -1,0 +1,237 @@
+"""Management API routes for apps, deployments and releases (FastAPI, under ``/api/v1``)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from overair.auth.api import Caller
+from overair.errors import Invalid, PayloadTooLarge
+from overair.packages import ManifestEntry
+from overair.releases.schemas import (
+    AppCreate,
+    AppOut,
+    AppPatch,
+    DeploymentCreate,
+    DeploymentOut,
+    DeploymentRename,
+    FileEntry,
+    PromoteRequest,
+    PublishOptions,
+    ReleaseOut,
+    ReleasePatch,
+    RollbackRequest,
+)
+from overair.releases.service import ReleaseService
+
+router = APIRouter(prefix="/api/v1", tags=["releases"])
+
+
+def get_service(request: Request) -> ReleaseService:
+    """The release service of the running app (wired in ``overair.app``)."""
+    service: ReleaseService = request.app.state.releases
+    return service
+
+
+Service = Annotated[ReleaseService, Depends(get_service)]
+
+
+def describe_validation_error(exc: ValidationError, what: str) -> str:
+    """One readable sentence out of a pydantic error."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or what
+        parts.append(f"{where}: {error['msg']}")
+    return f"Invalid {what}: " + "; ".join(parts)
+
+
+@router.get("/apps", response_model=list[AppOut])
+def list_apps(service: Service, _caller: Caller) -> list[AppOut]:
+    """Every app with its deployments."""
+    return service.list_apps()
+
+
+@router.post("/apps", response_model=AppOut, status_code=201)
+def create_app(spec: AppCreate, service: Service, _caller: Caller) -> AppOut:
+    """Create an app with the deployments Production and Staging."""
+    return service.create_app(spec)
+
+
+@router.get("/apps/{app}", response_model=AppOut)
+def get_app(app: str, service: Service, _caller: Caller) -> AppOut:
+    """One app."""
+    return service.get_app(app)
+
+
+@router.patch("/apps/{app}", response_model=AppOut)
+def patch_app(app: str, body: AppPatch, service: Service, _caller: Caller) -> AppOut:
+    """Change the app's distribution mode (hybrid or store-only)."""
+    return service.set_distribution(app, body.distribution)
+
+
+@router.delete("/apps/{app}", status_code=204)
+def remove_app(app: str, service: Service, _caller: Caller) -> Response:
+    """Delete the app with its deployments and releases."""
+    service.remove_app(app)
+    return Response(status_code=204)
+
+
+@router.get("/apps/{app}/deployments", response_model=list[DeploymentOut])
+def list_deployments(app: str, service: Service, _caller: Caller) -> list[DeploymentOut]:
+    """The app's deployments and their keys."""
+    return service.list_deployments(app)
+
+
+@router.post("/apps/{app}/deployments", response_model=DeploymentOut, status_code=201)
+def add_deployment(app: str, spec: DeploymentCreate, service: Service, _caller: Caller) -> DeploymentOut:
+    """Add a deployment (with a new key, or the given one)."""
+    return service.add_deployment(app, spec)
+
+
+@router.patch("/apps/{app}/deployments/{deployment}", response_model=DeploymentOut)
+def rename_deployment(
+    app: str, deployment: str, body: DeploymentRename, service: Service, _caller: Caller
+) -> DeploymentOut:
+    """Rename a deployment; its key stays."""
+    return service.rename_deployment(app, deployment, body.name)
+
+
+@router.delete("/apps/{app}/deployments/{deployment}", status_code=204)
+def remove_deployment(app: str, deployment: str, service: Service, _caller: Caller) -> Response:
+    """Delete a deployment and its releases."""
+    service.remove_deployment(app, deployment)
+    return Response(status_code=204)
+
+
+@router.get("/apps/{app}/deployments/{deployment}/releases", response_model=list[ReleaseOut])
+def history(app: str, deployment: str, service: Service, _caller: Caller) -> list[ReleaseOut]:
+    """The deployment's releases, oldest first, with their metrics."""
+    return service.history(app, deployment)
+
+
+@router.get("/apps/{app}/deployments/{deployment}/releases/{label}/manifest", response_model=list[FileEntry])
+def manifest(app: str, deployment: str, label: str, service: Service, _caller: Caller) -> list[FileEntry]:
+    """Every file of the release with its SHA-256 and size."""
+    entries: list[ManifestEntry] = service.manifest(app, deployment, label)
+    return [FileEntry(path=e.path, sha256=e.sha256, size=e.size) for e in entries]
+
+
+async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOptions]:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"The upload is {int(declared):,} bytes, over the server's limit of {limit:,} bytes "
+            "(OVERAIR_MAX_UPLOAD_BYTES)."
+        )
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise Invalid(
+            "Send the release as multipart/form-data with a file field `package` (the zip) and a text "
+            "field `release` (JSON: target_version, build_number, rollout, mandatory, ...)."
+        )
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:  # malformed multipart bodies raise several exception types
+        raise Invalid(f"The upload is not a readable multipart form: {exc}") from exc
+    package = form.get("package")
+    if not isinstance(package, UploadFile):
+        raise Invalid("The upload has no file field `package`: attach the bundle zip as `package`.")
+    raw = form.get("release")
+    if not isinstance(raw, str):
+        raise Invalid("The upload has no text field `release` with the release's JSON options.")
+    try:
+        options = PublishOptions.model_validate(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"The `release` field is not JSON: {exc}") from exc
+    except ValidationError as exc:
+        raise Invalid(describe_validation_error(exc, "release options")) from exc
+    fd, name = tempfile.mkstemp(prefix="overair-upload-", suffix=".zip")
+    path = Path(name)
+    try:
+        with open(fd, "wb") as out:
+            await package.seek(0)
+            copied = 0
+            while chunk := await package.read(1024 * 1024):
+                copied += len(chunk)
+                if copied > limit:
+                    raise PayloadTooLarge(
+                        f"The upload is over the server's limit of {limit:,} bytes "
+                        "(OVERAIR_MAX_UPLOAD_BYTES)."
+                    )
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        await form.close()
+    return path, options
+
+
+@router.post(
+    "/apps/{app}/deployments/{deployment}/releases",
+    response_model=ReleaseOut,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["package", "release"],
+                        "properties": {
+                            "package": {"type": "string", "format": "binary"},
+                            "release": {"type": "string", "description": "PublishOptions as JSON"},
+                        },
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
+async def publish(
+    app: str, deployment: str, request: Request, service: Service, caller: Caller
+) -> ReleaseOut:
+    """Publish a bundle zip as the next release of the deployment."""
+    path, options = await _receive_upload(request, request.app.state.settings.max_upload_bytes)
+    try:
+        return await anyio.to_thread.run_sync(service.publish, app, deployment, path, options, caller)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.patch("/apps/{app}/deployments/{deployment}/releases", response_model=ReleaseOut)
+def patch_release(
+    app: str, deployment: str, body: ReleasePatch, service: Service, _caller: Caller
+) -> ReleaseOut:
+    """Change a release picked by ``label``, or the newest one matching ``match_target_version``."""
+    return service.patch(app, deployment, body)
+
+
+@router.patch("/apps/{app}/deployments/{deployment}/releases/{label}", response_model=ReleaseOut)
+def patch_release_by_label(
+    app: str, deployment: str, label: str, body: ReleasePatch, service: Service, _caller: Caller
+) -> ReleaseOut:
+    """Change the release ``label``."""
+    return service.patch(app, deployment, body.model_copy(update={"label": label}))
+
+
+@router.post("/apps/{app}/promote", response_model=ReleaseOut, status_code=201)
+def promote(app: str, body: PromoteRequest, service: Service, caller: Caller) -> ReleaseOut:
+    """Publish a release of one deployment to another (Staging to Production by default)."""
+    return service.promote(app, body, caller)
+
+
+@router.post("/apps/{app}/deployments/{deployment}/rollback", response_model=ReleaseOut, status_code=201)
+def rollback(
+    app: str, deployment: str, body: RollbackRequest, service: Service, caller: Caller
+) -> ReleaseOut:
+    """Republish an older release's content as a new label."""
+    return service.rollback(app, deployment, body.label, caller)

@@ -1,0 +1,33 @@
+"""Errors of the release domain (translated to HTTP once, in ``overair.app``)."""
+
+from __future__ import annotations
+
+from overair.errors import Conflict, Invalid, NotFound
+
+
+class AppNotFound(NotFound):
+    """No app by that name."""
+
+
+class DeploymentNotFound(NotFound):
+    """No deployment by that name (or key)."""
+
+
+class ReleaseNotFound(NotFound):
+    """No release matches the label or target given."""
+
+
+class NameTaken(Conflict):
+    """An app, deployment or key with that name already exists."""
+
+
+class RolloutInProgress(Conflict):
+    """The deployment's newest release is still rolling out."""
+
+
+class IdenticalRelease(Conflict):
+    """The content is the same as the current release for the same target."""
+
+
+class InvalidRelease(Invalid):
+    """A release property is out of range or malformed."""

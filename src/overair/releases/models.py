@@ -1,0 +1,93 @@
+"""Tables of the release domain: apps, deployments, packages (content) and releases."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from overair.db import Base, UTCDateTime, utcnow
+
+
+class App(Base):
+    """An app: one store binary family with its deployments."""
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    platforms: Mapped[str] = mapped_column(String(50), default="ios,android")
+    distribution: Mapped[str] = mapped_column(String(20), default="hybrid")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deployments: Mapped[list[Deployment]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", passive_deletes=True, order_by="Deployment.id"
+    )
+
+
+class Deployment(Base):
+    """A channel of an app (Production, Staging, ...), addressed by devices through its key."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("app_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    app: Mapped[App] = relationship(back_populates="deployments")
+    releases: Mapped[list[Release]] = relationship(
+        back_populates="deployment",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Release.seq",
+    )
+
+
+class Package(Base):
+    """Bundle content, stored once however many releases use it."""
+
+    __tablename__ = "packages"
+
+    package_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(100))
+    manifest_key: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    total_size: Mapped[int] = mapped_column(BigInteger)
+    file_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Release(Base):
+    """A label of a deployment pointing at a package, with its targeting and rollout."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("deployment_id", "seq"), UniqueConstraint("deployment_id", "label"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(20))
+    package_hash: Mapped[str] = mapped_column(ForeignKey("packages.package_hash"))
+    target_version: Mapped[str] = mapped_column(String(200))
+    build_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rollout: Mapped[int] = mapped_column(Integer, default=100)
+    mandatory: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    released_by: Mapped[str] = mapped_column(String(100), default="")
+    released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    method: Mapped[str] = mapped_column(String(20), default="upload")
+    origin_label: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    origin_deployment: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    downloads: Mapped[int] = mapped_column(Integer, default=0)
+    installs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    rollbacks: Mapped[int] = mapped_column(Integer, default=0)
+
+    deployment: Mapped[Deployment] = relationship(back_populates="releases")
+    package: Mapped[Package] = relationship(lazy="joined")

@@ -1,0 +1,62 @@
+"""Queries of the release domain, shared by the service's operations."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from overair.releases.errors import AppNotFound, DeploymentNotFound, ReleaseNotFound
+from overair.releases.models import App, Deployment, Release
+
+
+def get_app(session: Session, name: str) -> App:
+    """The app called ``name``, or :class:`AppNotFound` listing what exists."""
+    app = session.scalar(select(App).where(App.name == name).options(selectinload(App.deployments)))
+    if app is None:
+        names = session.scalars(select(App.name).order_by(App.name)).all()
+        known = ", ".join(names) if names else "none yet"
+        raise AppNotFound(
+            f'No app named "{name}" (apps: {known}). Create it with: overair app create "{name}"'
+        )
+    return app
+
+
+def get_deployment(session: Session, app: App, name: str) -> Deployment:
+    """The deployment ``name`` of ``app`` (case-insensitive), or :class:`DeploymentNotFound`."""
+    for deployment in app.deployments:
+        if deployment.name.lower() == name.lower():
+            return deployment
+    known = ", ".join(d.name for d in app.deployments) or "none"
+    raise DeploymentNotFound(
+        f'App "{app.name}" has no deployment "{name}" (deployments: {known}). '
+        f'Add it with: overair deployment add --project-name "{app.name}" "{name}"'
+    )
+
+
+def releases_of(session: Session, deployment: Deployment) -> list[Release]:
+    """The deployment's releases, oldest first."""
+    return list(
+        session.scalars(select(Release).where(Release.deployment_id == deployment.id).order_by(Release.seq))
+    )
+
+
+def get_release(session: Session, deployment: Deployment, label: str) -> Release:
+    """The release ``label`` of ``deployment``, or :class:`ReleaseNotFound` listing the labels."""
+    release = session.scalar(
+        select(Release).where(Release.deployment_id == deployment.id, Release.label == label)
+    )
+    if release is None:
+        labels = [r.label for r in releases_of(session, deployment)]
+        known = ", ".join(labels[-10:]) if labels else "none yet"
+        raise ReleaseNotFound(
+            f'Deployment "{deployment.name}" has no release "{label}" (labels: {known}). '
+            "See them with: overair release list"
+        )
+    return release
+
+
+def deployment_by_key(session: Session, key: str) -> Deployment | None:
+    """The deployment a device addresses by its key."""
+    return session.scalar(
+        select(Deployment).where(Deployment.key == key).options(selectinload(Deployment.app))
+    )

@@ -1,0 +1,167 @@
+"""The management API's request and response bodies for apps, deployments and releases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Distribution(enum.StrEnum):
+    """Whether the server may offer bundles (hybrid) or only points users to the stores (store-only)."""
+
+    HYBRID = "hybrid"
+    STORE_ONLY = "store-only"
+
+
+class Platform(enum.StrEnum):
+    """Platforms an app ships on."""
+
+    IOS = "ios"
+    ANDROID = "android"
+
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
+_NAME_HELP = "1-100 characters: letters, digits, spaces, '.', '_' and '-', starting with a letter or digit"
+
+
+class AppCreate(BaseModel):
+    """Create an app; it gets the deployments Production and Staging."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME, description=_NAME_HELP)
+    platforms: list[Platform] = Field(default_factory=lambda: [Platform.IOS, Platform.ANDROID], min_length=1)
+    distribution: Distribution = Distribution.HYBRID
+
+
+class AppPatch(BaseModel):
+    """Change an app's distribution mode."""
+
+    model_config = ConfigDict(extra="forbid")
+    distribution: Distribution
+
+
+class DeploymentOut(BaseModel):
+    """A deployment and its key."""
+
+    name: str
+    key: str
+    created_at: dt.datetime
+    latest_label: str | None = None
+
+
+class AppOut(BaseModel):
+    """An app with its deployments."""
+
+    name: str
+    platforms: list[Platform]
+    distribution: Distribution
+    created_at: dt.datetime
+    deployments: list[DeploymentOut]
+
+
+class DeploymentCreate(BaseModel):
+    """Add a deployment, optionally with a given key (to keep the keys of apps moved from another server)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME, description=_NAME_HELP)
+    key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,100}$")
+
+
+class DeploymentRename(BaseModel):
+    """Rename a deployment; its key stays."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME, description=_NAME_HELP)
+
+
+class FileEntry(BaseModel):
+    """One file of a package's manifest."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+class ReleaseOut(BaseModel):
+    """A release with its targeting, rollout and metrics."""
+
+    label: str
+    deployment: str
+    package_hash: str
+    size: int
+    file_count: int
+    target_version: str
+    build_number: int | None
+    rollout: int
+    mandatory: bool
+    disabled: bool
+    description: str
+    released_by: str
+    released_at: dt.datetime
+    method: str
+    origin_label: str | None
+    origin_deployment: str | None
+    downloads: int
+    installs: int
+    failures: int
+    rollbacks: int
+
+
+class ReleasePatch(BaseModel):
+    """Change a pushed release. Pick it by ``label``, or by ``match_target_version`` (+ build number)."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = None
+    match_target_version: str | None = None
+    match_build_number: int | None = Field(default=None, ge=0)
+    rollout: int | None = Field(default=None, ge=1, le=100)
+    mandatory: bool | None = None
+    disabled: bool | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    target_version: str | None = Field(default=None, min_length=1, max_length=200)
+    build_number: int | None = Field(default=None, ge=0)
+    clear_build_number: bool = False
+
+
+class PromoteRequest(BaseModel):
+    """Copy a deployment's release to another deployment, with optional overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = "Staging"
+    destination: str = "Production"
+    label: str | None = None
+    rollout: int | None = Field(default=None, ge=1, le=100)
+    mandatory: bool | None = None
+    disabled: bool | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    target_version: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RollbackRequest(BaseModel):
+    """Republish an older release's content (the previous one, or ``label``) as a new label."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = None
+
+
+class PublishOptions(BaseModel):
+    """Targeting and rollout of a release being published."""
+
+    model_config = ConfigDict(extra="forbid")
+    target_version: str = Field(min_length=1, max_length=200)
+    build_number: int | None = Field(default=None, ge=0)
+    rollout: int = Field(default=100, ge=1, le=100)
+    mandatory: bool = False
+    disabled: bool = False
+    description: str = Field(default="", max_length=10_000)
+
+
+class ReportStatus(enum.StrEnum):
+    """What a device reports about a release."""
+
+    DOWNLOADED = "downloaded"
+    INSTALLED = "installed"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"

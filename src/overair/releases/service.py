@@ -1,0 +1,586 @@
+"""The release service: every operation on apps, deployments and releases, and the data devices need.
+
+Each public method runs in one database transaction and raises domain errors only. After a change that
+can alter what devices are offered, the deployment's ``generation`` is raised in the same transaction and
+the registered listeners are told the deployment key, so update-check caches drop what they hold.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from overair import packages
+from overair.releases import repository as repo
+from overair.releases.errors import (
+    IdenticalRelease,
+    InvalidRelease,
+    NameTaken,
+    ReleaseNotFound,
+    RolloutInProgress,
+)
+from overair.releases.models import App, Deployment, Package, Release
+from overair.releases.schemas import (
+    AppCreate,
+    AppOut,
+    DeploymentCreate,
+    DeploymentOut,
+    Distribution,
+    Platform,
+    PromoteRequest,
+    PublishOptions,
+    ReleaseOut,
+    ReleasePatch,
+    ReportStatus,
+)
+from overair.selection import Release as Candidate
+from overair.selection import semver
+from overair.storage import BlobStore
+
+DEFAULT_DEPLOYMENTS = ("Production", "Staging")
+
+_REPORT_COLUMNS = {
+    ReportStatus.DOWNLOADED: Release.downloads,
+    ReportStatus.INSTALLED: Release.installs,
+    ReportStatus.FAILED: Release.failures,
+    ReportStatus.ROLLED_BACK: Release.rollbacks,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSnapshot:
+    """What the update check needs of a deployment, loaded in one go and cached by the device routes."""
+
+    generation: int
+    store_only: bool
+    releases: tuple[Candidate, ...]
+
+
+def new_deployment_key() -> str:
+    """An unguessable deployment key (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def _check_target(target: str) -> str:
+    target = target.strip()
+    if semver.valid_range(target) is None:
+        raise InvalidRelease(
+            f'"{target}" is not a valid target version: use an exact version like 1.0.0 or an npm-style '
+            'range like "^1.2.0", "1.2.x", ">=1.0.0 <2.0.0" or "*"'
+        )
+    return target
+
+
+def _same_target(a: str, b: str) -> bool:
+    return a == b or semver.valid_range(a) == semver.valid_range(b)
+
+
+def _release_out(release: Release, deployment: Deployment) -> ReleaseOut:
+    return ReleaseOut(
+        label=release.label,
+        deployment=deployment.name,
+        package_hash=release.package_hash,
+        size=release.package.size,
+        file_count=release.package.file_count,
+        target_version=release.target_version,
+        build_number=release.build_number,
+        rollout=release.rollout,
+        mandatory=release.mandatory,
+        disabled=release.disabled,
+        description=release.description,
+        released_by=release.released_by,
+        released_at=release.released_at,
+        method=release.method,
+        origin_label=release.origin_label,
+        origin_deployment=release.origin_deployment,
+        downloads=release.downloads,
+        installs=release.installs,
+        failures=release.failures,
+        rollbacks=release.rollbacks,
+    )
+
+
+def _deployment_out(session: Session, deployment: Deployment) -> DeploymentOut:
+    latest = session.scalar(
+        select(Release.label)
+        .where(Release.deployment_id == deployment.id)
+        .order_by(Release.seq.desc())
+        .limit(1)
+    )
+    return DeploymentOut(
+        name=deployment.name, key=deployment.key, created_at=deployment.created_at, latest_label=latest
+    )
+
+
+def _app_out(session: Session, app: App) -> AppOut:
+    return AppOut(
+        name=app.name,
+        platforms=[Platform(p) for p in app.platforms.split(",") if p],
+        distribution=Distribution(app.distribution),
+        created_at=app.created_at,
+        deployments=[_deployment_out(session, d) for d in app.deployments],
+    )
+
+
+def _unfinished_rollout_message(deployment: Deployment, release: Release) -> str:
+    return (
+        f"{deployment.name} already has a rollout in progress: {release.label} reaches {release.rollout}% "
+        "of devices. Finish it with: overair release patch-update --label "
+        f"{release.label} --rollout-percentage 100, or stop it with --disabled true, then publish again."
+    )
+
+
+class ReleaseService:
+    """Apps, deployments and releases over a database and a blob store."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], blobs: BlobStore, limits: packages.Limits | None = None
+    ) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+        self._limits = limits or packages.Limits()
+        self._listeners: list[Callable[[str], None]] = []
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(deployment_key)`` after every committed change that may alter device answers."""
+        self._listeners.append(listener)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[Session, set[str]]]:
+        changed: set[str] = set()
+        with self._sessions() as session:
+            try:
+                with session.begin():
+                    yield session, changed
+            except IntegrityError as exc:
+                raise NameTaken(
+                    "Another change to the same object happened at the same moment; run the command again."
+                ) from exc
+        for key in changed:
+            for listener in self._listeners:
+                listener(key)
+
+    @staticmethod
+    def _touch(deployment: Deployment, changed: set[str]) -> None:
+        deployment.generation += 1
+        changed.add(deployment.key)
+
+    # -- apps ---------------------------------------------------------------------------------------
+
+    def create_app(self, spec: AppCreate) -> AppOut:
+        """Create an app with the Production and Staging deployments."""
+        with self._transaction() as (session, _):
+            if session.scalar(select(App.id).where(App.name == spec.name)) is not None:
+                raise NameTaken(f'An app named "{spec.name}" already exists; pick another name.')
+            app = App(
+                name=spec.name,
+                platforms=",".join(sorted({p.value for p in spec.platforms})),
+                distribution=spec.distribution.value,
+            )
+            app.deployments = [Deployment(name=n, key=new_deployment_key()) for n in DEFAULT_DEPLOYMENTS]
+            session.add(app)
+            session.flush()
+            return _app_out(session, app)
+
+    def list_apps(self) -> list[AppOut]:
+        """Every app, by name."""
+        with self._sessions() as session:
+            apps = session.scalars(select(App).order_by(App.name)).all()
+            return [_app_out(session, a) for a in apps]
+
+    def get_app(self, name: str) -> AppOut:
+        """One app."""
+        with self._sessions() as session:
+            return _app_out(session, repo.get_app(session, name))
+
+    def remove_app(self, name: str) -> None:
+        """Delete an app, its deployments and releases (stored content stays for other apps)."""
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, name)
+            changed.update(d.key for d in app.deployments)
+            session.delete(app)
+
+    def set_distribution(self, name: str, distribution: Distribution) -> AppOut:
+        """Switch an app between hybrid (OTA allowed) and store-only."""
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, name)
+            app.distribution = distribution.value
+            for deployment in app.deployments:
+                self._touch(deployment, changed)
+            return _app_out(session, app)
+
+    # -- deployments --------------------------------------------------------------------------------
+
+    def list_deployments(self, app_name: str) -> list[DeploymentOut]:
+        """The app's deployments with their keys."""
+        with self._sessions() as session:
+            app = repo.get_app(session, app_name)
+            return [_deployment_out(session, d) for d in app.deployments]
+
+    def add_deployment(self, app_name: str, spec: DeploymentCreate) -> DeploymentOut:
+        """Add a deployment, with a new key or the one given."""
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            if any(d.name.lower() == spec.name.lower() for d in app.deployments):
+                raise NameTaken(f'App "{app.name}" already has a deployment named "{spec.name}".')
+            key = spec.key or new_deployment_key()
+            if session.scalar(select(Deployment.id).where(Deployment.key == key)) is not None:
+                raise NameTaken("That deployment key is already in use by another deployment.")
+            deployment = Deployment(name=spec.name, key=key)
+            app.deployments.append(deployment)
+            session.flush()
+            changed.add(key)
+            return _deployment_out(session, deployment)
+
+    def rename_deployment(self, app_name: str, name: str, new_name: str) -> DeploymentOut:
+        """Rename a deployment; devices keep using its key."""
+        with self._transaction() as (session, _):
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, name)
+            if any(d.name.lower() == new_name.lower() and d is not deployment for d in app.deployments):
+                raise NameTaken(f'App "{app.name}" already has a deployment named "{new_name}".')
+            deployment.name = new_name
+            return _deployment_out(session, deployment)
+
+    def remove_deployment(self, app_name: str, name: str) -> None:
+        """Delete a deployment and its releases; devices using its key get 'unknown deployment key'."""
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, name)
+            changed.add(deployment.key)
+            app.deployments.remove(deployment)
+            session.delete(deployment)
+
+    # -- releases -----------------------------------------------------------------------------------
+
+    def history(self, app_name: str, deployment_name: str) -> list[ReleaseOut]:
+        """Every release of the deployment, oldest first, with its metrics."""
+        with self._sessions() as session:
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            return [_release_out(r, deployment) for r in repo.releases_of(session, deployment)]
+
+    def manifest(self, app_name: str, deployment_name: str, label: str) -> list[packages.ManifestEntry]:
+        """The per-file manifest of a release."""
+        with self._sessions() as session:
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            release = repo.get_release(session, deployment, label)
+            key = release.package.manifest_key
+        with self._blobs.open(key) as stream:
+            return list(packages.manifest_from_json(stream.read()))
+
+    def _store_package(self, archive: Path) -> tuple[packages.PackageInfo, str, str]:
+        """Check the archive and store it, its manifest and each of its files, content-addressed."""
+        info = packages.inspect_archive(archive, self._limits)
+        blob_key = self._blobs.put_file(archive)
+        manifest_key = self._blobs.put_bytes(packages.manifest_to_json(info.manifest))
+        with tempfile.TemporaryDirectory(prefix="overair-files-") as folder:
+            root = Path(folder) / "bundle"
+            packages.extract_archive(archive, root, info.manifest, limits=self._limits)
+            for entry in info.manifest:
+                if not entry.is_directory:
+                    self._blobs.put_file(root / entry.path)
+        return info, blob_key, manifest_key
+
+    @staticmethod
+    def _ensure_package(
+        session: Session, info: packages.PackageInfo, blob_key: str, manifest_key: str
+    ) -> None:
+        if session.get(Package, info.package_hash) is None:
+            session.add(
+                Package(
+                    package_hash=info.package_hash,
+                    blob_key=blob_key,
+                    manifest_key=manifest_key,
+                    size=info.archive_size,
+                    total_size=info.total_size,
+                    file_count=sum(1 for e in info.manifest if not e.path.endswith("/")),
+                )
+            )
+            session.flush()
+
+    @staticmethod
+    def _check_can_release(session: Session, deployment: Deployment) -> list[Release]:
+        history = repo.releases_of(session, deployment)
+        if history and history[-1].rollout < 100 and not history[-1].disabled:
+            raise RolloutInProgress(_unfinished_rollout_message(deployment, history[-1]))
+        return history
+
+    @staticmethod
+    def _check_not_identical(
+        history: Sequence[Release], package_hash: str, target: str, build_number: int | None
+    ) -> None:
+        exact = semver.valid(target) is not None
+        for release in reversed(history):
+            if release.build_number != build_number:
+                continue
+            same = semver.satisfies(target, release.target_version) if exact else None
+            if same is None:
+                same = _same_target(release.target_version, target)
+            if same:
+                if release.package_hash == package_hash:
+                    raise IdenticalRelease(
+                        f"This bundle is identical to {release.label}, the current release for "
+                        f"{target}: nothing to publish. Change the bundle, or change {release.label} "
+                        "with: overair release patch-update"
+                    )
+                return
+
+    def _append(
+        self, session: Session, deployment: Deployment, history: list[Release], **fields: Any
+    ) -> Release:
+        if history and history[-1].rollout < 100:
+            history[-1].rollout = 100  # a disabled, half-rolled-out release becomes complete (stays disabled)
+        seq = (history[-1].seq if history else 0) + 1
+        release = Release(deployment_id=deployment.id, seq=seq, label=f"v{seq}", **fields)
+        session.add(release)
+        session.flush()
+        session.refresh(release)
+        return release
+
+    def publish(
+        self, app_name: str, deployment_name: str, archive: Path, options: PublishOptions, released_by: str
+    ) -> ReleaseOut:
+        """Publish a zip archive as the deployment's next release (``v1``, ``v2``, ...)."""
+        target = _check_target(options.target_version)
+        with self._sessions() as session:  # fail fast on names before reading a large archive
+            app = repo.get_app(session, app_name)
+            repo.get_deployment(session, app, deployment_name)
+        info, blob_key, manifest_key = self._store_package(archive)
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            history = self._check_can_release(session, deployment)
+            self._check_not_identical(history, info.package_hash, target, options.build_number)
+            self._ensure_package(session, info, blob_key, manifest_key)
+            release = self._append(
+                session,
+                deployment,
+                history,
+                package_hash=info.package_hash,
+                target_version=target,
+                build_number=options.build_number,
+                rollout=options.rollout,
+                mandatory=options.mandatory,
+                disabled=options.disabled,
+                description=options.description,
+                released_by=released_by,
+                method="upload",
+            )
+            self._touch(deployment, changed)
+            return _release_out(release, deployment)
+
+    @staticmethod
+    def _pick_for_patch(session: Session, deployment: Deployment, patch: ReleasePatch) -> Release:
+        if patch.label:
+            return repo.get_release(session, deployment, patch.label)
+        history = repo.releases_of(session, deployment)
+        if not history:
+            raise ReleaseNotFound(f'Deployment "{deployment.name}" has no release yet: push one first.')
+        if patch.match_target_version is None:
+            return history[-1]
+        for release in reversed(history):
+            if _same_target(release.target_version, patch.match_target_version.strip()) and (
+                patch.match_build_number is None or release.build_number == patch.match_build_number
+            ):
+                return release
+        build = f" build {patch.match_build_number}" if patch.match_build_number is not None else ""
+        raise ReleaseNotFound(
+            f'No release of "{deployment.name}" targets {patch.match_target_version}{build}. '
+            "See the releases with: overair release list, and pass --label to pick one."
+        )
+
+    def patch(self, app_name: str, deployment_name: str, patch: ReleasePatch) -> ReleaseOut:
+        """Change a pushed release's rollout, mandatory flag, disabled flag, description or targeting."""
+        changes = patch.model_dump(
+            exclude={"label", "match_target_version", "match_build_number", "clear_build_number"},
+            exclude_none=True,
+        )
+        if not changes and not patch.clear_build_number:
+            raise InvalidRelease(
+                "Nothing to change: give at least one of rollout percentage, mandatory, disabled, "
+                "description, target version or build number."
+            )
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            release = self._pick_for_patch(session, deployment, patch)
+            if patch.rollout is not None and patch.rollout != release.rollout:
+                if release.rollout == 100:
+                    raise RolloutInProgress(
+                        f"{release.label} already reaches every device (100%): a finished rollout cannot "
+                        "shrink. To stop it, patch it with --disabled true or roll back."
+                    )
+                if patch.rollout < release.rollout:
+                    raise RolloutInProgress(
+                        f"The rollout of {release.label} can only grow (now {release.rollout}%, asked "
+                        f"{patch.rollout}%): devices that have it would lose it. To stop it, use "
+                        "--disabled true or roll back."
+                    )
+                release.rollout = patch.rollout
+            if patch.mandatory is not None:
+                release.mandatory = patch.mandatory
+            if patch.disabled is not None:
+                release.disabled = patch.disabled
+            if patch.description is not None:
+                release.description = patch.description
+            if patch.target_version is not None:
+                release.target_version = _check_target(patch.target_version)
+            if patch.build_number is not None:
+                release.build_number = patch.build_number
+            elif patch.clear_build_number:
+                release.build_number = None
+            self._touch(deployment, changed)
+            return _release_out(release, deployment)
+
+    def promote(self, app_name: str, request: PromoteRequest, released_by: str) -> ReleaseOut:
+        """Publish a release of one deployment (its newest, or ``label``) to another."""
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            source = repo.get_deployment(session, app, request.source)
+            destination = repo.get_deployment(session, app, request.destination)
+            if source.id == destination.id:
+                raise InvalidRelease("Promote needs two different deployments (--from and --to).")
+            if request.label:
+                original = repo.get_release(session, source, request.label)
+            else:
+                source_history = repo.releases_of(session, source)
+                if not source_history:
+                    raise ReleaseNotFound(f'"{source.name}" has no release to promote: push one to it first.')
+                original = source_history[-1]
+            if original.disabled and request.disabled is not False:
+                raise InvalidRelease(
+                    f"{original.label} of {source.name} is disabled; enable it first, name another --label, "
+                    "or pass --disabled false to promote it enabled."
+                )
+            target = _check_target(request.target_version or original.target_version)
+            history = self._check_can_release(session, destination)
+            self._check_not_identical(history, original.package_hash, target, original.build_number)
+            release = self._append(
+                session,
+                destination,
+                history,
+                package_hash=original.package_hash,
+                target_version=target,
+                build_number=original.build_number,
+                rollout=request.rollout or 100,
+                mandatory=original.mandatory if request.mandatory is None else request.mandatory,
+                disabled=bool(request.disabled),
+                description=original.description if request.description is None else request.description,
+                released_by=released_by,
+                method="promote",
+                origin_label=original.label,
+                origin_deployment=source.name,
+            )
+            self._touch(destination, changed)
+            return _release_out(release, destination)
+
+    def rollback(
+        self, app_name: str, deployment_name: str, label: str | None, released_by: str
+    ) -> ReleaseOut:
+        """Republish the content of the previous release (or ``label``) as a new label.
+
+        Devices that installed the newest release see a newer label with the older content and move back;
+        devices that never left the older content already have it and download nothing.
+        """
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            history = repo.releases_of(session, deployment)
+            if not history:
+                raise ReleaseNotFound(f'"{deployment.name}" has no release to roll back.')
+            current = history[-1]
+            if label is None:
+                if len(history) < 2:
+                    raise ReleaseNotFound(
+                        f"{current.label} is the only release of {deployment.name}: there is nothing to roll "
+                        "back to. Disable it instead with: overair release patch-update --disabled true"
+                    )
+                goal = history[-2]
+            else:
+                goal = repo.get_release(session, deployment, label)
+            if goal.package_hash == current.package_hash:
+                raise IdenticalRelease(
+                    f"{current.label} already has the content of {goal.label}: nothing to roll back."
+                )
+            release = self._append(
+                session,
+                deployment,
+                history,
+                package_hash=goal.package_hash,
+                target_version=goal.target_version,
+                build_number=goal.build_number,
+                rollout=100,
+                mandatory=goal.mandatory,
+                disabled=False,
+                description=goal.description,
+                released_by=released_by,
+                method="rollback",
+                origin_label=goal.label,
+                origin_deployment=deployment.name,
+            )
+            self._touch(deployment, changed)
+            return _release_out(release, deployment)
+
+    # -- devices ------------------------------------------------------------------------------------
+
+    def device_snapshot(self, deployment_key: str) -> DeviceSnapshot | None:
+        """Everything the update check needs of a deployment, or None for an unknown key."""
+        with self._sessions() as session:
+            deployment = repo.deployment_by_key(session, deployment_key)
+            if deployment is None:
+                return None
+            releases = tuple(
+                Candidate(
+                    label=r.label,
+                    package_hash=r.package_hash,
+                    target=r.target_version,
+                    build_number=r.build_number,
+                    rollout=r.rollout,
+                    mandatory=r.mandatory,
+                    disabled=r.disabled,
+                    size=r.package.size,
+                    description=r.description,
+                    blob_key=r.package.blob_key,
+                    manifest_key=r.package.manifest_key,
+                )
+                for r in repo.releases_of(session, deployment)
+            )
+            return DeviceSnapshot(
+                generation=deployment.generation,
+                store_only=deployment.app.distribution == Distribution.STORE_ONLY.value,
+                releases=releases,
+            )
+
+    def generation(self, deployment_key: str) -> int | None:
+        """The deployment's change counter (None: unknown key); cheap, for cache revalidation."""
+        with self._sessions() as session:
+            return session.scalar(select(Deployment.generation).where(Deployment.key == deployment_key))
+
+    def record_report(self, deployment_key: str, label: str, status: ReportStatus) -> None:
+        """Count a device's report against the release; one UPDATE, no read."""
+        column = _REPORT_COLUMNS[status]
+        with self._transaction() as (session, _):
+            deployment_id = select(Deployment.id).where(Deployment.key == deployment_key).scalar_subquery()
+            result = session.execute(
+                update(Release)
+                .where(Release.deployment_id == deployment_id, Release.label == label)
+                .values({column: column + 1})
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                deployment = repo.deployment_by_key(session, deployment_key)
+                if deployment is None:
+                    raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
+                raise ReleaseNotFound(f'Deployment "{deployment.name}" has no release "{label}".')

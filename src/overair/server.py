@@ -1,0 +1,65 @@
+"""The server process: prepare the database, make the first admin key, and run the server under granian."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from overair import __version__
+from overair.auth.service import AccessKeyService
+from overair.config import Settings
+from overair.db import make_engine, make_sessionmaker, migrate
+
+console = Console()
+
+
+def prepare(settings: Settings) -> str | None:
+    """Migrate the database and create the first admin key on an empty server (returned once)."""
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        migrate(engine)
+        created = AccessKeyService(make_sessionmaker(engine)).ensure_initial_key()
+    finally:
+        engine.dispose()
+    return created.key if created else None
+
+
+def run_server(
+    host: str | None = None, port: int | None = None, data_dir: Path | None = None, workers: int | None = None
+) -> None:
+    """Prepare the database, print the URL (and the first admin key), and serve until interrupted.
+
+    Arguments override the ``OVERAIR_*`` environment; granian's workers read the same environment.
+    """
+    for name, value in (("HOST", host), ("PORT", port), ("DATA_DIR", data_dir), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"OVERAIR_{name}"] = str(value)
+    settings = Settings()
+    key = prepare(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    say = console.print
+    say(f"overair {__version__} is serving at [bold]{url}[/]  (data in {settings.data_dir.resolve()})")
+    if key:
+        say("\nFirst start: an admin access key was created. It is shown only this once:\n")
+        say(f"    [bold yellow]{key}[/]\n", soft_wrap=True)
+        say("Next, in another terminal:")
+        say(f"    .venv/bin/overair login --server {url} --access-key {key}", soft_wrap=True)
+        say('    .venv/bin/overair app create "CoolApp"')
+    else:
+        say(f"Log in with: .venv/bin/overair login --server {url} --access-key YOUR_KEY", soft_wrap=True)
+    say("\nPress Ctrl+C to stop.", highlight=False)
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "overair.app:create_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        log_access=False,
+    ).serve()
