@@ -1,0 +1,64 @@
+"""``overair deployment …``: list, add, rename and remove deployments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from overair.cli.apps import _print_deployments
+from overair.cli.http import Api, quote
+from overair.cli.output import console
+
+app = typer.Typer(help="List, add, rename and remove an app's deployments.", no_args_is_help=True)
+
+Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
+
+
+@app.command("list")
+def list_deployments(project_name: Project) -> None:
+    """Show the app's deployments and their keys."""
+    with Api() as api:
+        deployments = api.get(f"/apps/{quote(project_name)}/deployments")
+    _print_deployments(deployments)
+
+
+@app.command("add")
+def add(
+    project_name: Project,
+    name: Annotated[str, typer.Argument(help="The new deployment's name.")],
+    key: Annotated[
+        str | None, typer.Option(help="Use this deployment key (to keep keys of apps moved from elsewhere).")
+    ] = None,
+) -> None:
+    """Add a deployment."""
+    body = {"name": name, **({"key": key} if key else {})}
+    with Api() as api:
+        created = api.post(f"/apps/{quote(project_name)}/deployments", json=body)
+    console.print(f"[green]Added deployment {created['name']}[/] with key {created['key']}")
+
+
+@app.command("rename")
+def rename(
+    project_name: Project,
+    name: Annotated[str, typer.Argument(help="The deployment's current name.")],
+    new_name: Annotated[str, typer.Argument(help="Its new name.")],
+) -> None:
+    """Rename a deployment; its key does not change."""
+    with Api() as api:
+        api.patch(f"/apps/{quote(project_name)}/deployments/{quote(name)}", json={"name": new_name})
+    console.print(f"[green]Renamed {name} to {new_name}.[/]")
+
+
+@app.command("remove")
+def remove(
+    project_name: Project,
+    name: Annotated[str, typer.Argument(help="The deployment to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a deployment and its releases."""
+    if not yes and not typer.confirm(f"Delete deployment {name} of {project_name} and its releases?"):
+        raise typer.Exit(1)
+    with Api() as api:
+        api.delete(f"/apps/{quote(project_name)}/deployments/{quote(name)}")
+    console.print(f"[green]Removed deployment {name}.[/]")

@@ -1,0 +1,285 @@
+"""``overair release …``: the Native Builder's commands (push-update, list, rollback-update, patch-update,
+promote) with the same flags."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from overair.cli.errors import CliError
+from overair.cli.http import Api, quote
+from overair.cli.output import console, parse_bool, when
+from overair.packages import InvalidBundle, zip_directory
+
+app = typer.Typer(help="Publish and steer releases.", no_args_is_help=True)
+
+Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
+Deployment = Annotated[str, typer.Option("--deployment", help="The deployment.")]
+Rollout = Annotated[
+    int | None,
+    typer.Option(
+        "--rollout-percentage", min=1, max=100, help="Share of devices (1-100) that get the release."
+    ),
+]
+MANDATORY_HELP = "Devices must install it: --mandatory alone means true; --mandatory false makes it optional."
+DISABLED_HELP = "Hide it from devices (true) or show it again (false)."
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+    )
+
+
+class _ProgressReader:
+    """A file wrapper that advances a progress bar as httpx reads the upload."""
+
+    def __init__(self, stream: IO[bytes], progress: Progress, task: Any) -> None:
+        self._stream = stream
+        self._progress = progress
+        self._task = task
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._progress.advance(self._task, len(chunk))
+        return chunk
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._stream.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+def _package(bundle: Path, workdir: Path) -> Path:
+    if not bundle.exists():
+        raise CliError(f"The bundle {bundle} does not exist: pass --bundle with a folder or a .zip file.")
+    if bundle.is_file():
+        return bundle
+    archive = workdir / "bundle.zip"
+    with _progress() as progress:
+        task = progress.add_task("Packaging", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            zip_directory(bundle, archive, progress=advance)
+        except InvalidBundle as exc:
+            raise CliError(exc.message) from None
+    return archive
+
+
+def _upload(api: Api, path: str, archive: Path, options: dict[str, Any]) -> Any:
+    size = archive.stat().st_size
+    with archive.open("rb") as stream, _progress() as progress:
+        task = progress.add_task("Uploading", total=size)
+        reader = _ProgressReader(stream, progress, task)
+        return api.post(
+            path,
+            files={"package": ("bundle.zip", reader, "application/zip")},
+            data={"release": json.dumps(options)},
+        )
+
+
+@app.command("push-update")
+def push_update(
+    project_name: Project,
+    target_version: Annotated[
+        str, typer.Option("--target-version", help='Binary version: "1.0.0" or a range like "^1.0.0".')
+    ],
+    bundle: Annotated[Path, typer.Option("--bundle", help="The bundle folder (zipped for you) or a .zip.")],
+    build_number: Annotated[
+        int | None, typer.Option("--build-number", min=0, help="Only binaries with this build number.")
+    ] = None,
+    rollout_percentage: Rollout = 100,
+    mandatory: Annotated[str | None, typer.Option("--mandatory", help=MANDATORY_HELP)] = None,
+    disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
+    deployment: Deployment = "Production",
+    description: Annotated[str, typer.Option("--description", help="What changed, shown to users.")] = "",
+) -> None:
+    """Package the bundle and publish it as the deployment's next release."""
+    options = {
+        "target_version": target_version,
+        "build_number": build_number,
+        "rollout": rollout_percentage or 100,
+        "mandatory": bool(parse_bool("--mandatory", mandatory)),
+        "disabled": bool(parse_bool("--disabled", disabled)),
+        "description": description,
+    }
+    with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
+        api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
+        archive = _package(bundle.expanduser(), Path(work))
+        release = _upload(
+            api, f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", archive, options
+        )
+    build = f" build {release['build_number']}" if release["build_number"] is not None else ""
+    kind = "mandatory" if release["mandatory"] else "optional"
+    console.print(
+        f"[green]Released {release['label']}[/] to {release['deployment']} of {project_name}: "
+        f"{kind}, {release['rollout']}% of devices on {release['target_version']}{build} "
+        f"({release['file_count']} files, {release['size']:,} bytes)."
+    )
+    console.print(f'Watch it with: overair release list --project-name "{project_name}"')
+
+
+@app.command("list")
+def list_releases(project_name: Project, deployment: Deployment = "Production") -> None:
+    """Show the deployment's releases with their targeting, rollout and metrics."""
+    with Api() as api:
+        releases = api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")
+    if not releases:
+        console.print(
+            f"{deployment} of {project_name} has no release yet. "
+            "Publish one with: overair release push-update"
+        )
+        return
+    table = Table(title=f"{project_name} / {deployment}")
+    for column in (
+        "Label",
+        "Target",
+        "Build",
+        "Rollout",
+        "Mandatory",
+        "Disabled",
+        "Released",
+        "Method",
+        "Downloads",
+        "Installs",
+        "Failures",
+        "Rollbacks",
+    ):
+        table.add_column(column)
+    for r in releases:
+        method = r["method"] + (f" of {r['origin_label']}" if r["origin_label"] else "")
+        table.add_row(
+            r["label"],
+            r["target_version"],
+            "-" if r["build_number"] is None else str(r["build_number"]),
+            f"{r['rollout']}%",
+            "yes" if r["mandatory"] else "no",
+            "yes" if r["disabled"] else "no",
+            when(r["released_at"]),
+            method,
+            str(r["downloads"]),
+            str(r["installs"]),
+            str(r["failures"]),
+            str(r["rollbacks"]),
+        )
+    console.print(table)
+
+
+@app.command("rollback-update")
+def rollback_update(
+    project_name: Project,
+    label: Annotated[
+        str | None,
+        typer.Option("--label", help="The release whose content to go back to; default the previous."),
+    ] = None,
+    deployment: Deployment = "Production",
+) -> None:
+    """Go back to an older release: its content is republished as a new label, so every device moves back."""
+    with Api() as api:
+        release = api.post(
+            f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollback", json={"label": label}
+        )
+    console.print(
+        f"[green]Rolled back {deployment} of {project_name}:[/] {release['label']} now serves the content of "
+        f"{release['origin_label']}. Devices get it at their next update check."
+    )
+
+
+@app.command("patch-update")
+def patch_update(
+    project_name: Project,
+    label: Annotated[str | None, typer.Option("--label", help="The release to change (e.g. v2).")] = None,
+    target_version: Annotated[
+        str | None,
+        typer.Option(
+            "--target-version",
+            help="Without --label: change the newest release for this version. With --label: the new target.",
+        ),
+    ] = None,
+    build_number: Annotated[
+        int | None,
+        typer.Option("--build-number", min=0, help="Like --target-version: picks the release, or sets it."),
+    ] = None,
+    rollout_percentage: Rollout = None,
+    mandatory: Annotated[str | None, typer.Option("--mandatory", help=MANDATORY_HELP)] = None,
+    disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
+    description: Annotated[str | None, typer.Option("--description", help="New description.")] = None,
+    deployment: Deployment = "Production",
+) -> None:
+    """Change a pushed release: raise its rollout, make it mandatory or optional, disable or enable it."""
+    body: dict[str, Any] = {
+        "rollout": rollout_percentage,
+        "mandatory": parse_bool("--mandatory", mandatory),
+        "disabled": parse_bool("--disabled", disabled),
+        "description": description,
+    }
+    if label:
+        body.update(label=label, target_version=target_version, build_number=build_number)
+    else:
+        body.update(match_target_version=target_version, match_build_number=build_number)
+    body = {k: v for k, v in body.items() if v is not None}
+    with Api() as api:
+        release = api.patch(
+            f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", json=body
+        )
+    state = "disabled" if release["disabled"] else f"{release['rollout']}% of devices"
+    kind = "mandatory" if release["mandatory"] else "optional"
+    console.print(
+        f"[green]Updated {release['label']}[/] of {deployment}: {kind}, {state}, target "
+        f"{release['target_version']}"
+        + (f" build {release['build_number']}" if release["build_number"] is not None else "")
+    )
+
+
+@app.command("promote")
+def promote(
+    project_name: Project,
+    source: Annotated[str, typer.Option("--from", help="Deployment to copy from.")] = "Staging",
+    destination: Annotated[str, typer.Option("--to", help="Deployment to publish to.")] = "Production",
+    label: Annotated[
+        str | None, typer.Option("--label", help="Release of --from; default its newest.")
+    ] = None,
+    rollout_percentage: Rollout = None,
+    mandatory: Annotated[str | None, typer.Option("--mandatory", help=MANDATORY_HELP)] = None,
+    target_version: Annotated[
+        str | None, typer.Option("--target-version", help="Override the target.")
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="Override the description.")
+    ] = None,
+) -> None:
+    """Publish a tested release of one deployment (Staging) to another (Production)."""
+    body = {
+        "source": source,
+        "destination": destination,
+        "label": label,
+        "rollout": rollout_percentage,
+        "mandatory": parse_bool("--mandatory", mandatory),
+        "target_version": target_version,
+        "description": description,
+    }
+    with Api() as api:
+        release = api.post(
+            f"/apps/{quote(project_name)}/promote", json={k: v for k, v in body.items() if v is not None}
+        )
+    console.print(
+        f"[green]Promoted {release['origin_label']} of {source}[/] to {destination} as {release['label']} "
+        f"({release['rollout']}% of devices on {release['target_version']})."
+    )

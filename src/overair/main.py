@@ -1,0 +1,64 @@
+"""The ``overair`` entry point: the CLI groups plus ``overair serve``.
+
+The CLI talks HTTP only; ``serve`` is the one command that runs the server, so it lives here, outside
+``overair.cli``, and imports the server only when it runs (every other command starts quickly).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from overair.cli import build_cli
+from overair.cli.errors import CliError
+from overair.cli.output import err_console, expand_optional_bools
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (OVERAIR_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (OVERAIR_PORT).", min=1, max=65535)] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder for the SQLite database and blobs (OVERAIR_DATA_DIR).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (OVERAIR_WORKERS).", min=1)] = None,
+) -> None:
+    """Run the overair server (SQLite and a local folder by default)."""
+    from overair.server import run_server
+
+    run_server(host=host, port=port, data_dir=data_dir, workers=workers)
+
+
+def build() -> typer.Typer:
+    """The full ``overair`` command."""
+    cli = build_cli()
+    cli.command("serve")(serve)
+    return cli
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run the command line; user errors print a message and exit 1, never a traceback."""
+    args = expand_optional_bools(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(build())
+    try:
+        command.main(args=args, prog_name="overair", standalone_mode=False)
+    except CliError as exc:
+        err_console.print(f"[red]Error:[/] {exc.message}", soft_wrap=True, highlight=False)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        err_console.print("Aborted.")
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()
