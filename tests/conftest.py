@@ -1,0 +1,170 @@
+"""Shared fixtures: a real server app on SQLite in a temporary folder, keys, bundles."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from overair.app import OverairApp, create_app
+from overair.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_PATTERN = re.compile(r"oa_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", cache_recheck_seconds=60.0, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def server(settings: Settings) -> OverairApp:
+    return create_app(settings)
+
+
+@pytest.fixture
+def admin_key(server: OverairApp) -> str:
+    created = server.state.access_keys.ensure_initial_key()
+    assert created is not None
+    return str(created.key)
+
+
+@pytest.fixture
+def api(server: OverairApp, admin_key: str) -> Iterator[TestClient]:
+    """The management API with the admin key."""
+    with TestClient(server, base_url="http://testserver") as client:
+        client.headers["Authorization"] = f"Bearer {admin_key}"
+        yield client
+
+
+@pytest.fixture
+def device(server: OverairApp) -> Iterator[TestClient]:
+    """A client without credentials, as devices are."""
+    with TestClient(server, base_url="http://testserver") as client:
+        yield client
+
+
+def make_zip(files: dict[str, bytes]) -> bytes:
+    """A zip archive holding ``files``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def bundle(text: str = "Welcome", **extra: bytes) -> bytes:
+    """A small bundle whose content depends on ``text``."""
+    return make_zip(
+        {
+            "index.js": f"render('{text}')".encode(),
+            "styles/main.css": b"body { color: black }",
+            "assets/logo.png": b"\x89PNG fake image bytes",
+            **{name.replace("__", "/"): data for name, data in extra.items()},
+        }
+    )
+
+
+def publish(
+    api: TestClient,
+    app: str = "CoolApp",
+    deployment: str = "Production",
+    content: bytes | None = None,
+    **options: object,
+) -> httpx.Response:
+    """POST a release through the management API."""
+    import json
+
+    options.setdefault("target_version", "1.0.0")
+    return api.post(
+        f"/api/v1/apps/{app}/deployments/{deployment}/releases",
+        files={
+            "package": (
+                "bundle.zip",
+                content if content is not None else bundle(str(options)),
+                "application/zip",
+            )
+        },
+        data={"release": json.dumps(options)},
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """``overair serve`` in a child process on 127.0.0.1, as a user starts it."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "OVERAIR_DATA_DIR": str(data_dir),
+            "OVERAIR_PORT": str(port),
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "overair.main", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.output = ""
+        self.key = self._wait()
+
+    def _wait(self) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 60
+        key = ""
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                raise RuntimeError(f"overair serve exited:\n{self.output}")
+            self.output += line
+            if not key and (found := KEY_PATTERN.search(line)):
+                key = found.group(0)
+            if "Press Ctrl+C to stop" in self.output:
+                break
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/", timeout=1).status_code == 200:
+                    return key
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"overair serve did not start:\n{self.output}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path / "server-data", free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
