@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from overair.cli import build_cli
@@ -44,21 +43,14 @@ def run(argv: list[str] | None = None) -> None:
     args = expand_optional_bools(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(build())
     try:
-        command.main(args=args, prog_name="overair", standalone_mode=False)
+        # standalone mode: usage errors print typer's help-style message and exit 2
+        command.main(args=args, prog_name="overair", standalone_mode=True)
     except CliError as exc:
         err_console.print(f"[red]Error:[/] {exc.message}", soft_wrap=True, highlight=False)
         sys.exit(1)
-    except click.exceptions.Abort:
-        err_console.print("Aborted.")
-        sys.exit(1)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        err_console.print("Interrupted.")
         sys.exit(130)
-
 
 if __name__ == "__main__":
     run()

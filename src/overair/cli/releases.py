@@ -21,10 +21,18 @@ app = typer.Typer(help="Publish and steer releases.", no_args_is_help=True)
 
 Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
 Deployment = Annotated[str, typer.Option("--deployment", help="The deployment.")]
+
+
+def _check_rollout(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 100:
+        raise typer.BadParameter(f"{value} is outside 1-100: give the percentage of devices, e.g. 25 or 100.")
+    return value
+
+
 Rollout = Annotated[
     int | None,
     typer.Option(
-        "--rollout-percentage", min=1, max=100, help="Share of devices (1-100) that get the release."
+        "--rollout-percentage", callback=_check_rollout, help="Share of devices (1-100) that get the release."
     ),
 ]
 MANDATORY_HELP = "Devices must install it: --mandatory alone means true; --mandatory false makes it optional."

@@ -1,0 +1,148 @@
+"""Every CLI error says what is wrong and what to do, with exit status 1 and no traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import LiveServer, free_port
+from overair.main import run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("cli-server"), free_port())
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "config.json"
+    monkeypatch.setenv("OVERAIR_CONFIG", str(path))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("OVERAIR_SERVER", raising=False)
+    monkeypatch.delenv("OVERAIR_ACCESS_KEY", raising=False)
+    return path
+
+
+def overair(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        run(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def logged_in(config: Path, server: LiveServer) -> None:
+    config.write_text(json.dumps({"server": server.url, "access_key": server.key}))
+
+
+def test_not_logged_in(config: Path, capsys) -> None:
+    code, _, err = overair(capsys, "app", "list")
+    assert code == 1 and "Not logged in" in err and "overair login" in err
+
+
+def test_broken_config_file_is_named_with_the_json_error(config: Path, capsys) -> None:
+    config.write_text('{"server": "http://x", ')
+    code, _, err = overair(capsys, "app", "list")
+    assert code == 1
+    assert str(config) in err.replace("\n", "") and "not valid JSON" in err and "line 1" in err
+
+
+def test_config_file_of_the_wrong_shape(config: Path, capsys) -> None:
+    config.write_text("[1, 2]")
+    code, _, err = overair(capsys, "app", "list")
+    assert code == 1 and "JSON object" in err
+
+
+def test_server_unreachable(config: Path, capsys) -> None:
+    config.write_text(json.dumps({"server": f"http://127.0.0.1:{free_port()}", "access_key": "oa_x"}))
+    code, _, err = overair(capsys, "app", "list")
+    assert code == 1 and "Cannot reach the overair server" in err and "make run" in err
+
+
+def test_login_with_a_rejected_key_saves_nothing(config: Path, server: LiveServer, capsys) -> None:
+    code, _, err = overair(capsys, "login", "--server", server.url, "--access-key", "oa_wrong")
+    assert code == 1 and "rejected the access key" in err
+    assert not config.exists()
+
+
+def test_login_saves_a_private_config(config: Path, server: LiveServer, capsys) -> None:
+    code, out, _ = overair(capsys, "login", "--server", server.url + "/", "--access-key", server.key)
+    assert code == 0 and "Logged in" in out
+    assert json.loads(config.read_text()) == {"server": server.url, "access_key": server.key}
+    assert config.stat().st_mode & 0o077 == 0
+
+
+def test_unknown_app_and_label(config: Path, server: LiveServer, capsys) -> None:
+    logged_in(config, server)
+    code, _, err = overair(capsys, "release", "list", "--project-name", "Ghost")
+    assert code == 1 and 'No app named "Ghost"' in err and "overair app create" in err
+    assert overair(capsys, "app", "create", "ErrApp")[0] == 0
+    code, _, err = overair(capsys, "release", "rollback-update", "--project-name", "ErrApp", "--label", "v9")
+    assert code == 1 and "no release to roll back" in err
+    code, _, err = overair(capsys, "release", "patch-update", "--project-name", "ErrApp", "--label", "v3",
+                           "--mandatory")
+    assert code == 1 and 'no release "v3"' in err
+
+
+def test_rollout_outside_1_to_100(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
+    logged_in(config, server)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "index.js").write_text("x")
+    for value in ("0", "101"):
+        code, _, err = overair(capsys, "release", "push-update", "--project-name", "ErrApp", "--target-version",
+                               "1.0.0", "--bundle", str(tmp_path / "b"), "--rollout-percentage", value)
+        assert code == 2 and "--rollout-percentage" in err and "outside 1-100" in err
+
+
+def test_bad_mandatory_value_and_missing_bundle(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
+    logged_in(config, server)
+    overair(capsys, "app", "create", "BundleApp")
+    code, _, err = overair(capsys, "release", "push-update", "--project-name", "BundleApp", "--target-version",
+                           "1.0.0", "--bundle", str(tmp_path / "b"), "--mandatory", "maybe")
+    assert code == 2 or "true or false" in err
+    code, _, err = overair(capsys, "release", "push-update", "--project-name", "BundleApp", "--target-version",
+                           "1.0.0", "--bundle", str(tmp_path / "missing"))
+    assert code == 1 and "does not exist" in err
+
+
+def test_invalid_target_version(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
+    logged_in(config, server)
+    overair(capsys, "app", "create", "TargetApp")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "index.js").write_text("x")
+    code, _, err = overair(capsys, "release", "push-update", "--project-name", "TargetApp", "--target-version",
+                           "latest", "--bundle", str(tmp_path / "b"))
+    assert code == 1 and "not a valid target version" in err
+
+
+def test_access_keys_and_deployments(config: Path, server: LiveServer, capsys) -> None:
+    logged_in(config, server)
+    code, out, _ = overair(capsys, "access-key", "create", "ci-bot")
+    assert code == 0 and "shown only this once" in out and "oa_" in out
+    code, out, _ = overair(capsys, "access-key", "list")
+    assert "ci-bot" in out and "oa_" not in out
+    assert overair(capsys, "access-key", "revoke", "ci-bot")[0] == 0
+    code, _, err = overair(capsys, "access-key", "revoke", "ci-bot")
+    assert code == 1 and 'No access key named "ci-bot"' in err
+    overair(capsys, "app", "create", "DeployApp")
+    assert overair(capsys, "deployment", "add", "--project-name", "DeployApp", "QA", "--key", "kept-key-1234")[0] == 0
+    assert overair(capsys, "deployment", "rename", "--project-name", "DeployApp", "QA", "Beta")[0] == 0
+    code, out, _ = overair(capsys, "deployment", "list", "--project-name", "DeployApp")
+    assert "Beta" in out and "kept-key-1234" in out
+    assert overair(capsys, "deployment", "remove", "--project-name", "DeployApp", "Beta", "--yes")[0] == 0
+    code, _, err = overair(capsys, "deployment", "remove", "--project-name", "DeployApp", "Beta", "--yes")
+    assert code == 1 and 'no deployment "Beta"' in err
+    assert overair(capsys, "app", "remove", "DeployApp", "--yes")[0] == 0
