@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/overair serve
+	$(BIN)/overair serve $(ARGS)
 
 # System packages the tests use: Node.js and npm (real CodePush/semver packages).
 system-deps:

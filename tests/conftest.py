@@ -110,7 +110,7 @@ def free_port() -> int:
 class LiveServer:
     """``overair serve`` in a child process on 127.0.0.1, as a user starts it."""
 
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, *args: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
@@ -120,7 +120,7 @@ class LiveServer:
             "COLUMNS": "200",
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "overair.main", "serve"],
+            [sys.executable, "-m", "overair.main", "serve", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

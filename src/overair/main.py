@@ -24,11 +24,15 @@ def serve(
         Path | None, typer.Option(help="Folder for the SQLite database and blobs (OVERAIR_DATA_DIR).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (OVERAIR_WORKERS).", min=1)] = None,
+    new_admin_key: Annotated[
+        bool,
+        typer.Option("--new-admin-key", help="Create and print another admin key (if the first is lost)."),
+    ] = False,
 ) -> None:
     """Run the overair server (SQLite and a local folder by default)."""
     from overair.server import run_server
 
-    run_server(host=host, port=port, data_dir=data_dir, workers=workers)
+    run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
 
 
 def build() -> typer.Typer:
@@ -51,6 +55,7 @@ def run(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         sys.exit(130)
+
 
 if __name__ == "__main__":
     run()

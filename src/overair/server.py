@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -15,19 +16,30 @@ from overair.db import make_engine, make_sessionmaker, migrate
 console = Console()
 
 
-def prepare(settings: Settings) -> str | None:
-    """Migrate the database and create the first admin key on an empty server (returned once)."""
+def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
+    """Migrate the database; create the first admin key on an empty server, or a new one when asked.
+
+    The key is returned (to be shown once) or None when none was made.
+    """
     engine = make_engine(settings.resolved_database_url())
     try:
         migrate(engine)
-        created = AccessKeyService(make_sessionmaker(engine)).ensure_initial_key()
+        keys = AccessKeyService(make_sessionmaker(engine))
+        created = keys.ensure_initial_key()
+        if created is None and new_admin_key:
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+            created = keys.create(f"admin-{stamp}", created_by="overair serve --new-admin-key")
     finally:
         engine.dispose()
     return created.key if created else None
 
 
 def run_server(
-    host: str | None = None, port: int | None = None, data_dir: Path | None = None, workers: int | None = None
+    host: str | None = None,
+    port: int | None = None,
+    data_dir: Path | None = None,
+    workers: int | None = None,
+    new_admin_key: bool = False,
 ) -> None:
     """Prepare the database, print the URL (and the first admin key), and serve until interrupted.
 
@@ -37,12 +49,12 @@ def run_server(
         if value is not None:
             os.environ[f"OVERAIR_{name}"] = str(value)
     settings = Settings()
-    key = prepare(settings)
+    key = prepare(settings, new_admin_key)
     url = f"http://{settings.host}:{settings.port}"
     say = console.print
     say(f"overair {__version__} is serving at [bold]{url}[/]  (data in {settings.data_dir.resolve()})")
     if key:
-        say("\nFirst start: an admin access key was created. It is shown only this once:\n")
+        say("\nAn admin access key was created. It is shown only this once:\n")
         say(f"    [bold yellow]{key}[/]\n", soft_wrap=True)
         say("Next, in another terminal:")
         say(f"    .venv/bin/overair login --server {url} --access-key {key}", soft_wrap=True)

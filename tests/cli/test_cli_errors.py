@@ -92,8 +92,9 @@ def test_unknown_app_and_label(config: Path, server: LiveServer, capsys) -> None
     assert overair(capsys, "app", "create", "ErrApp")[0] == 0
     code, _, err = overair(capsys, "release", "rollback-update", "--project-name", "ErrApp", "--label", "v9")
     assert code == 1 and "no release to roll back" in err
-    code, _, err = overair(capsys, "release", "patch-update", "--project-name", "ErrApp", "--label", "v3",
-                           "--mandatory")
+    code, _, err = overair(
+        capsys, "release", "patch-update", "--project-name", "ErrApp", "--label", "v3", "--mandatory"
+    )
     assert code == 1 and 'no release "v3"' in err
 
 
@@ -102,19 +103,52 @@ def test_rollout_outside_1_to_100(config: Path, server: LiveServer, capsys, tmp_
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "index.js").write_text("x")
     for value in ("0", "101"):
-        code, _, err = overair(capsys, "release", "push-update", "--project-name", "ErrApp", "--target-version",
-                               "1.0.0", "--bundle", str(tmp_path / "b"), "--rollout-percentage", value)
+        code, _, err = overair(
+            capsys,
+            "release",
+            "push-update",
+            "--project-name",
+            "ErrApp",
+            "--target-version",
+            "1.0.0",
+            "--bundle",
+            str(tmp_path / "b"),
+            "--rollout-percentage",
+            value,
+        )
         assert code == 2 and "--rollout-percentage" in err and "outside 1-100" in err
 
 
-def test_bad_mandatory_value_and_missing_bundle(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
+def test_bad_mandatory_value_and_missing_bundle(
+    config: Path, server: LiveServer, capsys, tmp_path: Path
+) -> None:
     logged_in(config, server)
     overair(capsys, "app", "create", "BundleApp")
-    code, _, err = overair(capsys, "release", "push-update", "--project-name", "BundleApp", "--target-version",
-                           "1.0.0", "--bundle", str(tmp_path / "b"), "--mandatory", "maybe")
+    code, _, err = overair(
+        capsys,
+        "release",
+        "push-update",
+        "--project-name",
+        "BundleApp",
+        "--target-version",
+        "1.0.0",
+        "--bundle",
+        str(tmp_path / "b"),
+        "--mandatory",
+        "maybe",
+    )
     assert code == 2 or "true or false" in err
-    code, _, err = overair(capsys, "release", "push-update", "--project-name", "BundleApp", "--target-version",
-                           "1.0.0", "--bundle", str(tmp_path / "missing"))
+    code, _, err = overair(
+        capsys,
+        "release",
+        "push-update",
+        "--project-name",
+        "BundleApp",
+        "--target-version",
+        "1.0.0",
+        "--bundle",
+        str(tmp_path / "missing"),
+    )
     assert code == 1 and "does not exist" in err
 
 
@@ -123,8 +157,17 @@ def test_invalid_target_version(config: Path, server: LiveServer, capsys, tmp_pa
     overair(capsys, "app", "create", "TargetApp")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "index.js").write_text("x")
-    code, _, err = overair(capsys, "release", "push-update", "--project-name", "TargetApp", "--target-version",
-                           "latest", "--bundle", str(tmp_path / "b"))
+    code, _, err = overair(
+        capsys,
+        "release",
+        "push-update",
+        "--project-name",
+        "TargetApp",
+        "--target-version",
+        "latest",
+        "--bundle",
+        str(tmp_path / "b"),
+    )
     assert code == 1 and "not a valid target version" in err
 
 
@@ -138,7 +181,10 @@ def test_access_keys_and_deployments(config: Path, server: LiveServer, capsys) -
     code, _, err = overair(capsys, "access-key", "revoke", "ci-bot")
     assert code == 1 and 'No access key named "ci-bot"' in err
     overair(capsys, "app", "create", "DeployApp")
-    assert overair(capsys, "deployment", "add", "--project-name", "DeployApp", "QA", "--key", "kept-key-1234")[0] == 0
+    assert (
+        overair(capsys, "deployment", "add", "--project-name", "DeployApp", "QA", "--key", "kept-key-1234")[0]
+        == 0
+    )
     assert overair(capsys, "deployment", "rename", "--project-name", "DeployApp", "QA", "Beta")[0] == 0
     code, out, _ = overair(capsys, "deployment", "list", "--project-name", "DeployApp")
     assert "Beta" in out and "kept-key-1234" in out

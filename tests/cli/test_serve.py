@@ -1,0 +1,41 @@
+"""`overair serve` as `make run` starts it: URL, first key once, a new key on request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import LiveServer, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def whoami(server: LiveServer, key: str) -> int:
+    return httpx.get(server.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+def test_first_key_is_shown_once_and_a_new_one_on_request(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = LiveServer(data, free_port())
+    try:
+        assert first.key and f"overair login --server {first.url} --access-key {first.key}" in first.output
+        assert whoami(first, first.key) == 200
+    finally:
+        first.stop()
+    assert (data / "overair.db").exists()
+
+    second = LiveServer(data, free_port())
+    try:
+        assert second.key == "" and "Log in with" in second.output
+        assert whoami(second, first.key) == 200
+    finally:
+        second.stop()
+
+    third = LiveServer(data, free_port(), "--new-admin-key")
+    try:
+        assert third.key and third.key != first.key
+        assert whoami(third, third.key) == 200 and whoami(third, first.key) == 200
+    finally:
+        third.stop()
