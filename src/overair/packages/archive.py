@@ -24,7 +24,8 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol
 
 from overair.packages.errors import InvalidBundle, NotAZipArchive
 from overair.packages.manifest import ManifestEntry, is_ignored_path, package_hash
@@ -592,8 +593,38 @@ def _unusable_file_name(parts: tuple[str, ...]) -> str | None:
     return None
 
 
+class OutputFile(Protocol):
+    """What :func:`extract_archive` needs of a file it writes: ``write`` and use as a context manager."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Any: ...
+
+
+def _default_make_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _default_open_output(path: Path) -> OutputFile:
+    return path.open("xb")  # never follows a link or overwrites
+
+
 def extract_archive(
-    path: Path, destination: Path, manifest: tuple[ManifestEntry, ...], *, limits: Limits = Limits()
+    path: Path,
+    destination: Path,
+    manifest: tuple[ManifestEntry, ...],
+    *,
+    limits: Limits = Limits(),
+    make_dir: Callable[[Path], None] = _default_make_dir,
+    open_output: Callable[[Path], OutputFile] = _default_open_output,
 ) -> None:
     """Unpack an archive into ``destination``, writing only what ``manifest`` lists.
 
@@ -602,7 +633,9 @@ def extract_archive(
     manifest (other than ``__MACOSX/`` and ``.DS_Store``), a manifest entry missing from the
     archive, or any difference raises :class:`InvalidBundle` after removing the file being written.
     Files completed before the failure stay; the caller deletes ``destination``. ``limits`` only
-    caps the number of entries (sizes are capped by the manifest).
+    caps the number of entries (sizes are capped by the manifest). ``make_dir`` (create a folder and
+    its parents) and ``open_output`` (create a new file for writing, failing if it exists) let a caller
+    route every write through its own file layer, e.g. to fsync or to inject faults.
     """
     expected: dict[str, tuple[ManifestEntry, tuple[str, ...]]] = {}
     layout = _Layout()
@@ -610,7 +643,7 @@ def extract_archive(
         parts = _check_name(entry.path)
         layout.add(entry.path, parts, entry.is_directory)
         expected[entry.path] = (entry, parts)
-    _prepare_destination(destination)
+    _prepare_destination(destination, make_dir)
 
     done: set[str] = set()
     with _open_archive(path, limits, hash_file=False) as (archive, _, _):
@@ -633,10 +666,10 @@ def extract_archive(
             _check_entry(info, name, limits)
             target = destination.joinpath(*parts)
             if entry.is_directory:
-                target.mkdir(parents=True, exist_ok=True)
+                make_dir(target)
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _extract_file(archive, info, entry, target)
+                make_dir(target.parent)
+                _extract_file(archive, info, entry, target, open_output)
     for entry_path in expected:
         if entry_path not in done:
             raise InvalidBundle(
@@ -645,21 +678,25 @@ def extract_archive(
             )
 
 
-def _prepare_destination(destination: Path) -> None:
+def _prepare_destination(destination: Path, make_dir: Callable[[Path], None]) -> None:
     if destination.exists():
         if not destination.is_dir() or any(destination.iterdir()):
             raise FileExistsError(
                 f"{destination} must be an empty folder (or not exist yet) to unpack a bundle"
             )
     else:
-        destination.mkdir(parents=True)
+        make_dir(destination)
 
 
 def _extract_file(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, entry: ManifestEntry, target: Path
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    entry: ManifestEntry,
+    target: Path,
+    open_output: Callable[[Path], OutputFile],
 ) -> None:
     name = entry.path
-    output = target.open("xb")  # never follows a link or overwrites
+    output = open_output(target)
     try:
         with output, closing(_read_entry(archive, info, name)) as chunks:
             digest = hashlib.sha256()

@@ -1,0 +1,555 @@
+"""The device update engine: check, download, verify, install at the next restart, roll back by itself.
+
+Its one absolute rule: whatever happens and whenever the power goes, ``start()`` returns a complete,
+verified bundle folder (an installed update or the bundle embedded in the binary).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from overair.client._fs import FileSystem
+from overair.client._journal import Bundle, Journal, State
+from overair.client._types import (
+    CheckResult,
+    CheckStatus,
+    CheckTrigger,
+    DownloadedUpdate,
+    DownloadFailed,
+    InstallMode,
+    InsufficientSpace,
+    SyncResult,
+    SyncStatus,
+    UpdateError,
+    UpdateInfo,
+    UpdateRefused,
+)
+from overair.client._ui import TextUI, UpdateUI
+from overair.packages import InvalidBundle, ManifestEntry, extract_archive, manifest_from_json, package_hash
+
+log = logging.getLogger("overair.client")
+
+_DIGEST_URL = re.compile(r"/([0-9a-f]{64})$")
+_CHUNK = 64 * 1024
+_SPACE_MARGIN = 1024 * 1024
+
+Progress = Callable[[int, int], None]
+
+
+class UpdateEngine:
+    """Keeps an app's bundle up to date from an overair server.
+
+    >>> engine = UpdateEngine("http://127.0.0.1:3000", "KEY", "1.0.0", 1,
+    ...                       embedded_bundle=Path("bundle"), data_dir=Path("/tmp/ota"))  # doctest: +SKIP
+    >>> folder = engine.start()          # at launch: the bundle to load   # doctest: +SKIP
+    >>> engine.notify_app_ready()        # once the bundle runs well        # doctest: +SKIP
+    >>> engine.sync()                    # check, ask, download, install    # doctest: +SKIP
+
+    One engine per data folder and process. ``http`` may be any ``httpx.Client`` (tests pass one bound
+    to an in-process server); ``fs`` routes every file-system step (tests inject faults through it).
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        deployment_key: str,
+        app_version: str,
+        build_number: int | None = None,
+        *,
+        embedded_bundle: Path,
+        data_dir: Path,
+        public_keys: Sequence[bytes] = (),
+        install_mode: InstallMode = InstallMode.ON_NEXT_RESTART,
+        mandatory_install_mode: InstallMode = InstallMode.IMMEDIATE,
+        min_check_interval: float = 300.0,
+        http: httpx.Client | None = None,
+        fs: FileSystem | None = None,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not deployment_key or not app_version:
+            raise ValueError("deployment_key and app_version are required")
+        self.server_url = server_url.rstrip("/")
+        self.deployment_key = deployment_key
+        self.app_version = app_version
+        self.build_number = build_number
+        self.embedded_bundle = Path(embedded_bundle)
+        self.data_dir = Path(data_dir)
+        self.public_keys = tuple(public_keys)
+        self.install_mode = install_mode
+        self.mandatory_install_mode = mandatory_install_mode
+        self.min_check_interval = min_check_interval
+        self._owns_http = http is None
+        self._http = http or httpx.Client(timeout=timeout, follow_redirects=True)
+        self._fs = fs or FileSystem()
+        self._clock = clock
+        self._last_check: float | None = None
+        self._lock = threading.RLock()
+        self._bundles = self.data_dir / "bundles"
+        self._downloads = self.data_dir / "downloads"
+        for folder in (self.data_dir, self._bundles, self._downloads):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._journal = Journal(self.data_dir / "state.json", self._fs)
+        self._state = self._journal.load()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP client the engine created."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> UpdateEngine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def client_id(self) -> str:
+        """This installation's random, stable id (places it in rollouts)."""
+        return self._state.client_id
+
+    @property
+    def current_label(self) -> str | None:
+        """The label of the running bundle; None for the embedded one."""
+        return self._state.current.label if self._state.current else None
+
+    @property
+    def pending_label(self) -> str | None:
+        """The label installed to start at the next restart, if any."""
+        return self._state.pending.label if self._state.pending else None
+
+    @property
+    def failed_labels(self) -> tuple[str, ...]:
+        """Labels that failed on this device; never installed again."""
+        return tuple(self._state.failed_labels)
+
+    @property
+    def pending_reports(self) -> int:
+        """Status reports not yet delivered to the server."""
+        return len(self._state.reports)
+
+    def bundle_path(self, bundle: Bundle | None) -> Path:
+        """The folder of an installed bundle (the embedded bundle for None)."""
+        return self.embedded_bundle if bundle is None else self._bundles / bundle.package_hash
+
+    def _complete(self, bundle: Bundle | None) -> bool:
+        # A bundle folder only gets its final name after every file was verified and fsynced.
+        return bundle is None or self.bundle_path(bundle).is_dir()
+
+    def _save(self) -> None:
+        self._journal.save(self._state)
+
+    def _report(self, label: str, status: str, reason: str = "") -> None:
+        report = {
+            "deployment_key": self.deployment_key,
+            "label": label,
+            "status": status,
+            "client_id": self._state.client_id,
+        }
+        if reason:
+            report["reason"] = reason[:500]
+        self._state.reports.append(report)
+
+    # -- launch -------------------------------------------------------------------------------------
+
+    def start(self) -> Path:
+        """Called at every app launch: the bundle folder to load.
+
+        Applies an installed update, which then runs on trial until :meth:`notify_app_ready`. If the
+        previous launch ran an update on trial and the app never confirmed it, the engine goes back to the
+        last good bundle (or the embedded one), never installs that label again, and reports the failure.
+        """
+        with self._lock:
+            state = self._state
+            if state.current is not None and not state.confirmed and state.trial_launches >= 1:
+                self._roll_back(state)
+            if state.pending is not None:
+                if state.pending.label in state.failed_labels or not self._complete(state.pending):
+                    state.pending = None
+                else:
+                    self._apply(state, state.pending)
+            if not self._complete(state.current):
+                log.error("bundle %s is missing; falling back", state.current)
+                state.current = state.previous if self._complete(state.previous) else None
+                state.confirmed, state.trial_launches = True, 0
+            if not state.confirmed:
+                state.trial_launches += 1
+            self._save()
+            self._clean_up()
+            return self.bundle_path(state.current)
+
+    def _roll_back(self, state: State) -> None:
+        assert state.current is not None
+        failed = state.current
+        log.warning(
+            "update %s was never confirmed; going back to %s",
+            failed.label,
+            state.previous.label if state.previous else "the embedded bundle",
+        )
+        if failed.label not in state.failed_labels:
+            state.failed_labels.append(failed.label)
+        self._report(failed.label, "failed", "the app did not confirm the update (notify_app_ready)")
+        self._report(failed.label, "rolled_back")
+        state.current = state.previous if self._complete(state.previous) else None
+        state.confirmed, state.trial_launches = True, 0
+        if state.pending is not None and state.pending.label == failed.label:
+            state.pending = None
+
+    @staticmethod
+    def _apply(state: State, bundle: Bundle) -> None:
+        if state.confirmed:
+            state.previous = state.current
+        state.current = bundle
+        state.confirmed, state.trial_launches = False, 0
+        state.pending, state.pending_mode = None, ""
+
+    def notify_app_ready(self) -> None:
+        """Confirm that the running bundle works; until then an update runs on trial."""
+        with self._lock:
+            state = self._state
+            if state.current is None or state.confirmed:
+                return
+            state.confirmed, state.trial_launches = True, 0
+            self._report(state.current.label, "installed")
+            self._save()
+            self._clean_up()
+        self.flush_reports()
+
+    def resume(self) -> Path | None:
+        """Called when the app returns to the foreground: the folder to reload if an update was applied."""
+        with self._lock:
+            state = self._state
+            if state.pending is None or state.pending_mode != InstallMode.ON_NEXT_RESUME.value:
+                return None
+            self._apply(state, state.pending)
+            state.trial_launches = 1  # running from now on
+            self._save()
+            return self.bundle_path(state.current)
+
+    def _clean_up(self) -> None:
+        """Keep the current, previous, pending and downloaded bundles; drop every other folder."""
+        keep = {
+            b.package_hash
+            for b in (self._state.current, self._state.previous, self._state.pending, self._state.downloaded)
+            if b is not None
+        }
+        for entry in self._bundles.iterdir():
+            if entry.name not in keep:
+                try:
+                    self._fs.remove_tree(entry)
+                except OSError as exc:
+                    log.warning("could not remove %s: %s", entry, exc)
+
+    # -- checking -----------------------------------------------------------------------------------
+
+    def check_for_update(self, trigger: CheckTrigger = CheckTrigger.START) -> CheckResult:
+        """Ask the server whether there is an update. Never raises: offline or errors give OFFLINE.
+
+        Checks other than at START are throttled to one per ``min_check_interval`` seconds, so a
+        navigation storm sends at most one request.
+        """
+        with self._lock:
+            now = self._clock()
+            if (
+                trigger is not CheckTrigger.START
+                and self._last_check is not None
+                and now - self._last_check < self.min_check_interval
+            ):
+                return CheckResult(CheckStatus.THROTTLED)
+            self._last_check = now
+            state = self._state
+            params: dict[str, Any] = {
+                "deployment_key": self.deployment_key,
+                "app_version": self.app_version,
+                "client_id": state.client_id,
+                "label": state.current.label if state.current else "",
+                "package_hash": state.current.package_hash if state.current else "",
+            }
+            if self.build_number is not None:
+                params["build_number"] = self.build_number
+            if state.failed_labels:
+                params["failed"] = ",".join(state.failed_labels)
+        self.flush_reports()
+        try:
+            response = self._http.get(f"{self.server_url}/v1/update-check", params=params)
+        except httpx.HTTPError as exc:
+            log.warning("update check failed (%s): %s", trigger.value, exc)
+            return CheckResult(CheckStatus.OFFLINE)
+        if response.status_code != 200:
+            log.warning("update check refused with %s: %s", response.status_code, response.text[:300])
+            return CheckResult(CheckStatus.OFFLINE)
+        try:
+            body = response.json()
+            status = CheckStatus(body["status"])
+            update = body.get("update")
+            info = None
+            if status is CheckStatus.UPDATE:
+                info = UpdateInfo(
+                    label=str(update["label"]),
+                    package_hash=str(update["package_hash"]),
+                    size=int(update["size"]),
+                    download_url=str(update["download_url"]),
+                    manifest_url=str(update["manifest_url"]),
+                    mandatory=bool(update["mandatory"]),
+                    description=str(update.get("description") or ""),
+                )
+            store_version = body.get("store_version")
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("update check answer was not understood: %s", exc)
+            return CheckResult(CheckStatus.OFFLINE)
+        if info is not None and info.label in self.failed_labels:
+            return CheckResult(CheckStatus.NO_UPDATE)
+        return CheckResult(status, info, str(store_version) if store_version else None)
+
+    # -- downloading --------------------------------------------------------------------------------
+
+    def download(self, update: UpdateInfo, progress: Progress | None = None) -> DownloadedUpdate:
+        """Download, verify and unpack ``update`` into its own folder.
+
+        Resumes an interrupted download with HTTP Range, checks free space first, and verifies the
+        archive's digest, the manifest against the package hash, and every file's size and SHA-256.
+        Anything that does not verify is deleted and reported, and :class:`UpdateRefused` is raised;
+        nothing is installed.
+        """
+        with self._lock:
+            if update.label in self._state.failed_labels:
+                raise UpdateRefused(
+                    f"{update.label} failed on this device before; it is not installed again."
+                )
+            for known in (
+                self._state.current,
+                self._state.previous,
+                self._state.pending,
+                self._state.downloaded,
+            ):
+                if known is not None and known.package_hash == update.package_hash and self._complete(known):
+                    return self._downloaded(update)
+            try:
+                manifest = self._fetch_manifest(update)
+                self._check_space(update, manifest)
+                archive = self._fetch_archive(update, progress)
+                self._unpack(update, archive, manifest)
+            except UpdateRefused as exc:
+                self._refuse(update, exc.message)
+                raise
+            return self._downloaded(update)
+
+    def _downloaded(self, update: UpdateInfo) -> DownloadedUpdate:
+        self._state.downloaded = Bundle(update.label, update.package_hash)
+        self._report(update.label, "downloaded")
+        self._save()
+        return DownloadedUpdate(update, self._bundles / update.package_hash)
+
+    def _refuse(self, update: UpdateInfo, reason: str) -> None:
+        log.error("update %s refused: %s", update.label, reason)
+        self._fs.remove(self._part_path(update))
+        self._fs.remove_tree(self._staging_path(update))
+        self._report(update.label, "failed", reason)
+        self._save()
+
+    def _part_path(self, update: UpdateInfo) -> Path:
+        return self._downloads / f"{update.package_hash}.zip.part"
+
+    def _staging_path(self, update: UpdateInfo) -> Path:
+        return self._bundles / f".staging-{update.package_hash}"
+
+    def _fetch_manifest(self, update: UpdateInfo) -> tuple[ManifestEntry, ...]:
+        try:
+            response = self._http.get(update.manifest_url)
+        except httpx.HTTPError as exc:
+            raise DownloadFailed(f"could not download the manifest of {update.label}: {exc}") from exc
+        if response.status_code != 200:
+            raise DownloadFailed(f"the manifest of {update.label} answered HTTP {response.status_code}")
+        try:
+            manifest = manifest_from_json(response.content)
+        except InvalidBundle as exc:
+            raise UpdateRefused(f"the manifest of {update.label} is invalid: {exc.message}") from exc
+        if package_hash(manifest) != update.package_hash:
+            raise UpdateRefused(f"the manifest of {update.label} does not match its package hash")
+        return manifest
+
+    def _check_space(self, update: UpdateInfo, manifest: tuple[ManifestEntry, ...]) -> None:
+        part = self._part_path(update)
+        have = part.stat().st_size if part.exists() else 0
+        needed = max(0, update.size - have) + sum(e.size for e in manifest) + _SPACE_MARGIN
+        free = shutil.disk_usage(self.data_dir).free
+        if free < needed:
+            raise InsufficientSpace(
+                f"{update.label} needs {needed / 1e6:.1f} MB of free space and only "
+                f"{free / 1e6:.1f} MB is free"
+            )
+
+    def _fetch_archive(self, update: UpdateInfo, progress: Progress | None) -> Path:
+        part = self._part_path(update)
+        for other in self._downloads.glob("*.part"):
+            if other != part:
+                self._fs.remove(other)
+        have = part.stat().st_size if part.exists() else 0
+        if have > update.size:
+            self._fs.remove(part)
+            have = 0
+        headers = {"Accept-Encoding": "identity"}
+        if 0 < have < update.size:
+            headers["Range"] = f"bytes={have}-"
+        if have < update.size:
+            try:
+                with self._http.stream("GET", update.download_url, headers=headers) as response:
+                    if response.status_code == 200 and have:
+                        self._fs.remove(part)  # the server sent everything again
+                        have = 0
+                    elif response.status_code not in (200, 206):
+                        raise DownloadFailed(
+                            f"the download of {update.label} answered HTTP {response.status_code}"
+                        )
+                    with self._fs.append(part) as out:
+                        done = have
+                        for chunk in response.iter_bytes():
+                            done += len(chunk)
+                            if done > update.size:
+                                raise UpdateRefused(
+                                    f"the download of {update.label} is larger than the "
+                                    f"{update.size:,} bytes announced"
+                                )
+                            out.write(chunk)
+                            if progress is not None:
+                                progress(done, update.size)
+            except httpx.HTTPError as exc:
+                raise DownloadFailed(f"the download of {update.label} was interrupted: {exc}") from exc
+        size = part.stat().st_size
+        if size != update.size:
+            raise UpdateRefused(
+                f"the download of {update.label} is {size:,} bytes, not the {update.size:,} "
+                "announced (truncated)"
+            )
+        match = _DIGEST_URL.search(httpx.URL(update.download_url).path)
+        if match is not None:
+            digest = hashlib.sha256()
+            with part.open("rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+            if digest.hexdigest() != match.group(1):
+                raise UpdateRefused(f"the download of {update.label} does not match its checksum (altered)")
+        return part
+
+    def _unpack(self, update: UpdateInfo, archive: Path, manifest: tuple[ManifestEntry, ...]) -> None:
+        staging = self._staging_path(update)
+        final = self._bundles / update.package_hash
+        self._fs.remove_tree(staging)
+        try:
+            extract_archive(
+                archive, staging, manifest, make_dir=self._fs.make_dir, open_output=self._fs.create
+            )
+        except InvalidBundle as exc:
+            raise UpdateRefused(f"{update.label} does not match its manifest: {exc.message}") from exc
+        self._fs.sync_tree(staging)
+        self._fs.remove_tree(final)
+        self._fs.replace(staging, final)
+        self._fs.remove(archive)
+
+    # -- installing ---------------------------------------------------------------------------------
+
+    def install(self, downloaded: DownloadedUpdate, mode: InstallMode | None = None) -> Path | None:
+        """Install a downloaded update.
+
+        ON_NEXT_RESTART (default) and ON_NEXT_RESUME return None: the update starts at the next
+        ``start()`` / ``resume()``. IMMEDIATE returns the new folder: the host app reloads it now, and
+        the update runs on trial until :meth:`notify_app_ready`.
+        """
+        mode = mode or self.install_mode
+        with self._lock:
+            state = self._state
+            bundle = Bundle(downloaded.update.label, downloaded.update.package_hash)
+            if not self._complete(bundle):
+                raise UpdateError(f"{bundle.label} is not downloaded; download it again")
+            state.downloaded = None
+            if mode is InstallMode.IMMEDIATE:
+                self._apply(state, bundle)
+                state.trial_launches = 1  # running from now on
+                self._save()
+                return self.bundle_path(bundle)
+            state.pending, state.pending_mode = bundle, mode.value
+            self._save()
+            return None
+
+    # -- reports ------------------------------------------------------------------------------------
+
+    def flush_reports(self) -> int:
+        """Deliver queued status reports; undelivered ones stay queued for the next try."""
+        delivered = 0
+        with self._lock:
+            queue = list(self._state.reports)
+        for report in queue:
+            try:
+                response = self._http.post(f"{self.server_url}/v1/report", json=report)
+            except httpx.HTTPError as exc:
+                log.info("status reports not delivered yet: %s", exc)
+                break
+            if response.status_code >= 500:
+                break
+            if response.status_code != 200:
+                log.warning("status report dropped (HTTP %s): %s", response.status_code, response.text[:200])
+            with self._lock:
+                if report in self._state.reports:
+                    self._state.reports.remove(report)
+            delivered += 1
+        if delivered:
+            with self._lock:
+                self._save()
+        return delivered
+
+    # -- the whole flow -----------------------------------------------------------------------------
+
+    def sync(self, ui: UpdateUI | None = None, trigger: CheckTrigger = CheckTrigger.START) -> SyncResult:
+        """Check, ask (mandatory: Confirm only; optional: Install or Later), download and install.
+
+        Never raises for network or update problems; the result says what happened.
+        """
+        ui = ui or TextUI()
+        result = self.check_for_update(trigger)
+        if result.status is CheckStatus.STORE_UPDATE_REQUIRED:
+            version = f" ({result.store_version})" if result.store_version else ""
+            ui.inform("Update required", f"A new version of the app{version} is available in the store.")
+            return SyncResult(SyncStatus.STORE_UPDATE_REQUIRED)
+        if result.status is CheckStatus.OFFLINE:
+            return SyncResult(SyncStatus.FAILED, error="the update server could not be reached")
+        update = result.update
+        if update is None:
+            return SyncResult(SyncStatus.UP_TO_DATE)
+        if self.pending_label == update.label:
+            return SyncResult(SyncStatus.INSTALLED, update)
+        if update.mandatory:
+            ui.ask("Update available", "An update is available that must be installed.", ["Confirm"])
+        elif (
+            ui.ask("Update available", "An update is available. Install it now?", ["Install", "Later"])
+            != "Install"
+        ):
+            return SyncResult(SyncStatus.POSTPONED, update)
+        try:
+            downloaded = self.download(update, progress=ui.progress)
+            mode = self.mandatory_install_mode if update.mandatory else self.install_mode
+            path = self.install(downloaded, mode)
+        except UpdateError as exc:
+            ui.inform("Update failed", f"The update could not be installed: {exc.message}")
+            return SyncResult(SyncStatus.FAILED, update, error=exc.message)
+        finally:
+            self.flush_reports()
+        if path is not None:
+            ui.inform("Information", "Update is installed.")
+            return SyncResult(SyncStatus.APPLIED, update, reload_path=path)
+        ui.inform("Information", "Update is installed. It takes effect the next time the app starts.")
+        return SyncResult(SyncStatus.INSTALLED, update)

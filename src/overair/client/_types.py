@@ -1,0 +1,115 @@
+"""Values the update engine hands to the host app."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class InstallMode(enum.StrEnum):
+    """When a downloaded update starts running."""
+
+    ON_NEXT_RESTART = "on_next_restart"
+    """At the next ``start()`` (the default, as in Mendix)."""
+    ON_NEXT_RESUME = "on_next_resume"
+    """At the next ``resume()`` (the app coming back to the foreground), or the next start."""
+    IMMEDIATE = "immediate"
+    """Now: ``install()`` returns the new folder and the host app reloads it."""
+
+
+class CheckTrigger(enum.StrEnum):
+    """Why the app checks for an update (OutSystems checks on all of these)."""
+
+    START = "start"
+    RESUME = "resume"
+    NAVIGATION = "navigation"
+    SERVER_CALL = "server_call"
+
+
+class CheckStatus(enum.StrEnum):
+    """What an update check found."""
+
+    UPDATE = "update"
+    NO_UPDATE = "no_update"
+    RUN_EMBEDDED = "run_embedded"
+    STORE_UPDATE_REQUIRED = "store_update_required"
+    THROTTLED = "throttled"
+    """Not asked: the previous check was less than ``min_check_interval`` ago."""
+    OFFLINE = "offline"
+    """The server could not be reached or answered with an error (logged, never raised)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInfo:
+    """An update the server offers."""
+
+    label: str
+    package_hash: str
+    size: int
+    download_url: str
+    manifest_url: str
+    mandatory: bool
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The answer to ``check_for_update``; ``update`` is set when ``status`` is UPDATE."""
+
+    status: CheckStatus
+    update: UpdateInfo | None = None
+    store_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedUpdate:
+    """An update downloaded and verified, in its own folder, ready to install."""
+
+    update: UpdateInfo
+    path: Path
+
+
+class SyncStatus(enum.StrEnum):
+    """How ``sync()`` ended."""
+
+    UP_TO_DATE = "up_to_date"
+    INSTALLED = "installed"
+    """Installed; it runs from the next restart (or resume)."""
+    APPLIED = "applied"
+    """Installed immediately: reload ``SyncResult.reload_path``."""
+    POSTPONED = "postponed"
+    """The user chose Later."""
+    STORE_UPDATE_REQUIRED = "store_update_required"
+    FAILED = "failed"
+    """Offline, or the update was refused (see ``SyncResult.error``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """The outcome of ``sync()``."""
+
+    status: SyncStatus
+    update: UpdateInfo | None = None
+    reload_path: Path | None = None
+    error: str | None = None
+
+
+class UpdateError(Exception):
+    """An update could not be downloaded or installed; nothing was installed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UpdateRefused(UpdateError):
+    """The update did not verify (truncated, altered, extra or missing files) or failed on this device."""
+
+
+class InsufficientSpace(UpdateError):
+    """Not enough free disk space to download and unpack the update."""
+
+
+class DownloadFailed(UpdateError):
+    """The download could not be completed (network); it resumes at the next attempt."""
