@@ -9,19 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
-
-import overair.client
 from helpers import (
     Proxy,
     embedded,
     engine_for,
     folder_files,
-    make_bundle,
     manifest_files,
     push,
     release_metrics,
 )
+from starlette.testclient import TestClient
+
+import overair.client
 from overair.client import (
     CheckStatus,
     CheckTrigger,
@@ -302,10 +301,8 @@ def test_corrupt_downloads_are_refused(api, proxy: Proxy, key: str, tmp_path: Pa
                 body["update"]["size"] = len(evil["zip"])
             return httpx.Response(200, json=body)
         if (
-            request.url.path.startswith("/v1/blobs/")
-            and response.content[:2] == b"PK"
-            or request.url.path == "/cdn/bundle.zip"
-        ):
+            request.url.path.startswith("/v1/blobs/") and response.content[:2] == b"PK"
+        ) or request.url.path == "/cdn/bundle.zip":
             return httpx.Response(200, content=evil["zip"])
         return response
 
