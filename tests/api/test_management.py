@@ -201,7 +201,7 @@ BAD_UPLOADS = [
     ("absolute path", raw_zip([("/etc/passwd", b"x")]), "/etc/passwd"),
     ("dot-dot", raw_zip([("../evil.js", b"x")]), "../evil.js"),
     ("symlink", raw_zip([(symlink_entry(), b"/etc/passwd")]), "link.js"),
-    ("truncated", make_zip({"index.js": b"x" * 5000})[:-60], ""),
+    ("truncated", make_zip({"index.js": b"x" * 5000})[:-60], "truncated"),
 ]
 
 
