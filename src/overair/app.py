@@ -23,6 +23,8 @@ from overair.db import make_engine, make_sessionmaker, migrate
 from overair.errors import OverairError
 from overair.packages import InvalidBundle, Limits
 from overair.protocols.asgi import Receive, Scope, Send
+from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
+from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.native import NativeProtocol
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
@@ -93,15 +95,23 @@ def _install_error_table(api: FastAPI) -> None:
 class OverairApp:
     """The ASGI app: device routes first (raw ASGI), the management app for the rest."""
 
-    def __init__(self, management: FastAPI, devices: NativeProtocol, state: Any) -> None:
+    def __init__(
+        self, management: FastAPI, devices: NativeProtocol, codepush: CodePushProtocol, state: Any
+    ) -> None:
         self.management = management
         self.devices = devices
+        self.codepush = codepush
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await self.devices(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            path = scope["path"]
+            if path.startswith("/v1/"):
+                await self.devices(scope, receive, send)
+                return
+            if path in CODEPUSH_PATHS:
+                await self.codepush(scope, receive, send)
+                return
         await self.management(scope, receive, send)
 
 
@@ -117,6 +127,7 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     access_keys = AccessKeyService(sessions)
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
     devices = NativeProtocol(cache, releases, blobs, settings.public_url)
+    codepush = CodePushProtocol(cache, releases, settings.public_url)
 
     management = FastAPI(
         title="overair",
@@ -140,4 +151,4 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     def index() -> dict[str, str]:
         return {"name": "overair", "version": __version__, "api": "/api/v1", "docs": "/api/v1/docs"}
 
-    return OverairApp(management, devices, management.state)
+    return OverairApp(management, devices, codepush, management.state)

@@ -1,0 +1,285 @@
+"""The CodePush acquisition protocol, so apps with an unmodified CodePush client update from overair.
+
+Both URL families of the reference server (``microsoft/code-push-server``) are served by the same code:
+legacy camelCase ``/updateCheck``, ``/reportStatus/{deploy,download}`` (SDK <= 2.0.7) and snake_case
+``/v0.1/public/codepush/{update_check,report_status/…}`` (SDK >= 3). The adapter only translates: it
+parses the query the way the reference does (JavaScript ``String(a || b)`` semantics, so an absent label is
+the string ``"undefined"``), asks the same selection as the native protocol with the CodePush bucketing hash
+and label-else-hash matching, and encodes the answer with the reference's 11 keys in their order.
+See ``docs/codepush.md`` and the protocol spec for every quirk reproduced here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+
+import anyio.to_thread
+
+from overair.errors import OverairError
+from overair.protocols.asgi import Receive, Scope, Send, base_url, header, read_body, send_bytes
+from overair.protocols.native import query_params
+from overair.releases.devices import DeviceCache
+from overair.releases.schemas import ReportStatus
+from overair.releases.service import DeviceSnapshot, ReleaseService
+from overair.selection import (
+    CurrentMatch,
+    Decision,
+    DecisionKind,
+    DeviceQuery,
+    Plan,
+    RolloutHash,
+    in_rollout,
+    plan_update,
+    semver,
+)
+from overair.storage import digest_of
+
+LEGACY_CHECK = "/updateCheck"
+LEGACY_DEPLOY = "/reportStatus/deploy"
+LEGACY_DOWNLOAD = "/reportStatus/download"
+V01 = "/v0.1/public/codepush/"
+V01_CHECK = V01 + "update_check"
+V01_DEPLOY = V01 + "report_status/deploy"
+V01_DOWNLOAD = V01 + "report_status/download"
+PATHS = frozenset({LEGACY_CHECK, LEGACY_DEPLOY, LEGACY_DOWNLOAD, V01_CHECK, V01_DEPLOY, V01_DOWNLOAD})
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{10,100}$")
+_MAJOR_ONLY = re.compile(r"^[0-9]+$")
+_MAJOR_MINOR = re.compile(r"^([0-9]+\.[0-9]+)([+-].*)?$", re.DOTALL)
+# JavaScript's String.prototype.trim() removes these (and Python's str.strip() removes \x1c-\x1f too).
+_JS_SPACE = (
+    "\t\n\v\f\r \u00a0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+BAD_KEY = (
+    "An update check must include a valid deployment key - please check that your app has been configured "
+    "correctly. To view available deployment keys, run 'code-push-standalone deployment ls  -k'."
+)
+BAD_VERSION = (
+    "An update check must include a binary version that conforms to the semver standard (e.g. '1.0.0'). "
+    "The binary version is normally inferred from the App Store/Play Store version configured with your app."
+)
+UNKNOWN_KEY = "The specified deployment key does not exist."
+DEPLOY_MISSING = "A deploy status report must contain a valid appVersion and deploymentKey."
+DEPLOY_NO_STATUS = "A deploy status report for a labelled package must contain a valid status."
+DOWNLOAD_MISSING = "A download status report must contain a valid deploymentKey and package label."
+
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+_HTML = [(b"content-type", b"text/html; charset=utf-8")]
+_JSON = [(b"content-type", b"application/json; charset=utf-8")]
+_CORS = [
+    (b"access-control-allow-credentials", b"true"),
+    (b"access-control-allow-methods", b"GET, POST, DELETE, PUT"),
+    (
+        b"access-control-allow-headers",
+        b"Content-Type, X-CodePush-Plugin-Name, X-CodePush-Plugin-Version, X-CodePush-SDK-Version",
+    ),
+    (b"cache-control", b"no-cache"),
+]
+
+_STATUS_COUNTS = {
+    "DeploymentSucceeded": ReportStatus.INSTALLED,
+    "DeploymentFailed": ReportStatus.FAILED,
+    "Downloaded": ReportStatus.DOWNLOADED,
+}
+
+
+def js_or(params: Mapping[str, object], camel: str, snake: str) -> str:
+    """JavaScript `String(q[camel] || q[snake])`: empty falls through to the second; absent is "undefined"."""
+    first = params.get(camel)
+    if first:
+        return str(first)
+    second = params.get(snake)
+    return "undefined" if second is None else str(second)
+
+
+def normalise_app_version(version: str) -> str:
+    """The reference's normalisation: ``1`` → ``1.0.0``, ``2.0-beta`` → ``2.0.0-beta``; others unchanged."""
+    if _MAJOR_ONLY.match(version):
+        return version + ".0.0"
+    match = _MAJOR_MINOR.match(version)
+    if match:
+        return match.group(1) + ".0" + (match.group(2) or "")
+    return version
+
+
+def _snake(key: str) -> str:
+    key = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", key)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", key).lower()
+
+
+def encode_update_info(
+    decision: Decision, app_version: str, original_version: str | None, base: str, snake: bool
+) -> bytes:
+    """The reference server's update check body, keys in its order, compact JSON."""
+    info: dict[str, object] = {
+        "downloadURL": "",
+        "description": "",
+        "isAvailable": False,
+        "isMandatory": False,
+        "appVersion": "",
+        "packageHash": "",
+        "label": "",
+        "packageSize": 0,
+        "updateAppVersion": False,
+        "shouldRunBinaryVersion": False,
+    }
+    if decision.kind is DecisionKind.UPDATE and decision.release is not None:
+        release = decision.release
+        info.update(
+            downloadURL=f"{base}/v1/blobs/{digest_of(release.blob_key)}",
+            description=release.description,
+            isAvailable=True,
+            isMandatory=decision.mandatory,
+            appVersion=app_version,
+            packageHash=release.package_hash,
+            label=release.label,
+            packageSize=release.size,
+        )
+    else:
+        info.update(
+            appVersion=decision.latest_target,
+            updateAppVersion=decision.store_version_newer,
+            shouldRunBinaryVersion=decision.kind is not DecisionKind.NO_UPDATE,
+        )
+    if original_version is not None and info["appVersion"] == app_version:
+        info["appVersion"] = original_version  # the reference restores what the client sent
+    info["target_binary_range"] = info["appVersion"]
+    body: dict[str, object] = {"updateInfo": info}
+    if snake:
+        body = {"update_info": {_snake(k): v for k, v in info.items()}}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class CodePushProtocol:
+    """The ASGI app behind the CodePush acquisition paths."""
+
+    def __init__(self, cache: DeviceCache, service: ReleaseService, public_url: str) -> None:
+        self._cache = cache
+        self._service = service
+        self._public_url = public_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        origin = header(scope, b"origin")
+        cors = [(b"access-control-allow-origin", (origin or "*").encode()), *_CORS]
+        if method == "OPTIONS":
+            await send_bytes(send, 204, b"", [*cors])
+            return
+        path = scope["path"]
+        if path in (LEGACY_CHECK, V01_CHECK) and method in ("GET", "HEAD"):
+            await self.update_check(scope, send, cors, snake=path == V01_CHECK)
+        elif path in (LEGACY_DEPLOY, V01_DEPLOY) and method == "POST":
+            await self.report_deploy(receive, send, cors)
+        elif path in (LEGACY_DOWNLOAD, V01_DOWNLOAD) and method == "POST":
+            await self.report_download(receive, send, cors)
+        else:
+            await send_bytes(send, 404, b"Not Found", [*_TEXT, *cors])
+
+    async def update_check(
+        self, scope: Scope, send: Send, cors: list[tuple[bytes, bytes]], snake: bool
+    ) -> None:
+        """Answer an update check from the cache, as the reference server does."""
+        params = query_params(scope["query_string"])
+        raw_key = params.get("deploymentKey") or params.get("deployment_key") or ""
+        key = raw_key.strip(_JS_SPACE)
+        original = js_or(params, "appVersion", "app_version")
+        normalised = normalise_app_version(original)
+        if not _KEY.match(key):
+            await send_bytes(send, 400, BAD_KEY.encode(), [*_HTML, *cors])
+            return
+        if semver.valid(normalised) is None:
+            await send_bytes(send, 400, BAD_VERSION.encode(), [*_HTML, *cors])
+            return
+        query = DeviceQuery(
+            app_version=normalised,
+            label=str(params["label"]) if "label" in params else "undefined",
+            package_hash=js_or(params, "packageHash", "package_hash"),
+            any_binary=js_or(params, "isCompanion", "is_companion").lower() == "true",
+            rollout_hash=RolloutHash.CODEPUSH,
+            current_match=CurrentMatch.LABEL_ELSE_HASH,
+        )
+        restore = original if normalised != original else None
+        base = self._public_url or base_url(scope)
+
+        def build(snapshot: DeviceSnapshot) -> tuple[Plan, bytes, bytes]:
+            plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
+            inside = plan.rollout_decision or plan.decision
+            return (
+                plan,
+                encode_update_info(plan.decision, normalised, restore, base, snake),
+                encode_update_info(inside, normalised, restore, base, snake),
+            )
+
+        cached = await self._cache.get(key, ("codepush", query, restore, base, snake), build)
+        if cached is None:
+            await send_bytes(send, 404, UNKNOWN_KEY.encode(), [*_TEXT, *cors])
+            return
+        plan, outside, inside = cached
+        client_id = js_or(params, "clientUniqueId", "client_unique_id")
+        chosen = outside
+        if (
+            plan.rollout_decision is not None
+            and client_id
+            and in_rollout(client_id, plan.rollout_percentage, plan.rollout_tag, RolloutHash.CODEPUSH)
+        ):
+            chosen = inside
+        await send_bytes(send, 200, chosen, [*_JSON, *cors])
+
+    async def _json_body(self, receive: Receive) -> dict[str, object] | None:
+        body = await read_body(receive, 10 * 1024)
+        if not body:
+            return None
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+
+    async def _count(self, key: str, label: str, status: ReportStatus) -> None:
+        # like the reference, reports for unknown keys or labels are accepted and not counted
+        with contextlib.suppress(OverairError):
+            await anyio.to_thread.run_sync(self._service.record_report, key, label, status)
+
+    async def report_deploy(self, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+        """Count ``DeploymentSucceeded`` / ``DeploymentFailed`` / ``Downloaded`` for a label.
+
+        Reports without a label (the binary is running) are accepted and not counted yet.
+        """
+        body = await self._json_body(receive)
+        if body is None:
+            await send_bytes(send, 400, DEPLOY_MISSING.encode(), [*_TEXT, *cors])
+            return
+        key = body.get("deploymentKey") or body.get("deployment_key")
+        app_version = body.get("appVersion") or body.get("app_version")
+        if not key or not app_version:
+            await send_bytes(send, 400, DEPLOY_MISSING.encode(), [*_TEXT, *cors])
+            return
+        label = body.get("label")
+        if label:
+            status = body.get("status")
+            if not status:
+                await send_bytes(send, 400, DEPLOY_NO_STATUS.encode(), [*_TEXT, *cors])
+                return
+            if status not in _STATUS_COUNTS:
+                await send_bytes(send, 400, f"Invalid status: {status}".encode(), [*_TEXT, *cors])
+                return
+            await self._count(str(key).strip(_JS_SPACE), str(label), _STATUS_COUNTS[str(status)])
+        await send_bytes(send, 200, b"OK", [*_TEXT, *cors])
+
+    async def report_download(self, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+        """A package was downloaded."""
+        body = await self._json_body(receive)
+        key = (body or {}).get("deploymentKey") or (body or {}).get("deployment_key")
+        label = (body or {}).get("label")
+        if not key or not label:
+            await send_bytes(send, 400, DOWNLOAD_MISSING.encode(), [*_TEXT, *cors])
+            return
+        await self._count(str(key).strip(_JS_SPACE), str(label), ReportStatus.DOWNLOADED)
+        await send_bytes(send, 200, b"OK", [*_TEXT, *cors])

@@ -1,0 +1,210 @@
+"""The real CodePush acquisition SDKs from npm (code-push 4.2.3 on the v0.1 paths, 2.0.7 on the legacy
+paths) against `overair serve` on 127.0.0.1, driven by a small Node harness as an app would drive them."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import subprocess
+import zipfile
+from base64 import b64decode
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import LiveServer, free_port
+from overair.packages import ManifestEntry, package_hash
+from overair.selection import RolloutHash, rollout_bucket
+
+pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).parent
+SDKS = ["4.2.3", "2.0.7"]
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    if not (HERE / "node_modules" / "code-push-2").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True)
+    live = LiveServer(tmp_path_factory.mktemp("codepush"), free_port())
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def api(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.key}"}
+    ) as c:
+        yield c
+
+
+class App:
+    def __init__(self, api: httpx.Client, server: LiveServer) -> None:
+        self.api = api
+        self.server = server
+        self.name = f"App{next(_names)}"
+        created = api.post("/apps", json={"name": self.name}).json()
+        self.key = {d["name"]: d["key"] for d in created["deployments"]}["Production"]
+
+    def publish(self, text: str, **options: object) -> dict:
+        options.setdefault("target_version", "1.0.0")
+        files = {
+            "CodePush/index.android.bundle": f"console.log({text!r});".encode(),
+            "CodePush/assets/a.txt": b"a",
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for name, data in files.items():
+                zf.writestr(name, data)
+        response = self.api.post(
+            f"/apps/{self.name}/deployments/Production/releases",
+            files={"package": ("b.zip", buffer.getvalue())},
+            data={"release": json.dumps(options)},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def history(self) -> list[dict]:
+        return self.api.get(f"/apps/{self.name}/deployments/Production/releases").json()
+
+    def sdk(self, version: str, *steps: dict) -> list[dict]:
+        payload = {
+            "sdk": version,
+            "serverUrl": self.server.url,
+            "deploymentKey": self.key,
+            "steps": list(steps),
+        }
+        done = subprocess.run(
+            ["node", str(HERE / "codepush_harness.js")],
+            input=json.dumps(payload),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+@pytest.fixture
+def app(api: httpx.Client, server: LiveServer) -> App:
+    return App(api, server)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_no_update(app: App, sdk: str) -> None:
+    assert app.sdk(sdk, {"op": "check"}) == [{"update": None}]
+    app.publish("one")
+    v1 = app.history()[0]
+    current = {"op": "check", "label": "v1", "packageHash": v1["package_hash"]}
+    assert app.sdk(sdk, current) == [{"update": None}]
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_update_available_and_downloadable(app: App, sdk: str) -> None:
+    release = app.publish("one", description="first", mandatory=False)
+    (result,) = app.sdk(sdk, {"op": "check", "clientUniqueId": "device-1"})
+    update = result["update"]
+    assert update["label"] == "v1" and update["packageHash"] == release["package_hash"]
+    assert update["isMandatory"] is False and update["description"] == "first"
+    assert update["packageSize"] == release["size"] and update["deploymentKey"] == app.key
+    (fetched,) = app.sdk(sdk, {"op": "fetch", "url": update["downloadUrl"]})
+    assert fetched["status"] == 200 and fetched["contentEncoding"] is None
+    assert int(fetched["contentLength"]) == fetched["length"] == release["size"]
+    data = b64decode(fetched["base64"])
+    assert data[:4] == b"PK\x03\x04"
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        import hashlib
+
+        entries = [
+            ManifestEntry(i.filename, hashlib.sha256(zf.read(i)).hexdigest(), i.file_size)
+            for i in zf.infolist()
+        ]
+    assert package_hash(entries) == update["packageHash"]  # the client's own recipe over the files
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_mandatory_conversion_over_skipped_releases(app: App, sdk: str) -> None:
+    app.publish("one")
+    app.publish("two", mandatory=True)
+    app.publish("three")
+    v1 = app.history()[0]
+    (on_v1,) = app.sdk(sdk, {"op": "check", "label": "v1", "packageHash": v1["package_hash"]})
+    assert (on_v1["update"]["label"], on_v1["update"]["isMandatory"]) == ("v3", True)
+    v2 = app.history()[1]
+    (on_v2,) = app.sdk(sdk, {"op": "check", "label": "v2", "packageHash": v2["package_hash"]})
+    assert (on_v2["update"]["label"], on_v2["update"]["isMandatory"]) == ("v3", False)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_ranges_short_versions_and_prereleases(app: App, sdk: str) -> None:
+    app.publish("range", target_version="^1.0.0")
+    results = app.sdk(
+        sdk,
+        {"op": "check", "appVersion": "1"},
+        {"op": "check", "appVersion": "1.0"},
+        {"op": "check", "appVersion": "1.4.2"},
+        {"op": "check", "appVersion": "1.0.0-beta.1"},
+        {"op": "check", "appVersion": "1.1.0-beta.1"},
+        {"op": "check", "appVersion": "2.0.0"},
+    )
+    labels = [r["update"] and r["update"].get("label") for r in results]
+    assert labels[:3] == ["v1", "v1", "v1"]
+    assert results[0]["update"]["appVersion"] == "1" and results[1]["update"]["appVersion"] == "1.0"
+    # pre-releases never match a plain range; below it, the app is told a newer binary exists
+    assert results[3]["update"] == {"updateAppVersion": True, "appVersion": "^1.0.0"}
+    # node-semver's gtr() counts 1.1.0-beta.1 as above ^1.0.0, so the reference sends no hint: neither do we
+    assert results[4]["update"] is None
+    assert results[5]["update"] is None  # newer binary: runs its own bundle
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_update_app_version_hint(app: App, sdk: str) -> None:
+    app.publish("for 2.0", target_version="2.0.0")
+    (result,) = app.sdk(sdk, {"op": "check", "appVersion": "1.0.0"})
+    assert result["update"] == {"updateAppVersion": True, "appVersion": "2.0.0"}
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_rollout_matches_the_reference_bucketing(app: App, sdk: str) -> None:
+    app.publish("full")
+    app.publish("partial", rollout=30)
+    ids = [f"{i:08x}-1c2d-4e5f-8a9b-{i * 7919:012x}" for i in range(10_000)]
+    (result,) = app.sdk(sdk, {"op": "checkMany", "clientIds": ids})
+    expected = ["v2" if rollout_bucket(c, "v2", RolloutHash.CODEPUSH) < 30 else "v1" for c in ids]
+    assert result["labels"] == expected
+    assert 0.27 < expected.count("v2") / len(ids) < 0.33
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_reports_reach_the_metrics(app: App, sdk: str) -> None:
+    app.publish("one")
+    package = {
+        "appVersion": "1.0.0",
+        "label": "v1",
+        "packageHash": app.history()[0]["package_hash"],
+        "deploymentKey": app.key,
+    }
+    results = app.sdk(
+        sdk,
+        {"op": "download", "package": package, "clientUniqueId": "u1"},
+        {
+            "op": "deploy",
+            "package": package,
+            "status": "DeploymentSucceeded",
+            "clientUniqueId": "u1",
+            "previousLabelOrAppVersion": "1.0.0",
+        },
+        {"op": "deploy", "package": package, "status": "DeploymentFailed", "clientUniqueId": "u2"},
+        {"op": "deploy", "package": None, "clientUniqueId": "u3"},  # the binary itself is running
+    )
+    assert all(r["error"] is None for r in results), results
+    release = app.history()[0]
+    assert (release["downloads"], release["installs"], release["failures"]) == (1, 1, 1)
