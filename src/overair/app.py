@@ -7,7 +7,9 @@ FastAPI management app with its OpenAPI schema at ``/api/v1/openapi.json``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -129,7 +131,14 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     devices = NativeProtocol(cache, releases, blobs, settings.public_url)
     codepush = CodePushProtocol(cache, releases, settings.public_url)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        releases.close()  # finish background work (diff archives) before the process exits
+        engine.dispose()
+
     management = FastAPI(
+        lifespan=lifespan,
         title="overair",
         version=__version__,
         description="Management API of the overair OTA update server.",

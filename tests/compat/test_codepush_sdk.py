@@ -52,12 +52,14 @@ class App:
         self.name = f"App{next(_names)}"
         created = api.post("/apps", json={"name": self.name}).json()
         self.key = {d["name"]: d["key"] for d in created["deployments"]}["Production"]
+        self.zips: dict[str, bytes] = {}
 
-    def publish(self, text: str, **options: object) -> dict:
+    def publish(self, text: str, extra: dict[str, bytes] | None = None, **options: object) -> dict:
         options.setdefault("target_version", "1.0.0")
         files = {
             "CodePush/index.android.bundle": f"console.log({text!r});".encode(),
             "CodePush/assets/a.txt": b"a",
+            **(extra or {}),
         }
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as zf:
@@ -69,7 +71,11 @@ class App:
             data={"release": json.dumps(options)},
         )
         assert response.status_code == 201, response.text
+        self.zips[response.json()["package_hash"]] = buffer.getvalue()
         return response.json()
+
+    def zip_of(self, release: dict) -> bytes:
+        return self.zips[release["package_hash"]]
 
     def history(self) -> list[dict]:
         return self.api.get(f"/apps/{self.name}/deployments/Production/releases").json()
@@ -208,3 +214,42 @@ def test_reports_reach_the_metrics(app: App, sdk: str) -> None:
     assert all(r["error"] is None for r in results), results
     release = app.history()[0]
     assert (release["downloads"], release["installs"], release["failures"]) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_diff_package_served_and_applied(app: App, sdk: str, tmp_path: Path) -> None:
+    import hashlib
+    import time
+
+    from overair.packages import apply_diff
+
+    image = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(2000))
+    v1 = app.publish("one", extra={"CodePush/assets/big.png": image, "CodePush/assets/old.txt": b"old"})
+    v2 = app.publish("two", extra={"CodePush/assets/big.png": image})
+    step = {"op": "check", "label": "v1", "packageHash": v1["package_hash"]}
+    deadline = time.monotonic() + 20
+    while True:  # diff archives are built in the background after the publish
+        (result,) = app.sdk(sdk, step)
+        if result["update"]["packageSize"] < v2["size"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    update = result["update"]
+    assert update["label"] == "v2" and update["packageSize"] < v2["size"] / 4
+    (fetched,) = app.sdk(sdk, {"op": "fetch", "url": update["downloadUrl"]})
+    assert fetched["status"] == 200 and int(fetched["contentLength"]) == update["packageSize"]
+    current = tmp_path / "current"
+    with zipfile.ZipFile(io.BytesIO(app.zip_of(v1))) as zf:
+        zf.extractall(current)
+    archive = tmp_path / "diff.zip"
+    archive.write_bytes(b64decode(fetched["base64"]))
+    apply_diff(current, archive, tmp_path / "updated")
+    files = [
+        ManifestEntry(
+            p.relative_to(tmp_path / "updated").as_posix(),
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_size,
+        )
+        for p in (tmp_path / "updated").rglob("*")
+        if p.is_file()
+    ]
+    assert package_hash(files) == update["packageHash"] == v2["package_hash"]

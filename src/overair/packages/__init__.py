@@ -6,6 +6,7 @@ Standard library only; nothing here imports the rest of overair.
 from __future__ import annotations
 
 from overair.packages.archive import Limits, PackageInfo, extract_archive, inspect_archive, zip_directory
+from overair.packages.diff import DIFF_MANIFEST, DiffPlan, apply_diff, plan_diff, write_diff_archive
 from overair.packages.errors import InvalidBundle, NotAZipArchive
 from overair.packages.manifest import (
     EMPTY_SHA256,
@@ -18,12 +19,15 @@ from overair.packages.manifest import (
 )
 
 __all__ = [
+    "DIFF_MANIFEST",
     "EMPTY_SHA256",
+    "DiffPlan",
     "InvalidBundle",
     "Limits",
     "ManifestEntry",
     "NotAZipArchive",
     "PackageInfo",
+    "apply_diff",
     "extract_archive",
     "inspect_archive",
     "is_ignored_path",
@@ -31,5 +35,7 @@ __all__ = [
     "manifest_from_json",
     "manifest_to_json",
     "package_hash",
+    "plan_diff",
+    "write_diff_archive",
     "zip_directory",
 ]

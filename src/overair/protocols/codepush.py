@@ -115,9 +115,13 @@ def _snake(key: str) -> str:
 
 
 def encode_update_info(
-    decision: Decision, app_version: str, original_version: str | None, base: str, snake: bool
+    decision: Decision, query: DeviceQuery, original_version: str | None, base: str, snake: bool
 ) -> bytes:
-    """The reference server's update check body, keys in its order, compact JSON."""
+    """The reference server's update check body, keys in its order, compact JSON.
+
+    A device whose package hash has a diff archive to the offered release gets the diff's URL and size.
+    """
+    app_version = query.app_version
     info: dict[str, object] = {
         "downloadURL": "",
         "description": "",
@@ -132,15 +136,16 @@ def encode_update_info(
     }
     if decision.kind is DecisionKind.UPDATE and decision.release is not None:
         release = decision.release
+        blob_key, size = release.diff_from(query.package_hash) or (release.blob_key, release.size)
         info.update(
-            downloadURL=f"{base}/v1/blobs/{digest_of(release.blob_key)}",
+            downloadURL=f"{base}/v1/blobs/{digest_of(blob_key)}",
             description=release.description,
             isAvailable=True,
             isMandatory=decision.mandatory,
             appVersion=app_version,
             packageHash=release.package_hash,
             label=release.label,
-            packageSize=release.size,
+            packageSize=size,
         )
     else:
         info.update(
@@ -213,8 +218,8 @@ class CodePushProtocol:
             inside = plan.rollout_decision or plan.decision
             return (
                 plan,
-                encode_update_info(plan.decision, normalised, restore, base, snake),
-                encode_update_info(inside, normalised, restore, base, snake),
+                encode_update_info(plan.decision, query, restore, base, snake),
+                encode_update_info(inside, query, restore, base, snake),
             )
 
         cached = await self._cache.get(key, ("codepush", query, restore, base, snake), build)

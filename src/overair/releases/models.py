@@ -62,6 +62,21 @@ class Package(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PackageDiff(Base):
+    """A CodePush diff archive that turns package ``base_hash`` into package ``package_hash``.
+
+    Keyed by content, not by release: a promotion or rollback to the same content reuses it.
+    """
+
+    __tablename__ = "package_diffs"
+
+    package_hash: Mapped[str] = mapped_column(ForeignKey("packages.package_hash"), primary_key=True)
+    base_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Release(Base):
     """A label of a deployment pointing at a package, with its targeting and rollout."""
 

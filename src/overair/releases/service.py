@@ -7,9 +7,12 @@ the registered listeners are told the deployment key, so update-check caches dro
 
 from __future__ import annotations
 
+import logging
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,7 @@ from overair.releases.errors import (
     ReleaseNotFound,
     RolloutInProgress,
 )
-from overair.releases.models import App, Deployment, Package, Release
+from overair.releases.models import App, Deployment, Package, PackageDiff, Release
 from overair.releases.schemas import (
     AppCreate,
     AppOut,
@@ -44,9 +47,12 @@ from overair.releases.schemas import (
 )
 from overair.selection import Release as Candidate
 from overair.selection import semver
-from overair.storage import BlobStore
+from overair.storage import BlobStore, content_key
+
+log = logging.getLogger("overair")
 
 DEFAULT_DEPLOYMENTS = ("Production", "Staging")
+DIFF_BASES = 10
 
 _REPORT_COLUMNS = {
     ReportStatus.DOWNLOADED: Release.downloads,
@@ -82,6 +88,16 @@ def _check_target(target: str) -> str:
 
 def _same_target(a: str, b: str) -> bool:
     return a == b or semver.valid_range(a) == semver.valid_range(b)
+
+
+def _matching_targets(a: str, b: str) -> bool:
+    """The reference's isMatchingAppVersion: equal ranges, or an exact version the other admits."""
+    exact_a, exact_b = semver.valid(a), semver.valid(b)
+    if exact_a is not None:
+        return semver.satisfies(exact_a, b)
+    if exact_b is not None:
+        return semver.satisfies(exact_b, a)
+    return semver.valid_range(a) == semver.valid_range(b)
 
 
 def _release_out(release: Release, deployment: Deployment) -> ReleaseOut:
@@ -149,6 +165,9 @@ class ReleaseService:
         self._blobs = blobs
         self._limits = limits or packages.Limits()
         self._listeners: list[Callable[[str], None]] = []
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-diffs")
+        self._pending: set[Future[None]] = set()
+        self._pending_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -170,6 +189,26 @@ class ReleaseService:
         for key in changed:
             for listener in self._listeners:
                 listener(key)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until the background work scheduled so far (diff archives) is done."""
+        with self._pending_lock:
+            pending = set(self._pending)
+        wait(pending, timeout=timeout)
+
+    def close(self) -> None:
+        """Finish background work and stop its thread."""
+        self._background.shutdown(wait=True)
+
+    def _schedule_diffs(self, release_id: int) -> None:
+        future = self._background.submit(self._build_diffs_safely, release_id)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
 
     @staticmethod
     def _touch(deployment: Deployment, changed: set[str]) -> None:
@@ -380,7 +419,9 @@ class ReleaseService:
                 method="upload",
             )
             self._touch(deployment, changed)
-            return _release_out(release, deployment)
+            result = _release_out(release, deployment)
+        self._schedule_diffs(release.id)
+        return result
 
     @staticmethod
     def _pick_for_patch(session: Session, deployment: Deployment, patch: ReleasePatch) -> Release:
@@ -485,7 +526,9 @@ class ReleaseService:
                 origin_deployment=source.name,
             )
             self._touch(destination, changed)
-            return _release_out(release, destination)
+            result = _release_out(release, destination)
+        self._schedule_diffs(release.id)
+        return result
 
     def rollback(
         self, app_name: str, deployment_name: str, label: str | None, released_by: str
@@ -532,7 +575,81 @@ class ReleaseService:
                 origin_deployment=deployment.name,
             )
             self._touch(deployment, changed)
-            return _release_out(release, deployment)
+            result = _release_out(release, deployment)
+        self._schedule_diffs(release.id)
+        return result
+
+    # -- diff archives (background) -----------------------------------------------------------------
+
+    def _build_diffs_safely(self, release_id: int) -> None:
+        try:
+            self.build_diffs(release_id)
+        except Exception:  # background work must never take the server down
+            log.exception("building diff archives for release %s failed", release_id)
+
+    def _load_manifest(self, key: str) -> tuple[packages.ManifestEntry, ...]:
+        with self._blobs.open(key) as stream:
+            return packages.manifest_from_json(stream.read())
+
+    def build_diffs(self, release_id: int) -> int:
+        """Build CodePush diff archives to a release from up to 10 older releases with a matching target.
+
+        Runs in the background after publish, promote and rollback; returns how many archives it made.
+        """
+        with self._sessions() as session:
+            release = session.get(Release, release_id)
+            if release is None:
+                return 0
+            deployment = session.get(Deployment, release.deployment_id)
+            assert deployment is not None
+            bases: dict[str, str] = {}
+            for older in reversed([r for r in repo.releases_of(session, deployment) if r.seq < release.seq]):
+                if len(bases) >= DIFF_BASES:
+                    break
+                if older.package_hash != release.package_hash and _matching_targets(
+                    older.target_version, release.target_version
+                ):
+                    bases.setdefault(older.package_hash, older.package.manifest_key)
+            done = set(
+                session.scalars(
+                    select(PackageDiff.base_hash).where(PackageDiff.package_hash == release.package_hash)
+                )
+            )
+            target_hash, target_manifest_key, key = (
+                release.package_hash,
+                release.package.manifest_key,
+                deployment.key,
+            )
+        todo = {h: k for h, k in bases.items() if h not in done}
+        if not todo:
+            return 0
+        new_manifest = self._load_manifest(target_manifest_key)
+        made = []
+        for base_hash, manifest_key in todo.items():
+            plan = packages.plan_diff(self._load_manifest(manifest_key), new_manifest)
+            if plan is None:
+                continue
+            with tempfile.TemporaryDirectory(prefix="overair-diff-") as folder:
+                archive = Path(folder) / "diff.zip"
+                packages.write_diff_archive(
+                    plan, archive, lambda entry: self._blobs.open(content_key(entry.sha256))
+                )
+                made.append(
+                    PackageDiff(
+                        package_hash=target_hash,
+                        base_hash=base_hash,
+                        blob_key=self._blobs.put_file(archive),
+                        size=archive.stat().st_size,
+                    )
+                )
+        if made:
+            with self._transaction() as (session, changed):
+                for diff in made:
+                    session.merge(diff)
+                deployment_row = repo.deployment_by_key(session, key)
+                if deployment_row is not None:
+                    self._touch(deployment_row, changed)
+        return len(made)
 
     # -- devices ------------------------------------------------------------------------------------
 
@@ -542,6 +659,12 @@ class ReleaseService:
             deployment = repo.deployment_by_key(session, deployment_key)
             if deployment is None:
                 return None
+            history = repo.releases_of(session, deployment)
+            diffs: dict[str, list[tuple[str, str, int]]] = {}
+            hashes = {r.package_hash for r in history}
+            if hashes:
+                for diff in session.scalars(select(PackageDiff).where(PackageDiff.package_hash.in_(hashes))):
+                    diffs.setdefault(diff.package_hash, []).append((diff.base_hash, diff.blob_key, diff.size))
             releases = tuple(
                 Candidate(
                     label=r.label,
@@ -555,8 +678,9 @@ class ReleaseService:
                     description=r.description,
                     blob_key=r.package.blob_key,
                     manifest_key=r.package.manifest_key,
+                    diffs=tuple(diffs.get(r.package_hash, ())),
                 )
-                for r in repo.releases_of(session, deployment)
+                for r in history
             )
             return DeviceSnapshot(
                 generation=deployment.generation,

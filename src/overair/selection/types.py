@@ -56,11 +56,20 @@ class Release:
     description: str = ""
     blob_key: str = ""
     manifest_key: str = ""
+    diffs: tuple[tuple[str, str, int], ...] = ()
+    """Diff archives to this release's content: (base package hash, blob key, size)."""
 
     @property
     def rollout_unfinished(self) -> bool:
         """True while the release reaches only part of the devices."""
         return self.rollout < 100
+
+    def diff_from(self, base_hash: str) -> tuple[str, int] | None:
+        """(blob key, size) of the diff archive from package ``base_hash``, if one was built."""
+        for base, key, size in self.diffs:
+            if base == base_hash:
+                return key, size
+        return None
 
 
 @dataclass(frozen=True, slots=True)

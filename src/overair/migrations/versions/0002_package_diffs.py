@@ -1,0 +1,35 @@
+"""CodePush diff archives between packages, keyed by content
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22 20:39:29.391759
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "package_diffs",
+        sa.Column("package_hash", sa.String(length=64), nullable=False),
+        sa.Column("base_hash", sa.String(length=64), nullable=False),
+        sa.Column("blob_key", sa.String(length=100), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["package_hash"], ["packages.package_hash"], name=op.f("fk_package_diffs_package_hash_packages")
+        ),
+        sa.PrimaryKeyConstraint("package_hash", "base_hash", name=op.f("pk_package_diffs")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("package_diffs")
