@@ -192,3 +192,16 @@ def test_access_keys_and_deployments(config: Path, server: LiveServer, capsys) -
     code, _, err = overair(capsys, "deployment", "remove", "--project-name", "DeployApp", "Beta", "--yes")
     assert code == 1 and 'no deployment "Beta"' in err
     assert overair(capsys, "app", "remove", "DeployApp", "--yes")[0] == 0
+
+
+def test_bad_private_key(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
+    logged_in(config, server)
+    overair(capsys, "app", "create", "SignApp")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "index.js").write_text("x")
+    (tmp_path / "key.pem").write_text("not a key")
+    args = ["release", "push-update", "--project-name", "SignApp", "--target-version", "1.0.0", "--bundle"]
+    code, _, err = overair(capsys, *args, str(tmp_path / "b"), "--private-key", str(tmp_path / "key.pem"))
+    assert code == 1 and "not an unencrypted PEM private key" in err and "openssl genrsa" in err
+    code, _, err = overair(capsys, *args, str(tmp_path / "b"), "--private-key", str(tmp_path / "missing.pem"))
+    assert code == 1 and "Cannot read the private key" in err

@@ -93,6 +93,13 @@ async function run(input) {
         manager(sdk, input, step).reportStatusDownload(step.package,
           (error) => resolve({ error: error ? String(error.message || error) : null }));
       }));
+    } else if (step.op === "verifyJwt") {
+      // What a CodePush client with a public key does with .codepushrelease: an RS256 check, then the claims.
+      const [header, payload, signature] = step.token.split(".");
+      const valid = crypto.verify("RSA-SHA256", Buffer.from(header + "." + payload),
+        crypto.createPublicKey(step.publicKey), Buffer.from(signature, "base64url"));
+      results.push({ valid, header: JSON.parse(Buffer.from(header, "base64url")),
+        claims: JSON.parse(Buffer.from(payload, "base64url")) });
     } else if (step.op === "fetch") {
       results.push(await fetchBytes(step.url));
     } else {

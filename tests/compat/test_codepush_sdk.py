@@ -253,3 +253,92 @@ def test_diff_package_served_and_applied(app: App, sdk: str, tmp_path: Path) -> 
         if p.is_file()
     ]
     assert package_hash(files) == update["packageHash"] == v2["package_hash"]
+
+
+@pytest.mark.parametrize("sdk", ["4.2.3"])
+def test_signed_release_verifies_with_the_public_key(app: App, sdk: str, tmp_path: Path) -> None:
+    import hashlib
+    import os
+    import sys
+
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(tmp_path / "private.pem"), "2048"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "rsa",
+            "-pubout",
+            "-in",
+            str(tmp_path / "private.pem"),
+            "-out",
+            str(tmp_path / "public.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    build = tmp_path / "build" / "CodePush"  # as `react-native bundle` output for CodePush is laid out
+    (build / "assets").mkdir(parents=True)
+    (build / "index.android.bundle").write_text("console.log('signed');")
+    (build / "assets" / "logo.png").write_bytes(b"png")
+    (tmp_path / "config.json").write_text(
+        json.dumps({"server": app.server.url, "access_key": app.server.key})
+    )
+    env = {**os.environ, "OVERAIR_CONFIG": str(tmp_path / "config.json"), "NO_COLOR": "1"}
+    pushed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overair.main",
+            "release",
+            "push-update",
+            "--project-name",
+            app.name,
+            "--target-version",
+            "1.0.0",
+            "--bundle",
+            str(tmp_path / "build"),
+            "--private-key",
+            str(tmp_path / "private.pem"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    assert "Signed with" in pushed.stdout
+
+    (result,) = app.sdk(sdk, {"op": "check"})
+    update = result["update"]
+    (fetched,) = app.sdk(sdk, {"op": "fetch", "url": update["downloadUrl"]})
+    folder = tmp_path / "device"
+    with zipfile.ZipFile(io.BytesIO(b64decode(fetched["base64"]))) as zf:
+        zf.extractall(folder)
+    token = (folder / "CodePush" / ".codepushrelease").read_text()
+    (verified,) = app.sdk(
+        sdk, {"op": "verifyJwt", "token": token, "publicKey": (tmp_path / "public.pem").read_text()}
+    )
+    assert verified["valid"] is True and verified["header"] == {"alg": "RS256", "typ": "JWT"}
+    assert verified["claims"]["claimVersion"] == "1.0.0"
+    files = [
+        ManifestEntry(
+            p.relative_to(folder).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_size
+        )
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".codepushrelease"
+    ]
+    assert verified["claims"]["contentHash"] == package_hash(files) == update["packageHash"]
+    # a key that did not sign it does not verify
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(tmp_path / "other.pem"), "2048"], check=True, capture_output=True
+    )
+    other = subprocess.run(
+        ["openssl", "rsa", "-pubout", "-in", str(tmp_path / "other.pem")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (wrong,) = app.sdk(sdk, {"op": "verifyJwt", "token": token, "publicKey": other})
+    assert wrong["valid"] is False

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from overair.cli.codesign import sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
 from overair.cli.output import console, parse_bool, when
@@ -118,6 +119,14 @@ def push_update(
     disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
     deployment: Deployment = "Production",
     description: Annotated[str, typer.Option("--description", help="What changed, shown to users.")] = "",
+    private_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--private-key",
+            help="RSA private key (PEM): adds a CodePush .codepushrelease signature that apps with the "
+            "public key verify.",
+        ),
+    ] = None,
 ) -> None:
     """Package the bundle and publish it as the deployment's next release."""
     options = {
@@ -131,6 +140,11 @@ def push_update(
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
         api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
         archive = _package(bundle.expanduser(), Path(work))
+        if private_key is not None:
+            signed = Path(work) / "signed.zip"
+            sign_archive(archive, private_key.expanduser(), signed)
+            archive = signed
+            console.print(f"Signed with {private_key} (.codepushrelease, RS256).")
         release = _upload(
             api, f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", archive, options
         )
