@@ -1,7 +1,9 @@
 -- wrk script for benchmarks/update_check.py: every request is an update check from a new device.
 --
---   wrk -t2 -c32 -d10s -s wrk_clients.lua URL -- DEPLOYMENT_KEY SALT STATE [STATE ...]
+--   wrk -t2 -c32 -d10s -s wrk_clients.lua URL -- PROTOCOL DEPLOYMENT_KEY SALT STATE [STATE ...]
 --
+-- PROTOCOL is "native" (/v1/update-check) or "codepush" (/v0.1/public/codepush/update_check, as
+-- react-native-code-push >= 5.7 asks).
 -- Each STATE is "label:package_hash" (either may be empty) and describes the bundle a device runs; the
 -- requests cycle through them. client_id is "<SALT>-t<thread>-<counter>", fixed-width, so every request
 -- of a run has a distinct id and the same URL length whichever server is measured. done() prints one line
@@ -22,15 +24,20 @@ local client_prefix = ""
 non200 = 0
 
 function init(args)
-  local key = args[1]
-  client_prefix = string.format("%s-t%02d-", args[2], tid)
-  for i = 3, #args do
+  local protocol = args[1]
+  local key = args[2]
+  client_prefix = string.format("%s-t%02d-", args[3], tid)
+  local route, client = "/v1/update-check?", "&client_id="
+  if protocol == "codepush" then
+    route, client = "/v0.1/public/codepush/update_check?", "&client_unique_id="
+  end
+  for i = 4, #args do
     local label, hash = string.match(args[i], "^([^:]*):(.*)$")
-    paths[#paths + 1] = "/v1/update-check?deployment_key=" .. key .. "&app_version=1.0.0&label=" .. label
-      .. "&package_hash=" .. hash .. "&client_id=" .. client_prefix
+    paths[#paths + 1] = route .. "deployment_key=" .. key .. "&app_version=1.0.0&label=" .. label
+      .. "&package_hash=" .. hash .. client .. client_prefix
   end
   if #paths == 0 then
-    paths[1] = "/v1/update-check?deployment_key=" .. key .. "&app_version=1.0.0&client_id=" .. client_prefix
+    paths[1] = route .. "deployment_key=" .. key .. "&app_version=1.0.0" .. client .. client_prefix
   end
 end
 

@@ -8,13 +8,10 @@ across checks, and raising the percentage only ever adds devices (monotonic roll
 from __future__ import annotations
 
 import hashlib
+import sys
+from collections.abc import Iterable
 
 from overair.selection.types import RolloutHash
-
-
-def _to_int32(x: int) -> int:
-    x &= 0xFFFFFFFF
-    return x - 0x100000000 if x & 0x80000000 else x
 
 
 def js_rollout_hash(text: str) -> int:
@@ -23,10 +20,19 @@ def js_rollout_hash(text: str) -> int:
     ``h = (h << 5) - h + c`` over UTF-16 code units, where JavaScript's ``<<`` truncates ``h`` to int32 but
     the sum is not truncated again, so the result may leave the int32 range (a quirk real clients observe).
     """
+    units: Iterable[int]
+    if text.isascii():
+        units = text.encode("ascii")
+    else:
+        native = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"  # cast("H") reads native order
+        units = memoryview(text.encode(native, "surrogatepass")).cast("H")
     h = 0
-    raw = text.encode("utf-16-le", "surrogatepass")
-    for i in range(0, len(raw), 2):
-        h = _to_int32(_to_int32(h) << 5) - h + (raw[i] | (raw[i + 1] << 8))
+    for unit in units:
+        # (h << 5) keeps only h's low 27 bits in its low 32, so one mask equals JS's two int32 conversions
+        shifted = (h << 5) & 0xFFFFFFFF
+        if shifted & 0x80000000:
+            shifted -= 0x100000000
+        h = shifted - h + unit
     return h
 
 

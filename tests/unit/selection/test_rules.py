@@ -285,3 +285,26 @@ def test_codepush_bucketing_uses_js_hash() -> None:
     assert rollout_bucket("device-1", "v3", RolloutHash.CODEPUSH) == 32
     assert in_rollout("device-1", 33, "v3", RolloutHash.CODEPUSH)
     assert not in_rollout("device-1", 32, "v3", RolloutHash.CODEPUSH)
+
+
+def _literal_js_hash(text: str) -> int:
+    """The spec's literal port (codepush-protocol.md §2.5), as the oracle for the optimised one."""
+
+    def to_int32(x: int) -> int:
+        x &= 0xFFFFFFFF
+        return x - 0x100000000 if x & 0x80000000 else x
+
+    h, b = 0, text.encode("utf-16-le", "surrogatepass")
+    for i in range(0, len(b), 2):
+        h = to_int32(to_int32(h) << 5) - h + (b[i] | (b[i + 1] << 8))
+    return h
+
+
+def test_js_rollout_hash_matches_the_literal_port() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = "abcXYZ019-_ äé€😀\ud800\u2028" + "".join(chr(c) for c in range(0x20, 0x7F))
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
+        assert js_rollout_hash(text) == _literal_js_hash(text), text
