@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -400,4 +399,3 @@ def test_text_ui(tmp_path: Path) -> None:
     assert ui.ask("Update available", "Install?", ["Install", "Later"]) == "Later"
     assert "Please answer Install or Later" in out.getvalue()
     assert overair.client.TextUI(stdin=io.StringIO(""), stdout=out).ask("T", "M", ["Confirm"]) == "Confirm"
-    assert json  # imported for symmetry with other tests
