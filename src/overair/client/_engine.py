@@ -6,13 +6,15 @@ verified bundle folder (an installed update or the bundle embedded in the binary
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -154,6 +156,17 @@ class UpdateEngine:
     def _save(self) -> None:
         self._journal.save(self._state)
 
+    @contextmanager
+    def _changing(self) -> Iterator[State]:
+        """Change the state and save it; if anything fails, memory goes back to what the disk holds."""
+        before = copy.deepcopy(self._state)
+        try:
+            yield self._state
+            self._save()
+        except BaseException:
+            self._state = before
+            raise
+
     def _report(self, label: str, status: str, reason: str = "") -> None:
         report = {
             "deployment_key": self.deployment_key,
@@ -175,23 +188,36 @@ class UpdateEngine:
         last good bundle (or the embedded one), never installs that label again, and reports the failure.
         """
         with self._lock:
-            state = self._state
-            if state.current is not None and not state.confirmed and state.trial_launches >= 1:
-                self._roll_back(state)
-            if state.pending is not None:
-                if state.pending.label in state.failed_labels or not self._complete(state.pending):
-                    state.pending = None
-                else:
-                    self._apply(state, state.pending)
-            if not self._complete(state.current):
-                log.error("bundle %s is missing; falling back", state.current)
-                state.current = state.previous if self._complete(state.previous) else None
-                state.confirmed, state.trial_launches = True, 0
-            if not state.confirmed:
-                state.trial_launches += 1
-            self._save()
+            try:
+                with self._changing() as state:
+                    if state.current is not None and not state.confirmed and state.trial_launches >= 1:
+                        self._roll_back(state)
+                    if state.pending is not None:
+                        if state.pending.label in state.failed_labels or not self._complete(state.pending):
+                            state.pending = None
+                        else:
+                            self._apply(state, state.pending)
+                    if not self._complete(state.current):
+                        log.error("bundle %s is missing; falling back", state.current)
+                        state.current = state.previous if self._complete(state.previous) else None
+                        state.confirmed, state.trial_launches = True, 0
+                    if not state.confirmed:
+                        state.trial_launches += 1
+            except OSError as exc:
+                # The journal could not be written (a full disk, say): run the last bundle known to be
+                # good and change nothing, rather than an update whose trial launch went unrecorded.
+                log.error("cannot record the launch (%s); starting the last good bundle", exc)
+                return self.bundle_path(self._last_good())
             self._clean_up()
-            return self.bundle_path(state.current)
+            return self.bundle_path(self._state.current)
+
+    def _last_good(self) -> Bundle | None:
+        state = self._state
+        if state.current is not None and state.confirmed and self._complete(state.current):
+            return state.current
+        if state.current is None and state.confirmed:
+            return None
+        return state.previous if self._complete(state.previous) else None
 
     def _roll_back(self, state: State) -> None:
         assert state.current is not None
@@ -221,25 +247,25 @@ class UpdateEngine:
     def notify_app_ready(self) -> None:
         """Confirm that the running bundle works; until then an update runs on trial."""
         with self._lock:
-            state = self._state
-            if state.current is None or state.confirmed:
+            if self._state.current is None or self._state.confirmed:
                 return
-            state.confirmed, state.trial_launches = True, 0
-            self._report(state.current.label, "installed")
-            self._save()
+            with self._changing() as state:
+                assert state.current is not None
+                state.confirmed, state.trial_launches = True, 0
+                self._report(state.current.label, "installed")
             self._clean_up()
         self.flush_reports()
 
     def resume(self) -> Path | None:
         """Called when the app returns to the foreground: the folder to reload if an update was applied."""
         with self._lock:
-            state = self._state
-            if state.pending is None or state.pending_mode != InstallMode.ON_NEXT_RESUME.value:
+            if self._state.pending is None or self._state.pending_mode != InstallMode.ON_NEXT_RESUME.value:
                 return None
-            self._apply(state, state.pending)
-            state.trial_launches = 1  # running from now on
-            self._save()
-            return self.bundle_path(state.current)
+            with self._changing() as state:
+                assert state.pending is not None
+                self._apply(state, state.pending)
+                state.trial_launches = 1  # running from now on
+            return self.bundle_path(self._state.current)
 
     def _clean_up(self) -> None:
         """Keep the current, previous, pending and downloaded bundles; drop every other folder."""
@@ -350,17 +376,17 @@ class UpdateEngine:
             return self._downloaded(update)
 
     def _downloaded(self, update: UpdateInfo) -> DownloadedUpdate:
-        self._state.downloaded = Bundle(update.label, update.package_hash)
-        self._report(update.label, "downloaded")
-        self._save()
+        with self._changing() as state:
+            state.downloaded = Bundle(update.label, update.package_hash)
+            self._report(update.label, "downloaded")
         return DownloadedUpdate(update, self._bundles / update.package_hash)
 
     def _refuse(self, update: UpdateInfo, reason: str) -> None:
         log.error("update %s refused: %s", update.label, reason)
         self._fs.remove(self._part_path(update))
         self._fs.remove_tree(self._staging_path(update))
-        self._report(update.label, "failed", reason)
-        self._save()
+        with self._changing():
+            self._report(update.label, "failed", reason)
 
     def _part_path(self, update: UpdateInfo) -> Path:
         return self._downloads / f"{update.package_hash}.zip.part"
@@ -472,19 +498,17 @@ class UpdateEngine:
         """
         mode = mode or self.install_mode
         with self._lock:
-            state = self._state
             bundle = Bundle(downloaded.update.label, downloaded.update.package_hash)
             if not self._complete(bundle):
                 raise UpdateError(f"{bundle.label} is not downloaded; download it again")
-            state.downloaded = None
-            if mode is InstallMode.IMMEDIATE:
-                self._apply(state, bundle)
-                state.trial_launches = 1  # running from now on
-                self._save()
-                return self.bundle_path(bundle)
-            state.pending, state.pending_mode = bundle, mode.value
-            self._save()
-            return None
+            with self._changing() as state:
+                state.downloaded = None
+                if mode is InstallMode.IMMEDIATE:
+                    self._apply(state, bundle)
+                    state.trial_launches = 1  # running from now on
+                else:
+                    state.pending, state.pending_mode = bundle, mode.value
+            return self.bundle_path(bundle) if mode is InstallMode.IMMEDIATE else None
 
     # -- reports ------------------------------------------------------------------------------------
 
@@ -503,13 +527,16 @@ class UpdateEngine:
                 break
             if response.status_code != 200:
                 log.warning("status report dropped (HTTP %s): %s", response.status_code, response.text[:200])
-            with self._lock:
-                if report in self._state.reports:
-                    self._state.reports.remove(report)
             delivered += 1
         if delivered:
             with self._lock:
-                self._save()
+                try:
+                    with self._changing() as state:
+                        for report in queue[:delivered]:
+                            if report in state.reports:
+                                state.reports.remove(report)
+                except OSError as exc:  # they stay queued; the server may count them twice, never lose them
+                    log.warning("could not record delivered reports: %s", exc)
         return delivered
 
     # -- the whole flow -----------------------------------------------------------------------------
