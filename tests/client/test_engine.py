@@ -399,3 +399,13 @@ def test_text_ui(tmp_path: Path) -> None:
     assert ui.ask("Update available", "Install?", ["Install", "Later"]) == "Later"
     assert "Please answer Install or Later" in out.getvalue()
     assert overair.client.TextUI(stdin=io.StringIO(""), stdout=out).ask("T", "M", ["Confirm"]) == "Confirm"
+
+
+def test_client_id_is_stable_across_launches(proxy: Proxy, key: str, tmp_path: Path) -> None:
+    first = new_engine(proxy, key, tmp_path)
+    first.start()
+    second = new_engine(proxy, key, tmp_path)
+    second.start()
+    assert first.client_id == second.client_id
+    (tmp_path / "other").mkdir()
+    assert new_engine(proxy, key, tmp_path / "other").client_id != first.client_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from overair.cli import apps, deployments, keys, releases
+from overair.cli import apps, deployments, keys, releases, simulate
 
 
 def build_cli() -> typer.Typer:
@@ -20,4 +20,5 @@ def build_cli() -> typer.Typer:
     cli.add_typer(deployments.app, name="deployment")
     cli.add_typer(keys.app, name="access-key")
     cli.add_typer(releases.app, name="release")
+    cli.command("simulate")(simulate.simulate)
     return cli

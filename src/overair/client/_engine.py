@@ -104,6 +104,11 @@ class UpdateEngine:
             folder.mkdir(parents=True, exist_ok=True)
         self._journal = Journal(self.data_dir / "state.json", self._fs)
         self._state = self._journal.load()
+        if not self._journal.path.exists():
+            try:
+                self._save()  # the client id must survive the first launch
+            except OSError as exc:
+                log.error("cannot write %s: %s", self._journal.path, exc)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -162,7 +167,8 @@ class UpdateEngine:
         before = copy.deepcopy(self._state)
         try:
             yield self._state
-            self._save()
+            if self._state != before:  # most launches change nothing: no write, no fsync
+                self._save()
         except BaseException:
             self._state = before
             raise

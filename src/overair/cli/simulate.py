@@ -1,0 +1,452 @@
+"""``overair simulate``: rehearse a rollout on a fleet of real update engines before real users get it.
+
+Every simulated device is a real :class:`overair.client.UpdateEngine` with its own data folder and a tiny
+embedded bundle, talking to the server the CLI is logged in to over HTTP, exactly as an app in the field
+does. Launch by launch, each device starts, confirms its bundle (unless that label is the one told to
+crash), checks for an update, downloads and installs it for the next restart, and delivers its reports;
+so the server's metrics after a simulation are those real devices would have produced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from overair.cli.config import load_login
+from overair.cli.errors import CliError
+from overair.cli.http import Api, quote
+from overair.cli.output import console
+from overair.client import CheckStatus, InstallMode, UpdateEngine, UpdateError
+
+EMBEDDED = "embedded"
+"""The column of devices running the bundle built into the binary (no update installed)."""
+
+DEFAULT_WORKERS = 16
+_REASONS_SHOWN = 3
+_MEMORY_DIR = Path("/dev/shm")
+_DEVICE_OVERHEAD = 256 * 1024
+_UNPACKED_RATIO = 10
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class LaunchOutcome:
+    """What one launch did on one device."""
+
+    label: str
+    """The label running after ``start()`` (``embedded`` for the built-in bundle)."""
+    updated: bool = False
+    """``start()`` switched to an update installed at the previous launch."""
+    rolled_back: bool = False
+    """``start()`` went back because the previous launch never confirmed its update."""
+    failed_check: bool = False
+    """The update check went offline or the offered update could not be downloaded."""
+    problem: str | None = None
+    """Why the offered update could not be downloaded or installed."""
+
+
+@dataclass(slots=True)
+class LaunchSummary:
+    """The fleet after one launch."""
+
+    running: Counter[str] = field(default_factory=Counter)
+    updated: int = 0
+    rolled_back: int = 0
+    failed_checks: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+
+    def add(self, outcome: LaunchOutcome) -> None:
+        """Count one device's launch."""
+        self.running[outcome.label] += 1
+        self.updated += outcome.updated
+        self.rolled_back += outcome.rolled_back
+        self.failed_checks += outcome.failed_check
+        if outcome.problem:
+            self.problems[outcome.problem] += 1
+
+
+class _CheckFailures(logging.Handler):
+    """Counts why update checks failed (the engine logs it and answers OFFLINE), one line per reason
+    instead of one log line per device."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: Counter[str] = Counter()
+        self._seen_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, str) and record.msg.startswith("update check"):
+            with self._seen_lock:
+                self.seen[record.getMessage()] += 1
+
+
+@contextlib.contextmanager
+def _collect_check_failures() -> Iterator[_CheckFailures]:
+    """Take the engines' log records for the time of the simulation (the rest is shown as counts)."""
+    logger = logging.getLogger("overair.client")
+    handler = _CheckFailures()
+    saved = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = saved
+
+
+def launch_device(engine: UpdateEngine, crash_label: str | None) -> LaunchOutcome:
+    """One app launch: start, confirm (unless the running label crashes), check, download, install, report.
+
+    Network trouble never raises: a check that goes offline or an update that cannot be downloaded is
+    counted as a failed check. Updates install for the next restart, as in a normal app lifecycle.
+    """
+    pending = engine.pending_label
+    failures_before = len(engine.failed_labels)
+    engine.start()
+    running = engine.current_label
+    outcome = LaunchOutcome(label=running or EMBEDDED)
+    outcome.rolled_back = len(engine.failed_labels) > failures_before
+    outcome.updated = pending is not None and running == pending
+    if running is None or running != crash_label:
+        engine.notify_app_ready()  # a bundle of the crashing label never gets here: the app "crashed"
+    result = engine.check_for_update()
+    if result.status is CheckStatus.OFFLINE:
+        outcome.failed_check = True
+    elif result.update is not None and engine.pending_label != result.update.label:
+        try:
+            engine.install(engine.download(result.update), InstallMode.ON_NEXT_RESTART)
+        except UpdateError as exc:
+            outcome.failed_check = True
+            outcome.problem = f"{result.update.label} could not be downloaded: {exc.message}"
+    engine.flush_reports()
+    return outcome
+
+
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """A thread pool that drops its queued tasks when left early (Ctrl+C, an error)."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="device")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_counts(devices: int, launches: int, workers: int) -> None:
+    for option, value, example in (
+        ("--devices", devices, "--devices 100"),
+        ("--launches", launches, "--launches 5"),
+        ("--workers", workers, f"--workers {DEFAULT_WORKERS}"),
+    ):
+        if value < 1:
+            raise CliError(
+                f"{option} must be at least 1, not {value}: give a positive number, e.g. {example}."
+            )
+
+
+def _deployment_key(api: Api, project_name: str, deployment: str) -> str:
+    deployments: list[dict[str, Any]] = api.get(f"/apps/{quote(project_name)}/deployments")
+    keys = {str(d["name"]): str(d["key"]) for d in deployments}
+    if deployment not in keys:
+        names = ", ".join(sorted(keys)) or "none"
+        raise CliError(
+            f"{project_name} has no deployment {deployment!r} (it has: {names}). "
+            "Pick one with --deployment, or add it with: overair deployment add"
+        )
+    return keys[deployment]
+
+
+def _scratch_parent(devices: int, releases: list[dict[str, Any]]) -> str | None:
+    """Where the temporary device folders go: in memory when there is ample room and TMPDIR is not set.
+
+    The engines fsync every state change and every unpacked file; in memory those cost nothing, which
+    makes a large simulation markedly faster and spares the disk. None means the usual temporary folder.
+    """
+    if os.environ.get("TMPDIR"):
+        return None
+    largest = max((int(r.get("size") or 0) for r in releases), default=0)
+    needed = devices * (_DEVICE_OVERHEAD + _UNPACKED_RATIO * largest)
+    try:
+        if (
+            _MEMORY_DIR.is_dir()
+            and os.access(_MEMORY_DIR, os.W_OK | os.X_OK)
+            and shutil.disk_usage(_MEMORY_DIR).free > 2 * needed
+        ):
+            return str(_MEMORY_DIR)
+    except OSError:
+        pass
+    return None
+
+
+def _label_order(label: str, known: list[str]) -> tuple[int, int, str]:
+    """Columns: embedded first, then releases in publishing order, then anything else."""
+    if label == EMBEDDED:
+        return (0, 0, label)
+    if label in known:
+        return (1, known.index(label), label)
+    number = re.fullmatch(r"v(\d+)", label)
+    return (2, int(number.group(1)) if number else 0, label)
+
+
+def _run_all(
+    pool: ThreadPoolExecutor,
+    items: list[T],
+    task: Callable[[T], Any],
+    progress: Progress,
+    description: str,
+) -> list[Any]:
+    """``task`` over ``items`` in the pool, advancing a progress bar; results in the order of ``items``.
+
+    The first exception raised by a task is raised here, after the remaining tasks were cancelled.
+    """
+    bar = progress.add_task(description, total=len(items))
+    futures: list[Future[Any]] = []
+    for item in items:
+        future = pool.submit(task, item)
+        future.add_done_callback(lambda _f: progress.advance(bar))
+        futures.append(future)
+    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in done:
+        error = future.exception()
+        if error is not None:
+            for other in pending:
+                other.cancel()
+            wait(pending)
+            raise error
+    return [future.result() for future in futures]
+
+
+def _movement_table(summaries: list[LaunchSummary], known: list[str], devices: int) -> Table:
+    labels = sorted({label for s in summaries for label in s.running}, key=lambda x: _label_order(x, known))
+    table = Table(title=f"How {devices:,} devices moved, launch by launch")
+    table.add_column("Launch", justify="right")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for column in ("updated", "rolled back", "failed checks"):
+        table.add_column(column, justify="right")
+    for number, summary in enumerate(summaries, 1):
+        table.add_row(
+            str(number),
+            *(str(summary.running.get(label, 0)) for label in labels),
+            str(summary.updated),
+            str(summary.rolled_back),
+            str(summary.failed_checks),
+        )
+    return table
+
+
+def _metrics_table(releases: list[dict[str, Any]], project_name: str, deployment: str) -> Table:
+    table = Table(title=f"Server metrics of {project_name} / {deployment}")
+    for column in ("Label", "Rollout", "Downloads", "Installs", "Failures", "Rollbacks"):
+        table.add_column(column, justify="left" if column == "Label" else "right")
+    for r in releases:
+        table.add_row(
+            str(r["label"]),
+            f"{r['rollout']}%",
+            str(r["downloads"]),
+            str(r["installs"]),
+            str(r["failures"]),
+            str(r["rollbacks"]),
+        )
+    return table
+
+
+class Fleet:
+    """Simulated devices, one folder each under ``root``: a tiny embedded bundle and the engine's data."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        server: str,
+        deployment_key: str,
+        app_version: str,
+        build_number: int | None,
+        embedded_text: str,
+    ) -> None:
+        self.root = root
+        self.server = server
+        self.deployment_key = deployment_key
+        self.app_version = app_version
+        self.build_number = build_number
+        self.embedded_text = embedded_text
+
+    def run(
+        self, devices: int, launches: int, crash_label: str | None, workers: int
+    ) -> tuple[list[LaunchSummary], Counter[str]]:
+        """Launch every device ``launches`` times: the fleet after each launch, and why checks failed.
+
+        One HTTP client (one connection per worker thread) is shared by every engine.
+        """
+        limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+        timeout = httpx.Timeout(30.0, connect=10.0)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        summaries: list[LaunchSummary] = []
+        with (
+            httpx.Client(limits=limits, timeout=timeout, follow_redirects=True) as http,
+            _pool(workers) as pool,
+            _collect_check_failures() as check_failures,
+            progress,
+        ):
+            width = len(str(devices))
+            engines = _run_all(
+                pool,
+                [self.root / f"device-{n:0{width}d}" for n in range(1, devices + 1)],
+                lambda folder: self._device(folder, http),
+                progress,
+                "Preparing devices",
+            )
+            for launch in range(1, launches + 1):
+                outcomes = _run_all(
+                    pool,
+                    engines,
+                    lambda engine: launch_device(engine, crash_label),
+                    progress,
+                    f"Launch {launch}/{launches}",
+                )
+                summary = LaunchSummary()
+                for outcome in outcomes:
+                    summary.add(outcome)
+                summaries.append(summary)
+        reasons = Counter(check_failures.seen)
+        for summary in summaries:
+            reasons.update(summary.problems)
+        return summaries, reasons
+
+    def _device(self, folder: Path, http: httpx.Client) -> UpdateEngine:
+        embedded = folder / "embedded"
+        embedded.mkdir(parents=True, exist_ok=True)
+        index = embedded / "index.js"
+        if not index.exists():
+            index.write_text(f"showWelcome({self.embedded_text!r});\n", encoding="utf-8")
+        return UpdateEngine(
+            self.server,
+            self.deployment_key,
+            self.app_version,
+            self.build_number,
+            embedded_bundle=embedded,
+            data_dir=folder / "data",
+            http=http,
+        )
+
+
+def simulate(
+    project_name: Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")],
+    devices: Annotated[int, typer.Option("--devices", help="How many devices to simulate, e.g. 1000.")],
+    launches: Annotated[
+        int, typer.Option("--launches", help="How many times each device starts the app, e.g. 5.")
+    ],
+    crash_label: Annotated[
+        str | None,
+        typer.Option(
+            "--crash-label",
+            help="A release (e.g. v2) whose bundle crashes: devices running it never confirm it, so they "
+            "roll back at their next launch.",
+        ),
+    ] = None,
+    deployment: Annotated[str, typer.Option("--deployment", help="The deployment.")] = "Production",
+    app_version: Annotated[
+        str, typer.Option("--app-version", help="The binary version the devices run.")
+    ] = "1.0.0",
+    build_number: Annotated[
+        int | None, typer.Option("--build-number", help="The binary's build number (none by default).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Devices launched at the same time (threads).")
+    ] = DEFAULT_WORKERS,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Keep the devices' folders here (a later run with the same folder continues with the same "
+            "devices); by default a temporary folder, removed at the end.",
+        ),
+    ] = None,
+) -> None:
+    """Rehearse a rollout: real update engines launch the app against the server, launch by launch.
+
+    Shows how the devices moved between releases after each launch, then the server's metrics per release.
+    """
+    _check_counts(devices, launches, workers)
+    login = load_login()
+    with Api(login) as api:
+        key = _deployment_key(api, project_name, deployment)
+        history_path = f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases"
+        history: list[dict[str, Any]] = api.get(history_path)
+        known = [str(r["label"]) for r in history]
+        if crash_label is not None and crash_label not in known:
+            raise CliError(
+                f"--crash-label {crash_label}: {deployment} of {project_name} has no such release "
+                f"(it has: {', '.join(known) or 'none'}). See them with: overair release list "
+                f'--project-name "{project_name}" --deployment "{deployment}"'
+            )
+        if not known:
+            console.print(
+                f"{deployment} of {project_name} has no release yet: every device stays on its embedded "
+                "bundle. Publish one with: overair release push-update"
+            )
+        with contextlib.ExitStack() as stack:
+            if data_dir is None:
+                parent = _scratch_parent(devices, history)
+                root = Path(
+                    stack.enter_context(
+                        tempfile.TemporaryDirectory(
+                            prefix="overair-simulate-", dir=parent, ignore_cleanup_errors=True
+                        )
+                    )
+                )
+            else:
+                root = data_dir.expanduser().resolve()
+            fleet = Fleet(
+                root,
+                server=login.server,
+                deployment_key=key,
+                app_version=app_version,
+                build_number=build_number,
+                embedded_text=f"{project_name} {app_version} (embedded)",
+            )
+            try:
+                summaries, reasons = fleet.run(devices, launches, crash_label, min(workers, devices))
+            except OSError as exc:
+                raise CliError(
+                    f"A simulated device could not write its files in {root}: {exc}. Free some disk space "
+                    "or pass --data-dir on a disk with room."
+                ) from None
+        console.print(_movement_table(summaries, known, devices))
+        final = summaries[-1].running
+        shares = ", ".join(
+            f"{label} {count} ({count * 100 / devices:.0f}%)"
+            for label, count in sorted(final.items(), key=lambda item: _label_order(item[0], known))
+        )
+        console.print(f"After launch {launches}: {shares}.")
+        if reasons:
+            console.print("Why checks or downloads failed (most frequent reasons):")
+            for message, count in reasons.most_common(_REASONS_SHOWN):
+                console.print(f"  {count} x {message}", highlight=False, markup=False)
+        if data_dir is not None:
+            console.print(f"The devices' folders are kept in {root}.")
+        console.print(_metrics_table(api.get(history_path), project_name, deployment))
