@@ -27,6 +27,8 @@ from overair.packages import InvalidBundle, Limits
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
 from overair.protocols.codepush import CodePushProtocol
+from overair.protocols.codepush_management import CodePushManagement
+from overair.protocols.codepush_management import handles as codepush_management_handles
 from overair.protocols.native import NativeProtocol
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
@@ -98,12 +100,18 @@ class OverairApp:
     """The ASGI app: device routes first (raw ASGI), the management app for the rest."""
 
     def __init__(
-        self, management: FastAPI, devices: NativeProtocol, codepush: CodePushProtocol, state: Any
+        self,
+        management: FastAPI,
+        devices: NativeProtocol,
+        codepush: CodePushProtocol,
+        state: Any,
+        codepush_management: CodePushManagement | None = None,
     ) -> None:
         self.management = management
         self.devices = devices
         self.codepush = codepush
         self.state = state
+        self.codepush_management = codepush_management
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -113,6 +121,9 @@ class OverairApp:
                 return
             if path in CODEPUSH_PATHS:
                 await self.codepush(scope, receive, send)
+                return
+            if self.codepush_management is not None and codepush_management_handles(path):
+                await self.codepush_management(scope, receive, send)
                 return
         await self.management(scope, receive, send)
 
@@ -130,6 +141,9 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
     devices = NativeProtocol(cache, releases, blobs, settings.public_url)
     codepush = CodePushProtocol(cache, releases, settings.public_url)
+    codepush_management = CodePushManagement(
+        releases, access_keys, settings.public_url, settings.max_upload_bytes, settings.data_dir / "uploads"
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -160,4 +174,4 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     def index() -> dict[str, str]:
         return {"name": "overair", "version": __version__, "api": "/api/v1", "docs": "/api/v1/docs"}
 
-    return OverairApp(management, devices, codepush, management.state)
+    return OverairApp(management, devices, codepush, management.state, codepush_management)

@@ -96,3 +96,27 @@ class AccessKeyService:
                 record.last_used_at = now
                 session.commit()
             return record.name
+
+    def get(self, name: str) -> AccessKeyOut:
+        """One key by name (never the key itself); :class:`NotFound` if there is none."""
+        with self._sessions() as session:
+            record = session.scalar(select(AccessKey).where(AccessKey.name == name))
+            if record is None:
+                raise NotFound(f'No access key named "{name}".')
+            return _out(record)
+
+    def rename(self, name: str, new_name: str) -> AccessKeyOut:
+        """Rename a key; the key itself keeps working."""
+        try:
+            with self._sessions.begin() as session:
+                record = session.scalar(select(AccessKey).where(AccessKey.name == name))
+                if record is None:
+                    raise NotFound(f'No access key named "{name}".')
+                taken = session.scalar(select(AccessKey.id).where(AccessKey.name == new_name))
+                if new_name != name and taken is not None:
+                    raise Conflict(f'An access key named "{new_name}" already exists; pick another name.')
+                record.name = new_name
+                session.flush()
+                return _out(record)
+        except IntegrityError as exc:
+            raise Conflict(f'An access key named "{new_name}" already exists; pick another name.') from exc

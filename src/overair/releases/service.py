@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from pydantic import ValidationError
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
+from overair.errors import Invalid
 from overair.releases import repository as repo
 from overair.releases.errors import (
     IdenticalRelease,
@@ -708,3 +710,44 @@ class ReleaseService:
                 if deployment is None:
                     raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
                 raise ReleaseNotFound(f'Deployment "{deployment.name}" has no release "{label}".')
+
+    # -- operations the CodePush management dialect needs ---------------------------------------------
+
+    def create_app_without_deployments(self, spec: AppCreate) -> AppOut:
+        """Create an app with no deployment (CodePush's ``manuallyProvisionDeployments``)."""
+        with self._transaction() as (session, _):
+            if session.scalar(select(App.id).where(App.name == spec.name)) is not None:
+                raise NameTaken(f'An app named "{spec.name}" already exists; pick another name.')
+            app = App(
+                name=spec.name,
+                platforms=",".join(sorted({p.value for p in spec.platforms})),
+                distribution=spec.distribution.value,
+            )
+            session.add(app)
+            session.flush()
+            return _app_out(session, app)
+
+    def rename_app(self, name: str, new_name: str) -> AppOut:
+        """Rename an app; its deployments and their keys stay."""
+        try:
+            new_name = AppCreate(name=new_name).name
+        except ValidationError as exc:
+            raise Invalid(
+                f'"{new_name}" is not a valid app name: use 1-100 letters, digits, spaces, ".", "_" or "-", '
+                "starting with a letter or digit."
+            ) from exc
+        with self._transaction() as (session, _):
+            app = repo.get_app(session, name)
+            if new_name != app.name and session.scalar(select(App.id).where(App.name == new_name)):
+                raise NameTaken(f'An app named "{new_name}" already exists; pick another name.')
+            app.name = new_name
+            session.flush()
+            return _app_out(session, app)
+
+    def clear_history(self, app_name: str, deployment_name: str) -> None:
+        """Delete every release of a deployment; labels start again at v1, the key and stored content stay."""
+        with self._transaction() as (session, changed):
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            session.execute(delete(Release).where(Release.deployment_id == deployment.id))
+            self._touch(deployment, changed)
