@@ -45,7 +45,3 @@ class Settings(BaseSettings):
     def resolved_blob_url(self) -> str:
         """The blob store URL, defaulting to ``file://<data_dir>/blobs``."""
         return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
-
-    def resolved_public_url(self) -> str:
-        """Where devices reach the server; used to build download URLs."""
-        return self.public_url or f"http://{self.host}:{self.port}"

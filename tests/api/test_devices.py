@@ -146,10 +146,13 @@ def test_changes_reach_devices_at_once(api: TestClient, device: TestClient, keys
     assert check(device, key)["status"] == "run_embedded"  # fills the cache
     publish(api, content=bundle("A"))
     assert check(device, key)["update"]["label"] == "v1"
-    api.patch("/api/v1/apps/CoolApp/deployments/Production/releases", json={"label": "v1", "disabled": True})
+    disable = {"label": "v1", "disabled": True}
+    assert api.patch("/api/v1/apps/CoolApp/deployments/Production/releases", json=disable).status_code == 200
     assert check(device, key)["status"] == "run_embedded"
-    api.patch("/api/v1/apps/CoolApp", json={"distribution": "store-only"})
-    api.patch("/api/v1/apps/CoolApp/deployments/Production/releases", json={"label": "v1", "disabled": False})
+    enable = {"label": "v1", "disabled": False}
+    assert api.patch("/api/v1/apps/CoolApp/deployments/Production/releases", json=enable).status_code == 200
+    assert check(device, key)["update"]["label"] == "v1"
+    assert api.patch("/api/v1/apps/CoolApp", json={"distribution": "store-only"}).status_code == 200
     assert check(device, key)["status"] == "run_embedded"
 
 
@@ -179,3 +182,73 @@ def test_failed_labels_are_not_offered_again(
     v1 = api.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()[0]
     answer = check(device, keys["Production"], label="v1", package_hash=v1["package_hash"], failed="v2")
     assert answer["status"] == "no_update"
+
+
+def test_rolling_back_a_partial_rollout_never_sends_it_to_everybody(
+    api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    publish(api, content=bundle("good"))
+    publish(api, content=bundle("bad"), rollout=10)
+    assert api.post("/api/v1/apps/CoolApp/deployments/Production/rollback", json={}).status_code == 201
+    history = api.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()
+    assert (history[1]["label"], history[1]["disabled"]) == ("v2", True)
+    patched = api.patch(
+        "/api/v1/apps/CoolApp/deployments/Production/releases", json={"label": "v3", "disabled": True}
+    )
+    assert patched.status_code == 200
+    offered = {check(device, keys["Production"], client_id=f"d{i}")["update"]["label"] for i in range(200)}
+    assert offered == {"v1"}
+
+
+def test_devices_without_a_client_id_stay_outside_rollouts(
+    api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    publish(api, content=bundle("one"))
+    publish(api, content=bundle("two"), rollout=99)
+    assert check(device, keys["Production"])["update"]["label"] == "v1"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"app_version": "1" * 200}, "app_version is too long"),
+        ({"label": "v" * 5000}, "label is too long"),
+        ({"package_hash": "f" * 65}, "package_hash is too long"),
+        ({"failed": "v1," * 1000}, "failed is too long"),
+        ({"build_number": "\u00b2"}, "build_number must be a whole number"),
+        ({"build_number": "9" * 5000}, "build_number is too long"),
+    ],
+)
+def test_oversized_or_odd_query_values_are_refused(
+    device: TestClient, keys: dict[str, str], params: dict, message: str
+) -> None:
+    query = {"deployment_key": keys["Production"], "app_version": "1.0.0", **params}
+    response = device.get("/v1/update-check", params=query)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_a_change_during_a_snapshot_read_is_not_cached_stale(api, device, keys, server) -> None:
+    """A release change that commits while the cache reads a deployment must not leave the old state."""
+    key = keys["Production"]
+    publish(api, content=bundle("A"))
+    service = server.state.releases
+    cache = server.state.device_cache
+    original = service.device_snapshot
+    calls = []
+
+    def racing(deployment_key: str):
+        snapshot = original(deployment_key)
+        if not calls:  # the first read finishes just after a change was committed
+            api.patch(
+                "/api/v1/apps/CoolApp/deployments/Production/releases", json={"label": "v1", "disabled": True}
+            )
+        calls.append(snapshot)
+        return snapshot
+
+    service.device_snapshot = racing
+    try:
+        assert check(device, key)["status"] == "run_embedded"
+    finally:
+        service.device_snapshot = original
+    assert len(calls) == 2 and cache is not None

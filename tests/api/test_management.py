@@ -239,7 +239,6 @@ def test_total_size_cap_and_bombs_are_refused(settings, tmp_path) -> None:
         client.post("/api/v1/apps", json={"name": "CoolApp"})
         big = raw_zip([("big.bin", bytes(range(256)) * 8192)])
         assert "big.bin" in problem(publish(client, content=big), 422)
-    detail = None
     app2 = create_app(settings.model_copy(update={"data_dir": tmp_path / "other"}))
     key2 = app2.state.access_keys.ensure_initial_key().key
     with TestClient(app2) as client:
@@ -313,3 +312,23 @@ def test_only_key_hashes_are_stored(api: TestClient, server) -> None:
 
 def test_unknown_route_is_a_problem(api: TestClient) -> None:
     assert "No such API route" in problem(api.get("/api/v1/nothing"), 404)
+
+
+def test_huge_numbers_and_deep_json_are_refused_not_crashed(api: TestClient, coolapp: dict) -> None:
+    assert "build_number" in problem(publish(api, build_number=10**20), 422)
+    publish(api, content=bundle("a"))
+    patch = {"label": "v1", "build_number": 10**20}
+    assert "build_number" in problem(
+        api.patch("/api/v1/apps/CoolApp/deployments/Production/releases", json=patch), 422
+    )
+    deep = api.post(
+        "/api/v1/apps/CoolApp/deployments/Production/releases",
+        files={"package": ("b.zip", bundle("b"))},
+        data={"release": "[" * 100_000},
+    )
+    assert "nested too deeply" in problem(deep, 422)
+
+
+def test_names_differing_only_in_case_are_refused(api: TestClient, coolapp: dict) -> None:
+    content = raw_zip([("assets/Logo.png", b"a"), ("assets/logo.png", b"b")])
+    assert "logo.png" in problem(publish(api, content=content), 422).lower()

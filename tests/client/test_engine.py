@@ -409,3 +409,45 @@ def test_client_id_is_stable_across_launches(proxy: Proxy, key: str, tmp_path: P
     assert first.client_id == second.client_id
     (tmp_path / "other").mkdir()
     assert new_engine(proxy, key, tmp_path / "other").client_id != first.client_id
+
+
+def test_server_values_are_not_trusted_as_file_names(api, proxy: Proxy, key: str, tmp_path: Path) -> None:
+    push(api, "one")
+    engine = new_engine(proxy, key, tmp_path)
+    engine.start()
+
+    def poison(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path == "/v1/update-check":
+            body = response.json()
+            body["update"]["package_hash"] = "../../victim"
+            return httpx.Response(200, json=body)
+        return response
+
+    proxy.rewrite = poison
+    assert engine.check_for_update().status is CheckStatus.OFFLINE
+
+
+def test_public_keys_are_refused_until_signatures_are_verified(
+    proxy: Proxy, key: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="not available yet"):
+        new_engine(proxy, key, tmp_path, public_keys=[b"key"])
+
+
+def test_a_full_disk_while_unpacking_is_a_failed_download_not_a_crash(
+    api, proxy: Proxy, key: str, tmp_path: Path
+) -> None:
+    import errno
+
+    class FullWhileUnpacking(overair.client.FileSystem):
+        def step(self, operation: str, path: Path) -> None:
+            if operation == "create" and ".staging-" in str(path):
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    push(api, "one", mandatory=False)
+    engine = new_engine(proxy, key, tmp_path, fs=FullWhileUnpacking())
+    engine.start()
+    result = engine.sync(RecordingUI("Install"))
+    assert result.status is SyncStatus.FAILED and "No space left" in (result.error or "")
+    assert [p.name for p in (tmp_path / "device" / "bundles").iterdir()] == []
+    assert engine.start() == embedded(tmp_path)

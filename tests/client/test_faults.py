@@ -364,7 +364,7 @@ def test_crash_at_every_file_system_step(api: TestClient, device: TestClient, tm
     assert not violations, "\n".join(violations)
 
 
-# -- 1b. a full disk at launch (an engine bug: the test fails until it is fixed) -------------------------
+# -- 1b. a full disk at launch (a bug this test found, fixed in the engine) -------------------------
 
 
 class FullDisk(FileSystem):

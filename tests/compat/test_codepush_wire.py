@@ -199,3 +199,15 @@ def test_cors_preflight(device: TestClient) -> None:
     response = device.options("/v0.1/public/codepush/update_check", headers={"Origin": "http://localhost"})
     assert response.status_code == 204
     assert response.headers["access-control-allow-origin"] == "http://localhost"
+
+
+def test_odd_report_bodies_are_refused_not_crashed(device: TestClient) -> None:
+    status_list = {"deploymentKey": "k", "appVersion": "1", "label": "v1", "status": [1]}
+    assert device.post("/reportStatus/deploy", json=status_list).status_code == 400
+    assert device.post("/reportStatus/deploy", content=b"[" * 5000).status_code == 400
+    assert device.post("/reportStatus/download", content=b"[" * 5000).status_code == 400
+
+
+def test_oversized_query_values_are_refused(device: TestClient, key: str) -> None:
+    response = device.get(f"/updateCheck?deploymentKey={key}&appVersion=1.0.0&label={'v' * 5000}")
+    assert response.status_code == 400

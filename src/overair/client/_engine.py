@@ -43,6 +43,8 @@ from overair.packages import InvalidBundle, ManifestEntry, extract_archive, mani
 log = logging.getLogger("overair.client")
 
 _DIGEST_URL = re.compile(r"/([0-9a-f]{64})$")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_LABEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CHUNK = 64 * 1024
 _SPACE_MARGIN = 1024 * 1024
 
@@ -88,6 +90,9 @@ class UpdateEngine:
         self.build_number = build_number
         self.embedded_bundle = Path(embedded_bundle)
         self.data_dir = Path(data_dir)
+        if public_keys:
+            # Silently accepting keys would make callers believe signatures are checked.
+            raise ValueError("signature verification is not available yet: leave public_keys empty")
         self.public_keys = tuple(public_keys)
         self.install_mode = install_mode
         self.mandatory_install_mode = mandatory_install_mode
@@ -97,7 +102,9 @@ class UpdateEngine:
         self._fs = fs or FileSystem()
         self._clock = clock
         self._last_check: float | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards the state; never held across network or unpacking
+        self._download_lock = threading.Lock()
+        self._downloading: str | None = None
         self._bundles = self.data_dir / "bundles"
         self._downloads = self.data_dir / "downloads"
         for folder in (self.data_dir, self._bundles, self._downloads):
@@ -280,6 +287,9 @@ class UpdateEngine:
             for b in (self._state.current, self._state.previous, self._state.pending, self._state.downloaded)
             if b is not None
         }
+        busy = self._downloading
+        if busy is not None:
+            keep |= {busy, f".staging-{busy}"}
         for entry in self._bundles.iterdir():
             if entry.name not in keep:
                 try:
@@ -344,6 +354,10 @@ class UpdateEngine:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("update check answer was not understood: %s", exc)
             return CheckResult(CheckStatus.OFFLINE)
+        if info is not None and not (_HASH.fullmatch(info.package_hash) and _LABEL.fullmatch(info.label)):
+            # both become file names on the device: never trust them as given
+            log.warning("update check answer has an invalid label or package hash; ignored")
+            return CheckResult(CheckStatus.OFFLINE)
         if info is not None and info.label in self.failed_labels:
             return CheckResult(CheckStatus.NO_UPDATE)
         return CheckResult(status, info, str(store_version) if store_version else None)
@@ -358,28 +372,45 @@ class UpdateEngine:
         Anything that does not verify is deleted and reported, and :class:`UpdateRefused` is raised;
         nothing is installed.
         """
-        with self._lock:
-            if update.label in self._state.failed_labels:
-                raise UpdateRefused(
-                    f"{update.label} failed on this device before; it is not installed again."
-                )
-            for known in (
-                self._state.current,
-                self._state.previous,
-                self._state.pending,
-                self._state.downloaded,
-            ):
-                if known is not None and known.package_hash == update.package_hash and self._complete(known):
-                    return self._downloaded(update)
+        with self._download_lock:
+            with self._lock:
+                if update.label in self._state.failed_labels:
+                    raise UpdateRefused(
+                        f"{update.label} failed on this device before; it is not installed again."
+                    )
+                for known in (
+                    self._state.current,
+                    self._state.previous,
+                    self._state.pending,
+                    self._state.downloaded,
+                ):
+                    if (
+                        known is not None
+                        and known.package_hash == update.package_hash
+                        and self._complete(known)
+                    ):
+                        return self._downloaded(update)
+                self._downloading = update.package_hash
+            # The network and the unpacking run outside the state lock, so start(), notify_app_ready()
+            # and install() on the app's thread never wait for a download.
             try:
                 manifest = self._fetch_manifest(update)
                 self._check_space(update, manifest)
                 archive = self._fetch_archive(update, progress)
                 self._unpack(update, archive, manifest)
             except UpdateRefused as exc:
-                self._refuse(update, exc.message)
+                with self._lock:
+                    self._refuse(update, exc.message)
                 raise
-            return self._downloaded(update)
+            except OSError as exc:
+                self._fs.remove_tree(self._staging_path(update))
+                raise DownloadFailed(
+                    f"{update.label} could not be written to {self.data_dir}: {exc.strerror or exc}"
+                ) from exc
+            finally:
+                self._downloading = None
+            with self._lock:
+                return self._downloaded(update)
 
     def _downloaded(self, update: UpdateInfo) -> DownloadedUpdate:
         with self._changing() as state:

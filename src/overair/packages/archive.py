@@ -219,8 +219,9 @@ def _check_name(name: str) -> tuple[str, ...]:
 class _Layout:
     """The paths an archive would create, to refuse duplicates and file/folder clashes.
 
-    Paths are compared after dropping ``.``/empty segments and Unicode NFC normalisation, since
-    that is how they end up on a device's file system.
+    Paths are compared after dropping ``.``/empty segments, Unicode NFC normalisation and case
+    folding, since that is how they end up on a device's file system (iOS and Android external storage
+    are case-insensitive: ``Logo.png`` and ``logo.png`` would be one file there).
     """
 
     def __init__(self) -> None:
@@ -228,7 +229,8 @@ class _Layout:
 
     def add(self, name: str, parts: tuple[str, ...], is_directory: bool) -> None:
         keys = [
-            "/".join(unicodedata.normalize("NFC", part) for part in parts[: i + 1]) for i in range(len(parts))
+            "/".join(unicodedata.normalize("NFC", part).casefold() for part in parts[: i + 1])
+            for i in range(len(parts))
         ]
         for key in keys[:-1]:
             kind, other = self._seen.setdefault(key, ("parent", name))
@@ -238,7 +240,11 @@ class _Layout:
         if kind == "new" or (kind == "parent" and is_directory):
             self._seen[keys[-1]] = ("folder" if is_directory else "file", name)
         elif kind == ("folder" if is_directory else "file"):
-            also = "" if other == name else f" (also as {_quote(other)}, the same path once normalised)"
+            also = (
+                ""
+                if other == name
+                else f" (also as {_quote(other)}, the same path once case and Unicode form are ignored)"
+            )
             raise InvalidBundle(
                 f"entry {_quote(name)} appears more than once in the archive{also}"
                 " — remove the duplicate and rebuild the archive"

@@ -1,7 +1,7 @@
 """Errors raised by the bundle-format package.
 
 The package stands alone (standard library only), so these do not derive from ``overair.errors``;
-the release service translates :class:`InvalidBundle` into its own domain error.
+the server's error table (``overair.app``) answers :class:`InvalidBundle` with a 422.
 """
 
 from __future__ import annotations

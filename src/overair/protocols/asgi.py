@@ -62,7 +62,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 def base_url(scope: Scope) -> str:
     """``scheme://host`` as the client addressed the server."""
     host = header(scope, b"host")
-    if not host:
+    if not host or len(host) > 255:
         server = scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{scope.get('scheme', 'http')}://{host}"

@@ -32,9 +32,9 @@ from overair.selection import (
     DeviceQuery,
     Plan,
     RolloutHash,
-    in_rollout,
     plan_update,
     semver,
+    takes_rollout,
 )
 from overair.storage import digest_of
 
@@ -64,6 +64,9 @@ BAD_KEY = (
 BAD_VERSION = (
     "An update check must include a binary version that conforms to the semver standard (e.g. '1.0.0'). "
     "The binary version is normally inferred from the App Store/Play Store version configured with your app."
+)
+BAD_REQUEST = (
+    "An update check must include a valid deployment key and provide a semver-compliant app version."
 )
 UNKNOWN_KEY = "The specified deployment key does not exist."
 DEPLOY_MISSING = "A deploy status report must contain a valid appVersion and deploymentKey."
@@ -192,6 +195,9 @@ class CodePushProtocol:
     ) -> None:
         """Answer an update check from the cache, as the reference server does."""
         params = query_params(scope["query_string"])
+        if any(len(value) > 256 for value in params.values()):  # answers are cached per parameter values
+            await send_bytes(send, 400, BAD_REQUEST.encode(), [*_HTML, *cors])
+            return
         raw_key = params.get("deploymentKey") or params.get("deployment_key") or ""
         key = raw_key.strip(_JS_SPACE)
         original = js_or(params, "appVersion", "app_version")
@@ -227,14 +233,9 @@ class CodePushProtocol:
             await send_bytes(send, 404, UNKNOWN_KEY.encode(), [*_TEXT, *cors])
             return
         plan, outside, inside = cached
+        # an absent id is the string "undefined" here, which the reference buckets like any other id
         client_id = js_or(params, "clientUniqueId", "client_unique_id")
-        chosen = outside
-        if (
-            plan.rollout_decision is not None
-            and client_id
-            and in_rollout(client_id, plan.rollout_percentage, plan.rollout_tag, RolloutHash.CODEPUSH)
-        ):
-            chosen = inside
+        chosen = inside if takes_rollout(plan, client_id, RolloutHash.CODEPUSH) else outside
         await send_bytes(send, 200, chosen, [*_JSON, *cors])
 
     async def _json_body(self, receive: Receive) -> dict[str, object] | None:
@@ -243,7 +244,7 @@ class CodePushProtocol:
             return None
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         return parsed if isinstance(parsed, dict) else None
 
@@ -272,7 +273,7 @@ class CodePushProtocol:
             if not status:
                 await send_bytes(send, 400, DEPLOY_NO_STATUS.encode(), [*_TEXT, *cors])
                 return
-            if status not in _STATUS_COUNTS:
+            if not isinstance(status, str) or status not in _STATUS_COUNTS:
                 await send_bytes(send, 400, f"Invalid status: {status}".encode(), [*_TEXT, *cors])
                 return
             await self._count(str(key).strip(_JS_SPACE), str(label), _STATUS_COUNTS[str(status)])

@@ -65,7 +65,7 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
 )
-from overair.releases.service import ReleaseService
+from overair.releases.service import DEFAULT_DEPLOYMENTS, ReleaseService
 from overair.selection import Release as Located
 from overair.selection import semver
 from overair.storage import digest_of
@@ -814,10 +814,8 @@ class CodePushManagement:
         """``POST /apps``: with Production and Staging unless ``manuallyProvisionDeployments``."""
         body = await _json(request)
         spec = _app_spec(body.get("name"), body.get("os"))
-        create = self.ops.releases.create_app
-        if body.get("manuallyProvisionDeployments"):
-            create = self.ops.releases.create_app_without_deployments
-        app = await self.call("app.add", {"name": spec.name}, create, spec)
+        deployments = () if body.get("manuallyProvisionDeployments") else DEFAULT_DEPLOYMENTS
+        app = await self.call("app.add", {"name": spec.name}, self.ops.releases.create_app, spec, deployments)
         headers = {"Location": "/apps/" + quote(app.name, safe="")}
         return JSONResponse({"app": self._app(app, caller)}, status_code=201, headers=headers)
 
@@ -1150,8 +1148,7 @@ class CodePushManagement:
         """``POST /apps`` with ``{"display_name", "os", "platform"}``; the CLI adds the deployments itself."""
         body = await _json(request)
         spec = _app_spec(body.get("display_name") or body.get("name"), body.get("os"))
-        create = self.ops.releases.create_app_without_deployments
-        app = await self.call("app.add", {"name": spec.name}, create, spec)
+        app = await self.call("app.add", {"name": spec.name}, self.ops.releases.create_app, spec, ())
         return JSONResponse(self._ac_app(app, caller), status_code=201)
 
     async def ac_get_app(self, request: Request, caller: str) -> Response:

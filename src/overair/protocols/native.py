@@ -12,6 +12,7 @@ that failed on the device; they are never offered to it again.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
@@ -24,12 +25,26 @@ from overair.protocols.downloads import serve_blob
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
 from overair.releases.service import DeviceSnapshot, ReleaseService
-from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, in_rollout, plan_update, semver
+from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, semver, takes_rollout
 from overair.storage import BlobStore, digest_of
 
 UPDATE_CHECK = "/v1/update-check"
 REPORT = "/v1/report"
 BLOBS = "/v1/blobs/"
+
+
+# Longest value accepted per query parameter: answers are cached per (version, label, hash, failed), so
+# unbounded values would let anyone grow the server's memory.
+_LIMITS = {
+    "deployment_key": 100,
+    "app_version": 64,
+    "build_number": 9,
+    "label": 20,
+    "package_hash": 64,
+    "client_id": 200,
+    "failed": 1000,
+}
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 class Report(BaseModel):
@@ -113,6 +128,10 @@ class NativeProtocol:
     async def update_check(self, scope: Scope, send: Send) -> None:
         """Answer one update check from the cache (the database is read only when a deployment changed)."""
         params = query_params(scope["query_string"])
+        for name, limit in _LIMITS.items():
+            if len(params.get(name, "")) > limit:
+                await send_error(send, 400, f"{name} is too long: at most {limit} characters.")
+                return
         key = params.get("deployment_key", "").strip()
         if not key:
             await send_error(send, 400, "deployment_key is missing: send the key of the app's deployment.")
@@ -124,7 +143,7 @@ class NativeProtocol:
             )
             return
         build_text = params.get("build_number", "").strip()
-        if build_text and not build_text.isdigit():
+        if build_text and not _DIGITS.fullmatch(build_text):
             await send_error(send, 400, "build_number must be a whole number, like 1.")
             return
         failed = frozenset(x for x in params.get("failed", "").split(",") if x)
@@ -147,12 +166,7 @@ class NativeProtocol:
             await send_error(send, 404, "Unknown deployment key: check the key the app was built with.")
             return
         plan, outside, inside = cached
-        client_id = params.get("client_id", "")
-        chosen = outside
-        if plan.rollout_decision is not None and in_rollout(
-            client_id, plan.rollout_percentage, plan.rollout_tag
-        ):
-            chosen = inside
+        chosen = inside if takes_rollout(plan, params.get("client_id", "")) else outside
         await send_bytes(send, 200, chosen)
 
     async def report(self, receive: Receive, send: Send) -> None:

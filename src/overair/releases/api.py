@@ -150,6 +150,8 @@ async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOp
         options = PublishOptions.model_validate(json.loads(raw))
     except json.JSONDecodeError as exc:
         raise Invalid(f"The `release` field is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise Invalid("The `release` field is nested too deeply to be release options.") from exc
     except ValidationError as exc:
         raise Invalid(describe_validation_error(exc, "release options")) from exc
     fd, name = tempfile.mkstemp(prefix="overair-upload-", suffix=".zip")

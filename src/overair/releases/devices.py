@@ -36,15 +36,39 @@ class DeviceCache:
         self._recheck = recheck_seconds
         self._max_memo = max_memo
         self._entries: dict[str, _Entry] = {}
+        self._unknown: dict[str, _Entry] = {}  # keys nobody has: remembered apart, so they cannot evict
+        self._epochs: dict[str, int] = {}
         service.add_listener(self.invalidate)
 
     def invalidate(self, deployment_key: str) -> None:
         """Forget everything about a deployment (called after each committed change)."""
+        self._epochs[deployment_key] = self._epochs.get(deployment_key, 0) + 1
         self._entries.pop(deployment_key, None)
+        self._unknown.pop(deployment_key, None)
+
+    async def _load(self, deployment_key: str) -> _Entry:
+        # A change committed while the snapshot was being read invalidates it: read again rather than
+        # keep a stale snapshot until the next recheck.
+        for _ in range(3):
+            epoch = self._epochs.get(deployment_key, 0)
+            snapshot = await anyio.to_thread.run_sync(self._service.device_snapshot, deployment_key)
+            if self._epochs.get(deployment_key, 0) == epoch:
+                break
+        entry = _Entry(snapshot, time.monotonic())
+        if snapshot is None:
+            if len(self._unknown) >= 10_000:
+                self._unknown.clear()
+            self._unknown[deployment_key] = entry
+        else:
+            self._entries[deployment_key] = entry
+        return entry
+
+    def _cached(self, deployment_key: str) -> _Entry | None:
+        return self._entries.get(deployment_key) or self._unknown.get(deployment_key)
 
     async def _entry(self, deployment_key: str) -> _Entry:
         now = time.monotonic()
-        entry = self._entries.get(deployment_key)
+        entry = self._cached(deployment_key)
         if entry is not None and now - entry.checked_at <= self._recheck:
             return entry
         if entry is not None:
@@ -53,18 +77,13 @@ class DeviceCache:
             current = entry.snapshot.generation if entry.snapshot is not None else None
             if generation == current:
                 return entry
-        snapshot = await anyio.to_thread.run_sync(self._service.device_snapshot, deployment_key)
-        entry = _Entry(snapshot, time.monotonic())
-        if len(self._entries) > 100_000:
-            self._entries.clear()
-        self._entries[deployment_key] = entry
-        return entry
+        return await self._load(deployment_key)
 
     async def get(
         self, deployment_key: str, memo_key: Hashable, build: Callable[[DeviceSnapshot], V]
     ) -> V | None:
         """``build(snapshot)``, memoised per deployment and ``memo_key``; None for an unknown key."""
-        entry = self._entries.get(deployment_key)
+        entry = self._cached(deployment_key)
         if entry is None or time.monotonic() - entry.checked_at > self._recheck:
             entry = await self._entry(deployment_key)
         if entry.snapshot is None:

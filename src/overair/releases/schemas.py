@@ -22,6 +22,9 @@ class Platform(enum.StrEnum):
     ANDROID = "android"
 
 
+MAX_BUILD_NUMBER = 2**31 - 1
+"""Build numbers are stored as 32-bit integers (Android's versionCode has the same limit)."""
+
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"
 _NAME_HELP = "1-100 characters: letters, digits, spaces, '.', '_' and '-', starting with a letter or digit"
 
@@ -113,15 +116,15 @@ class ReleasePatch(BaseModel):
     """Change a pushed release. Pick it by ``label``, or by ``match_target_version`` (+ build number)."""
 
     model_config = ConfigDict(extra="forbid")
-    label: str | None = None
-    match_target_version: str | None = None
-    match_build_number: int | None = Field(default=None, ge=0)
+    label: str | None = Field(default=None, max_length=20)
+    match_target_version: str | None = Field(default=None, max_length=200)
+    match_build_number: int | None = Field(default=None, ge=0, le=MAX_BUILD_NUMBER)
     rollout: int | None = Field(default=None, ge=1, le=100)
     mandatory: bool | None = None
     disabled: bool | None = None
     description: str | None = Field(default=None, max_length=10_000)
     target_version: str | None = Field(default=None, min_length=1, max_length=200)
-    build_number: int | None = Field(default=None, ge=0)
+    build_number: int | None = Field(default=None, ge=0, le=MAX_BUILD_NUMBER)
     clear_build_number: bool = False
 
 
@@ -151,7 +154,7 @@ class PublishOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     target_version: str = Field(min_length=1, max_length=200)
-    build_number: int | None = Field(default=None, ge=0)
+    build_number: int | None = Field(default=None, ge=0, le=MAX_BUILD_NUMBER)
     rollout: int = Field(default=100, ge=1, le=100)
     mandatory: bool = False
     disabled: bool = False

@@ -219,8 +219,8 @@ class ReleaseService:
 
     # -- apps ---------------------------------------------------------------------------------------
 
-    def create_app(self, spec: AppCreate) -> AppOut:
-        """Create an app with the Production and Staging deployments."""
+    def create_app(self, spec: AppCreate, deployments: Sequence[str] = DEFAULT_DEPLOYMENTS) -> AppOut:
+        """Create an app with the given deployments (Production and Staging by default; may be none)."""
         with self._transaction() as (session, _):
             if session.scalar(select(App.id).where(App.name == spec.name)) is not None:
                 raise NameTaken(f'An app named "{spec.name}" already exists; pick another name.')
@@ -229,7 +229,7 @@ class ReleaseService:
                 platforms=",".join(sorted({p.value for p in spec.platforms})),
                 distribution=spec.distribution.value,
             )
-            app.deployments = [Deployment(name=n, key=new_deployment_key()) for n in DEFAULT_DEPLOYMENTS]
+            app.deployments = [Deployment(name=n, key=new_deployment_key()) for n in deployments]
             session.add(app)
             session.flush()
             return _app_out(session, app)
@@ -322,9 +322,8 @@ class ReleaseService:
         with self._blobs.open(key) as stream:
             return list(packages.manifest_from_json(stream.read()))
 
-    def _store_package(self, archive: Path) -> tuple[packages.PackageInfo, str, str]:
-        """Check the archive and store it, its manifest and each of its files, content-addressed."""
-        info = packages.inspect_archive(archive, self._limits)
+    def _store_package(self, archive: Path, info: packages.PackageInfo) -> tuple[str, str]:
+        """Store a checked archive, its manifest and each of its files, content-addressed."""
         blob_key = self._blobs.put_file(archive)
         manifest_key = self._blobs.put_bytes(packages.manifest_to_json(info.manifest))
         with tempfile.TemporaryDirectory(prefix="overair-files-") as folder:
@@ -333,7 +332,7 @@ class ReleaseService:
             for entry in info.manifest:
                 if not entry.is_directory:
                     self._blobs.put_file(root / entry.path)
-        return info, blob_key, manifest_key
+        return blob_key, manifest_key
 
     @staticmethod
     def _ensure_package(
@@ -382,8 +381,15 @@ class ReleaseService:
     def _append(
         self, session: Session, deployment: Deployment, history: list[Release], **fields: Any
     ) -> Release:
-        if history and history[-1].rollout < 100:
-            history[-1].rollout = 100  # a disabled, half-rolled-out release becomes complete (stays disabled)
+        last = history[-1] if history else None
+        if last is not None and last.rollout < 100:
+            # At most one unfinished rollout per deployment: the previous one is closed. Only a disabled
+            # one can be closed by a publish or promote (an enabled one is refused before), but a rollback
+            # may close an enabled one: that is the release being rolled back, and it must not reach
+            # every device the moment the rollback itself is disabled.
+            if fields.get("method") == "rollback":
+                last.disabled = True
+            last.rollout = 100
         seq = (history[-1].seq if history else 0) + 1
         release = Release(deployment_id=deployment.id, seq=seq, label=f"v{seq}", **fields)
         session.add(release)
@@ -399,7 +405,12 @@ class ReleaseService:
         with self._sessions() as session:  # fail fast on names before reading a large archive
             app = repo.get_app(session, app_name)
             repo.get_deployment(session, app, deployment_name)
-        info, blob_key, manifest_key = self._store_package(archive)
+        info = packages.inspect_archive(archive, self._limits)
+        with self._sessions() as session:  # and on the rules, before storing anything
+            deployment = repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
+            history = self._check_can_release(session, deployment)
+            self._check_not_identical(history, info.package_hash, target, options.build_number)
+        blob_key, manifest_key = self._store_package(archive, info)
         with self._transaction() as (session, changed):
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
@@ -712,20 +723,6 @@ class ReleaseService:
                 raise ReleaseNotFound(f'Deployment "{deployment.name}" has no release "{label}".')
 
     # -- operations the CodePush management dialect needs ---------------------------------------------
-
-    def create_app_without_deployments(self, spec: AppCreate) -> AppOut:
-        """Create an app with no deployment (CodePush's ``manuallyProvisionDeployments``)."""
-        with self._transaction() as (session, _):
-            if session.scalar(select(App.id).where(App.name == spec.name)) is not None:
-                raise NameTaken(f'An app named "{spec.name}" already exists; pick another name.')
-            app = App(
-                name=spec.name,
-                platforms=",".join(sorted({p.value for p in spec.platforms})),
-                distribution=spec.distribution.value,
-            )
-            session.add(app)
-            session.flush()
-            return _app_out(session, app)
 
     def rename_app(self, name: str, new_name: str) -> AppOut:
         """Rename an app; its deployments and their keys stay."""

@@ -1,7 +1,7 @@
 """Pure update selection: which release, if any, a device should get. No I/O, no framework."""
 
 from overair.selection.rollout import in_rollout, js_rollout_hash, rollout_bucket
-from overair.selection.rules import choose, plan_update, select_update
+from overair.selection.rules import choose, plan_update, select_update, takes_rollout
 from overair.selection.types import (
     CurrentMatch,
     Decision,
@@ -26,4 +26,5 @@ __all__ = [
     "plan_update",
     "rollout_bucket",
     "select_update",
+    "takes_rollout",
 ]

@@ -18,6 +18,7 @@ from overair.selection.types import (
     DeviceQuery,
     Plan,
     Release,
+    RolloutHash,
 )
 
 
@@ -122,11 +123,23 @@ def plan_update(releases: Sequence[Release], query: DeviceQuery) -> Plan:
     return Plan(outside, decision, offered.rollout, offered.label or offered.package_hash)
 
 
+def takes_rollout(plan: Plan, client_id: str, method: RolloutHash = RolloutHash.NATIVE) -> bool:
+    """Whether the device ``client_id`` gets ``plan.rollout_decision``.
+
+    A device that sends no client id cannot be placed in a bucket, so it stays outside every unfinished
+    rollout (otherwise all such devices would share one bucket: all in, or all out).
+    """
+    return (
+        plan.rollout_decision is not None
+        and bool(client_id)
+        and in_rollout(client_id, plan.rollout_percentage, plan.rollout_tag, method)
+    )
+
+
 def choose(plan: Plan, query: DeviceQuery) -> Decision:
     """Apply the device's rollout bucket to a plan."""
-    if plan.rollout_decision is not None and in_rollout(
-        query.client_id, plan.rollout_percentage, plan.rollout_tag, query.rollout_hash
-    ):
+    if takes_rollout(plan, query.client_id, query.rollout_hash):
+        assert plan.rollout_decision is not None
         return plan.rollout_decision
     return plan.decision
 

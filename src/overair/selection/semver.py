@@ -184,8 +184,13 @@ def _parse_semver(version: str) -> _SemVer:
     return _SemVer(major, minor, patch, prerelease, text, key, exotic)
 
 
-@functools.lru_cache(maxsize=4096)
 def _parse_cached(version: str) -> _SemVer | None:
+    # Over-long input is refused before it can become a cache key (the input comes from requests).
+    return None if len(version) > _MAX_LENGTH else _parse_cached_inner(version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached_inner(version: str) -> _SemVer | None:
     try:
         return _parse_semver(version)
     except _InvalidError:
@@ -493,8 +498,16 @@ def _test_set(comparators: tuple[_Comparator, ...], version: _SemVer) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=4096)
+_MAX_RANGE_LENGTH = 1024
+"""Longer ranges are refused (node-semver has no limit, but parsing some long inputs is quadratic)."""
+
+
 def _compile_range(range_: str) -> _Range | None:
+    return None if len(range_) > _MAX_RANGE_LENGTH else _compile_range_inner(range_)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_range_inner(range_: str) -> _Range | None:
     try:
         return _Range(range_)
     except _InvalidError:

@@ -35,6 +35,12 @@ class FilesystemBlobStore:
             return key
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_path, target)
+        # the rename itself must survive a power loss, or a committed release could point at nothing
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         return key
 
     def put_file(self, path: Path) -> str:

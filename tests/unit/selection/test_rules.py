@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -43,7 +43,6 @@ class Case:
     label: str | None = None
     mandatory: bool = False
     store_version: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def q(version: str = "1.0.0", **kw: object) -> DeviceQuery:
@@ -308,3 +307,12 @@ def test_js_rollout_hash_matches_the_literal_port() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 80)))
         assert js_rollout_hash(text) == _literal_js_hash(text), text
+
+
+def test_no_client_id_means_outside_the_rollout() -> None:
+    from overair.selection import takes_rollout
+
+    plan = plan_update([r("v1"), r("v2", rollout=99)], q())
+    assert not takes_rollout(plan, "")
+    assert choose(plan, q()).release.label == "v1"  # type: ignore[union-attr]
+    assert takes_rollout(plan, "undefined", RolloutHash.CODEPUSH)  # CodePush's absent id is a real string

@@ -472,10 +472,19 @@ def test_spec_same_range_comparison_uses_valid_range() -> None:
 def test_ranges_are_compiled_once() -> None:
     range_ = ">=4.4.4 <4.5.0 || 7.x"  # used by no other test in this module
     assert satisfies("4.4.9", range_)
-    before = semver._compile_range.cache_info()
+    before = semver._compile_range_inner.cache_info()
     for _ in range(100):
         assert satisfies("7.1.0", range_)
         assert not satisfies("5.0.0", range_)
-    after = semver._compile_range.cache_info()
+    after = semver._compile_range_inner.cache_info()
     assert after.misses == before.misses
     assert after.hits - before.hits == 200
+
+
+def test_over_long_input_is_refused_before_it_is_cached() -> None:
+    before = semver._parse_cached_inner.cache_info().currsize
+    assert valid("1" * 300) is None
+    assert not satisfies("1.0.0" + " " * 300, "*")
+    assert semver._parse_cached_inner.cache_info().currsize == before
+    assert valid_range("v" * 20_000) is None  # quadratic to parse; refused at once
+    assert not satisfies("1.0.0", "1.0.0 || " * 200)
