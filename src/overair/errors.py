@@ -46,6 +46,13 @@ class PayloadTooLarge(OverairError):
     title = "Payload too large"
 
 
+class LengthRequired(OverairError):
+    """An upload without a Content-Length."""
+
+    status = 411
+    title = "Length required"
+
+
 class Invalid(OverairError):
     """A value is out of range or malformed."""
 

@@ -332,3 +332,15 @@ def test_huge_numbers_and_deep_json_are_refused_not_crashed(api: TestClient, coo
 def test_names_differing_only_in_case_are_refused(api: TestClient, coolapp: dict) -> None:
     content = raw_zip([("assets/Logo.png", b"a"), ("assets/logo.png", b"b")])
     assert "logo.png" in problem(publish(api, content=content), 422).lower()
+
+
+def test_uploads_without_a_length_are_refused(api: TestClient, coolapp: dict) -> None:
+    def chunks():
+        yield b"--x\r\n"
+
+    response = api.post(
+        "/api/v1/apps/CoolApp/deployments/Production/releases",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert "Content-Length" in problem(response, 411)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from overair.auth.api import Caller
-from overair.errors import Invalid, PayloadTooLarge
+from overair.errors import Invalid, LengthRequired, PayloadTooLarge
 from overair.packages import ManifestEntry
 from overair.releases.schemas import (
     AppCreate,
@@ -125,7 +125,12 @@ def manifest(app: str, deployment: str, label: str, service: Service, _caller: C
 
 async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOptions]:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is None or not declared.isdigit():
+        # without a length the multipart parser would spool the whole body before any limit applies
+        raise LengthRequired(
+            "Send the upload with a Content-Length header (chunked uploads are not accepted)."
+        )
+    if int(declared) > limit:
         raise PayloadTooLarge(
             f"The upload is {int(declared):,} bytes, over the server's limit of {limit:,} bytes "
             "(OVERAIR_MAX_UPLOAD_BYTES)."
