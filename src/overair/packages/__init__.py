@@ -6,6 +6,13 @@ Standard library only; nothing here imports the rest of overair.
 from __future__ import annotations
 
 from overair.packages.archive import Limits, PackageInfo, extract_archive, inspect_archive, zip_directory
+from overair.packages.descriptor import (
+    DESCRIPTOR_FILE,
+    Descriptor,
+    FullReleaseReason,
+    full_release_reasons,
+    parse_descriptor,
+)
 from overair.packages.diff import DIFF_MANIFEST, DiffPlan, apply_diff, plan_diff, write_diff_archive
 from overair.packages.errors import InvalidBundle, NotAZipArchive
 from overair.packages.manifest import (
@@ -19,9 +26,12 @@ from overair.packages.manifest import (
 )
 
 __all__ = [
+    "DESCRIPTOR_FILE",
     "DIFF_MANIFEST",
     "EMPTY_SHA256",
+    "Descriptor",
     "DiffPlan",
+    "FullReleaseReason",
     "InvalidBundle",
     "Limits",
     "ManifestEntry",
@@ -29,12 +39,14 @@ __all__ = [
     "PackageInfo",
     "apply_diff",
     "extract_archive",
+    "full_release_reasons",
     "inspect_archive",
     "is_ignored_path",
     "is_signature_path",
     "manifest_from_json",
     "manifest_to_json",
     "package_hash",
+    "parse_descriptor",
     "plan_diff",
     "write_diff_archive",
     "zip_directory",

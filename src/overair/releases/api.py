@@ -19,6 +19,8 @@ from overair.releases.schemas import (
     AppCreate,
     AppOut,
     AppPatch,
+    BinaryOut,
+    BinaryRegister,
     DeploymentCreate,
     DeploymentOut,
     DeploymentRename,
@@ -81,6 +83,18 @@ def remove_app(app: str, service: Service, _caller: Caller) -> Response:
     """Delete the app with its deployments and releases."""
     service.remove_app(app)
     return Response(status_code=204)
+
+
+@router.get("/apps/{app}/binaries", response_model=list[BinaryOut])
+def list_binaries(app: str, service: Service, _caller: Caller) -> list[BinaryOut]:
+    """The app's registered store binaries and what they contain."""
+    return service.list_binaries(app)
+
+
+@router.post("/apps/{app}/binaries", response_model=BinaryOut, status_code=201)
+def register_binary(app: str, body: BinaryRegister, service: Service, caller: Caller) -> BinaryOut:
+    """Register a store binary (version, build number) with its descriptor; again: update it."""
+    return service.register_binary(app, body, caller)
 
 
 @router.get("/apps/{app}/deployments", response_model=list[DeploymentOut])

@@ -31,3 +31,7 @@ class IdenticalRelease(Conflict):
 
 class InvalidRelease(Invalid):
     """A release property is out of range or malformed."""
+
+
+class FullReleaseRequired(Invalid):
+    """The bundle needs a binary the devices do not have: only a store release can ship it."""

@@ -26,6 +26,20 @@ class App(Base):
     )
 
 
+class Binary(Base):
+    """A store binary of an app (version + build number) and what it contains (its descriptor)."""
+
+    __tablename__ = "binaries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    build_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    descriptor: Mapped[str] = mapped_column(Text)
+    registered_by: Mapped[str] = mapped_column(String(100), default="")
+    registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Deployment(Base):
     """A channel of an app (Production, Staging, ...), addressed by devices through its key."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,6 +111,7 @@ class ReleaseOut(BaseModel):
     installs: int
     failures: int
     rollbacks: int
+    warnings: list[str] = Field(default_factory=list, description="Checks that could not be made.")
 
 
 class ReleasePatch(BaseModel):
@@ -168,3 +170,22 @@ class ReportStatus(enum.StrEnum):
     INSTALLED = "installed"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+
+
+class BinaryRegister(BaseModel):
+    """Register a store binary and what it contains."""
+
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1, max_length=64, description="The binary's exact version, e.g. 1.0.0")
+    build_number: int | None = Field(default=None, ge=0, le=MAX_BUILD_NUMBER)
+    descriptor: dict[str, Any] = Field(description="What the binary contains (overair binary describe)")
+
+
+class BinaryOut(BaseModel):
+    """A registered store binary."""
+
+    version: str
+    build_number: int | None
+    descriptor: dict[str, Any]
+    registered_by: str
+    registered_at: dt.datetime

@@ -7,10 +7,12 @@ the registered listeners are told the deployment key, so update-check caches dro
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -24,19 +26,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
+from overair.db import utcnow
 from overair.errors import Invalid
 from overair.releases import repository as repo
 from overair.releases.errors import (
+    FullReleaseRequired,
     IdenticalRelease,
     InvalidRelease,
     NameTaken,
     ReleaseNotFound,
     RolloutInProgress,
 )
-from overair.releases.models import App, Deployment, Package, PackageDiff, Release
+from overair.releases.models import App, Binary, Deployment, Package, PackageDiff, Release
 from overair.releases.schemas import (
     AppCreate,
     AppOut,
+    BinaryOut,
+    BinaryRegister,
     DeploymentCreate,
     DeploymentOut,
     Distribution,
@@ -78,6 +84,12 @@ def new_deployment_key() -> str:
     return secrets.token_urlsafe(32)
 
 
+def semver_key(version: str) -> tuple[int, ...]:
+    """A sort key for exact versions (major, minor, patch)."""
+    core = version.split("-", 1)[0].split("+", 1)[0]
+    return tuple(int(p) if p.isdigit() else 0 for p in core.split("."))
+
+
 def _check_target(target: str) -> str:
     target = target.strip()
     if semver.valid_range(target) is None:
@@ -100,6 +112,35 @@ def _matching_targets(a: str, b: str) -> bool:
     if exact_b is not None:
         return semver.satisfies(exact_b, a)
     return semver.valid_range(a) == semver.valid_range(b)
+
+
+def _binary_name(binary: Binary) -> str:
+    return binary.version + (f" build {binary.build_number}" if binary.build_number is not None else "")
+
+
+def _binary_out(binary: Binary) -> BinaryOut:
+    return BinaryOut(
+        version=binary.version,
+        build_number=binary.build_number,
+        descriptor=json.loads(binary.descriptor),
+        registered_by=binary.registered_by,
+        registered_at=binary.registered_at,
+    )
+
+
+def bundle_descriptor(archive: Path, info: packages.PackageInfo) -> packages.Descriptor | None:
+    """The ``overair.json`` of a package (at its root, or in its single top folder), if it has one."""
+    candidates = [
+        e.path
+        for e in info.manifest
+        if e.path == packages.DESCRIPTOR_FILE
+        or (e.path.count("/") == 1 and e.path.endswith("/" + packages.DESCRIPTOR_FILE))
+    ]
+    if not candidates:
+        return None
+    path = min(candidates, key=len)
+    with zipfile.ZipFile(archive) as zf:
+        return packages.parse_descriptor(zf.read(path))
 
 
 def _release_out(release: Release, deployment: Deployment) -> ReleaseOut:
@@ -303,6 +344,90 @@ class ReleaseService:
             app.deployments.remove(deployment)
             session.delete(deployment)
 
+    # -- store binaries -----------------------------------------------------------------------------
+
+    def register_binary(self, app_name: str, spec: BinaryRegister, registered_by: str) -> BinaryOut:
+        """Record what a store binary contains; registering the same version and build again updates it."""
+        version = semver.valid(spec.version)
+        if version is None:
+            raise InvalidRelease(
+                f'"{spec.version}" is not a binary version: give the exact version, like 1.0.0'
+            )
+        try:
+            descriptor = packages.parse_descriptor(spec.descriptor)
+        except packages.InvalidBundle as exc:
+            raise InvalidRelease(f"Invalid descriptor: {exc.message}") from exc
+        with self._transaction() as (session, _):
+            app = repo.get_app(session, app_name)
+            same_build = (
+                Binary.build_number.is_(None)
+                if spec.build_number is None
+                else Binary.build_number == spec.build_number
+            )
+            binary = session.scalar(
+                select(Binary).where(Binary.app_id == app.id, Binary.version == version, same_build)
+            )
+            if binary is None:
+                binary = Binary(app_id=app.id, version=version, build_number=spec.build_number)
+                session.add(binary)
+            binary.descriptor = json.dumps(descriptor.to_json(), sort_keys=True)
+            binary.registered_by = registered_by
+            binary.registered_at = utcnow()
+            session.flush()
+            return _binary_out(binary)
+
+    def list_binaries(self, app_name: str) -> list[BinaryOut]:
+        """The app's registered binaries, by version."""
+        with self._sessions() as session:
+            app = repo.get_app(session, app_name)
+            binaries = session.scalars(select(Binary).where(Binary.app_id == app.id)).all()
+            ordered = sorted(binaries, key=lambda b: (semver_key(b.version), b.build_number or 0))
+            return [_binary_out(b) for b in ordered]
+
+    @staticmethod
+    def _check_binaries(
+        session: Session, app: App, target: str, build_number: int | None, bundle: packages.Descriptor | None
+    ) -> list[str]:
+        """Refuse a bundle any targeted binary cannot run; the warnings for checks that could not be made."""
+        binaries = session.scalars(select(Binary).where(Binary.app_id == app.id)).all()
+        if not binaries:
+            return [
+                f"{app.name} has no registered store binary, so this bundle was not checked against one: "
+                "register binaries with `overair binary register` to catch updates that need a store release."
+            ]
+        targeted = [
+            b
+            for b in binaries
+            if semver.satisfies(b.version, target)
+            and (build_number is None or b.build_number == build_number)
+        ]
+        if not targeted:
+            known = ", ".join(sorted({_binary_name(b) for b in binaries}))
+            build = f" build {build_number}" if build_number is not None else ""
+            raise FullReleaseRequired(
+                f"No registered store binary of {app.name} matches {target}{build} (registered: {known}). "
+                "The initial release of a version goes through the stores: publish it there, register it "
+                "with `overair binary register`, then push updates to it."
+            )
+        if bundle is None:
+            return [
+                "The bundle has no overair.json, so it was not checked against "
+                + ", ".join(_binary_name(b) for b in targeted)
+                + ": push with --project-dir to describe it."
+            ]
+        reasons = [
+            reason
+            for binary in targeted
+            for reason in packages.full_release_reasons(
+                packages.parse_descriptor(binary.descriptor), bundle, _binary_name(binary)
+            )
+        ]
+        if reasons:
+            raise FullReleaseRequired(
+                "This update needs a store release: " + "; ".join(r.message for r in reasons) + "."
+            )
+        return []
+
     # -- releases -----------------------------------------------------------------------------------
 
     def history(self, app_name: str, deployment_name: str) -> list[ReleaseOut]:
@@ -406,10 +531,13 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             repo.get_deployment(session, app, deployment_name)
         info = packages.inspect_archive(archive, self._limits)
+        descriptor = bundle_descriptor(archive, info)
         with self._sessions() as session:  # and on the rules, before storing anything
-            deployment = repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
             history = self._check_can_release(session, deployment)
             self._check_not_identical(history, info.package_hash, target, options.build_number)
+            warnings = self._check_binaries(session, app, target, options.build_number, descriptor)
         blob_key, manifest_key = self._store_package(archive, info)
         with self._transaction() as (session, changed):
             app = repo.get_app(session, app_name)
@@ -432,7 +560,7 @@ class ReleaseService:
                 method="upload",
             )
             self._touch(deployment, changed)
-            result = _release_out(release, deployment)
+            result = _release_out(release, deployment).model_copy(update={"warnings": warnings})
         self._schedule_diffs(release.id)
         return result
 
