@@ -159,3 +159,20 @@ def test_bad_registrations(api: TestClient, coolapp: None, body: dict, message: 
 def test_a_broken_overair_json_in_the_bundle_is_refused(api: TestClient, registered: dict) -> None:
     response = publish(api, content=make_zip({**BASE_FILES, "overair.json": b"{not json"}), build_number=1)
     assert response.status_code == 422 and "descriptor is not JSON" in response.json()["detail"]
+
+
+def test_promote_and_rollback_are_checked_too(api: TestClient, registered: dict) -> None:
+    staged = publish(
+        api,
+        deployment="Staging",
+        content=make_zip({**BASE_FILES, "overair.json": json.dumps(BINARY).encode()}),
+        build_number=1,
+    )
+    assert staged.status_code == 201
+    to_new_binary = api.post("/api/v1/apps/CoolApp/promote", json={"target_version": "3.0.0"})
+    assert to_new_binary.status_code == 422 and "initial release" in to_new_binary.json()["detail"]
+    promoted = api.post("/api/v1/apps/CoolApp/promote", json={})
+    assert promoted.status_code == 201 and promoted.json()["warnings"] == []
+    push(api, {**BASE_FILES, "index.js": b"v2"}, BINARY)
+    rolled = api.post("/api/v1/apps/CoolApp/deployments/Production/rollback", json={})
+    assert rolled.status_code == 201 and rolled.json()["warnings"] == []

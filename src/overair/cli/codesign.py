@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from overair.cli.errors import CliError
-from overair.packages import InvalidBundle, inspect_archive, is_signature_path
+from overair.packages import InvalidBundle, inspect_archive, is_signature_path, rewrite_archive, top_folder
 
 SIGNATURE_FILE = ".codepushrelease"
 
@@ -57,14 +57,6 @@ def release_token(key: rsa.RSAPrivateKey, content_hash: str, issued_at: int | No
     return f"{header}.{payload}.{_b64url(signature)}"
 
 
-def _signature_folder(names: list[str]) -> str:
-    """Where clients look for the signature: in the single top folder (``CodePush/``), else at the root."""
-    tops = {name.split("/", 1)[0] for name in names}
-    if len(tops) == 1 and all("/" in name for name in names):
-        return tops.pop() + "/"
-    return ""
-
-
 def sign_archive(archive: Path, key_path: Path, destination: Path) -> str:
     """Write ``destination``: ``archive`` plus a fresh ``.codepushrelease``; return the signed hash."""
     key = load_private_key(key_path)
@@ -72,12 +64,9 @@ def sign_archive(archive: Path, key_path: Path, destination: Path) -> str:
         content_hash = inspect_archive(archive).package_hash
     except InvalidBundle as exc:
         raise CliError(exc.message) from None
-    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as out:
+    with zipfile.ZipFile(archive) as source:
         names = [i.filename for i in source.infolist() if not is_signature_path(i.filename)]
-        for info in source.infolist():
-            if not is_signature_path(info.filename):
-                out.writestr(info, source.read(info))
-        entry = zipfile.ZipInfo(_signature_folder(names) + SIGNATURE_FILE, (1980, 1, 1, 0, 0, 0))
-        entry.compress_type = zipfile.ZIP_DEFLATED
-        out.writestr(entry, release_token(key, content_hash))
+    # the signature goes where clients look for it: in the single top folder (CodePush/), else at the root
+    signature = {top_folder(names) + SIGNATURE_FILE: release_token(key, content_hash).encode()}
+    rewrite_archive(archive, destination, is_signature_path, signature)
     return content_hash

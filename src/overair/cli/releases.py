@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -12,11 +13,19 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from overair.cli.binaries import describe_project
 from overair.cli.codesign import sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
 from overair.cli.output import console, parse_bool, when
-from overair.packages import InvalidBundle, zip_directory
+from overair.packages import (
+    DESCRIPTOR_FILE,
+    Descriptor,
+    InvalidBundle,
+    rewrite_archive,
+    top_folder,
+    zip_directory,
+)
 
 app = typer.Typer(help="Publish and steer releases.", no_args_is_help=True)
 
@@ -92,6 +101,17 @@ def _package(bundle: Path, workdir: Path) -> Path:
     return archive
 
 
+def _describe(archive: Path, descriptor: Descriptor, workdir: Path) -> Path:
+    """The archive with the project's descriptor as overair.json (next to the bundle's files)."""
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/" + DESCRIPTOR_FILE) and n != DESCRIPTOR_FILE]
+    name = top_folder(names) + DESCRIPTOR_FILE
+    described = workdir / "described.zip"
+    data = json.dumps(descriptor.to_json(), indent=2).encode()
+    rewrite_archive(archive, described, lambda entry: entry == name, {name: data})
+    return described
+
+
 def _upload(api: Api, path: str, archive: Path, options: dict[str, Any]) -> Any:
     size = archive.stat().st_size
     with archive.open("rb") as stream, _progress() as progress:
@@ -119,6 +139,14 @@ def push_update(
     disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
     deployment: Deployment = "Production",
     description: Annotated[str, typer.Option("--description", help="What changed, shown to users.")] = "",
+    project_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--project-dir",
+            help="The project the bundle was built from: its native facts go into the bundle's "
+            "overair.json, and the server refuses the update if a targeted store binary lacks them.",
+        ),
+    ] = None,
     private_key: Annotated[
         Path | None,
         typer.Option(
@@ -140,6 +168,8 @@ def push_update(
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
         api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
         archive = _package(bundle.expanduser(), Path(work))
+        if project_dir is not None:
+            archive = _describe(archive, describe_project(project_dir.expanduser()), Path(work))
         if private_key is not None:
             signed = Path(work) / "signed.zip"
             sign_archive(archive, private_key.expanduser(), signed)
@@ -155,6 +185,8 @@ def push_update(
         f"{kind}, {release['rollout']}% of devices on {release['target_version']}{build} "
         f"({release['file_count']} files, {release['size']:,} bytes)."
     )
+    for warning in release.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
     console.print(f'Watch it with: overair release list --project-name "{project_name}"')
 
 

@@ -14,6 +14,7 @@ from overair.packages.descriptor import (
     parse_descriptor,
 )
 from overair.packages.diff import DIFF_MANIFEST, DiffPlan, apply_diff, plan_diff, write_diff_archive
+from overair.packages.edit import rewrite_archive, top_folder
 from overair.packages.errors import InvalidBundle, NotAZipArchive
 from overair.packages.manifest import (
     EMPTY_SHA256,
@@ -48,6 +49,8 @@ __all__ = [
     "package_hash",
     "parse_descriptor",
     "plan_diff",
+    "rewrite_archive",
+    "top_folder",
     "write_diff_archive",
     "zip_directory",
 ]

@@ -384,6 +384,20 @@ class ReleaseService:
             ordered = sorted(binaries, key=lambda b: (semver_key(b.version), b.build_number or 0))
             return [_binary_out(b) for b in ordered]
 
+    def _stored_descriptor(self, package: Package) -> packages.Descriptor | None:
+        """The overair.json of stored content (read from its per-file blobs)."""
+        candidates = [
+            e
+            for e in self._load_manifest(package.manifest_key)
+            if e.path == packages.DESCRIPTOR_FILE
+            or (e.path.count("/") == 1 and e.path.endswith("/" + packages.DESCRIPTOR_FILE))
+        ]
+        if not candidates:
+            return None
+        entry = min(candidates, key=lambda e: len(e.path))
+        with self._blobs.open(content_key(entry.sha256)) as stream:
+            return packages.parse_descriptor(stream.read())
+
     @staticmethod
     def _check_binaries(
         session: Session, app: App, target: str, build_number: int | None, bundle: packages.Descriptor | None
@@ -650,6 +664,9 @@ class ReleaseService:
             target = _check_target(request.target_version or original.target_version)
             history = self._check_can_release(session, destination)
             self._check_not_identical(history, original.package_hash, target, original.build_number)
+            warnings = self._check_binaries(
+                session, app, target, original.build_number, self._stored_descriptor(original.package)
+            )
             release = self._append(
                 session,
                 destination,
@@ -667,7 +684,7 @@ class ReleaseService:
                 origin_deployment=source.name,
             )
             self._touch(destination, changed)
-            result = _release_out(release, destination)
+            result = _release_out(release, destination).model_copy(update={"warnings": warnings})
         self._schedule_diffs(release.id)
         return result
 
@@ -695,6 +712,9 @@ class ReleaseService:
                 goal = history[-2]
             else:
                 goal = repo.get_release(session, deployment, label)
+            warnings = self._check_binaries(
+                session, app, goal.target_version, goal.build_number, self._stored_descriptor(goal.package)
+            )
             if goal.package_hash == current.package_hash:
                 raise IdenticalRelease(
                     f"{current.label} already has the content of {goal.label}: nothing to roll back."
@@ -716,7 +736,7 @@ class ReleaseService:
                 origin_deployment=deployment.name,
             )
             self._touch(deployment, changed)
-            result = _release_out(release, deployment)
+            result = _release_out(release, deployment).model_copy(update={"warnings": warnings})
         self._schedule_diffs(release.id)
         return result
 
