@@ -30,6 +30,8 @@ def test_no_release_runs_embedded(device: TestClient, keys: dict[str, str]) -> N
         "status": "run_embedded",
         "update": None,
         "store_version": None,
+        "attention": False,
+        "message": None,
     }
 
 
@@ -171,7 +173,9 @@ def test_change_by_another_worker_is_seen_through_the_generation(settings, keys,
 def test_store_update_required(api: TestClient, device: TestClient, keys: dict[str, str]) -> None:
     publish(api, content=bundle("A"), target_version="2.0.0")
     answer = check(device, keys["Production"], app_version="1.0.0")
-    assert answer == {"status": "store_update_required", "update": None, "store_version": "2.0.0"}
+    assert answer["status"] == "store_update_required" and answer["update"] is None
+    assert answer["store_version"] == "2.0.0" and answer["attention"] is True
+    assert "available in the store" in answer["message"]
 
 
 def test_failed_labels_are_not_offered_again(

@@ -361,9 +361,19 @@ def test_sync_mandatory_dialogs(api, proxy: Proxy, key: str, tmp_path: Path) -> 
     assert ui.progress_calls >= 1
 
 
-def test_sync_optional_install_or_later(api, proxy: Proxy, key: str, tmp_path: Path) -> None:
+def test_seamless_updates_install_silently(api, proxy: Proxy, key: str, tmp_path: Path) -> None:
     push(api, "Welcome", mandatory=False)
     engine = new_engine(proxy, key, tmp_path)
+    engine.start()
+    ui = RecordingUI("Later")
+    assert engine.sync(ui).status is SyncStatus.INSTALLED
+    assert ui.dialogs == [] and engine.pending_label == "v1"
+
+
+def test_sync_optional_install_or_later(api, proxy: Proxy, key: str, tmp_path: Path) -> None:
+    """With ask_optional (Mendix's optional dialog) the user chooses."""
+    push(api, "Welcome", mandatory=False)
+    engine = new_engine(proxy, key, tmp_path, ask_optional=True)
     engine.start()
     later = RecordingUI("Later")
     assert engine.sync(later).status is SyncStatus.POSTPONED

@@ -147,6 +147,13 @@ def push_update(
             "overair.json, and the server refuses the update if a targeted store binary lacks them.",
         ),
     ] = None,
+    allow_destructive_model_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-destructive-model-change",
+            help="Publish a destructive offline data-model change; devices install it only after syncing.",
+        ),
+    ] = False,
     private_key: Annotated[
         Path | None,
         typer.Option(
@@ -164,6 +171,7 @@ def push_update(
         "mandatory": bool(parse_bool("--mandatory", mandatory)),
         "disabled": bool(parse_bool("--disabled", disabled)),
         "description": description,
+        "allow_destructive_model_change": allow_destructive_model_change,
     }
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
         api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
@@ -185,6 +193,8 @@ def push_update(
         f"{kind}, {release['rollout']}% of devices on {release['target_version']}{build} "
         f"({release['file_count']} files, {release['size']:,} bytes)."
     )
+    if release.get("sync_before_update"):
+        console.print("Devices install it only after their offline data is synced (sync before update).")
     for warning in release.get("warnings", []):
         console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
     console.print(f'Watch it with: overair release list --project-name "{project_name}"')

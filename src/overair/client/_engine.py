@@ -81,6 +81,8 @@ class UpdateEngine:
         fs: FileSystem | None = None,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        unsynced_changes: Callable[[], int] | None = None,
+        ask_optional: bool = False,
     ) -> None:
         if not deployment_key or not app_version:
             raise ValueError("deployment_key and app_version are required")
@@ -97,6 +99,9 @@ class UpdateEngine:
         self.install_mode = install_mode
         self.mandatory_install_mode = mandatory_install_mode
         self.min_check_interval = min_check_interval
+        self._unsynced_source = unsynced_changes
+        self._unsynced_count = 0
+        self.ask_optional = ask_optional
         self._owns_http = http is None
         self._http = http or httpx.Client(timeout=timeout, follow_redirects=True)
         self._fs = fs or FileSystem()
@@ -208,6 +213,8 @@ class UpdateEngine:
                     if state.pending is not None:
                         if state.pending.label in state.failed_labels or not self._complete(state.pending):
                             state.pending = None
+                        elif state.pending.sync_before_update and self._unsynced() > 0:
+                            log.info("%s waits until the offline data is synced", state.pending.label)
                         else:
                             self._apply(state, state.pending)
                     if not self._complete(state.current):
@@ -272,7 +279,10 @@ class UpdateEngine:
     def resume(self) -> Path | None:
         """Called when the app returns to the foreground: the folder to reload if an update was applied."""
         with self._lock:
-            if self._state.pending is None or self._state.pending_mode != InstallMode.ON_NEXT_RESUME.value:
+            pending = self._state.pending
+            if pending is None or self._state.pending_mode != InstallMode.ON_NEXT_RESUME.value:
+                return None
+            if pending.sync_before_update and self._unsynced() > 0:
                 return None
             with self._changing() as state:
                 assert state.pending is not None
@@ -296,6 +306,39 @@ class UpdateEngine:
                     self._fs.remove_tree(entry)
                 except OSError as exc:
                     log.warning("could not remove %s: %s", entry, exc)
+
+    # -- offline data -------------------------------------------------------------------------------
+
+    def _unsynced(self) -> int:
+        if self._unsynced_source is not None:
+            return max(0, int(self._unsynced_source()))
+        return self._unsynced_count
+
+    def set_unsynced_changes(self, count: int) -> None:
+        """Tell the engine how many local changes the app has not synced yet (or pass a callback)."""
+        self._unsynced_count = max(0, count)
+
+    @property
+    def waiting_for_sync(self) -> str | None:
+        """The label of a downloaded update that installs once the offline data is synced."""
+        downloaded = self._state.downloaded
+        return downloaded.label if downloaded is not None and downloaded.sync_before_update else None
+
+    def sync_completed(self) -> str | None:
+        """The app finished a sync: install an update that waited for it (from the next restart).
+
+        Returns the label installed, or None. Nothing is installed while changes are still unsynced.
+        """
+        with self._lock:
+            downloaded = self._state.downloaded
+            if downloaded is None or not downloaded.sync_before_update or self._unsynced() > 0:
+                return None
+            if not self._complete(downloaded):
+                return None
+            with self._changing() as state:
+                state.downloaded = None
+                state.pending, state.pending_mode = downloaded, InstallMode.ON_NEXT_RESTART.value
+            return downloaded.label
 
     # -- checking -----------------------------------------------------------------------------------
 
@@ -349,8 +392,12 @@ class UpdateEngine:
                     manifest_url=str(update["manifest_url"]),
                     mandatory=bool(update["mandatory"]),
                     description=str(update.get("description") or ""),
+                    sync_before_update=bool(update.get("sync_before_update", False)),
+                    attention=bool(body.get("attention", False)),
+                    message=str(body.get("message") or ""),
                 )
             store_version = body.get("store_version")
+            attention, message = bool(body.get("attention", False)), str(body.get("message") or "")
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("update check answer was not understood: %s", exc)
             return CheckResult(CheckStatus.OFFLINE)
@@ -360,7 +407,7 @@ class UpdateEngine:
             return CheckResult(CheckStatus.OFFLINE)
         if info is not None and info.label in self.failed_labels:
             return CheckResult(CheckStatus.NO_UPDATE)
-        return CheckResult(status, info, str(store_version) if store_version else None)
+        return CheckResult(status, info, str(store_version) if store_version else None, attention, message)
 
     # -- downloading --------------------------------------------------------------------------------
 
@@ -414,7 +461,7 @@ class UpdateEngine:
 
     def _downloaded(self, update: UpdateInfo) -> DownloadedUpdate:
         with self._changing() as state:
-            state.downloaded = Bundle(update.label, update.package_hash)
+            state.downloaded = Bundle(update.label, update.package_hash, update.sync_before_update)
             self._report(update.label, "downloaded")
         return DownloadedUpdate(update, self._bundles / update.package_hash)
 
@@ -535,9 +582,15 @@ class UpdateEngine:
         """
         mode = mode or self.install_mode
         with self._lock:
-            bundle = Bundle(downloaded.update.label, downloaded.update.package_hash)
+            bundle = Bundle(
+                downloaded.update.label, downloaded.update.package_hash, downloaded.update.sync_before_update
+            )
             if not self._complete(bundle):
                 raise UpdateError(f"{bundle.label} is not downloaded; download it again")
+            if bundle.sync_before_update and self._unsynced() > 0:
+                # it stays downloaded; sync_completed() installs it (unsynced records are never put at risk)
+                log.info("%s waits until the app's offline data is synced", bundle.label)
+                return None
             with self._changing() as state:
                 state.downloaded = None
                 if mode is InstallMode.IMMEDIATE:
@@ -578,8 +631,17 @@ class UpdateEngine:
 
     # -- the whole flow -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _later(ui: UpdateUI) -> bool:
+        choice = ui.ask("Update available", "An update is available. Install it now?", ["Install", "Later"])
+        return choice != "Install"
+
     def sync(self, ui: UpdateUI | None = None, trigger: CheckTrigger = CheckTrigger.START) -> SyncResult:
-        """Check, ask (mandatory: Confirm only; optional: Install or Later), download and install.
+        """Check, ask when the user must act, download and install.
+
+        Attention-requiring updates go through ``ui``: mandatory ones with Confirm only, "sync before
+        update" ones with a message (they install after :meth:`sync_completed`). Seamless updates install
+        silently at the next restart, unless ``ask_optional`` asks Install or Later as Mendix apps do.
 
         Never raises for network or update problems; the result says what happened.
         """
@@ -596,17 +658,22 @@ class UpdateEngine:
             return SyncResult(SyncStatus.UP_TO_DATE)
         if self.pending_label == update.label:
             return SyncResult(SyncStatus.INSTALLED, update)
-        if update.mandatory:
+        if self.waiting_for_sync == update.label:
+            return SyncResult(SyncStatus.WAITING_FOR_SYNC, update)
+        if update.sync_before_update:
+            ui.inform(
+                "Update available", update.message or "Synchronize your data: the update installs after it."
+            )
+        elif update.mandatory:
             ui.ask("Update available", "An update is available that must be installed.", ["Confirm"])
-        elif (
-            ui.ask("Update available", "An update is available. Install it now?", ["Install", "Later"])
-            != "Install"
-        ):
+        elif self.ask_optional and self._later(ui):
             return SyncResult(SyncStatus.POSTPONED, update)
         try:
             downloaded = self.download(update, progress=ui.progress)
             mode = self.mandatory_install_mode if update.mandatory else self.install_mode
             path = self.install(downloaded, mode)
+            if update.sync_before_update and self.waiting_for_sync == update.label:
+                return SyncResult(SyncStatus.WAITING_FOR_SYNC, update)
         except UpdateError as exc:
             ui.inform("Update failed", f"The update could not be installed: {exc.message}")
             return SyncResult(SyncStatus.FAILED, update, error=exc.message)
@@ -615,5 +682,6 @@ class UpdateEngine:
         if path is not None:
             ui.inform("Information", "Update is installed.")
             return SyncResult(SyncStatus.APPLIED, update, reload_path=path)
-        ui.inform("Information", "Update is installed. It takes effect the next time the app starts.")
+        if update.attention or self.ask_optional:  # a seamless update installs silently
+            ui.inform("Information", "Update is installed. It takes effect the next time the app starts.")
         return SyncResult(SyncStatus.INSTALLED, update)

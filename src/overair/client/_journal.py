@@ -22,6 +22,7 @@ class Bundle:
 
     label: str
     package_hash: str
+    sync_before_update: bool = False
 
 
 @dataclass(slots=True)
@@ -57,10 +58,12 @@ class State:
             raise ValueError("unknown state version")
 
         def bundle(value: Any) -> Bundle | None:
-            return (
-                None
-                if value is None
-                else Bundle(label=str(value["label"]), package_hash=str(value["package_hash"]))
+            if value is None:
+                return None
+            return Bundle(
+                label=str(value["label"]),
+                package_hash=str(value["package_hash"]),
+                sync_before_update=bool(value.get("sync_before_update", False)),
             )
 
         return cls(

@@ -51,6 +51,11 @@ class UpdateInfo:
     manifest_url: str
     mandatory: bool
     description: str
+    sync_before_update: bool = False
+    """It changes the offline data model destructively: it installs only when nothing is left to sync."""
+    attention: bool = False
+    """The user must act (confirm or sync); otherwise the update is seamless and installs silently."""
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,8 @@ class CheckResult:
     status: CheckStatus
     update: UpdateInfo | None = None
     store_version: str | None = None
+    attention: bool = False
+    message: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,8 @@ class SyncStatus(enum.StrEnum):
     """Installed immediately: reload ``SyncResult.reload_path``."""
     POSTPONED = "postponed"
     """The user chose Later."""
+    WAITING_FOR_SYNC = "waiting_for_sync"
+    """Downloaded; installs once the app reports that its offline data is synced."""
     STORE_UPDATE_REQUIRED = "store_update_required"
     FAILED = "failed"
     """Offline, or the update was refused (see ``SyncResult.error``)."""

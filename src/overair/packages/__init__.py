@@ -25,13 +25,16 @@ from overair.packages.manifest import (
     manifest_to_json,
     package_hash,
 )
+from overair.packages.model import MODEL_FILE, Entity, destructive_changes, parse_model
 
 __all__ = [
     "DESCRIPTOR_FILE",
     "DIFF_MANIFEST",
     "EMPTY_SHA256",
+    "MODEL_FILE",
     "Descriptor",
     "DiffPlan",
+    "Entity",
     "FullReleaseReason",
     "InvalidBundle",
     "Limits",
@@ -39,6 +42,7 @@ __all__ = [
     "NotAZipArchive",
     "PackageInfo",
     "apply_diff",
+    "destructive_changes",
     "extract_archive",
     "full_release_reasons",
     "inspect_archive",
@@ -48,6 +52,7 @@ __all__ = [
     "manifest_to_json",
     "package_hash",
     "parse_descriptor",
+    "parse_model",
     "plan_diff",
     "rewrite_archive",
     "top_folder",

@@ -74,6 +74,18 @@ def query_params(raw: bytes) -> dict[str, str]:
     return params
 
 
+def attention_message(decision: Decision) -> str | None:
+    """What the user must be told or asked for an attention-requiring answer (None when seamless)."""
+    if decision.kind is DecisionKind.STORE_UPDATE_REQUIRED:
+        version = f" ({decision.latest_target})" if decision.latest_target else ""
+        return f"A new version of the app{version} is available in the store: install it to keep up to date."
+    if not decision.attention:
+        return None
+    if decision.sync_before_update:
+        return "An update is available. Synchronize your data first: it installs after the next sync."
+    return "An update is available that must be installed."
+
+
 def encode_decision(decision: Decision, base: str) -> bytes:
     """The JSON answer of the native protocol for one decision."""
     update = None
@@ -86,6 +98,7 @@ def encode_decision(decision: Decision, base: str) -> bytes:
             "download_url": f"{base}{BLOBS}{digest_of(release.blob_key)}",
             "manifest_url": f"{base}{BLOBS}{digest_of(release.manifest_key)}",
             "mandatory": decision.mandatory,
+            "sync_before_update": decision.sync_before_update,
             "description": release.description,
             "target_version": release.target,
         }
@@ -93,6 +106,8 @@ def encode_decision(decision: Decision, base: str) -> bytes:
         "status": decision.kind.value,
         "update": update,
         "store_version": decision.latest_target if decision.store_version_newer else None,
+        "attention": decision.attention,
+        "message": attention_message(decision),
     }
     return json.dumps(body, separators=(",", ":")).encode()
 

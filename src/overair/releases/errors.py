@@ -35,3 +35,7 @@ class InvalidRelease(Invalid):
 
 class FullReleaseRequired(Invalid):
     """The bundle needs a binary the devices do not have: only a store release can ship it."""
+
+
+class DestructiveModelChange(Conflict):
+    """The bundle's data model would break data stored with the model devices run now."""

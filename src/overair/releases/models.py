@@ -107,6 +107,7 @@ class Release(Base):
     rollout: Mapped[int] = mapped_column(Integer, default=100)
     mandatory: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    sync_before_update: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     description: Mapped[str] = mapped_column(Text, default="")
     released_by: Mapped[str] = mapped_column(String(100), default="")
     released_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

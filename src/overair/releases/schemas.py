@@ -101,6 +101,7 @@ class ReleaseOut(BaseModel):
     rollout: int
     mandatory: bool
     disabled: bool
+    sync_before_update: bool
     description: str
     released_by: str
     released_at: dt.datetime
@@ -161,6 +162,10 @@ class PublishOptions(BaseModel):
     mandatory: bool = False
     disabled: bool = False
     description: str = Field(default="", max_length=10_000)
+    allow_destructive_model_change: bool = Field(
+        default=False,
+        description="Publish a destructive data-model change; devices install it only after syncing.",
+    )
 
 
 class ReportStatus(enum.StrEnum):

@@ -30,6 +30,7 @@ from overair.db import utcnow
 from overair.errors import Invalid
 from overair.releases import repository as repo
 from overair.releases.errors import (
+    DestructiveModelChange,
     FullReleaseRequired,
     IdenticalRelease,
     InvalidRelease,
@@ -128,19 +129,20 @@ def _binary_out(binary: Binary) -> BinaryOut:
     )
 
 
-def bundle_descriptor(archive: Path, info: packages.PackageInfo) -> packages.Descriptor | None:
-    """The ``overair.json`` of a package (at its root, or in its single top folder), if it has one."""
+def special_file(manifest: Sequence[packages.ManifestEntry], name: str) -> packages.ManifestEntry | None:
+    """overair's own file ``name`` in a package: at its root, or in its single top folder (``CodePush/``)."""
     candidates = [
-        e.path
-        for e in info.manifest
-        if e.path == packages.DESCRIPTOR_FILE
-        or (e.path.count("/") == 1 and e.path.endswith("/" + packages.DESCRIPTOR_FILE))
+        e for e in manifest if e.path == name or (e.path.count("/") == 1 and e.path.endswith("/" + name))
     ]
-    if not candidates:
+    return min(candidates, key=lambda e: len(e.path)) if candidates else None
+
+
+def _archive_file(archive: Path, info: packages.PackageInfo, name: str) -> bytes | None:
+    entry = special_file(info.manifest, name)
+    if entry is None:
         return None
-    path = min(candidates, key=len)
     with zipfile.ZipFile(archive) as zf:
-        return packages.parse_descriptor(zf.read(path))
+        return zf.read(entry.path)
 
 
 def _release_out(release: Release, deployment: Deployment) -> ReleaseOut:
@@ -155,6 +157,7 @@ def _release_out(release: Release, deployment: Deployment) -> ReleaseOut:
         rollout=release.rollout,
         mandatory=release.mandatory,
         disabled=release.disabled,
+        sync_before_update=release.sync_before_update,
         description=release.description,
         released_by=release.released_by,
         released_at=release.released_at,
@@ -384,19 +387,62 @@ class ReleaseService:
             ordered = sorted(binaries, key=lambda b: (semver_key(b.version), b.build_number or 0))
             return [_binary_out(b) for b in ordered]
 
-    def _stored_descriptor(self, package: Package) -> packages.Descriptor | None:
-        """The overair.json of stored content (read from its per-file blobs)."""
-        candidates = [
-            e
-            for e in self._load_manifest(package.manifest_key)
-            if e.path == packages.DESCRIPTOR_FILE
-            or (e.path.count("/") == 1 and e.path.endswith("/" + packages.DESCRIPTOR_FILE))
-        ]
-        if not candidates:
+    def _stored_file(self, package: Package, name: str) -> bytes | None:
+        """overair's own file ``name`` of stored content (read from its per-file blobs)."""
+        entry = special_file(self._load_manifest(package.manifest_key), name)
+        if entry is None:
             return None
-        entry = min(candidates, key=lambda e: len(e.path))
         with self._blobs.open(content_key(entry.sha256)) as stream:
-            return packages.parse_descriptor(stream.read())
+            return stream.read()
+
+    def _stored_descriptor(self, package: Package) -> packages.Descriptor | None:
+        raw = self._stored_file(package, packages.DESCRIPTOR_FILE)
+        return None if raw is None else packages.parse_descriptor(raw)
+
+    def _model_breaks(self, running: Package, coming: Package) -> bool:
+        """Whether devices running ``running`` would lose data under ``coming``'s model (e.g. a rollback)."""
+        old, new = (
+            self._stored_file(running, packages.MODEL_FILE),
+            self._stored_file(coming, packages.MODEL_FILE),
+        )
+        if old is None or new is None:
+            return False
+        return bool(packages.destructive_changes(packages.parse_model(old), packages.parse_model(new)))
+
+    def _check_model(
+        self,
+        history: Sequence[Release],
+        target: str,
+        options: PublishOptions,
+        model: dict[str, packages.Entity] | None,
+    ) -> bool:
+        """Refuse a destructive data-model change unless allowed; True: devices must sync before updating.
+
+        The new model is compared with the one devices of the same binaries run now: the newest enabled
+        release with a matching target (and build number).
+        """
+        if model is None:
+            return False
+        for release in reversed(history):
+            if release.disabled or release.build_number != options.build_number:
+                continue
+            if not _matching_targets(release.target_version, target):
+                continue
+            raw = self._stored_file(release.package, packages.MODEL_FILE)
+            if raw is None:
+                return False
+            changes = packages.destructive_changes(packages.parse_model(raw), model)
+            if not changes:
+                return False
+            if not options.allow_destructive_model_change:
+                raise DestructiveModelChange(
+                    f"This bundle changes the offline data model destructively against {release.label}: "
+                    + "; ".join(changes)
+                    + ". Devices with unsynced records could lose them. If the change is intended, push "
+                    "with --allow-destructive-model-change: devices then install it only after syncing."
+                )
+            return True
+        return False
 
     @staticmethod
     def _check_binaries(
@@ -545,13 +591,17 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             repo.get_deployment(session, app, deployment_name)
         info = packages.inspect_archive(archive, self._limits)
-        descriptor = bundle_descriptor(archive, info)
+        raw_descriptor = _archive_file(archive, info, packages.DESCRIPTOR_FILE)
+        descriptor = None if raw_descriptor is None else packages.parse_descriptor(raw_descriptor)
+        raw_model = _archive_file(archive, info, packages.MODEL_FILE)
+        model = None if raw_model is None else packages.parse_model(raw_model)
         with self._sessions() as session:  # and on the rules, before storing anything
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = self._check_can_release(session, deployment)
             self._check_not_identical(history, info.package_hash, target, options.build_number)
             warnings = self._check_binaries(session, app, target, options.build_number, descriptor)
+            sync_first = self._check_model(history, target, options, model)
         blob_key, manifest_key = self._store_package(archive, info)
         with self._transaction() as (session, changed):
             app = repo.get_app(session, app_name)
@@ -572,6 +622,7 @@ class ReleaseService:
                 description=options.description,
                 released_by=released_by,
                 method="upload",
+                sync_before_update=sync_first,
             )
             self._touch(deployment, changed)
             result = _release_out(release, deployment).model_copy(update={"warnings": warnings})
@@ -680,6 +731,7 @@ class ReleaseService:
                 description=original.description if request.description is None else request.description,
                 released_by=released_by,
                 method="promote",
+                sync_before_update=original.sync_before_update,
                 origin_label=original.label,
                 origin_deployment=source.name,
             )
@@ -732,6 +784,7 @@ class ReleaseService:
                 description=goal.description,
                 released_by=released_by,
                 method="rollback",
+                sync_before_update=self._model_breaks(current.package, goal.package),
                 origin_label=goal.label,
                 origin_deployment=deployment.name,
             )
@@ -835,6 +888,7 @@ class ReleaseService:
                     rollout=r.rollout,
                     mandatory=r.mandatory,
                     disabled=r.disabled,
+                    sync_before_update=r.sync_before_update,
                     size=r.package.size,
                     description=r.description,
                     blob_key=r.package.blob_key,

@@ -52,6 +52,7 @@ class Release:
     rollout: int = 100
     mandatory: bool = False
     disabled: bool = False
+    sync_before_update: bool = False
     size: int = 0
     description: str = ""
     blob_key: str = ""
@@ -106,6 +107,18 @@ class Decision:
     mandatory: bool = False
     latest_target: str = ""
     store_version_newer: bool = False
+
+    @property
+    def sync_before_update(self) -> bool:
+        """The offered release changes the offline data model destructively: sync first, then install."""
+        return self.release is not None and self.release.sync_before_update
+
+    @property
+    def attention(self) -> bool:
+        """The user must act (confirm, sync, or update from the store); otherwise the update is seamless."""
+        if self.kind is DecisionKind.STORE_UPDATE_REQUIRED:
+            return True
+        return self.kind is DecisionKind.UPDATE and (self.mandatory or self.sync_before_update)
 
 
 @dataclass(frozen=True, slots=True)
