@@ -205,3 +205,14 @@ def test_bad_private_key(config: Path, server: LiveServer, capsys, tmp_path: Pat
     assert code == 1 and "not an unencrypted PEM private key" in err and "openssl genrsa" in err
     code, _, err = overair(capsys, *args, str(tmp_path / "b"), "--private-key", str(tmp_path / "missing.pem"))
     assert code == 1 and "Cannot read the private key" in err
+
+
+def test_distribution_mode_is_shown_and_changed(config: Path, server: LiveServer, capsys) -> None:
+    logged_in(config, server)
+    overair(capsys, "app", "create", "ModeApp")
+    code, out, _ = overair(capsys, "app", "set-distribution", "ModeApp", "store-only")
+    assert code == 0 and "ModeApp is now store-only" in out
+    code, out, _ = overair(capsys, "app", "list")
+    assert "store-only" in out
+    code, _, err = overair(capsys, "app", "set-distribution", "ModeApp", "sometimes")
+    assert code == 1 and "distribution" in err
