@@ -168,3 +168,28 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A CLI config path of the test's own (no login yet), and wide output for stable assertions."""
+    path = tmp_path / "config.json"
+    monkeypatch.setenv("OVERAIR_CONFIG", str(path))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("OVERAIR_SERVER", raising=False)
+    monkeypatch.delenv("OVERAIR_ACCESS_KEY", raising=False)
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the `overair` command in-process: (exit status, stdout, stderr); never a traceback."""
+    from overair.main import run
+
+    try:
+        run(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LiveServer, free_port
+from conftest import run_cli as overair
 from overair.cli.binaries import describe_project, fingerprint, read_descriptor_file
 from overair.cli.errors import CliError
 from overair.main import run
@@ -36,27 +37,6 @@ SPLASH_FILES = (
 FIXTURE_ICON = "edf38765ac9af289bec549c77cd9de9dbdf3eba3e10d861551df94686924c859"
 FIXTURE_SPLASH = "88442b507ff5f49dfaf1fe4ba23004e058f2a4c95c9c1a96feadd433a71befaf"
 HASH_A = "a" * 64
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "config.json"
-    monkeypatch.setenv("OVERAIR_CONFIG", str(path))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("OVERAIR_SERVER", raising=False)
-    monkeypatch.delenv("OVERAIR_ACCESS_KEY", raising=False)
-    return path
-
-
-def overair(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        run(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def rn_project(tmp_path: Path, name: str = "CoolApp") -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LiveServer, free_port
-from overair.main import run
+from conftest import run_cli as overair
 
 pytestmark = pytest.mark.slow
 
@@ -21,27 +21,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "config.json"
-    monkeypatch.setenv("OVERAIR_CONFIG", str(path))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.delenv("OVERAIR_SERVER", raising=False)
-    monkeypatch.delenv("OVERAIR_ACCESS_KEY", raising=False)
-    return path
-
-
-def overair(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        run(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def logged_in(config: Path, server: LiveServer) -> None:

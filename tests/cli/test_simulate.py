@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from conftest import LiveServer, free_port
+from conftest import run_cli as overair
 from overair.cli.simulate import Fleet
 from overair.client import UpdateEngine
-from overair.main import run
 from overair.selection.rollout import in_rollout
 
 pytestmark = pytest.mark.slow
@@ -61,17 +61,6 @@ def publish(api: httpx.Client, text: str, rollout: int) -> str:
 
 def metrics(api: httpx.Client) -> dict[str, dict]:
     return {r["label"]: r for r in api.get("/apps/CoolApp/deployments/Production/releases").json()}
-
-
-def overair(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        run(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> str:
