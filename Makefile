@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test lint typecheck architecture pytest system-deps npm-deps bench clean
+.PHONY: run demo test lint typecheck architecture pytest system-deps npm-deps bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
@@ -21,6 +21,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/overair serve $(ARGS)
 
+# The seeds' story, scripted: a typo, a pushed fix, the prompt, a broken update rolled back by itself.
+demo: $(STAMP)
+	$(BIN)/python examples/welcome-app/demo.py
+
 # System packages the tests use: Node.js and npm (real CodePush/semver packages).
 system-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
@@ -29,8 +33,8 @@ npm-deps: system-deps
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

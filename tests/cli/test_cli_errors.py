@@ -195,3 +195,15 @@ def test_distribution_mode_is_shown_and_changed(config: Path, server: LiveServer
     assert "store-only" in out
     code, _, err = overair(capsys, "app", "set-distribution", "ModeApp", "sometimes")
     assert code == 1 and "distribution" in err
+
+
+def test_push_update_runs_the_build_first(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
+    logged_in(config, server)
+    overair(capsys, "app", "create", "BuildApp")
+    dist = tmp_path / "dist"
+    base = ["release", "push-update", "--project-name", "BuildApp", "--target-version", "1.0.0", "--bundle"]
+    code, _, err = overair(capsys, *base, str(dist), "--build", "echo compiling; exit 3")
+    assert code == 3 and "failed with exit status 3" in err and "nothing was pushed" in err
+    build = f"mkdir -p {dist} && echo 'render()' > {dist}/index.js && echo bundled"
+    code, out, _ = overair(capsys, *base, str(dist), "--build", build)
+    assert code == 0 and "Building:" in out and "Released v1" in out

@@ -4,6 +4,7 @@ promote) with the same flags."""
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from overair.cli.binaries import describe_project
 from overair.cli.codesign import sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import console, parse_bool, when
+from overair.cli.output import console, err_console, parse_bool, when
 from overair.packages import (
     DESCRIPTOR_FILE,
     Descriptor,
@@ -101,6 +102,20 @@ def _package(bundle: Path, workdir: Path) -> Path:
     return archive
 
 
+def _run_build(command: str) -> None:
+    """Run the build command in a shell, streaming its output; stop with its exit status if it fails."""
+    console.print(f"Building: {command}", highlight=False)
+    try:
+        status = subprocess.run(command, shell=True, check=False).returncode
+    except OSError as exc:
+        raise CliError(f"Could not run the build command {command!r}: {exc}") from None
+    if status != 0:
+        err_console.print(
+            f"[red]Error:[/] the build command failed with exit status {status}; nothing was pushed."
+        )
+        raise typer.Exit(status)
+
+
 def _describe(archive: Path, descriptor: Descriptor, workdir: Path) -> Path:
     """The archive with the project's descriptor as overair.json (next to the bundle's files)."""
     with zipfile.ZipFile(archive) as zf:
@@ -139,6 +154,14 @@ def push_update(
     disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
     deployment: Deployment = "Production",
     description: Annotated[str, typer.Option("--description", help="What changed, shown to users.")] = "",
+    build: Annotated[
+        str | None,
+        typer.Option(
+            "--build",
+            help='A command that builds the bundle first, e.g. "npm run bundle"; its output streams, and if '
+            "it fails the push stops with its exit status.",
+        ),
+    ] = None,
     project_dir: Annotated[
         Path | None,
         typer.Option(
@@ -175,6 +198,8 @@ def push_update(
     }
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
         api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
+        if build is not None:
+            _run_build(build)
         archive = _package(bundle.expanduser(), Path(work))
         if project_dir is not None:
             archive = _describe(archive, describe_project(project_dir.expanduser()), Path(work))
