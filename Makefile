@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run demo test lint typecheck architecture pytest system-deps npm-deps bench clean
+.PHONY: run demo docs test lint typecheck architecture pytest system-deps npm-deps bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
@@ -25,6 +25,10 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/welcome-app/demo.py
 
+# docs/cli-reference.md, generated from the commands (tests fail when it is out of date).
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_cli_reference.py
+
 # System packages the tests use: Node.js and npm (real CodePush/semver packages).
 system-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
@@ -33,8 +37,8 @@ npm-deps: system-deps
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts
+	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
