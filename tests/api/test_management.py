@@ -344,3 +344,22 @@ def test_uploads_without_a_length_are_refused(api: TestClient, coolapp: dict) ->
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert "Content-Length" in problem(response, 411)
+
+
+def test_archives_with_folder_entries_get_a_warning_and_no_diffs(
+    api: TestClient, coolapp: dict, server
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("CodePush/", b"")
+        zf.writestr("CodePush/index.js", b"one")
+    first = publish(api, content=buffer.getvalue())
+    assert any("folder entries" in w for w in first.json()["warnings"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("CodePush/", b"")
+        zf.writestr("CodePush/index.js", b"two")
+    second = publish(api, content=buffer.getvalue())
+    assert second.status_code == 201
+    server.state.releases.drain()
+    assert server.state.releases.build_diffs(2) == 0

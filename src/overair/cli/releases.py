@@ -102,6 +102,11 @@ def _package(bundle: Path, workdir: Path) -> Path:
     return archive
 
 
+def _print_warnings(release: dict[str, Any]) -> None:
+    for warning in release.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+
+
 def _run_build(command: str) -> None:
     """Run the build command in a shell, streaming its output; stop with its exit status if it fails."""
     console.print(f"Building: {command}", highlight=False)
@@ -220,8 +225,7 @@ def push_update(
     )
     if release.get("sync_before_update"):
         console.print("Devices install it only after their offline data is synced (sync before update).")
-    for warning in release.get("warnings", []):
-        console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+    _print_warnings(release)
     console.print(f'Watch it with: overair release list --project-name "{project_name}"')
 
 
@@ -289,6 +293,7 @@ def rollback_update(
         f"[green]Rolled back {deployment} of {project_name}:[/] {release['label']} now serves the content of "
         f"{release['origin_label']}. Devices get it at their next update check."
     )
+    _print_warnings(release)
 
 
 @app.command("patch-update")
@@ -372,3 +377,4 @@ def promote(
         f"[green]Promoted {release['origin_label']} of {source}[/] to {destination} as {release['label']} "
         f"({release['rollout']}% of devices on {release['target_version']})."
     )
+    _print_warnings(release)

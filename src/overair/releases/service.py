@@ -602,6 +602,12 @@ class ReleaseService:
             self._check_not_identical(history, info.package_hash, target, options.build_number)
             warnings = self._check_binaries(session, app, target, options.build_number, descriptor)
             sync_first = self._check_model(history, target, options, model)
+        if any(e.is_directory for e in info.manifest):
+            warnings.append(
+                "The archive has folder entries: CodePush clients hash files only, so they cannot verify "
+                "this release's hash (signed releases fail, and no diff packages are built for it). Zip "
+                "files only, as `overair release push-update --bundle FOLDER` does."
+            )
         blob_key, manifest_key = self._store_package(archive, info)
         with self._transaction() as (session, changed):
             app = repo.get_app(session, app_name)
@@ -709,8 +715,9 @@ class ReleaseService:
                 original = source_history[-1]
             if original.disabled and request.disabled is not False:
                 raise InvalidRelease(
-                    f"{original.label} of {source.name} is disabled; enable it first, name another --label, "
-                    "or pass --disabled false to promote it enabled."
+                    f"{original.label} of {source.name} is disabled: name another --label, or enable it "
+                    "first with: overair release patch-update --label "
+                    f"{original.label} --deployment {source.name} --disabled false"
                 )
             target = _check_target(request.target_version or original.target_version)
             history = self._check_can_release(session, destination)
@@ -838,9 +845,16 @@ class ReleaseService:
         if not todo:
             return 0
         new_manifest = self._load_manifest(target_manifest_key)
+        if any(e.is_directory for e in new_manifest):
+            # Clients verify a diff by hashing the files they end up with; a package whose hash counts
+            # folder entries (as the reference server's does) can never verify, so it gets no diffs.
+            return 0
         made = []
         for base_hash, manifest_key in todo.items():
-            plan = packages.plan_diff(self._load_manifest(manifest_key), new_manifest)
+            old_manifest = self._load_manifest(manifest_key)
+            if any(e.is_directory for e in old_manifest):
+                continue
+            plan = packages.plan_diff(old_manifest, new_manifest)
             if plan is None:
                 continue
             with tempfile.TemporaryDirectory(prefix="overair-diff-") as folder:
