@@ -173,3 +173,19 @@ def test_field_engineers_never_lose_records(
         assert engine.check_for_update().status is CheckStatus.NO_UPDATE
 
     assert len(server_store) == created, "every record reached the server"
+
+
+def test_a_failing_unsynced_callback_holds_the_update_back(
+    api: TestClient, device: TestClient, key: str, tmp_path: Path
+) -> None:
+    proxy = Proxy(device)
+    assert push(api, "v1", FIELD_MODEL).status_code == 201
+    assert push(api, "v2", CONSOLIDATED, allow_destructive_model_change=True).status_code == 201
+
+    def broken() -> int:
+        raise RuntimeError("database locked")
+
+    engine = engine_for(proxy.client(), key, tmp_path / "ota", embedded(tmp_path), unsynced_changes=broken)
+    engine.start()
+    assert engine.sync().status is SyncStatus.WAITING_FOR_SYNC
+    assert engine.start() == embedded(tmp_path)

@@ -310,9 +310,13 @@ class UpdateEngine:
     # -- offline data -------------------------------------------------------------------------------
 
     def _unsynced(self) -> int:
-        if self._unsynced_source is not None:
+        if self._unsynced_source is None:
+            return self._unsynced_count
+        try:
             return max(0, int(self._unsynced_source()))
-        return self._unsynced_count
+        except Exception:  # the host's callback failed: assume there is data to keep safe
+            log.exception("the unsynced_changes callback failed; holding back sync-first updates")
+            return 1
 
     def set_unsynced_changes(self, count: int) -> None:
         """Tell the engine how many local changes the app has not synced yet (or pass a callback)."""
