@@ -35,6 +35,7 @@ system-deps:
 
 npm-deps: system-deps
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/fixtures/rn-bundle-app && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts

@@ -75,15 +75,12 @@ def test_reference_shows_types_defaults_and_required(generator: ModuleType) -> N
     text = generator.render()
     push = text.split("\n### overair release push-update\n", 1)[1].split("\n### ", 1)[0]
     assert "| `--project-name` | TEXT | **required** |" in push
-    assert "| `--bundle` | PATH | **required** |" in push
+    assert "| `--bundle` | PATH |  |" in push  # optional: --react-native builds the bundle instead
     assert "| `--deployment` | TEXT | `Production` |" in push
     assert "| `--mandatory` | [true\\|false] |" in push
     assert "| `--allow-destructive-model-change` | flag |" in push
     assert "| `--build-number` | INTEGER (≥ 0) |" in push
-    assert (
-        "overair release push-update --project-name TEXT --target-version TEXT --bundle PATH [OPTIONS]"
-        in push
-    )
+    assert "overair release push-update --project-name TEXT --target-version TEXT [OPTIONS]" in push
     serve = text.split("\n## overair serve\n", 1)[1].split("\n## ", 1)[0]
     assert "| `--port` | INTEGER (1–65535) |" in serve
     create = text.split("\n### overair app create\n", 1)[1].split("\n### ", 1)[0]

@@ -107,18 +107,59 @@ def _print_warnings(release: dict[str, Any]) -> None:
         console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
 
 
-def _run_build(command: str) -> None:
-    """Run the build command in a shell, streaming its output; stop with its exit status if it fails."""
-    console.print(f"Building: {command}", highlight=False)
+def _run_build(command: str | list[str], cwd: Path | None = None, what: str = "build command") -> None:
+    """Run the build command (a shell line, or an argv list run without a shell) in ``cwd``, streaming its
+    output; stop with its exit status if it fails."""
+    shown = command if isinstance(command, str) else " ".join(command)
+    console.print(f"Building: {shown}", highlight=False)
     try:
-        status = subprocess.run(command, shell=True, check=False).returncode
+        status = subprocess.run(command, shell=isinstance(command, str), cwd=cwd, check=False).returncode
     except OSError as exc:
-        raise CliError(f"Could not run the build command {command!r}: {exc}") from None
+        raise CliError(f"Could not run the {what} {shown!r}: {exc}") from None
     if status != 0:
-        err_console.print(
-            f"[red]Error:[/] the build command failed with exit status {status}; nothing was pushed."
-        )
+        err_console.print(f"[red]Error:[/] the {what} failed with exit status {status}; nothing was pushed.")
         raise typer.Exit(status)
+
+
+_RN_BUNDLE_FILES = {"ios": "main.jsbundle", "android": "index.android.bundle"}
+"""The bundle file name react-native-code-push expects per platform (as ``code-push release-react``)."""
+
+
+def _check_platform(value: str | None) -> str | None:
+    if value is not None and value not in _RN_BUNDLE_FILES:
+        raise typer.BadParameter(f"{value!r} is not a React Native platform: give ios or android.")
+    return value
+
+
+def _bundle_react_native(platform: str, project: Path, workdir: Path) -> Path:
+    """Run ``react-native bundle`` as ``code-push release-react`` does, into ``<tmp>/CodePush``; returns
+    the folder to zip (``<tmp>``), so the archive's entries are ``CodePush/...``."""
+    if not project.is_dir():
+        raise CliError(
+            f"The project folder {project} does not exist: pass --project-dir with your app's folder."
+        )
+    root = workdir / "react-native"
+    output = root / "CodePush"
+    output.mkdir(parents=True)
+    entry = f"index.{platform}.js" if (project / f"index.{platform}.js").is_file() else "index.js"
+    command = [
+        "npx",
+        "--no",
+        "react-native",
+        "bundle",
+        "--platform",
+        platform,
+        "--dev",
+        "false",
+        "--entry-file",
+        entry,
+        "--bundle-output",
+        str(output / _RN_BUNDLE_FILES[platform]),
+        "--assets-dest",
+        str(output),
+    ]
+    _run_build(command, cwd=project, what="react-native bundle command")
+    return root
 
 
 def _describe(archive: Path, descriptor: Descriptor, workdir: Path) -> Path:
@@ -150,7 +191,12 @@ def push_update(
     target_version: Annotated[
         str, typer.Option("--target-version", help='Binary version: "1.0.0" or a range like "^1.0.0".')
     ],
-    bundle: Annotated[Path, typer.Option("--bundle", help="The bundle folder (zipped for you) or a .zip.")],
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundle", help="The bundle folder (zipped for you) or a .zip; not with --react-native."
+        ),
+    ] = None,
     build_number: Annotated[
         int | None, typer.Option("--build-number", min=0, help="Only binaries with this build number.")
     ] = None,
@@ -190,8 +236,28 @@ def push_update(
             "public key verify.",
         ),
     ] = None,
+    react_native: Annotated[
+        str | None,
+        typer.Option(
+            "--react-native",
+            metavar="PLATFORM",
+            callback=_check_platform,
+            help="ios or android: bundle a React Native app first, like code-push release-react (runs "
+            "`npx react-native bundle` for that platform in --project-dir, default the current folder, into "
+            "a CodePush/ folder) and push that instead of --bundle.",
+        ),
+    ] = None,
 ) -> None:
     """Package the bundle and publish it as the deployment's next release."""
+    if bundle is None and react_native is None:
+        raise CliError(
+            "Nothing to push: pass --bundle with the bundle folder or .zip, or --react-native ios|android "
+            "to bundle a React Native app."
+        )
+    if bundle is not None and react_native is not None:
+        raise CliError(
+            "Pass either --bundle or --react-native, not both: --react-native builds the bundle itself."
+        )
     options = {
         "target_version": target_version,
         "build_number": build_number,
@@ -205,6 +271,10 @@ def push_update(
         api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
         if build is not None:
             _run_build(build)
+        if react_native is not None:
+            project = (project_dir or Path.cwd()).expanduser()
+            bundle = _bundle_react_native(react_native, project, Path(work))
+        assert bundle is not None
         archive = _package(bundle.expanduser(), Path(work))
         if project_dir is not None:
             archive = _describe(archive, describe_project(project_dir.expanduser()), Path(work))
