@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -161,13 +163,37 @@ class LiveServer:
             self.process.stdout.close()
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path / "server-data", free_port())
+@contextlib.contextmanager
+def running_server(data_dir: Path) -> Iterator[LiveServer]:
+    """`overair serve` on 127.0.0.1 for the duration of the block."""
+    server = LiveServer(data_dir, free_port())
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def admin_api(server: LiveServer) -> Iterator[httpx.Client]:
+    """overair's management API on a live server, with its admin key."""
+    headers = {"Authorization": f"Bearer {server.key}"}
+    with httpx.Client(base_url=server.url + "/api/v1", headers=headers) as client:
+        yield client
+
+
+def ensure_npm_packages(folder: Path, *required: str) -> None:
+    """`npm ci` in ``folder`` unless every ``required`` package is installed (`make test` installs them)."""
+    if all((folder / "node_modules" / name).exists() for name in required):
+        return
+    if shutil.which("npm") is None:
+        pytest.fail("npm is not installed: these tests need Node.js and npm (run `make npm-deps`).")
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    with running_server(tmp_path / "server-data") as server:
+        yield server
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer
 from conftest import run_cli as overair
 from overair.cli.binaries import describe_project, fingerprint, read_descriptor_file
 from overair.cli.errors import CliError
@@ -435,12 +434,8 @@ def test_register_and_list_need_a_login(tmp_path: Path, config: Path, capsys) ->
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path / "server-data", free_port())
-    try:
-        yield live
-    finally:
-        live.stop()
+def server(live_server: LiveServer) -> LiveServer:
+    return live_server
 
 
 @pytest.mark.slow
@@ -518,72 +513,70 @@ def test_register_and_list_binaries(tmp_path: Path, config: Path, server: LiveSe
 
 
 def test_push_update_with_project_dir_is_checked_against_registered_binaries(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    live_server: LiveServer,
 ) -> None:
     """The seed's full-release rule end to end: describe, register, push the same project (accepted), add a
     native module and push again (refused, naming the module and the binary)."""
     import json as _json
 
-    from conftest import LiveServer, free_port
+    live = live_server
+    config = tmp_path / "config.json"
+    config.write_text(_json.dumps({"server": live.url, "access_key": live.key}))
+    monkeypatch.setenv("OVERAIR_CONFIG", str(config))
+    monkeypatch.setenv("COLUMNS", "200")
+    project = tmp_path / "project"
+    project.mkdir()
+    native = {"app_name": "CoolApp", "runtime_version": "2.0.0", "native_modules": {"ble": "3.1.0"}}
+    (project / "native.json").write_text(_json.dumps(native))
+    bundle_dir = tmp_path / "bundle"
+    bundle_dir.mkdir()
+    (bundle_dir / "index.js").write_text("showWelcome('Welcome');")
 
-    live = LiveServer(tmp_path / "server", free_port())
-    try:
-        config = tmp_path / "config.json"
-        config.write_text(_json.dumps({"server": live.url, "access_key": live.key}))
-        monkeypatch.setenv("OVERAIR_CONFIG", str(config))
-        monkeypatch.setenv("COLUMNS", "200")
-        project = tmp_path / "project"
-        project.mkdir()
-        native = {"app_name": "CoolApp", "runtime_version": "2.0.0", "native_modules": {"ble": "3.1.0"}}
-        (project / "native.json").write_text(_json.dumps(native))
-        bundle_dir = tmp_path / "bundle"
-        bundle_dir.mkdir()
-        (bundle_dir / "index.js").write_text("showWelcome('Welcome');")
+    def cli(*args: str) -> tuple[int, str]:
+        try:
+            run(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        return code, out + err
 
-        def cli(*args: str) -> tuple[int, str]:
-            try:
-                run(list(args))
-                code = 0
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-            out, err = capsys.readouterr()
-            assert "Traceback" not in out + err
-            return code, out + err
-
-        assert cli("app", "create", "CoolApp")[0] == 0
-        assert cli("binary", "describe", str(project), "--output", str(tmp_path / "d.json"))[0] == 0
-        register = [
-            "binary",
-            "register",
-            "--project-name",
-            "CoolApp",
-            "--version",
-            "1.0.0",
-            "--build-number",
-            "1",
-        ]
-        assert cli(*register, "--descriptor", str(tmp_path / "d.json"))[0] == 0
-        push = [
-            "release",
-            "push-update",
-            "--project-name",
-            "CoolApp",
-            "--target-version",
-            "1.0.0",
-            "--build-number",
-            "1",
-            "--bundle",
-            str(bundle_dir),
-            "--project-dir",
-            str(project),
-        ]
-        code, out = cli(*push)
-        assert code == 0 and "Released v1" in out and "Warning" not in out
-        native["native_modules"]["react-native-nfc"] = "2.0.0"
-        (project / "native.json").write_text(_json.dumps(native))
-        (bundle_dir / "index.js").write_text("showWelcome('Welcome!'); nfc();")
-        code, out = cli(*push)
-        assert code == 1
-        assert "new native module react-native-nfc 2.0.0 is not in 1.0.0 build 1" in " ".join(out.split())
-    finally:
-        live.stop()
+    assert cli("app", "create", "CoolApp")[0] == 0
+    assert cli("binary", "describe", str(project), "--output", str(tmp_path / "d.json"))[0] == 0
+    register = [
+        "binary",
+        "register",
+        "--project-name",
+        "CoolApp",
+        "--version",
+        "1.0.0",
+        "--build-number",
+        "1",
+    ]
+    assert cli(*register, "--descriptor", str(tmp_path / "d.json"))[0] == 0
+    push = [
+        "release",
+        "push-update",
+        "--project-name",
+        "CoolApp",
+        "--target-version",
+        "1.0.0",
+        "--build-number",
+        "1",
+        "--bundle",
+        str(bundle_dir),
+        "--project-dir",
+        str(project),
+    ]
+    code, out = cli(*push)
+    assert code == 0 and "Released v1" in out and "Warning" not in out
+    native["native_modules"]["react-native-nfc"] = "2.0.0"
+    (project / "native.json").write_text(_json.dumps(native))
+    (bundle_dir / "index.js").write_text("showWelcome('Welcome!'); nfc();")
+    code, out = cli(*push)
+    assert code == 1
+    assert "new native module react-native-nfc 2.0.0 is not in 1.0.0 build 1" in " ".join(out.split())

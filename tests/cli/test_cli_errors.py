@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer, free_port, running_server
 from conftest import run_cli as overair
 
 pytestmark = pytest.mark.slow
@@ -16,11 +16,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("cli-server"), free_port())
-    try:
+    with running_server(tmp_path_factory.mktemp("cli-server")) as live:
         yield live
-    finally:
-        live.stop()
 
 
 def logged_in(config: Path, server: LiveServer) -> None:

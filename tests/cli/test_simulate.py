@@ -22,12 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path / "data", free_port())
-    try:
-        yield live
-    finally:
-        live.stop()
+def server(live_server: LiveServer) -> LiveServer:
+    return live_server
 
 
 @pytest.fixture
@@ -216,7 +212,7 @@ def test_updates_that_cannot_be_downloaded_are_counted(
     server: LiveServer, api: httpx.Client, capsys, tmp_path: Path
 ) -> None:
     publish(api, "Welcome", 100)
-    for blob in (tmp_path / "data" / "blobs").rglob("*"):
+    for blob in (tmp_path / "server-data" / "blobs").rglob("*"):
         if blob.is_file():
             blob.unlink()  # the server lost its files: every device is offered v1 and cannot get it
     out = simulate(capsys, "--devices", "4", "--launches", "2")

@@ -27,7 +27,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer, admin_api, ensure_npm_packages, running_server
 from overair.protocols.codepush_management import NEVER_EXPIRES, UNAUTHORIZED
 
 pytestmark = pytest.mark.slow
@@ -39,21 +39,15 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if not CLI.exists() or not (HERE / "node_modules" / "code-push-2").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True)
-    live = LiveServer(tmp_path_factory.mktemp("codepush-management"), free_port())
-    try:
+    ensure_npm_packages(HERE, "code-push-cli", "code-push-2")
+    with running_server(tmp_path_factory.mktemp("codepush-management")) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")
 def api(server: LiveServer) -> Iterator[httpx.Client]:
-    """overair's own API."""
-    with httpx.Client(
-        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.key}"}
-    ) as client:
+    """overair's own API, with the admin key."""
+    with admin_api(server) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, free_port
+from conftest import LiveServer, admin_api, ensure_npm_packages, running_server
 from overair.packages import ManifestEntry, package_hash
 from overair.selection import RolloutHash, rollout_bucket
 
@@ -28,21 +28,16 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if not (HERE / "node_modules" / "code-push-2").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE, check=True)
-    live = LiveServer(tmp_path_factory.mktemp("codepush"), free_port())
-    try:
+    ensure_npm_packages(HERE, "code-push", "code-push-2")
+    with running_server(tmp_path_factory.mktemp("codepush")) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")
 def api(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.key}"}
-    ) as c:
-        yield c
+    """overair's own API, with the admin key."""
+    with admin_api(server) as client:
+        yield client
 
 
 class App:

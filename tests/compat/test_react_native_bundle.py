@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import subprocess
 import zipfile
 from base64 import b64decode
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ import httpx
 import pytest
 from test_codepush_sdk import App
 
-from conftest import ROOT, LiveServer, free_port, run_cli
+from conftest import ROOT, LiveServer, admin_api, ensure_npm_packages, run_cli, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -25,31 +23,19 @@ FIXTURE = ROOT / "tests" / "fixtures" / "rn-bundle-app"
 COMPAT = Path(__file__).parent
 
 
-def _npm_ci(folder: Path) -> None:
-    if shutil.which("npm") is None:
-        pytest.fail("npm is not installed: these tests need Node.js and npm (run `make npm-deps`).")
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if not (FIXTURE / "node_modules" / "react-native").exists():
-        _npm_ci(FIXTURE)
-    if not (COMPAT / "node_modules" / "code-push").exists():
-        _npm_ci(COMPAT)
-    live = LiveServer(tmp_path_factory.mktemp("rn-bundle"), free_port())
-    try:
+    ensure_npm_packages(FIXTURE, "react-native")
+    ensure_npm_packages(COMPAT, "code-push")
+    with running_server(tmp_path_factory.mktemp("rn-bundle")) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")
 def api(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {server.key}"}
-    ) as c:
-        yield c
+    """overair's own API, with the admin key."""
+    with admin_api(server) as client:
+        yield client
 
 
 @pytest.fixture
