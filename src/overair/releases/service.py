@@ -566,15 +566,8 @@ class ReleaseService:
     def _append(
         self, session: Session, deployment: Deployment, history: list[Release], **fields: Any
     ) -> Release:
-        last = history[-1] if history else None
-        if last is not None and last.rollout < 100:
-            # At most one unfinished rollout per deployment: the previous one is closed. Only a disabled
-            # one can be closed by a publish or promote (an enabled one is refused before), but a rollback
-            # may close an enabled one: that is the release being rolled back, and it must not reach
-            # every device the moment the rollback itself is disabled.
-            if fields.get("method") == "rollback":
-                last.disabled = True
-            last.rollout = 100
+        if history and history[-1].rollout < 100:
+            history[-1].rollout = 100  # at most one unfinished rollout per deployment: close the previous
         seq = (history[-1].seq if history else 0) + 1
         release = Release(deployment_id=deployment.id, seq=seq, label=f"v{seq}", **fields)
         session.add(release)
@@ -778,6 +771,10 @@ class ReleaseService:
                 raise IdenticalRelease(
                     f"{current.label} already has the content of {goal.label}: nothing to roll back."
                 )
+            if current.rollout < 100:
+                # closing the rollout below would send the release being rolled back to every device the
+                # moment the rollback itself is disabled
+                current.disabled = True
             release = self._append(
                 session,
                 deployment,
