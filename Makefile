@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run demo docs test lint typecheck architecture pytest system-deps npm-deps bench clean
+.PHONY: run demo docs test lint typecheck architecture pytest system-deps npm-deps console-assets bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
@@ -18,7 +18,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) console-assets
 	$(BIN)/overair serve $(ARGS)
 
 # The seeds' story, scripted: a typo, a pushed fix, the prompt, a broken update rolled back by itself.
@@ -29,9 +29,21 @@ demo: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_cli_reference.py
 
-# System packages the tests use: Node.js and npm (real CodePush/semver packages).
+# System packages the tests use: Node.js and npm (real CodePush/semver packages, the console's chart
+# library) and Debian's Chromium (the console's browser tests; Playwright never downloads a browser).
 system-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
+	@[ -x /usr/bin/chromium ] || { $(APT) update && $(APT) install -y chromium; }
+
+# The console's chart library, installed from npm at build time and served by overair itself (offline).
+CONSOLE_VENDOR := src/overair/console/static/vendor
+$(CONSOLE_VENDOR)/chart.umd.min.js: console/package.json console/package-lock.json
+	@command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(CONSOLE_VENDOR)
+	cp console/node_modules/chart.js/dist/chart.umd.min.js $@
+
+console-assets: $(CONSOLE_VENDOR)/chart.umd.min.js
 
 npm-deps: system-deps
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
@@ -47,7 +59,7 @@ typecheck: $(STAMP)
 architecture: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) npm-deps
+pytest: $(STAMP) npm-deps console-assets
 	$(BIN)/pytest -q
 
 test: lint typecheck architecture pytest
@@ -58,4 +70,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/update_check.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/compat/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/compat/node_modules console/node_modules $(CONSOLE_VENDOR)

@@ -8,6 +8,7 @@ FastAPI management app with its OpenAPI schema at ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from overair import __version__
 from overair.auth import api as auth_api
 from overair.auth.service import AccessKeyService
+from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
+from overair.console import create_console
 from overair.db import make_engine, make_sessionmaker, migrate
 from overair.errors import OverairError
 from overair.packages import InvalidBundle, Limits
@@ -138,6 +141,9 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
     releases = ReleaseService(sessions, blobs, limits)
     access_keys = AccessKeyService(sessions)
+    console_sessions = ConsoleSessions(
+        sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes)
+    )
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
     devices = NativeProtocol(cache, releases, blobs, settings.public_url)
     codepush = CodePushProtocol(cache, releases, settings.public_url)
@@ -170,8 +176,20 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     management.include_router(auth_api.router)
     management.include_router(releases_api.router)
 
+    # The console signs in with the same access keys and calls the same services; metrics=None until the
+    # server has a metrics store (its charts then show per-release totals only).
+    management.mount(
+        "/console", create_console(releases, console_sessions, settings.public_url, metrics=None)
+    )
+
     @management.get("/", include_in_schema=False)
     def index() -> dict[str, str]:
-        return {"name": "overair", "version": __version__, "api": "/api/v1", "docs": "/api/v1/docs"}
+        return {
+            "name": "overair",
+            "version": __version__,
+            "api": "/api/v1",
+            "docs": "/api/v1/docs",
+            "console": "/console/",
+        }
 
     return OverairApp(management, devices, codepush, management.state, codepush_management)

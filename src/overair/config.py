@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         default=512 * 1024 * 1024, ge=1, description="Uncompressed bundle size cap."
     )
     max_bundle_entries: int = Field(default=20_000, ge=1)
+    console_session_minutes: float = Field(
+        default=480.0,
+        gt=0,
+        le=60 * 24 * 30,
+        description="How long a console sign-in lasts before the access key is asked for again.",
+    )
     cache_recheck_seconds: float = Field(
         default=1.0, ge=0.0, description="How stale another worker's release change may look, at most."
     )

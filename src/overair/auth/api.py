@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import anyio.to_thread
@@ -48,7 +49,8 @@ def list_keys(keys: Keys, _caller: Caller) -> list[AccessKeyOut]:
 @router.post("/access-keys", response_model=AccessKeyCreated, status_code=201)
 def create_key(body: AccessKeyCreate, keys: Keys, caller: Caller) -> AccessKeyCreated:
     """Create a key; the response is the only time it is shown."""
-    return keys.create(body.name, caller)
+    lifetime = dt.timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+    return keys.create(body.name, caller, lifetime)
 
 
 @router.delete("/access-keys/{name}", status_code=204)

@@ -12,6 +12,9 @@ class AccessKeyCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$", description="1-100 characters")
+    expires_in_seconds: int | None = Field(
+        default=None, ge=1, le=100 * 365 * 24 * 3600, description="Lifetime of the key; none: never expires."
+    )
 
 
 class AccessKeyOut(BaseModel):
@@ -21,6 +24,7 @@ class AccessKeyOut(BaseModel):
     created_by: str
     created_at: dt.datetime
     last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None = None
 
 
 class AccessKeyCreated(AccessKeyOut):

@@ -30,6 +30,7 @@ def _out(record: AccessKey) -> AccessKeyOut:
         created_by=record.created_by,
         created_at=record.created_at,
         last_used_at=record.last_used_at,
+        expires_at=record.expires_at,
     )
 
 
@@ -39,10 +40,12 @@ class AccessKeyService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def create(self, name: str, created_by: str) -> AccessKeyCreated:
-        """Create a key; the returned object is the only place the key appears."""
+    def create(self, name: str, created_by: str, expires_in: dt.timedelta | None = None) -> AccessKeyCreated:
+        """Create a key (valid for ``expires_in``, or forever); the returned object is the only place the
+        key appears."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = AccessKey(name=name, key_hash=hash_key(key), created_by=created_by)
+        expires_at = utcnow() + expires_in if expires_in is not None else None
+        record = AccessKey(name=name, key_hash=hash_key(key), created_by=created_by, expires_at=expires_at)
         try:
             with self._sessions.begin() as session:
                 if session.scalar(select(AccessKey.id).where(AccessKey.name == name)) is not None:
@@ -77,7 +80,15 @@ class AccessKeyService:
             session.delete(record)
 
     def verify(self, key: str | None) -> str:
-        """The name of the key's owner; :class:`Unauthorized` for a missing or unknown key."""
+        """The name of the key's owner; :class:`Unauthorized` for a missing, unknown or expired key."""
+        return self._verify(key).name
+
+    def verify_id(self, key: str | None) -> tuple[int, str]:
+        """The key's id and name (what a console session is bound to); the same checks as :meth:`verify`."""
+        record = self._verify(key)
+        return record.id, record.name
+
+    def _verify(self, key: str | None) -> AccessKey:
         if not key:
             raise Unauthorized(
                 "No access key given: log in with `overair login --server URL --access-key KEY` "
@@ -92,10 +103,15 @@ class AccessKeyService:
                     "(overair access-key create) and log in again."
                 )
             now = utcnow()
+            if record.expires_at is not None and record.expires_at <= now:
+                raise Unauthorized(
+                    f'The access key "{record.name}" expired on {record.expires_at:%Y-%m-%d %H:%M} UTC. '
+                    "Ask an admin for a new key (overair access-key create) and log in again."
+                )
             if record.last_used_at is None or now - record.last_used_at > _LAST_USED_RESOLUTION:
                 record.last_used_at = now
                 session.commit()
-            return record.name
+            return record
 
     def get(self, name: str) -> AccessKeyOut:
         """One key by name (never the key itself); :class:`NotFound` if there is none."""

@@ -88,6 +88,14 @@ class FileEntry(BaseModel):
     size: int
 
 
+class DiffOut(BaseModel):
+    """A diff archive that brings devices from an older package to a release's package."""
+
+    base_hash: str
+    base_labels: list[str] = Field(description="Labels of the deployment that have the base package.")
+    size: int
+
+
 class ReleaseOut(BaseModel):
     """A release with its targeting, rollout and metrics."""
 

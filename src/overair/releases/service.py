@@ -46,6 +46,7 @@ from overair.releases.schemas import (
     BinaryRegister,
     DeploymentCreate,
     DeploymentOut,
+    DiffOut,
     Distribution,
     Platform,
     PromoteRequest,
@@ -506,6 +507,25 @@ class ReleaseService:
             key = release.package.manifest_key
         with self._blobs.open(key) as stream:
             return list(packages.manifest_from_json(stream.read()))
+
+    def diffs(self, app_name: str, deployment_name: str, label: str) -> list[DiffOut]:
+        """The diff archives built to a release's content, with the deployment's labels they start from."""
+        with self._sessions() as session:
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            release = repo.get_release(session, deployment, label)
+            labels: dict[str, list[str]] = {}
+            for older in repo.releases_of(session, deployment):
+                labels.setdefault(older.package_hash, []).append(older.label)
+            rows = session.scalars(
+                select(PackageDiff)
+                .where(PackageDiff.package_hash == release.package_hash)
+                .order_by(PackageDiff.created_at, PackageDiff.base_hash)
+            )
+            return [
+                DiffOut(base_hash=d.base_hash, base_labels=labels.get(d.base_hash, []), size=d.size)
+                for d in rows
+            ]
 
     def _store_package(self, archive: Path, info: packages.PackageInfo) -> tuple[str, str]:
         """Store a checked archive, its manifest and each of its files, content-addressed."""

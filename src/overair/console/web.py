@@ -1,0 +1,554 @@
+"""The console's routes: server-rendered pages over the same services the management API uses.
+
+Reading a page needs a signed-in session; every action is a GET to a confirmation page that says what
+devices will see, then a POST from that page carrying the session's CSRF token. Every action acts as the
+access key that signed in (``released_by`` on new releases), through :class:`ReleaseService`, so the
+console can do nothing the key could not do through the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import anyio.to_thread
+import jinja2
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.staticfiles import StaticFiles
+
+from overair.auth.sessions import ConsoleIdentity, ConsoleSessions, NotSignedIn, SessionExpired
+from overair.console import views
+from overair.console.metrics import MetricsReader
+from overair.console.security import (
+    COOKIE,
+    COOKIE_PATH,
+    check_csrf,
+    check_same_origin,
+    own_origins,
+    safe_next,
+)
+from overair.errors import Invalid, NotFound, OverairError, Unauthorized
+from overair.packages import InvalidBundle
+from overair.releases.schemas import (
+    AppOut,
+    Distribution,
+    PromoteRequest,
+    ReleaseOut,
+    ReleasePatch,
+)
+from overair.releases.service import ReleaseService
+from overair.storage import ObjectNotFound
+
+log = logging.getLogger("overair.console")
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+CHART_LIBRARY = STATIC / "vendor" / "chart.umd.min.js"
+"""Copied from npm by ``make console-assets``; without it pages work and say how to get the charts."""
+
+CHART_HOURS = 48
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+ACTIONS = ("rollout", "mandatory", "disabled", "rollback", "promote")
+
+
+def url(*parts: str, **query: str) -> str:
+    """A console URL from path segments (each escaped: app and deployment names may hold spaces)."""
+    path = COOKIE_PATH + "/" + "/".join(quote(p, safe="") for p in parts)
+    return path + ("?" + urlencode(query) if query else "")
+
+
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(url=url, human_size=views.human_size, static=COOKIE_PATH + "/static/")
+    env.filters["when"] = lambda d: d.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if d else "—"
+    env.filters["percent"] = lambda r: "—" if r is None else f"{r * 100:.1f}%"
+    return env
+
+
+class _SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith(COOKIE_PATH + "/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+class Console:
+    """The console's handlers and what they need."""
+
+    def __init__(
+        self,
+        releases: ReleaseService,
+        sessions: ConsoleSessions,
+        public_url: str,
+        metrics: MetricsReader | None,
+    ) -> None:
+        self.releases = releases
+        self.sessions = sessions
+        self.public_url = public_url
+        self.metrics = metrics
+        self.env = _templates()
+
+    # -- rendering ------------------------------------------------------------------------------------
+
+    def page(
+        self,
+        template: str,
+        status: int = 200,
+        identity: ConsoleIdentity | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """Render a page; signed-in pages get the CSRF token for their forms."""
+        html = self.env.get_template(template).render(
+            identity=identity,
+            csrf=identity.csrf_token if identity else "",
+            charts_ready=CHART_LIBRARY.exists(),
+            **context,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def sign_in_page(
+        self, status: int, message: str = "", error: bool = False, next_url: str = ""
+    ) -> HTMLResponse:
+        """The sign-in form, with why it is shown."""
+        return self.page("sign_in.html", status, message=message, error=error, next_url=safe_next(next_url))
+
+    # -- request checks -------------------------------------------------------------------------------
+
+    def identity(self, request: Request) -> ConsoleIdentity:
+        """The signed-in identity of a request (raises :class:`Unauthorized` subclasses)."""
+        return self.sessions.resolve(request.cookies.get(COOKIE))
+
+    async def checked_form(self, request: Request) -> tuple[ConsoleIdentity, FormData]:
+        """A POST's identity and form, once the origin, the session and the CSRF token are checked."""
+        check_same_origin(request.headers, self._origins(request))
+        identity = await anyio.to_thread.run_sync(self.identity, request)
+        form = await request.form(max_files=0, max_fields=20)
+        token = form.get("csrf_token")
+        check_csrf(identity.csrf_token, token if isinstance(token, str) else None)
+        return identity, form
+
+    def _origins(self, request: Request) -> set[str]:
+        return own_origins(request.url.scheme, request.headers.get("host", ""), self.public_url)
+
+    def secure_cookie(self, request: Request) -> bool:
+        """Mark the cookie Secure when the console is served over https."""
+        return request.url.scheme == "https" or self.public_url.startswith("https://")
+
+
+def _identity(request: Request) -> ConsoleIdentity:
+    console: Console = request.app.state.console
+    return console.identity(request)
+
+
+Identity = Annotated[ConsoleIdentity, Depends(_identity)]
+"""The signed-in identity of a page request (an unknown or expired session answers the sign-in page)."""
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _release_in(history: list[ReleaseOut], label: str, deployment: str) -> ReleaseOut:
+    for release in history:
+        if release.label == label:
+            return release
+    labels = ", ".join(r.label for r in history) or "none"
+    raise NotFound(f'{deployment} has no release "{label}" (releases: {labels}).')
+
+
+def _previous(history: list[ReleaseOut], release: ReleaseOut) -> ReleaseOut | None:
+    index = history.index(release)
+    return history[index - 1] if index > 0 else None
+
+
+def _bool(text: str, name: str) -> bool:
+    if text in ("true", "false"):
+        return text == "true"
+    raise Invalid(f"{name} must be true or false, not {text!r}.")
+
+
+def _percentage(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 100:
+        raise Invalid(f"The rollout must be a whole percentage from 1 to 100, not {text!r}.")
+    return int(text)
+
+
+def create_console(
+    releases: ReleaseService,
+    sessions: ConsoleSessions,
+    public_url: str = "",
+    metrics: MetricsReader | None = None,
+) -> FastAPI:
+    """The console as an ASGI app, to be mounted at ``/console``."""
+    console = Console(releases, sessions, public_url, metrics)
+    web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    web.state.console = console
+    web.add_middleware(_SecurityHeaders)
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _install_error_pages(web, console)
+
+    # -- signing in and out ---------------------------------------------------------------------------
+
+    @web.get("/sign-in", response_class=HTMLResponse)
+    def sign_in_form(request: Request, next: str = "", signed_out: bool = False) -> Response:
+        try:
+            console.identity(request)
+            return RedirectResponse(safe_next(next), status_code=303)
+        except Unauthorized:
+            message = "You are signed out." if signed_out else ""
+            return console.sign_in_page(200, message, next_url=next)
+
+    @web.post("/sign-in", response_class=HTMLResponse)
+    async def sign_in(request: Request) -> Response:
+        check_same_origin(request.headers, console._origins(request))
+        form = await request.form(max_files=0, max_fields=5)
+        key, next_url = _field(form, "access_key"), _field(form, "next")
+        try:
+            token, identity = await anyio.to_thread.run_sync(sessions.open, key)
+        except Unauthorized as exc:
+            return console.sign_in_page(401, exc.message, error=True, next_url=next_url)
+        response = RedirectResponse(safe_next(next_url), status_code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=max(1, int((identity.expires_at - dt.datetime.now(dt.UTC)).total_seconds())),
+            path=COOKIE_PATH,
+            secure=console.secure_cookie(request),
+            httponly=True,
+            samesite="strict",
+        )
+        old = request.cookies.get(COOKIE)
+        if old:
+            await anyio.to_thread.run_sync(sessions.close, old)
+        return response
+
+    @web.post("/sign-out")
+    async def sign_out(request: Request) -> Response:
+        await console.checked_form(request)
+        await anyio.to_thread.run_sync(sessions.close, request.cookies.get(COOKIE))
+        response = RedirectResponse(url("sign-in", signed_out="1"), status_code=303)
+        response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+        return response
+
+    # -- pages ----------------------------------------------------------------------------------------
+
+    @web.get("/", response_class=HTMLResponse)
+    def apps(identity: Identity) -> Response:
+        return console.page("apps.html", identity=identity, apps=releases.list_apps())
+
+    @web.get("/apps/{app}", response_class=HTMLResponse)
+    def app_page(app: str, identity: Identity) -> Response:
+        found = releases.get_app(app)
+        histories = {d.name: releases.history(found.name, d.name) for d in found.deployments}
+        return console.page("app.html", identity=identity, app=found, histories=histories)
+
+    @web.get("/apps/{app}/distribution/confirm", response_class=HTMLResponse)
+    def confirm_distribution(app: str, identity: Identity, mode: str = "") -> Response:
+        found = releases.get_app(app)
+        try:
+            wanted = Distribution(mode)
+        except ValueError as exc:
+            raise Invalid(f"The distribution mode must be hybrid or store-only, not {mode!r}.") from exc
+        confirmation = views.confirm_distribution(found.name, wanted)
+        return console.page(
+            "confirm.html",
+            identity=identity,
+            confirmation=confirmation,
+            action=url("apps", found.name, "distribution"),
+            back=url("apps", found.name),
+            crumbs=_crumbs(found.name),
+        )
+
+    @web.post("/apps/{app}/distribution")
+    async def set_distribution(app: str, request: Request) -> Response:
+        _identity, form = await console.checked_form(request)
+        mode = _field(form, "mode")
+        try:
+            wanted = Distribution(mode)
+        except ValueError as exc:
+            raise Invalid(f"The distribution mode must be hybrid or store-only, not {mode!r}.") from exc
+        await anyio.to_thread.run_sync(releases.set_distribution, app, wanted)
+        return RedirectResponse(url("apps", app, done="distribution"), status_code=303)
+
+    @web.get("/apps/{app}/deployments/{deployment}", response_class=HTMLResponse)
+    def deployment_page(
+        app: str, deployment: str, identity: Identity, done: str = "", label: str = ""
+    ) -> Response:
+        found = releases.get_app(app)
+        history = releases.history(found.name, deployment)
+        name = next((d.name for d in found.deployments if d.name.lower() == deployment.lower()), deployment)
+        charts = _charts(console.metrics, found.name, name, history)
+        notice = _notice(done, label, history)
+        return console.page(
+            "deployment.html",
+            identity=identity,
+            app=found,
+            deployment=name,
+            history=list(reversed(history)),
+            latest=history[-1] if history else None,
+            previous=history[-2] if len(history) > 1 else None,
+            charts=charts,
+            notice=notice,
+            crumbs=_crumbs(found.name, name),
+        )
+
+    @web.get("/apps/{app}/deployments/{deployment}/releases/{label}", response_class=HTMLResponse)
+    def release_page(app: str, deployment: str, label: str, identity: Identity, done: str = "") -> Response:
+        found = releases.get_app(app)
+        history = releases.history(found.name, deployment)
+        release = _release_in(history, label, deployment)
+        previous = _previous(history, release)
+        new_manifest = releases.manifest(found.name, release.deployment, release.label)
+        old_manifest = releases.manifest(found.name, release.deployment, previous.label) if previous else []
+        changes = views.compare_manifests(old_manifest, new_manifest)
+        rates = _failure_rates(console.metrics, found.name, release.deployment, history)
+        rate_chart = {
+            "x": [r.label for r in (previous, release) if r is not None],
+            "series": [
+                {
+                    "name": "failure rate (%)",
+                    "values": [
+                        round((rates.get(r.label) or 0.0) * 100, 1)
+                        for r in (previous, release)
+                        if r is not None
+                    ],
+                }
+            ],
+        }
+        return console.page(
+            "release.html",
+            identity=identity,
+            app=found,
+            deployment=release.deployment,
+            release=release,
+            previous=previous,
+            latest=history[-1],
+            changes=changes,
+            file_count=sum(1 for e in new_manifest if not e.is_directory),
+            diffs=releases.diffs(found.name, release.deployment, release.label),
+            signature=views.signature_status(release),
+            rates=rates,
+            charts={"rate": rate_chart} if any(rates.get(r.label) is not None for r in history) else {},
+            others=[d.name for d in found.deployments if d.name != release.deployment],
+            notice=_notice(done, release.label, history),
+            crumbs=_crumbs(found.name, release.deployment, release.label),
+        )
+
+    @web.get(
+        "/apps/{app}/deployments/{deployment}/releases/{label}/confirm/{action}",
+        response_class=HTMLResponse,
+    )
+    def confirm_action(
+        app: str, deployment: str, label: str, action: str, request: Request, identity: Identity
+    ) -> Response:
+        found = releases.get_app(app)
+        history = releases.history(found.name, deployment)
+        release = _release_in(history, label, deployment)
+        query = request.query_params
+        confirmation = _confirmation(releases, found, release, history, action, dict(query))
+        base = url("apps", found.name, "deployments", release.deployment, "releases", release.label)
+        return console.page(
+            "confirm.html",
+            identity=identity,
+            confirmation=confirmation,
+            action=f"{base}/{action}",
+            back=base,
+            crumbs=_crumbs(found.name, release.deployment, release.label),
+        )
+
+    @web.post("/apps/{app}/deployments/{deployment}/releases/{label}/{action}")
+    async def act(app: str, deployment: str, label: str, action: str, request: Request) -> Response:
+        identity, form = await console.checked_form(request)
+        if action not in ACTIONS:
+            raise NotFound(f"There is no action {action!r}; the actions are {', '.join(ACTIONS)}.")
+        actor = identity.key_name
+        if action == "rollout":
+            patch = ReleasePatch(label=label, rollout=_percentage(_field(form, "rollout")))
+        elif action == "mandatory":
+            patch = ReleasePatch(label=label, mandatory=_bool(_field(form, "mandatory"), "mandatory"))
+        elif action == "disabled":
+            patch = ReleasePatch(label=label, disabled=_bool(_field(form, "disabled"), "disabled"))
+        elif action == "rollback":
+            done = await anyio.to_thread.run_sync(releases.rollback, app, deployment, label, actor)
+            target = url("apps", app, "deployments", done.deployment, done="rollback", label=done.label)
+            return RedirectResponse(target, status_code=303)
+        else:
+            request_body = PromoteRequest(
+                source=deployment, destination=_field(form, "destination"), label=label
+            )
+            done = await anyio.to_thread.run_sync(releases.promote, app, request_body, actor)
+            target = url("apps", app, "deployments", done.deployment, done="promote", label=done.label)
+            return RedirectResponse(target, status_code=303)
+        changed = await anyio.to_thread.run_sync(releases.patch, app, deployment, patch)
+        target = url("apps", app, "deployments", changed.deployment, "releases", changed.label, done=action)
+        return RedirectResponse(target, status_code=303)
+
+    return web
+
+
+def _crumbs(app: str, deployment: str | None = None, label: str | None = None) -> list[tuple[str, str]]:
+    crumbs = [("Apps", url()), (app, url("apps", app))]
+    if deployment:
+        crumbs.append((deployment, url("apps", app, "deployments", deployment)))
+    if deployment and label:
+        crumbs.append((label, url("apps", app, "deployments", deployment, "releases", label)))
+    return crumbs
+
+
+def _confirmation(
+    releases: ReleaseService,
+    app: AppOut,
+    release: ReleaseOut,
+    history: list[ReleaseOut],
+    action: str,
+    query: dict[str, str],
+) -> views.Confirmation:
+    if action == "rollout":
+        rollout = _percentage(query.get("rollout", ""))
+        if rollout <= release.rollout:
+            raise Invalid(
+                f"{release.label} already reaches {release.rollout}% of devices; a rollout can only grow. "
+                "To stop it, disable the release or roll back."
+            )
+        return views.confirm_rollout(release, rollout)
+    if action == "mandatory":
+        return views.confirm_mandatory(release, _bool(query.get("mandatory", ""), "mandatory"))
+    if action == "disabled":
+        return views.confirm_disabled(release, _bool(query.get("disabled", ""), "disabled"), history)
+    if action == "rollback":
+        if release.package_hash == history[-1].package_hash:
+            raise Invalid(
+                f"{history[-1].label}, the newest release, already has the content of {release.label}: "
+                "there is nothing to roll back to. Pick an older release."
+            )
+        return views.confirm_rollback(release, history)
+    if action == "promote":
+        destination = query.get("destination", "")
+        names = [d.name for d in app.deployments if d.name != release.deployment]
+        if destination not in names:
+            raise Invalid(
+                f"Pick a deployment to promote to ({', '.join(names) or 'the app has no other deployment'})."
+            )
+        return views.confirm_promote(release, destination, releases.history(app.name, destination))
+    raise NotFound(f"There is no action {action!r}; the actions are {', '.join(ACTIONS)}.")
+
+
+def _notice(done: str, label: str, history: list[ReleaseOut]) -> str:
+    release = next((r for r in history if r.label == label), None)
+    if release is None:
+        return ""
+    if done == "rollback":
+        return f"Rolled back: {release.label} now serves the content of {release.origin_label}."
+    if done == "promote":
+        return (
+            f"Promoted: {release.label} serves the content of {release.origin_label} "
+            f"of {release.origin_deployment}."
+        )
+    if done == "rollout":
+        return f"{release.label} now reaches {release.rollout}% of devices."
+    if done == "mandatory":
+        return f"{release.label} is now {'mandatory' if release.mandatory else 'optional'}."
+    if done == "disabled":
+        return f"{release.label} is now {'disabled' if release.disabled else 'enabled'}."
+    return ""
+
+
+def _failure_rates(
+    metrics: MetricsReader | None, app: str, deployment: str, history: list[ReleaseOut]
+) -> dict[str, float | None]:
+    if metrics is not None:
+        measured = metrics.failure_rates(app, deployment)
+        return {r.label: measured.get(r.label) for r in history}
+    return {r.label: views.failure_rate(r) for r in history}
+
+
+def _charts(
+    metrics: MetricsReader | None, app: str, deployment: str, history: list[ReleaseOut]
+) -> dict[str, Any]:
+    charts: dict[str, Any] = {"totals": views.totals_chart(history)}
+    if metrics is not None:
+        charts.update(views.hourly_charts(metrics.series(app, deployment, hours=CHART_HOURS)))
+    return charts
+
+
+def _install_error_pages(web: FastAPI, console: Console) -> None:
+    """Errors as pages a person can act on: sign-in for an unknown or expired session, else a message."""
+
+    def error_page(status: int, title: str, message: str) -> HTMLResponse:
+        return console.page("error.html", status, title=title, message=message)
+
+    async def unauthorized(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Unauthorized)
+        first_visit = isinstance(exc, NotSignedIn) and COOKIE not in request.cookies
+        message = "Sign in with an access key to continue." if first_visit else exc.message
+        next_url = request.url.path if request.method == "GET" else ""
+        response = console.sign_in_page(401, message, error=not first_visit, next_url=next_url)
+        if isinstance(exc, SessionExpired | NotSignedIn) and COOKIE in request.cookies:
+            response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+        return response
+
+    async def domain_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, OverairError)
+        return error_page(exc.status, exc.title, exc.message)
+
+    async def invalid_bundle(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidBundle)
+        return error_page(422, "Invalid bundle", exc.message)
+
+    async def missing_object(_request: Request, _exc: Exception) -> Response:
+        return error_page(
+            404, "Content missing", "The stored content for this release is missing from the blob store."
+        )
+
+    async def validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        detail = "; ".join(str(e.get("msg", "invalid")) for e in exc.errors())
+        return error_page(422, "Invalid request", f"The request was not understood: {detail}.")
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return error_page(
+                404, "Page not found", "There is no console page here. Start from the apps list."
+            )
+        return error_page(exc.status_code, str(exc.detail), str(exc.detail))
+
+    async def unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected console error", exc_info=exc)
+        return error_page(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
+
+    web.add_exception_handler(Unauthorized, unauthorized)
+    web.add_exception_handler(OverairError, domain_error)
+    web.add_exception_handler(InvalidBundle, invalid_bundle)
+    web.add_exception_handler(ObjectNotFound, missing_object)
+    web.add_exception_handler(RequestValidationError, validation_error)
+    web.add_exception_handler(StarletteHTTPException, http_error)
+    web.add_exception_handler(Exception, unexpected)
