@@ -26,7 +26,11 @@ class NotSignedIn(Unauthorized):
 
 
 class SessionExpired(Unauthorized):
-    """The session, or the access key behind it, has expired."""
+    """The session has expired."""
+
+
+class KeyExpired(SessionExpired):
+    """The access key behind the session has expired."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +88,14 @@ class ConsoleSessions:
                     "Your session has ended (you signed out, or the access key was revoked): sign in again."
                 )
             key = record.key
+            # expired rows stay until the next sign-in purges them, so every request with the cookie
+            # gets the same explanation
             if key.expires_at is not None and key.expires_at <= now:
-                session.delete(record)
-                session.commit()
-                raise SessionExpired(
+                raise KeyExpired(
                     f'The access key "{key.name}" expired on {key.expires_at:%Y-%m-%d %H:%M} UTC: ask an '
                     "admin for a new key (overair access-key create) and sign in with it."
                 )
             if record.expires_at <= now:
-                session.delete(record)
-                session.commit()
                 raise SessionExpired(
                     f"Your session expired at {record.expires_at:%Y-%m-%d %H:%M} UTC: sign in again with "
                     "your access key."

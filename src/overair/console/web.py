@@ -24,7 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.staticfiles import StaticFiles
 
-from overair.auth.sessions import ConsoleIdentity, ConsoleSessions, NotSignedIn, SessionExpired
+from overair.auth.sessions import (
+    ConsoleIdentity,
+    ConsoleSessions,
+    KeyExpired,
+    NotSignedIn,
+    SessionExpired,
+)
 from overair.console import views
 from overair.console.metrics import MetricsReader
 from overair.console.security import (
@@ -67,6 +73,15 @@ _SECURITY_HEADERS = {
 }
 
 ACTIONS = ("rollout", "mandatory", "disabled", "rollback", "promote")
+
+SIGN_IN_REASONS = {
+    "ended": "Your session has ended (you signed out, or the access key was revoked): sign in again.",
+    "expired": "Your session expired: sign in again with your access key.",
+    "key-expired": "The access key you signed in with has expired: ask an admin for a new key "
+    "(overair access-key create) and sign in with it.",
+    "signed-out": "You are signed out.",
+}
+"""Why the sign-in page is shown after a redirect (``?reason=``): fixed texts, never taken from the URL."""
 
 
 def url(*parts: str, **query: str) -> str:
@@ -218,13 +233,17 @@ def create_console(
     # -- signing in and out ---------------------------------------------------------------------------
 
     @web.get("/sign-in", response_class=HTMLResponse)
-    def sign_in_form(request: Request, next: str = "", signed_out: bool = False) -> Response:
+    def sign_in_form(request: Request, next: str = "", reason: str = "") -> Response:
         try:
             console.identity(request)
             return RedirectResponse(safe_next(next), status_code=303)
         except Unauthorized:
-            message = "You are signed out." if signed_out else ""
-            return console.sign_in_page(200, message, next_url=next)
+            message = SIGN_IN_REASONS.get(reason, "Sign in with an access key to continue." if next else "")
+            error = reason in SIGN_IN_REASONS and reason != "signed-out"
+            response = console.sign_in_page(200, message, error=error, next_url=next)
+            if COOKIE in request.cookies:
+                response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+            return response
 
     @web.post("/sign-in", response_class=HTMLResponse)
     async def sign_in(request: Request) -> Response:
@@ -232,14 +251,15 @@ def create_console(
         form = await request.form(max_files=0, max_fields=5)
         key, next_url = _field(form, "access_key"), _field(form, "next")
         try:
-            token, identity = await anyio.to_thread.run_sync(sessions.open, key)
+            token, _identity = await anyio.to_thread.run_sync(sessions.open, key)
         except Unauthorized as exc:
             return console.sign_in_page(401, exc.message, error=True, next_url=next_url)
         response = RedirectResponse(safe_next(next_url), status_code=303)
+        # A browser-session cookie: the server alone decides when the session expires, so it can say why
+        # (the session's lifetime, or the key's expiry) instead of the cookie silently disappearing.
         response.set_cookie(
             COOKIE,
             token,
-            max_age=max(1, int((identity.expires_at - dt.datetime.now(dt.UTC)).total_seconds())),
             path=COOKIE_PATH,
             secure=console.secure_cookie(request),
             httponly=True,
@@ -254,7 +274,7 @@ def create_console(
     async def sign_out(request: Request) -> Response:
         await console.checked_form(request)
         await anyio.to_thread.run_sync(sessions.close, request.cookies.get(COOKIE))
-        response = RedirectResponse(url("sign-in", signed_out="1"), status_code=303)
+        response = RedirectResponse(url("sign-in", reason="signed-out"), status_code=303)
         response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 
@@ -507,11 +527,20 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
 
     async def unauthorized(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unauthorized)
-        first_visit = isinstance(exc, NotSignedIn) and COOKIE not in request.cookies
-        message = "Sign in with an access key to continue." if first_visit else exc.message
-        next_url = request.url.path if request.method == "GET" else ""
-        response = console.sign_in_page(401, message, error=not first_visit, next_url=next_url)
-        if isinstance(exc, SessionExpired | NotSignedIn) and COOKIE in request.cookies:
+        has_cookie = COOKIE in request.cookies
+        if request.method == "GET":
+            # a page: go to the sign-in page (a 200, so browsers log no failed load), saying why
+            query = {"next": request.url.path}
+            if isinstance(exc, KeyExpired):
+                query["reason"] = "key-expired"
+            elif isinstance(exc, SessionExpired):
+                query["reason"] = "expired"
+            elif has_cookie:
+                query["reason"] = "ended"
+            return RedirectResponse(url("sign-in", **query), status_code=303)
+        # an action: refused right here, nothing done
+        response = console.sign_in_page(401, exc.message, error=True)
+        if isinstance(exc, SessionExpired | NotSignedIn) and has_cookie:
             response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 

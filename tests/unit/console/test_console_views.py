@@ -1,0 +1,256 @@
+"""The console's pure rules: what each confirmation tells about devices, file changes, rates, charts,
+and the request checks (origin, CSRF token, where to go after signing in)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pytest
+
+from overair.console import views
+from overair.console.security import (
+    CrossSiteRequest,
+    ForgedForm,
+    check_csrf,
+    check_same_origin,
+    own_origins,
+    safe_next,
+)
+from overair.packages import ManifestEntry
+from overair.packages.manifest import EMPTY_SHA256
+from overair.releases.schemas import Distribution, ReleaseOut
+
+NOW = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
+H = "a" * 64
+
+
+def release(label: str = "v3", **fields: object) -> ReleaseOut:
+    base: dict[str, object] = {
+        "label": label,
+        "deployment": "Production",
+        "package_hash": label * 16,
+        "size": 1000,
+        "file_count": 2,
+        "target_version": "1.0.0",
+        "build_number": None,
+        "rollout": 100,
+        "mandatory": False,
+        "disabled": False,
+        "sync_before_update": False,
+        "description": "",
+        "released_by": "alice",
+        "released_at": NOW,
+        "method": "upload",
+        "origin_label": None,
+        "origin_deployment": None,
+        "downloads": 0,
+        "installs": 0,
+        "failures": 0,
+        "rollbacks": 0,
+    }
+    base.update(fields)
+    return ReleaseOut.model_validate(base)
+
+
+def test_rollout_confirmation_names_the_devices_that_start_getting_the_release() -> None:
+    c = views.confirm_rollout(release(rollout=20), 50)
+    assert c.consequences[0] == (
+        "Devices on 1.0.0 outside the first 20% but within the first 50% will start getting v3 at their "
+        "next update check."
+    )
+    assert c.fields == {"rollout": "50"}
+    assert c.button == "Roll out to 50%"
+
+
+@pytest.mark.parametrize(
+    ("fields", "rollout", "expected"),
+    [
+        ({"rollout": 20}, 100, "Devices on 1.0.0 outside the first 20% will start getting v3"),
+        ({"rollout": 20, "build_number": 7}, 30, "Devices on 1.0.0 (build 7) outside the first 20%"),
+        ({"rollout": 20, "disabled": True}, 30, "v3 is disabled: no device gets it until you enable it"),
+        ({"rollout": 5, "target_version": "^1.2.0"}, 10, "Devices on ^1.2.0 outside the first 5%"),
+    ],
+)
+def test_rollout_confirmation_cases(fields: dict[str, object], rollout: int, expected: str) -> None:
+    text = " ".join(views.confirm_rollout(release(**fields), rollout).consequences)
+    assert expected in text
+
+
+@pytest.mark.parametrize(
+    ("action", "expected", "danger"),
+    [
+        (lambda r, h: views.confirm_mandatory(r, True), "must install it", False),
+        (lambda r, h: views.confirm_mandatory(r, False), "no longer a required update", False),
+        (lambda r, h: views.confirm_disabled(r, True, h), "No device is offered v3 any more", True),
+        (lambda r, h: views.confirm_disabled(r, False, h), "start getting v3 again", False),
+        (lambda r, h: views.confirm_rollback(h[0], h), "A new release v4 with the content of v1", True),
+        (lambda r, h: views.confirm_promote(r, "Staging", []), "Staging gets a new release v1", False),
+    ],
+)
+def test_every_confirmation_says_what_devices_will_see(action, expected: str, danger: bool) -> None:
+    history = [release("v1"), release("v2"), release("v3")]
+    c = action(history[-1], history)
+    assert expected in " ".join(c.consequences)
+    assert c.danger is danger
+
+
+def test_rollback_of_a_partial_rollout_says_it_is_disabled() -> None:
+    history = [release("v1"), release("v2", rollout=20)]
+    text = " ".join(views.confirm_rollback(history[0], history).consequences)
+    assert "v2 (rolling out to 20%) is disabled" in text
+    assert "Devices running v2 go back to the content of v1" in text
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [(Distribution.STORE_ONLY, "stop getting over-the-air updates"), (Distribution.HYBRID, "start getting")],
+)
+def test_distribution_confirmation(mode: Distribution, expected: str) -> None:
+    c = views.confirm_distribution("CoolApp", mode)
+    assert expected in c.consequences[0]
+    assert c.fields == {"mode": mode.value}
+
+
+def test_next_label_follows_the_highest() -> None:
+    assert views.next_label([]) == "v1"
+    assert views.next_label([release("v1"), release("v9"), release("v3")]) == "v10"
+
+
+def test_file_changes_between_manifests() -> None:
+    old = [
+        ManifestEntry("index.js", H, 10),
+        ManifestEntry("gone.css", H, 5),
+        ManifestEntry("same.png", H, 7),
+        ManifestEntry("assets/", EMPTY_SHA256, 0),
+    ]
+    new = [
+        ManifestEntry("index.js", "b" * 64, 12),
+        ManifestEntry("same.png", H, 7),
+        ManifestEntry("new.js", H, 3),
+        ManifestEntry("more/", EMPTY_SHA256, 0),
+    ]
+    assert views.compare_manifests(old, new) == [
+        views.FileChange("gone.css", "removed", 5, None),
+        views.FileChange("index.js", "changed", 10, 12),
+        views.FileChange("new.js", "added", None, 3),
+    ]
+    assert views.compare_manifests([], new[:1]) == [views.FileChange("index.js", "added", None, 12)]
+
+
+@pytest.mark.parametrize(
+    ("counts", "rate"),
+    [
+        ({}, None),
+        ({"installs": 9, "failures": 1}, 0.1),
+        ({"installs": 2, "failures": 1, "rollbacks": 1}, 0.5),
+        ({"downloads": 5}, None),
+    ],
+)
+def test_failure_rate_from_counters(counts: dict[str, int], rate: float | None) -> None:
+    assert views.failure_rate(release(**counts)) == rate
+
+
+def test_signature_status_is_unsigned_without_a_signature() -> None:
+    assert views.signature_status(release()) == views.SignatureStatus(False, "unsigned")
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(None, "—"), (0, "0 B"), (999, "999 B"), (1234, "1.2 KB"), (5_600_000, "5.6 MB")]
+)
+def test_human_size(size: int | None, text: str) -> None:
+    assert views.human_size(size) == text
+
+
+@dataclass(frozen=True)
+class Point:
+    hour: dt.datetime
+    label: str
+    downloads: int = 0
+    installs: int = 0
+    failures: int = 0
+    rollbacks: int = 0
+    active: int = 0
+
+
+def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
+    h1, h2 = NOW, NOW + dt.timedelta(hours=1)
+    points = [
+        Point(h2, "v2", downloads=4, installs=3, active=3),
+        Point(h1, "v1", downloads=1, installs=1, failures=1, active=5),
+        Point(h2, "v1", rollbacks=2, active=4),
+        Point(h1, "v10", active=1),
+    ]
+    charts = views.hourly_charts(points)
+    assert charts["active"]["x"] == ["11-22 12:00", "11-22 13:00"]
+    assert charts["active"]["series"] == [
+        {"name": "v1", "values": [5, 4]},
+        {"name": "v2", "values": [0, 3]},
+        {"name": "v10", "values": [1, 0]},
+    ]
+    assert charts["traffic"]["series"] == [
+        {"name": "downloads", "values": [1, 4]},
+        {"name": "installs", "values": [1, 3]},
+    ]
+    assert charts["trouble"]["series"] == [
+        {"name": "failures", "values": [1, 0]},
+        {"name": "rollbacks", "values": [0, 2]},
+    ]
+    assert views.has_data(charts["trouble"])
+    assert not views.has_data(views.hourly_charts([])["active"])
+
+
+def test_totals_chart_per_release() -> None:
+    chart = views.totals_chart([release("v1", downloads=3, installs=2), release("v2", failures=1)])
+    assert chart["x"] == ["v1", "v2"]
+    assert chart["series"][0] == {"name": "downloads", "values": [3, 0]}
+    assert chart["series"][2] == {"name": "failures", "values": [0, 1]}
+
+
+ORIGINS = own_origins("http", "127.0.0.1:3000", "https://ota.example.com/")
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({}, True),
+        ({"sec-fetch-site": "same-origin"}, True),
+        ({"sec-fetch-site": "none"}, True),
+        ({"sec-fetch-site": "cross-site"}, False),
+        ({"sec-fetch-site": "same-site"}, False),
+        ({"origin": "http://127.0.0.1:3000"}, True),
+        ({"origin": "https://ota.example.com"}, True),
+        ({"origin": "https://evil.example"}, False),
+        ({"origin": "null"}, False),
+        ({"origin": "http://127.0.0.1:3000", "sec-fetch-site": "cross-site"}, False),
+    ],
+)
+def test_same_origin_check(headers: dict[str, str], allowed: bool) -> None:
+    if allowed:
+        check_same_origin(headers, ORIGINS)
+    else:
+        with pytest.raises(CrossSiteRequest):
+            check_same_origin(headers, ORIGINS)
+
+
+@pytest.mark.parametrize("given", [None, "", "wrong", "tokeN"])
+def test_csrf_refuses_missing_and_wrong_tokens(given: str | None) -> None:
+    with pytest.raises(ForgedForm):
+        check_csrf("token", given)
+    check_csrf("token", "token")
+
+
+@pytest.mark.parametrize(
+    ("target", "result"),
+    [
+        (None, "/console/"),
+        ("/console/apps/CoolApp", "/console/apps/CoolApp"),
+        ("https://evil.example/console/", "/console/"),
+        ("//evil.example/console/", "/console/"),
+        ("/console//evil.example", "/console/"),
+        ("/console/\\evil", "/console/"),
+        ("/api/v1/apps", "/console/"),
+    ],
+)
+def test_safe_next_stays_in_the_console(target: str | None, result: str) -> None:
+    assert safe_next(target) == result
