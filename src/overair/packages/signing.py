@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -279,3 +283,28 @@ def verify_freshness(
         key.verify(raw, freshness_message(issued_at, expires_at, scope, body))
     except InvalidSignature:
         raise SigningError("the answer's freshness signature does not verify with the server key") from None
+
+
+def load_or_create_key_file(path: Path) -> Ed25519PrivateKey:
+    """Read the Ed25519 key at ``path``, creating it (mode 0600, atomically) when it does not exist.
+
+    Several server processes may start at once: the key is written to a temporary file and linked
+    into place, so each process reads either nothing or the complete key, and all end up with the same.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=".server-key-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(private_key_pem(generate_private_key()))
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, 0o600)
+            with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    try:
+        return load_private_key(path.read_bytes())
+    except OSError as exc:
+        raise SigningError(f"cannot read the key file {path}: {exc.strerror or exc}") from exc

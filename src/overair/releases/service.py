@@ -984,6 +984,10 @@ class ReleaseService:
                     blob_key=r.package.blob_key,
                     manifest_key=r.package.manifest_key,
                     diffs=tuple(diffs.get(r.package_hash, ())),
+                    sequence=r.sequence,
+                    signed_manifest=r.signed_manifest,
+                    signature=r.signature,
+                    signing_key_id=r.signing_key_id,
                 )
                 for r in history
             )
