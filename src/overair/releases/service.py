@@ -497,8 +497,6 @@ class ReleaseService:
             )
         return []
 
-    # -- releases -----------------------------------------------------------------------------------
-
     # -- signing keys ---------------------------------------------------------------------------------
 
     def add_signing_key(self, app_name: str, spec: SigningKeyAdd, added_by: str) -> SigningKeyOut:
@@ -526,6 +524,8 @@ class ReleaseService:
             history = repo.releases_of(session, deployment)
             seq = (history[-1].seq if history else 0) + 1
             return NextRelease(label=f"v{seq}", sequence=app.release_sequence + 1)
+
+    # -- releases -----------------------------------------------------------------------------------
 
     def history(self, app_name: str, deployment_name: str) -> list[ReleaseOut]:
         """Every release of the deployment, oldest first, with its metrics."""
