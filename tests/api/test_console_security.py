@@ -288,3 +288,21 @@ def test_domain_refusals_are_pages_not_changes(
         assert "NoSuchApp" in missing.text
         assert client.get("/console/nothing/here").status_code == 404
     assert rollout(coolapp) == 20
+
+
+def test_signed_only_apps_send_rollbacks_to_the_cli(server: OverairApp, admin_key: str, coolapp: TestClient):
+    from overair.packages import signing
+
+    public = signing.public_key_text(signing.generate_private_key())
+    assert coolapp.post("/api/v1/apps/CoolApp/signing-keys", json={"public_key": public}).status_code == 201
+    with browser(server) as client:
+        csrf = sign_in(client, admin_key)
+        page = client.get("/console/apps/CoolApp/deployments/Production/releases/v2")
+        assert "accepts signed releases only" in page.text
+        assert "confirm/rollback" not in page.text
+        refused = client.post(
+            "/console/apps/CoolApp/deployments/Production/releases/v1/rollback", data={"csrf_token": csrf}
+        )
+        assert refused.status_code in (400, 403, 409, 422)
+        assert "signed releases only" in refused.text
+    assert len(coolapp.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()) == 2

@@ -230,13 +230,10 @@ class SignatureStatus:
 
 
 def signature_status(release: ReleaseOut) -> SignatureStatus:
-    """The one place that reads a release's signature for the console.
-
-    Releases carry no signature field yet; when signed releases land, read the field here.
-    """
-    signature = getattr(release, "signature", None)
-    if signature:
-        return SignatureStatus(True, "signed")
+    """The one place that reads a release's signature for the console: signed by which publisher key."""
+    if release.signature:
+        key = f" with publisher key {release.signing_key_id}" if release.signing_key_id else ""
+        return SignatureStatus(True, f"signed{key} (sequence {release.sequence})")
     return SignatureStatus(False, "unsigned")
 
 

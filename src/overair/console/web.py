@@ -337,6 +337,7 @@ def create_console(
             previous=history[-2] if len(history) > 1 else None,
             charts=charts,
             notice=notice,
+            signed_only=_signed_only(releases, found.name),
             crumbs=_crumbs(found.name, name),
         )
 
@@ -378,6 +379,7 @@ def create_console(
             rates=rates,
             charts={"rate": rate_chart} if any(rates.get(r.label) is not None for r in history) else {},
             others=[d.name for d in found.deployments if d.name != release.deployment],
+            signed_only=_signed_only(releases, found.name),
             notice=_notice(done, release.label, history),
             crumbs=_crumbs(found.name, release.deployment, release.label),
         )
@@ -432,6 +434,12 @@ def create_console(
         return RedirectResponse(target, status_code=303)
 
     return web
+
+
+def _signed_only(releases: ReleaseService, app: str) -> bool:
+    """The app accepts signed releases only: rollback and promote need the publisher's offline key,
+    which never reaches the server, so the console points to the CLI for them."""
+    return any(k.retired_at is None for k in releases.list_signing_keys(app))
 
 
 def _crumbs(app: str, deployment: str | None = None, label: str | None = None) -> list[tuple[str, str]]:

@@ -151,8 +151,12 @@ def test_failure_rate_from_counters(counts: dict[str, int], rate: float | None) 
     assert views.failure_rate(release(**counts)) == rate
 
 
-def test_signature_status_is_unsigned_without_a_signature() -> None:
+def test_signature_status() -> None:
     assert views.signature_status(release()) == views.SignatureStatus(False, "unsigned")
+    signed = release(signature="c2ln", signing_key_id="k1", sequence=4)
+    assert views.signature_status(signed) == views.SignatureStatus(
+        True, "signed with publisher key k1 (sequence 4)"
+    )
 
 
 @pytest.mark.parametrize(
