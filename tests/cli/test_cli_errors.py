@@ -151,8 +151,11 @@ def test_access_keys_and_deployments(config: Path, server: LiveServer, capsys) -
     logged_in(config, server)
     code, out, _ = overair(capsys, "access-key", "create", "ci-bot")
     assert code == 0 and "shown only this once" in out and "oa_" in out
+    code, out, _ = overair(capsys, "access-key", "create", "temp-bot", "--expires-in-days", "2")
+    assert code == 0 and "It expires on" in out
     code, out, _ = overair(capsys, "access-key", "list")
     assert "ci-bot" in out and "oa_" not in out
+    assert "Expires" in out and "never" in out
     assert overair(capsys, "access-key", "revoke", "ci-bot")[0] == 0
     code, _, err = overair(capsys, "access-key", "revoke", "ci-bot")
     assert code == 1 and 'No access key named "ci-bot"' in err

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from conftest import LiveServer, admin_api, ensure_npm_packages, running_server
-from overair.protocols.codepush_management import NEVER_EXPIRES, UNAUTHORIZED
+from overair.protocols.codepush_management import UNAUTHORIZED
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,8 @@ def test_sdk_access_keys(server: LiveServer, api: httpx.Client, tmp_path: Path) 
     name, renamed = unique("ci-"), unique("ci-renamed-")
     added = ok(sdk(server, tmp_path, {"call": "addAccessKey", "args": [name, 3_600_000]})[0])
     assert isinstance(added, dict)
-    assert added["name"] == name and added["key"].startswith("oa_") and added["expires"] == NEVER_EXPIRES
+    assert added["name"] == name and added["key"].startswith("oa_")
+    assert 3_590_000 <= added["expires"] - added["createdTime"] <= 3_610_000  # the ttl applies
     assert name in [k["name"] for k in api.get("/access-keys").json()]
     listed, one, works, patched, duplicate = sdk(
         server,
@@ -131,7 +132,7 @@ def test_sdk_access_keys(server: LiveServer, api: httpx.Client, tmp_path: Path) 
         {"call": "addAccessKey", "args": [renamed]},
     )
     assert name in [k["name"] for k in ok(listed)]  # type: ignore[union-attr]
-    assert ok(one) == {"createdTime": added["createdTime"], "expires": NEVER_EXPIRES, "name": name}
+    assert ok(one) == {"createdTime": added["createdTime"], "expires": added["expires"], "name": name}
     assert ok(works) is True
     assert ok(patched)["name"] == renamed  # type: ignore[index]
     assert duplicate["error"] == {"message": f'The access key "{renamed}" already exists.', "statusCode": 409}

@@ -113,6 +113,16 @@ class AccessKeyService:
                 session.commit()
             return record
 
+    def set_expiry(self, name: str, expires_in: dt.timedelta | None) -> AccessKeyOut:
+        """Let a key expire ``expires_in`` from now (None: never)."""
+        with self._sessions.begin() as session:
+            record = session.scalar(select(AccessKey).where(AccessKey.name == name))
+            if record is None:
+                raise NotFound(f'No access key named "{name}".')
+            record.expires_at = utcnow() + expires_in if expires_in is not None else None
+            session.flush()
+            return _out(record)
+
     def get(self, name: str) -> AccessKeyOut:
         """One key by name (never the key itself); :class:`NotFound` if there is none."""
         with self._sessions() as session:

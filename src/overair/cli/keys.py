@@ -29,13 +29,29 @@ def login(
 
 
 @app.command("create")
-def create(name: Annotated[str, typer.Argument(help="A name for the key, e.g. ci or alice.")]) -> None:
+def create(
+    name: Annotated[str, typer.Argument(help="A name for the key, e.g. ci or alice.")],
+    expires_in_days: Annotated[
+        float | None,
+        typer.Option(
+            "--expires-in-days",
+            min=0.001,
+            max=36500,
+            help="Refuse the key after this many days (the API and the console); default: never.",
+        ),
+    ] = None,
+) -> None:
     """Create a key. It is shown once: store it now."""
+    body: dict[str, object] = {"name": name}
+    if expires_in_days is not None:
+        body["expires_in_seconds"] = max(1, round(expires_in_days * 86400))
     with Api() as api:
-        created = api.post("/access-keys", json={"name": name})
+        created = api.post("/access-keys", json=body)
     console.print(f"[green]Created access key {created['name']}:[/]")
     console.print(created["key"], soft_wrap=True, highlight=False)
     console.print("It is shown only this once.")
+    if created.get("expires_at"):
+        console.print(f"It expires on {when(created['expires_at'])}.")
 
 
 @app.command("list")
@@ -43,13 +59,14 @@ def list_keys() -> None:
     """List the keys (names and dates; keys themselves are never shown again)."""
     with Api() as api:
         keys = api.get("/access-keys")
-    table = Table("Name", "Created by", "Created", "Last used")
+    table = Table("Name", "Created by", "Created", "Last used", "Expires")
     for k in keys:
         table.add_row(
             k["name"],
             k["created_by"],
             when(k["created_at"]),
             when(k["last_used_at"]) if k["last_used_at"] else "never",
+            when(k["expires_at"]) if k.get("expires_at") else "never",
         )
     console.print(table)
 

@@ -86,7 +86,7 @@ NOT_SUPPORTED = (
     "Collaborators and app transfers are not supported by overair: every access key manages every app. "
     "Give the person an access key of their own instead (overair access-key create NAME)."
 )
-NEVER_EXPIRES = 253402300799000  # 9999-12-31T23:59:59Z in ms: overair's access keys do not expire
+NEVER_EXPIRES = 253402300799000  # 9999-12-31T23:59:59Z in ms: what a key without expiry reports
 HIDDEN = "(hidden)"
 UPLOAD_CHUNK_SIZE = 4 * 1024 * 1024
 UPLOAD_MAX_AGE_SECONDS = 24 * 3600
@@ -314,7 +314,7 @@ def encode_key(key: AccessKeyOut, secret: str | None = None, *, hidden: bool = F
         "createdBy": key.created_by,
         "createdTime": _ms(key.created_at),
         "description": key.name,
-        "expires": NEVER_EXPIRES,
+        "expires": _ms(key.expires_at) if key.expires_at is not None else NEVER_EXPIRES,
         "friendlyName": key.name,
         "id": key.name,
     }
@@ -755,14 +755,18 @@ class CodePushManagement:
         return JSONResponse({"accessKeys": [encode_key(k, hidden=True) for k in keys]})
 
     async def add_key(self, request: Request, caller: str) -> Response:
-        """``POST /accessKeys``: the secret is in ``name``, this once. ``ttl`` is accepted and not applied."""
+        """``POST /accessKeys``: the secret is in ``name``, this once; ``ttl`` (ms) sets when it expires."""
         body = await _json(request)
         name = body.get("friendlyName") or body.get("description")
         errors = _key_errors(name, body.get("ttl"), update=False)
         if errors:
             raise Refused(400, fields=errors, as_json=True)
         created_by = body.get("createdBy") if isinstance(body.get("createdBy"), str) else caller
-        created = await self.call("key.add", {"name": name}, self.keys.create, name, created_by or caller)
+        ttl = body.get("ttl")
+        lifetime = dt.timedelta(milliseconds=ttl) if ttl else None
+        created = await self.call(
+            "key.add", {"name": name}, self.keys.create, name, created_by or caller, lifetime
+        )
         key = encode_key(created, created.key)
         headers = {"Location": "/accessKeys/" + quote(str(name), safe="")}
         return JSONResponse({"accessKey": key}, status_code=201, headers=headers)
@@ -774,7 +778,7 @@ class CodePushManagement:
         return JSONResponse({"accessKey": encode_key(key)})
 
     async def patch_key(self, request: Request, _caller: str) -> Response:
-        """``PATCH /accessKeys/<friendlyName>``: rename (``ttl`` is accepted and not applied)."""
+        """``PATCH /accessKeys/<friendlyName>``: rename; a ``ttl`` (ms) makes it expire that long from now."""
         name = request.path_params["key"]
         body = await _json(request)
         new_name = body.get("friendlyName")
@@ -786,6 +790,10 @@ class CodePushManagement:
             key = await self.call("key.patch", ctx, self.keys.rename, name, new_name)
         else:
             key = await self.call("key.patch", ctx, self.keys.get, name)
+        ttl = body.get("ttl")
+        if ttl:
+            lifetime = dt.timedelta(milliseconds=ttl)
+            key = await self.call("key.patch", ctx, self.keys.set_expiry, key.name, lifetime)
         return JSONResponse({"accessKey": encode_key(key)})
 
     async def remove_key(self, request: Request, _caller: str) -> Response:
