@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -669,3 +670,18 @@ def test_app_center_uploads_are_guarded_by_their_token(server: LiveServer, http:
     missing = httpx.get(f"{server.url}/apps/admin/NoSuchApp/deployments", headers=headers)
     assert missing.status_code == 404
     assert missing.json() == {"code": "NotFound", "message": 'App "NoSuchApp" does not exist.'}
+
+
+def test_access_key_ttl_is_applied(server: LiveServer, http: httpx.Client) -> None:
+    name = unique("ttl-")
+    added = http.post("/accessKeys", json={"friendlyName": name, "ttl": 60_000}).json()["accessKey"]
+    assert 59_000 <= added["expires"] - added["createdTime"] <= 61_000
+    patched = http.patch(f"/accessKeys/{name}", json={"ttl": 3_600_000}).json()["accessKey"]
+    assert patched["expires"] - added["expires"] >= 3_500_000
+    assert httpx.get(
+        server.url + "/authenticated", headers={"Authorization": f"Bearer {added['name']}"}
+    ).json()
+    short = http.post("/accessKeys", json={"friendlyName": unique("gone-"), "ttl": 1}).json()["accessKey"]
+    time.sleep(1.1)
+    refused = httpx.get(server.url + "/authenticated", headers={"Authorization": f"Bearer {short['name']}"})
+    assert refused.status_code == 401
