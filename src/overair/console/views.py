@@ -258,8 +258,14 @@ def _hour_text(hour: dt.datetime) -> str:
 
 def hourly_charts(points: Sequence[HourlyPointLike]) -> dict[str, Any]:
     """Chart data from the metrics store's hourly points: active devices per label, downloads and installs,
-    failures and rollbacks (summed over labels), each hour in order."""
-    hours = sorted({p.hour for p in points})
+    failures and rollbacks (summed over labels), for every hour from the first point to the last."""
+    seen = sorted({p.hour for p in points})
+    hours = []
+    if seen:  # every hour from the first to the last, so quiet hours show as zero rather than vanish
+        hour = seen[0]
+        while hour <= seen[-1]:
+            hours.append(hour)
+            hour += dt.timedelta(hours=1)
     labels = sorted({p.label for p in points}, key=lambda lab: (len(lab), lab))
     index = {h: i for i, h in enumerate(hours)}
     active = {lab: [0] * len(hours) for lab in labels}

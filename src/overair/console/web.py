@@ -338,6 +338,7 @@ def create_console(
             charts=charts,
             notice=notice,
             signed_only=_signed_only(releases, found.name),
+            active=console.metrics.active_devices(found.name, name) if console.metrics else None,
             crumbs=_crumbs(found.name, name),
         )
 

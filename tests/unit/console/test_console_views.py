@@ -178,7 +178,7 @@ class Point:
 
 
 def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
-    h1, h2 = NOW, NOW + dt.timedelta(hours=1)
+    h1, h2 = NOW, NOW + dt.timedelta(hours=2)
     points = [
         Point(h2, "v2", downloads=4, installs=3, active=3),
         Point(h1, "v1", downloads=1, installs=1, failures=1, active=5),
@@ -186,19 +186,19 @@ def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
         Point(h1, "v10", active=1),
     ]
     charts = views.hourly_charts(points)
-    assert charts["active"]["x"] == ["11-22 12:00", "11-22 13:00"]
+    assert charts["active"]["x"] == ["11-22 12:00", "11-22 13:00", "11-22 14:00"]  # the quiet hour too
     assert charts["active"]["series"] == [
-        {"name": "v1", "values": [5, 4]},
-        {"name": "v2", "values": [0, 3]},
-        {"name": "v10", "values": [1, 0]},
+        {"name": "v1", "values": [5, 0, 4]},
+        {"name": "v2", "values": [0, 0, 3]},
+        {"name": "v10", "values": [1, 0, 0]},
     ]
     assert charts["traffic"]["series"] == [
-        {"name": "downloads", "values": [1, 4]},
-        {"name": "installs", "values": [1, 3]},
+        {"name": "downloads", "values": [1, 0, 4]},
+        {"name": "installs", "values": [1, 0, 3]},
     ]
     assert charts["trouble"]["series"] == [
-        {"name": "failures", "values": [1, 0]},
-        {"name": "rollbacks", "values": [0, 2]},
+        {"name": "failures", "values": [1, 0, 0]},
+        {"name": "rollbacks", "values": [0, 0, 2]},
     ]
     assert views.has_data(charts["trouble"])
     assert not views.has_data(views.hourly_charts([])["active"])
