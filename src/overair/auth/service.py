@@ -103,7 +103,7 @@ class AccessKeyService:
                     "(overair access-key create) and log in again."
                 )
             now = utcnow()
-            if record.expires_at is not None and record.expires_at <= now:
+            if record.expires_at is not None and record.expires_at <= dt.datetime.now(dt.UTC):
                 raise Unauthorized(
                     f'The access key "{record.name}" expired on {record.expires_at:%Y-%m-%d %H:%M} UTC. '
                     "Ask an admin for a new key (overair access-key create) and log in again."

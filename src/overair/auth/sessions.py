@@ -17,8 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair.auth.models import ConsoleSession
 from overair.auth.service import AccessKeyService, hash_key
-from overair.db import utcnow
 from overair.errors import Unauthorized
+
+
+def _now() -> dt.datetime:
+    # to the microsecond: a session of a few seconds (tests) must not live a second longer
+    return dt.datetime.now(dt.UTC)
 
 
 class NotSignedIn(Unauthorized):
@@ -60,7 +64,7 @@ class ConsoleSessions:
         key_id, key_name = self._keys.verify_id(access_key.strip())
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
-        now = utcnow()
+        now = _now()
         with self._sessions.begin() as session:
             session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
             record = ConsoleSession(
@@ -78,7 +82,7 @@ class ConsoleSessions:
         """The identity of a session token; :class:`NotSignedIn` or :class:`SessionExpired` otherwise."""
         if not token:
             raise NotSignedIn("You are not signed in: sign in with an access key.")
-        now = utcnow()
+        now = _now()
         with self._sessions() as session:
             record = session.scalar(
                 select(ConsoleSession).where(ConsoleSession.token_hash == hash_key(token))
