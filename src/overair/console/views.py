@@ -256,14 +256,20 @@ def _hour_text(hour: dt.datetime) -> str:
     return hour.astimezone(dt.UTC).strftime("%m-%d %H:00")
 
 
-def hourly_charts(points: Sequence[HourlyPointLike]) -> dict[str, Any]:
+def hourly_charts(
+    points: Sequence[HourlyPointLike], start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> dict[str, Any]:
     """Chart data from the metrics store's hourly points: active devices per label, downloads and installs,
-    failures and rollbacks (summed over labels), for every hour from the first point to the last."""
+    failures and rollbacks (summed over labels), for every hour from ``start`` (or the first point) to
+    ``end`` (or the last point)."""
     seen = sorted({p.hour for p in points})
+    first = min([start, *seen[:1]]) if start is not None else (seen[0] if seen else None)
+    last = max([end, *seen[-1:]]) if end is not None else (seen[-1] if seen else None)
     hours = []
-    if seen:  # every hour from the first to the last, so quiet hours show as zero rather than vanish
-        hour = seen[0]
-        while hour <= seen[-1]:
+    if first is not None and last is not None:
+        # every hour of the window, so quiet hours show as zero rather than vanish
+        hour = first
+        while hour <= last:
             hours.append(hour)
             hour += dt.timedelta(hours=1)
     labels = sorted({p.label for p in points}, key=lambda lab: (len(lab), lab))

@@ -524,7 +524,10 @@ def _charts(
 ) -> dict[str, Any]:
     charts: dict[str, Any] = {"totals": views.totals_chart(history)}
     if metrics is not None:
-        charts.update(views.hourly_charts(metrics.series(app, deployment, hours=CHART_HOURS)))
+        end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+        start = end - dt.timedelta(hours=CHART_HOURS - 1)
+        points = metrics.series(app, deployment, hours=CHART_HOURS, now=end)
+        charts.update(views.hourly_charts(points, start, end))
     return charts
 
 

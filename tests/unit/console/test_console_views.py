@@ -204,6 +204,15 @@ def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
     assert not views.has_data(views.hourly_charts([])["active"])
 
 
+def test_hourly_charts_cover_the_whole_window() -> None:
+    charts = views.hourly_charts([Point(NOW, "v1", active=2)], NOW - dt.timedelta(hours=2), NOW)
+    assert charts["active"]["x"] == ["11-22 10:00", "11-22 11:00", "11-22 12:00"]
+    assert charts["active"]["series"] == [{"name": "v1", "values": [0, 0, 2]}]
+    empty = views.hourly_charts([], NOW - dt.timedelta(hours=1), NOW)
+    assert empty["traffic"]["x"] == ["11-22 11:00", "11-22 12:00"]
+    assert empty["active"]["series"] == []
+
+
 def test_totals_chart_per_release() -> None:
     chart = views.totals_chart([release("v1", downloads=3, installs=2), release("v2", failures=1)])
     assert chart["x"] == ["v1", "v2"]
