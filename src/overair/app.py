@@ -23,6 +23,9 @@ from overair.auth.service import AccessKeyService
 from overair.config import Settings
 from overair.db import make_engine, make_sessionmaker, migrate
 from overair.errors import OverairError
+from overair.metrics import api as metrics_api
+from overair.metrics.prometheus import make_registry
+from overair.metrics.service import MetricsService
 from overair.packages import InvalidBundle, Limits
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
@@ -139,16 +142,25 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     releases = ReleaseService(sessions, blobs, limits)
     access_keys = AccessKeyService(sessions)
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
-    devices = NativeProtocol(cache, releases, blobs, settings.public_url)
-    codepush = CodePushProtocol(cache, releases, settings.public_url)
+    metrics = MetricsService(
+        sessions, retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+    )
+    devices = NativeProtocol(cache, metrics, blobs, settings.public_url)
+    codepush = CodePushProtocol(cache, metrics, settings.public_url)
     codepush_management = CodePushManagement(
-        releases, access_keys, settings.public_url, settings.max_upload_bytes, settings.data_dir / "uploads"
+        releases,
+        access_keys,
+        settings.public_url,
+        settings.max_upload_bytes,
+        settings.data_dir / "uploads",
+        metrics=metrics,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         releases.close()  # finish background work (diff archives) before the process exits
+        metrics.close()
         engine.dispose()
 
     management = FastAPI(
@@ -166,9 +178,13 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     management.state.releases = releases
     management.state.access_keys = access_keys
     management.state.device_cache = cache
+    management.state.metrics = metrics
+    management.state.prometheus = make_registry(metrics)
     _install_error_table(management)
     management.include_router(auth_api.router)
     management.include_router(releases_api.router)
+    management.include_router(metrics_api.router)
+    management.include_router(metrics_api.prometheus_router)
 
     @management.get("/", include_in_schema=False)
     def index() -> dict[str, str]:

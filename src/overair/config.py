@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     cache_recheck_seconds: float = Field(
         default=1.0, ge=0.0, description="How stale another worker's release change may look, at most."
     )
+    metrics_key: str = Field(
+        default="", description="If set, GET /metrics requires it as a bearer token; empty: open."
+    )
+    metrics_retention_days: int = Field(
+        default=90, ge=0, description="Hourly metrics older than this are pruned; 0 keeps them forever."
+    )
+    metrics_active_days: int = Field(
+        default=30, ge=1, description="Devices silent for this many days no longer count as active."
+    )
 
     @field_validator("public_url")
     @classmethod
