@@ -45,6 +45,10 @@ class State:
     pending_mode: str = ""
     failed_labels: list[str] = field(default_factory=list)
     reports: list[dict[str, str]] = field(default_factory=list)
+    running_label: str = ""
+    """The label last reported as running (or installed): ``running`` is sent again only on a change..."""
+    running_at: float = 0.0
+    """...or a day after this wall-clock time (seconds since the epoch)."""
 
     def to_json(self) -> bytes:
         """The document as stored."""
@@ -77,6 +81,8 @@ class State:
             pending_mode=str(raw["pending_mode"]),
             failed_labels=[str(x) for x in raw["failed_labels"]],
             reports=[{str(k): str(v) for k, v in r.items()} for r in raw["reports"]],
+            running_label=str(raw.get("running_label", "")),  # absent in journals of older engines
+            running_at=float(raw.get("running_at", 0.0)),
         )
 
 

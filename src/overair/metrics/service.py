@@ -427,7 +427,7 @@ class MetricsService:
                     select(MetricLabel.label, MetricLabel.active).where(
                         MetricLabel.deployment_id == deployment_id
                     )
-                ).tuples()
+                ).all()
             )
         in_window = {(r.hour, r.label): r for r in rows if r.hour <= end}
         snapshots: dict[str, list[MetricHour]] = defaultdict(list)
@@ -474,7 +474,7 @@ class MetricsService:
                 select(MetricLabel.label, MetricLabel.active).where(
                     MetricLabel.deployment_id == deployment_id, MetricLabel.active > 0
                 )
-            ).tuples()
+            ).all()
             return dict(sorted(rows, key=lambda r: _label_key(r[0])))
 
     def failure_rates(self, app: str, deployment: str) -> dict[str, float]:
@@ -494,7 +494,7 @@ class MetricsService:
                 )
                 .where(Release.deployment_id == deployment_id)
                 .order_by(Release.seq)
-            ).tuples()
+            ).all()
             return [
                 LabelSummary(
                     label=r.label,
