@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         default=90, ge=0, description="Hourly metrics older than this are pruned; 0 keeps them forever."
     )
     metrics_active_days: int = Field(
-        default=30, ge=1, description="Devices silent for this many days no longer count as active."
+        default=30, ge=0, description="Devices silent this many days stop counting as active; 0: never."
     )
 
     @field_validator("public_url")

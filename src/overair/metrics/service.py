@@ -377,6 +377,8 @@ class MetricsService:
     def prune(self, now: dt.datetime | None = None) -> tuple[int, int]:
         """Drop hourly rows older than the retention and expire devices silent for ``active_days``.
 
+        ``retention_days`` 0 keeps every hour; ``active_days`` 0 never expires devices.
+
         Returns (hourly rows deleted, devices expired). Expired devices leave their label's gauge, as if
         they had moved away. Idempotent and safe to run from several workers at once: each device is
         subtracted only by the transaction that deleted its row.
@@ -385,11 +387,15 @@ class MetricsService:
         deleted_hours = 0
         with self._transaction() as session:
             insert = _insert(session)
-            expired = session.execute(
-                delete(MetricDevice)
-                .where(MetricDevice.seen_at < now - dt.timedelta(days=self.active_days))
-                .returning(MetricDevice.deployment_id, MetricDevice.label)
-            ).all()
+            expired: list[Any] = []
+            if self.active_days > 0:
+                expired = list(
+                    session.execute(
+                        delete(MetricDevice)
+                        .where(MetricDevice.seen_at < now - dt.timedelta(days=self.active_days))
+                        .returning(MetricDevice.deployment_id, MetricDevice.label)
+                    ).all()
+                )
             for (deployment_id, label), count in Counter((r[0], r[1]) for r in expired).items():
                 self._move_gauge(session, insert, deployment_id, label, -count, hour_of(now))
             if self.retention_days > 0:
