@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.db import utcnow
@@ -137,9 +137,9 @@ def _label_key(label: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in _NUMBER.split(label))
 
 
-def _insert(session: Session) -> Any:
+def _insert(conn: Connection) -> Any:
     """The dialect's INSERT with ``on_conflict_do_update`` (SQLite and PostgreSQL spell it the same)."""
-    name = session.get_bind().dialect.name
+    name = conn.dialect.name
     if name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -176,9 +176,11 @@ class MetricsService:
         self._background.shutdown(wait=True)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self) -> Iterator[Connection]:
+        # Core statements on the session's connection: the ORM's per-statement bookkeeping would cost
+        # more than the statements themselves on the report path.
         with self._sessions() as session, session.begin():
-            yield session
+            yield session.connection()
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -194,11 +196,11 @@ class MetricsService:
 
         Raises :class:`ReleaseNotFound` for an unknown key or label; nothing is recorded then.
         """
-        with self._sessions() as session:
-            deployment_id = session.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
-        if deployment_id is None:
-            raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
-        self.record(deployment_id, label, status, client_id, previous_label)
+        with self._transaction() as conn:
+            deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
+            if deployment_id is None:
+                raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
+            self._record(conn, deployment_id, label, status, client_id)
 
     def record(
         self,
@@ -215,6 +217,10 @@ class MetricsService:
         so it is not needed to move the gauges.
         """
         del previous_label  # the device row is authoritative; see the docstring
+        with self._transaction() as conn:
+            self._record(conn, deployment_id, label, status, client_id)
+
+    def _record(self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str) -> None:
         try:
             report = ReportStatus(status)
         except ValueError:
@@ -223,27 +229,26 @@ class MetricsService:
         now = self._clock()
         hour = hour_of(now)
         column = _COLUMN[report]
-        with self._transaction() as session:
-            insert = _insert(session)
-            self._count_hour(session, insert, deployment_id, hour, label, column)  # first: a write
-            if not repo.count_report(session, deployment_id, label, report):
-                name = session.scalar(select(Deployment.name).where(Deployment.id == deployment_id))
-                if name is None:
-                    raise ReleaseNotFound("Unknown deployment: it may have been removed.")
-                raise ReleaseNotFound(f'Deployment "{name}" has no release "{label}".')
-            stmt = insert(MetricLabel).values(deployment_id=deployment_id, label=label, **{column: 1})
-            session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["deployment_id", "label"],
-                    set_={column: getattr(MetricLabel, column) + 1},
-                )
+        insert = _insert(conn)
+        self._count_hour(conn, insert, deployment_id, hour, label, column)  # first: a write
+        if not repo.count_report(conn, deployment_id, label, report):
+            name = conn.scalar(select(Deployment.name).where(Deployment.id == deployment_id))
+            if name is None:
+                raise ReleaseNotFound("Unknown deployment: it may have been removed.")
+            raise ReleaseNotFound(f'Deployment "{name}" has no release "{label}".')
+        stmt = insert(MetricLabel).values(deployment_id=deployment_id, label=label, **{column: 1})
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["deployment_id", "label"],
+                set_={column: getattr(MetricLabel, column) + 1},
             )
-            if client_id:
-                device = device_hash(client_id)
-                if report in (ReportStatus.INSTALLED, ReportStatus.RUNNING):
-                    self._move_device(session, insert, deployment_id, device, label, now)
-                elif report is ReportStatus.ROLLED_BACK:
-                    self._leave_label(session, insert, deployment_id, device, label, now)
+        )
+        if client_id:
+            device = device_hash(client_id)
+            if report in (ReportStatus.INSTALLED, ReportStatus.RUNNING):
+                self._move_device(conn, insert, deployment_id, device, label, now)
+            elif report is ReportStatus.ROLLED_BACK:
+                self._leave_label(conn, insert, deployment_id, device, label, now)
         self._maybe_prune(now)
 
     def record_binary(self, deployment_key: str, client_id: str) -> None:
@@ -251,26 +256,26 @@ class MetricsService:
         if not client_id:
             return
         now = self._clock()
-        with self._transaction() as session:
-            deployment_id = session.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
+        with self._transaction() as conn:
+            deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
             if deployment_id is None:
                 return
-            insert = _insert(session)
+            insert = _insert(conn)
             device = device_hash(client_id)
-            row = session.execute(
+            row = conn.execute(
                 delete(MetricDevice)
                 .where(MetricDevice.deployment_id == deployment_id, MetricDevice.device == device)
                 .returning(MetricDevice.label)
             ).first()
             if row is not None:
-                self._move_gauge(session, insert, deployment_id, row.label, -1, hour_of(now))
+                self._move_gauge(conn, insert, deployment_id, row.label, -1, hour_of(now))
 
     @staticmethod
     def _count_hour(
-        session: Session, insert: Any, deployment_id: int, hour: dt.datetime, label: str, column: str
+        conn: Connection, insert: Any, deployment_id: int, hour: dt.datetime, label: str, column: str
     ) -> None:
         stmt = insert(MetricHour).values(deployment_id=deployment_id, hour=hour, label=label, **{column: 1})
-        session.execute(
+        conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["deployment_id", "hour", "label"],
                 set_={column: getattr(MetricHour, column) + 1},
@@ -279,11 +284,11 @@ class MetricsService:
 
     @staticmethod
     def _move_gauge(
-        session: Session, insert: Any, deployment_id: int, label: str, delta: int, hour: dt.datetime
+        conn: Connection, insert: Any, deployment_id: int, label: str, delta: int, hour: dt.datetime
     ) -> None:
         """Move a label's active gauge by ``delta`` and record the new value in the hour's row."""
         stmt = insert(MetricLabel).values(deployment_id=deployment_id, label=label, active=max(delta, 0))
-        active = session.execute(
+        active = conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["deployment_id", "label"], set_={"active": MetricLabel.active + delta}
             ).returning(MetricLabel.active)
@@ -291,7 +296,7 @@ class MetricsService:
         stmt = insert(MetricHour).values(
             deployment_id=deployment_id, hour=hour, label=label, active=active, active_before=active - delta
         )
-        session.execute(
+        conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["deployment_id", "hour", "label"],
                 set_={
@@ -301,41 +306,41 @@ class MetricsService:
             )
         )
 
-    def _locked_device(self, session: Session, deployment_id: int, device: str) -> str | None:
-        return session.scalar(
+    def _locked_device(self, conn: Connection, deployment_id: int, device: str) -> str | None:
+        return conn.scalar(
             select(MetricDevice.label)
             .where(MetricDevice.deployment_id == deployment_id, MetricDevice.device == device)
             .with_for_update()
         )
 
     def _move_device(
-        self, session: Session, insert: Any, deployment_id: int, device: str, label: str, now: dt.datetime
+        self, conn: Connection, insert: Any, deployment_id: int, device: str, label: str, now: dt.datetime
     ) -> None:
         where = (MetricDevice.deployment_id == deployment_id, MetricDevice.device == device)
-        old = self._locked_device(session, deployment_id, device)
+        old = self._locked_device(conn, deployment_id, device)
         if old is None:
-            created = session.execute(
+            created = conn.execute(
                 insert(MetricDevice)
                 .values(deployment_id=deployment_id, device=device, label=label, seen_at=now)
                 .on_conflict_do_nothing(index_elements=["deployment_id", "device"])
                 .returning(MetricDevice.label)
             ).first()
             if created is not None:
-                self._move_gauge(session, insert, deployment_id, label, +1, hour_of(now))
+                self._move_gauge(conn, insert, deployment_id, label, +1, hour_of(now))
                 return
-            old = self._locked_device(session, deployment_id, device)  # another worker saw it first
+            old = self._locked_device(conn, deployment_id, device)  # another worker saw it first
             if old is None:
                 return
-        session.execute(update(MetricDevice).where(*where).values(label=label, seen_at=now))
+        conn.execute(update(MetricDevice).where(*where).values(label=label, seen_at=now))
         if old != label:
-            self._move_gauge(session, insert, deployment_id, old, -1, hour_of(now))
-            self._move_gauge(session, insert, deployment_id, label, +1, hour_of(now))
+            self._move_gauge(conn, insert, deployment_id, old, -1, hour_of(now))
+            self._move_gauge(conn, insert, deployment_id, label, +1, hour_of(now))
 
     def _leave_label(
-        self, session: Session, insert: Any, deployment_id: int, device: str, label: str, now: dt.datetime
+        self, conn: Connection, insert: Any, deployment_id: int, device: str, label: str, now: dt.datetime
     ) -> None:
         """A device rolled back from ``label``: if it was counted there, it is not any more."""
-        row = session.execute(
+        row = conn.execute(
             delete(MetricDevice)
             .where(
                 MetricDevice.deployment_id == deployment_id,
@@ -345,7 +350,7 @@ class MetricsService:
             .returning(MetricDevice.label)
         ).first()
         if row is not None:
-            self._move_gauge(session, insert, deployment_id, label, -1, hour_of(now))
+            self._move_gauge(conn, insert, deployment_id, label, -1, hour_of(now))
 
     # -- retention ----------------------------------------------------------------------------------
 
@@ -385,23 +390,23 @@ class MetricsService:
         """
         now = now or self._clock()
         deleted_hours = 0
-        with self._transaction() as session:
-            insert = _insert(session)
+        with self._transaction() as conn:
+            insert = _insert(conn)
             expired: list[Any] = []
             if self.active_days > 0:
                 expired = list(
-                    session.execute(
+                    conn.execute(
                         delete(MetricDevice)
                         .where(MetricDevice.seen_at < now - dt.timedelta(days=self.active_days))
                         .returning(MetricDevice.deployment_id, MetricDevice.label)
                     ).all()
                 )
             for (deployment_id, label), count in Counter((r[0], r[1]) for r in expired).items():
-                self._move_gauge(session, insert, deployment_id, label, -count, hour_of(now))
+                self._move_gauge(conn, insert, deployment_id, label, -count, hour_of(now))
             if self.retention_days > 0:
                 cutoff = hour_of(now) - dt.timedelta(days=self.retention_days)
-                result = session.execute(delete(MetricHour).where(MetricHour.hour < cutoff))
-                deleted_hours = int(result.rowcount)  # type: ignore[attr-defined]
+                result = conn.execute(delete(MetricHour).where(MetricHour.hour < cutoff))
+                deleted_hours = int(result.rowcount)
         return deleted_hours, len(expired)
 
     # -- reading ------------------------------------------------------------------------------------

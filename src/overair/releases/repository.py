@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from overair.releases.errors import AppNotFound, DeploymentNotFound, ReleaseNotFound
@@ -70,7 +70,7 @@ def deployment_by_key(session: Session, key: str) -> Deployment | None:
     )
 
 
-def count_report(session: Session, deployment_id: int, label: str, status: ReportStatus) -> bool:
+def count_report(session: Session | Connection, deployment_id: int, label: str, status: ReportStatus) -> bool:
     """Add a device report to the release's counters (one UPDATE); False when there is no such release.
 
     ``running`` reports have no release counter: for them this only checks that the release exists.
