@@ -23,6 +23,7 @@ import httpx
 
 from overair.client._fs import FileSystem
 from overair.client._journal import Bundle, Journal, State
+from overair.client._trust import Trust
 from overair.client._types import (
     CheckResult,
     CheckStatus,
@@ -75,7 +76,14 @@ class UpdateEngine:
         *,
         embedded_bundle: Path,
         data_dir: Path,
-        public_keys: Sequence[bytes] = (),
+        public_keys: Sequence[str | bytes] = (),
+        retired_keys: Sequence[str | bytes] = (),
+        app_name: str | None = None,
+        deployment_name: str | None = None,
+        server_key: str | None = None,
+        max_staleness: float = 7 * 86_400.0,
+        on_stale: Callable[[float], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
         install_mode: InstallMode = InstallMode.ON_NEXT_RESTART,
         mandatory_install_mode: InstallMode = InstallMode.IMMEDIATE,
         min_check_interval: float = 300.0,
@@ -94,10 +102,19 @@ class UpdateEngine:
         self.build_number = build_number
         self.embedded_bundle = Path(embedded_bundle)
         self.data_dir = Path(data_dir)
-        if public_keys:
-            # Silently accepting keys would make callers believe signatures are checked.
-            raise ValueError("signature verification is not available yet: leave public_keys empty")
-        self.public_keys = tuple(public_keys)
+        self._trust = Trust(
+            public_keys=public_keys,
+            retired_keys=retired_keys,
+            server_key=server_key,
+            app_name=app_name,
+            deployment_name=deployment_name,
+            app_version=app_version,
+            build_number=build_number,
+        )
+        self.max_staleness = max_staleness
+        self._on_stale = on_stale
+        self._wall_clock = wall_clock
+        self._refusals_reported: set[tuple[str, str]] = set()
         self.install_mode = install_mode
         self.mandatory_install_mode = mandatory_install_mode
         self.min_check_interval = min_check_interval
@@ -118,6 +135,8 @@ class UpdateEngine:
             folder.mkdir(parents=True, exist_ok=True)
         self._journal = Journal(self.data_dir / "state.json", self._fs)
         self._state = self._journal.load()
+        if self._state.fresh_at is None:
+            self._state.fresh_at = self._wall_clock()  # staleness counts from the first launch
         if not self._journal.path.exists():
             try:
                 self._save()  # the client id must survive the first launch
@@ -280,6 +299,7 @@ class UpdateEngine:
         if state.confirmed:
             state.previous = state.current
         state.current = bundle
+        state.sequence_floor = max(state.sequence_floor, bundle.sequence)
         state.confirmed, state.trial_launches = False, 0
         state.pending, state.pending_mode = None, ""
 
@@ -398,10 +418,18 @@ class UpdateEngine:
             response = self._http.get(f"{self.server_url}/v1/update-check", params=params)
         except httpx.HTTPError as exc:
             log.warning("update check failed (%s): %s", trigger.value, exc)
+            self._tell_if_stale()
             return CheckResult(CheckStatus.OFFLINE)
         if response.status_code != 200:
             log.warning("update check refused with %s: %s", response.status_code, response.text[:300])
+            self._tell_if_stale()
             return CheckResult(CheckStatus.OFFLINE)
+        try:
+            self._check_fresh(response, params)
+        except UpdateRefused as exc:
+            log.error("update check answer refused: %s", exc.message)
+            self._tell_if_stale()
+            return CheckResult(CheckStatus.REFUSED, message=exc.message)
         try:
             body = response.json()
             status = CheckStatus(body["status"])
@@ -419,6 +447,10 @@ class UpdateEngine:
                     sync_before_update=bool(update.get("sync_before_update", False)),
                     attention=bool(body.get("attention", False)),
                     message=str(body.get("message") or ""),
+                    sequence=int(update.get("sequence") or 0),
+                    signed_manifest=_optional_text(update.get("signed_manifest")),
+                    signature=_optional_text(update.get("signature")),
+                    key_id=_optional_text(update.get("key_id")),
                 )
             store_version = body.get("store_version")
             attention, message = bool(body.get("attention", False)), str(body.get("message") or "")
@@ -431,7 +463,68 @@ class UpdateEngine:
             return CheckResult(CheckStatus.OFFLINE)
         if info is not None and info.label in self.failed_labels:
             return CheckResult(CheckStatus.NO_UPDATE)
+        if info is not None:
+            try:
+                with self._lock:
+                    self._trust.check_update(info, self._installed_sequence())
+            except UpdateRefused as exc:
+                self._report_refusal(info, exc.message)
+                return CheckResult(CheckStatus.REFUSED, info, message=exc.message)
         return CheckResult(status, info, str(store_version) if store_version else None, attention, message)
+
+    # -- trust --------------------------------------------------------------------------------------
+
+    def _installed_sequence(self) -> int:
+        state = self._state
+        pending = state.pending.sequence if state.pending is not None else 0
+        current = state.current.sequence if state.current is not None else 0
+        return max(state.sequence_floor, pending, current)
+
+    def _check_fresh(self, response: httpx.Response, params: dict[str, Any]) -> None:
+        scope = f"{self.deployment_key}|{self.app_version}|{params['label']}"
+        now = self._wall_clock()
+        with self._lock:
+            last = self._state.fresh_issued
+        issued = self._trust.check_answer(response.headers, response.content, scope, now, last)
+        if issued is None:
+            return
+        with self._lock:
+            try:
+                with self._changing() as state:
+                    state.fresh_at, state.fresh_issued = now, max(issued, state.fresh_issued)
+            except OSError as exc:
+                log.warning("could not record the fresh answer: %s", exc)
+
+    def freshness_age(self) -> float | None:
+        """Seconds since the last server-signed answer (or the first launch); None without server_key."""
+        if self._trust.server is None:
+            return None
+        with self._lock:
+            fresh_at = self._state.fresh_at
+        return max(0.0, self._wall_clock() - (fresh_at if fresh_at is not None else self._wall_clock()))
+
+    def _tell_if_stale(self) -> None:
+        age = self.freshness_age()
+        if age is not None and age > self.max_staleness:
+            log.warning("no fresh update-check answer for %.0f hours", age / 3600)
+            if self._on_stale is not None:
+                try:
+                    self._on_stale(age)
+                except Exception:  # the host's callback must not break the update flow
+                    log.exception("on_stale callback failed")
+
+    def _report_refusal(self, update: UpdateInfo, reason: str) -> None:
+        """Report a refused update once per process, so a repeated offer does not flood the server."""
+        log.error("update %s refused: %s", update.label, reason)
+        if (update.label, reason) in self._refusals_reported:
+            return
+        self._refusals_reported.add((update.label, reason))
+        with self._lock:
+            try:
+                with self._changing():
+                    self._report(update.label, "failed", reason)
+            except OSError as exc:
+                log.warning("could not queue the refusal report: %s", exc)
 
     # -- downloading --------------------------------------------------------------------------------
 
@@ -449,6 +542,11 @@ class UpdateEngine:
                     raise UpdateRefused(
                         f"{update.label} failed on this device before; it is not installed again."
                     )
+                try:
+                    signed = self._trust.check_update(update, self._installed_sequence())
+                except UpdateRefused as exc:
+                    self._report_refusal(update, exc.message)
+                    raise
                 for known in (
                     self._state.current,
                     self._state.previous,
@@ -466,6 +564,7 @@ class UpdateEngine:
             # and install() on the app's thread never wait for a download.
             try:
                 manifest = self._fetch_manifest(update)
+                self._trust.check_files(update, signed, manifest)
                 self._check_space(update, manifest)
                 archive = self._fetch_archive(update, progress)
                 self._unpack(update, archive, manifest)
@@ -485,7 +584,9 @@ class UpdateEngine:
 
     def _downloaded(self, update: UpdateInfo) -> DownloadedUpdate:
         with self._changing() as state:
-            state.downloaded = Bundle(update.label, update.package_hash, update.sync_before_update)
+            state.downloaded = Bundle(
+                update.label, update.package_hash, update.sync_before_update, update.sequence
+            )
             self._report(update.label, "downloaded")
         return DownloadedUpdate(update, self._bundles / update.package_hash)
 
@@ -606,9 +707,8 @@ class UpdateEngine:
         """
         mode = mode or self.install_mode
         with self._lock:
-            bundle = Bundle(
-                downloaded.update.label, downloaded.update.package_hash, downloaded.update.sync_before_update
-            )
+            update = downloaded.update
+            bundle = Bundle(update.label, update.package_hash, update.sync_before_update, update.sequence)
             if not self._complete(bundle):
                 raise UpdateError(f"{bundle.label} is not downloaded; download it again")
             if bundle.sync_before_update and self._unsynced() > 0:
@@ -677,6 +777,8 @@ class UpdateEngine:
             return SyncResult(SyncStatus.STORE_UPDATE_REQUIRED)
         if result.status is CheckStatus.OFFLINE:
             return SyncResult(SyncStatus.FAILED, error="the update server could not be reached")
+        if result.status is CheckStatus.REFUSED:
+            return SyncResult(SyncStatus.FAILED, result.update, error=result.message)
         update = result.update
         if update is None:
             return SyncResult(SyncStatus.UP_TO_DATE)
@@ -709,3 +811,7 @@ class UpdateEngine:
         if update.attention or self.ask_optional:  # a seamless update installs silently
             ui.inform("Information", "Update is installed. It takes effect the next time the app starts.")
         return SyncResult(SyncStatus.INSTALLED, update)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -23,6 +23,7 @@ class Bundle:
     label: str
     package_hash: str
     sync_before_update: bool = False
+    sequence: int = 0
 
 
 @dataclass(slots=True)
@@ -49,6 +50,12 @@ class State:
     """The label last reported as running (or installed): ``running`` is sent again only on a change..."""
     running_at: float = 0.0
     """...or a day after this wall-clock time (seconds since the epoch)."""
+    sequence_floor: int = 0
+    """The highest release sequence ever installed: signed updates must be newer (no downgrade)."""
+    fresh_at: float | None = None
+    """Wall-clock time of the last update-check answer whose freshness signature verified."""
+    fresh_issued: int = 0
+    """The issue time of that answer: an older one is a replay."""
 
     def to_json(self) -> bytes:
         """The document as stored."""
@@ -68,6 +75,7 @@ class State:
                 label=str(value["label"]),
                 package_hash=str(value["package_hash"]),
                 sync_before_update=bool(value.get("sync_before_update", False)),
+                sequence=int(value.get("sequence", 0)),
             )
 
         return cls(
@@ -83,6 +91,9 @@ class State:
             reports=[{str(k): str(v) for k, v in r.items()} for r in raw["reports"]],
             running_label=str(raw.get("running_label", "")),  # absent in journals of older engines
             running_at=float(raw.get("running_at", 0.0)),
+            sequence_floor=int(raw.get("sequence_floor", 0)),
+            fresh_at=None if raw.get("fresh_at") is None else float(raw["fresh_at"]),
+            fresh_issued=int(raw.get("fresh_issued", 0)),
         )
 
 

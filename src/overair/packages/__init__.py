@@ -1,6 +1,6 @@
 """The bundle format: validating uploaded archives, the CodePush package hash, manifests, zipping.
 
-Standard library only; nothing here imports the rest of overair.
+Standard library only, plus ``cryptography`` in ``signing``; nothing here imports the rest of overair.
 """
 
 from __future__ import annotations
