@@ -201,6 +201,7 @@ class MetricsService:
             if deployment_id is None:
                 raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
             self._record(conn, deployment_id, label, status, client_id)
+        self._maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
     def record(
         self,
@@ -219,6 +220,7 @@ class MetricsService:
         del previous_label  # the device row is authoritative; see the docstring
         with self._transaction() as conn:
             self._record(conn, deployment_id, label, status, client_id)
+        self._maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
     def _record(self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str) -> None:
         try:
@@ -249,7 +251,6 @@ class MetricsService:
                 self._move_device(conn, insert, deployment_id, device, label, now)
             elif report is ReportStatus.ROLLED_BACK:
                 self._leave_label(conn, insert, deployment_id, device, label, now)
-        self._maybe_prune(now)
 
     def record_binary(self, deployment_key: str, client_id: str) -> None:
         """A device reports it runs the store binary's own bundle: it no longer counts on any label."""
