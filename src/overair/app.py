@@ -27,6 +27,9 @@ from overair.config import Settings
 from overair.console import create_console
 from overair.db import make_engine, make_sessionmaker, migrate
 from overair.errors import OverairError
+from overair.metrics import api as metrics_api
+from overair.metrics.prometheus import make_registry
+from overair.metrics.service import MetricsService
 from overair.packages import InvalidBundle, Limits, signing
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
@@ -153,18 +156,27 @@ def create_app(settings: Settings | None = None) -> OverairApp:
         sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes)
     )
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
+    metrics = MetricsService(
+        sessions, retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+    )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    devices = NativeProtocol(cache, releases, blobs, settings.public_url, signer)
-    codepush = CodePushProtocol(cache, releases, settings.public_url)
+    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer)
+    codepush = CodePushProtocol(cache, metrics, settings.public_url)
     codepush_management = CodePushManagement(
-        releases, access_keys, settings.public_url, settings.max_upload_bytes, settings.data_dir / "uploads"
+        releases,
+        access_keys,
+        settings.public_url,
+        settings.max_upload_bytes,
+        settings.data_dir / "uploads",
+        metrics=metrics,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         releases.close()  # finish background work (diff archives) before the process exits
+        metrics.close()
         engine.dispose()
 
     management = FastAPI(
@@ -182,14 +194,17 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     management.state.releases = releases
     management.state.access_keys = access_keys
     management.state.device_cache = cache
+    management.state.metrics = metrics
+    management.state.prometheus = make_registry(metrics)
     _install_error_table(management)
     management.include_router(auth_api.router)
     management.include_router(releases_api.router)
+    management.include_router(metrics_api.router)
+    management.include_router(metrics_api.prometheus_router)
 
-    # The console signs in with the same access keys and calls the same services; metrics=None until the
-    # server has a metrics store (its charts then show per-release totals only).
+    # The console signs in with the same access keys and calls the same services (metrics for its charts).
     management.mount(
-        "/console", create_console(releases, console_sessions, settings.public_url, metrics=None)
+        "/console", create_console(releases, console_sessions, settings.public_url, metrics=metrics)
     )
 
     server_public_key = ServerKeyOut(

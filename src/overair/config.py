@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     cache_recheck_seconds: float = Field(
         default=1.0, ge=0.0, description="How stale another worker's release change may look, at most."
     )
+    metrics_key: str = Field(
+        default="", description="If set, GET /metrics requires it as a bearer token; empty: open."
+    )
+    metrics_retention_days: int = Field(
+        default=90, ge=0, description="Hourly metrics older than this are pruned; 0 keeps them forever."
+    )
+    metrics_active_days: int = Field(
+        default=30, ge=0, description="Devices silent this many days stop counting as active; 0: never."
+    )
     server_key_file: Path | None = Field(
         default=None,
         description="Ed25519 key that signs update-check answers (freshness); empty: "

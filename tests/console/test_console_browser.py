@@ -177,6 +177,19 @@ def test_console_story(
         "() => Chart.getChart('chart-totals').data.datasets.map(d => d.data.reduce((a, b) => a + b, 0))"
     )
     assert totals[0] > 0 and totals[1] > 0  # downloads, installs
+    # hourly charts from the metrics store: active devices per label, downloads and installs per hour
+    page.wait_for_selector("figure[data-chart=active].drawn")
+    active = page.evaluate(
+        "() => Object.fromEntries(Chart.getChart('chart-active').data.datasets"
+        ".map(d => [d.label, Math.max(...d.data)]))"
+    )
+    assert active["v2"] > 0
+    traffic = page.evaluate(
+        "() => Chart.getChart('chart-traffic').data.datasets.map(d => d.data.reduce((a, b) => a + b, 0))"
+    )
+    assert traffic[0] > 0 and traffic[1] > 0
+    assert page.locator("figure[data-chart=trouble] canvas").count() == 1
+    assert int(page.locator("tr[data-label=v2] td.num").last.inner_text()) > 0  # active devices now
     shoot(page, "04-deployment")
 
     # move the rollout from 20 to 50

@@ -6,7 +6,8 @@ answers ``{"status": …, "update": {…} | null, "store_version": … | null}``
 that failed on the device; they are never offered to it again.
 
 ``GET /v1/blobs/<sha256>`` downloads a package or manifest. ``POST /v1/report`` takes
-``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back, "client_id"}``.
+``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back|running, "client_id"}``;
+``running`` says the app started on that label (engines send it once a day per label at most).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overair.errors import OverairError
+from overair.metrics.service import MetricsService
 from overair.packages import signing
 from overair.protocols.asgi import (
     JSON_HEADERS,
@@ -37,7 +39,7 @@ from overair.protocols.asgi import (
 from overair.protocols.downloads import serve_blob
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.service import DeviceSnapshot, ReleaseService
+from overair.releases.service import DeviceSnapshot
 from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, semver, takes_rollout
 from overair.storage import BlobStore, digest_of
 
@@ -184,13 +186,13 @@ class NativeProtocol:
     def __init__(
         self,
         cache: DeviceCache,
-        service: ReleaseService,
+        metrics: MetricsService,
         blobs: BlobStore,
         public_url: str,
         signer: AnswerSigner,
     ) -> None:
         self._cache = cache
-        self._service = service
+        self._metrics = metrics
         self._blobs = blobs
         self._public_url = public_url
         self._signer = signer
@@ -258,7 +260,7 @@ class NativeProtocol:
         await send_bytes(send, 200, chosen, self._signer.headers(scope_text, chosen))
 
     async def report(self, receive: Receive, send: Send) -> None:
-        """Count a downloaded / installed / failed / rolled_back report."""
+        """Record a downloaded / installed / failed / rolled_back / running report (one transaction)."""
         body = await read_body(receive, 10_000)
         if body is None:
             await send_error(send, 413, "A report is at most 10,000 bytes.")
@@ -271,7 +273,11 @@ class NativeProtocol:
             return
         try:
             await anyio.to_thread.run_sync(
-                self._service.record_report, report.deployment_key, report.label, report.status
+                self._metrics.record_report,
+                report.deployment_key,
+                report.label,
+                report.status,
+                report.client_id,
             )
         except OverairError as exc:
             await send_error(send, exc.status, exc.message)
