@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     sessions = make_sessionmaker(engine)
     blobs = open_blob_store(settings.resolved_blob_url())
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
-    releases = ReleaseService(sessions, blobs, limits)
+    releases = ReleaseService(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
     access_keys = AccessKeyService(sessions)
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
     devices = NativeProtocol(cache, releases, blobs, settings.public_url)

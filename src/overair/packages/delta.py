@@ -104,12 +104,17 @@ class Delta:
 # Building
 
 
+# zstd level 19: level 22 (hdiffpatch's "zstd") is 3x slower for a fraction of a percent; window 2^23 keeps
+# the device's decompression memory at 8 MiB.
+_ZSTD = hdiffpatch.ZStdConfig(level=19, window=23)
+
+
 def _compress_whole(data: bytes) -> bytes:
-    return b"" if not data else hdiffpatch.diff(b"", data, compression="zstd", validate=False)
+    return b"" if not data else hdiffpatch.diff(b"", data, compression=_ZSTD, validate=False)
 
 
 def _patch(old: bytes, new: bytes) -> bytes:
-    return hdiffpatch.diff(old, new, compression="zstd", validate=False)
+    return hdiffpatch.diff(old, new, compression=_ZSTD, validate=False)
 
 
 def build_delta(
@@ -153,15 +158,19 @@ def build_delta(
         if base is None:
             namesakes = gone_by_name.get(PurePosixPath(entry.path).name, [])
             base = namesakes[0] if len(namesakes) == 1 else None
-        payload = _compress_whole(data)
         op: dict[str, Any] = {"op": "add", "path": entry.path, "sha256": entry.sha256, "size": entry.size}
+        payload = b""
         if base is not None and data:
             old_data = read_old(base)
             if hashlib.sha256(old_data).hexdigest() != base.sha256:
                 raise InvalidBundle(f"{base.path!r} does not match the old package's manifest")
-            patch = _patch(old_data, data)
-            if len(patch) < len(payload):
-                payload = patch
+            payload = _patch(old_data, data)
+            # a patch that found little to reuse: storing the file whole may be smaller (compressing
+            # is the slow part, so it is only tried then)
+            whole = _compress_whole(data) if len(payload) > len(data) // 4 else None
+            if whole is not None and len(whole) <= len(payload):
+                payload = whole
+            else:
                 op = {
                     "op": "patch",
                     "path": entry.path,
@@ -170,6 +179,8 @@ def build_delta(
                     "sha256": entry.sha256,
                     "size": entry.size,
                 }
+        else:
+            payload = _compress_whole(data)
         op["length"] = len(payload)
         ops.append(op)
         payloads.append(payload)

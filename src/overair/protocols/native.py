@@ -5,7 +5,10 @@ answers ``{"status": …, "update": {…} | null, "store_version": … | null}``
 ``update``, ``no_update``, ``run_embedded`` and ``store_update_required``. ``failed=v2,v5`` names releases
 that failed on the device; they are never offered to it again.
 
-``GET /v1/blobs/<sha256>`` downloads a package or manifest. ``POST /v1/report`` takes
+An offered ``update`` may carry ``delta`` = ``{"url", "size", "sha256", "base_package_hash"}``: a binary
+delta from the bundle the device named in ``package_hash`` (docs/protocol.md).
+
+``GET /v1/blobs/<sha256>`` downloads a package, manifest or delta. ``POST /v1/report`` takes
 ``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back, "client_id"}``.
 """
 
@@ -22,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from overair.errors import OverairError
 from overair.protocols.asgi import Receive, Scope, Send, base_url, read_body, send_bytes, send_error
 from overair.protocols.downloads import serve_blob
+from overair.releases.deltas import DeltaOffer
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
 from overair.releases.service import DeviceSnapshot, ReleaseService
@@ -86,8 +90,10 @@ def attention_message(decision: Decision) -> str | None:
     return "An update is available that must be installed."
 
 
-def encode_decision(decision: Decision, base: str) -> bytes:
-    """The JSON answer of the native protocol for one decision."""
+def encode_decision(
+    decision: Decision, base: str, delta: DeltaOffer | None = None, from_hash: str = ""
+) -> bytes:
+    """The JSON answer of the native protocol for one decision (with ``delta`` from ``from_hash``, if any)."""
     update = None
     if decision.kind is DecisionKind.UPDATE and decision.release is not None:
         release = decision.release
@@ -102,6 +108,13 @@ def encode_decision(decision: Decision, base: str) -> bytes:
             "description": release.description,
             "target_version": release.target,
         }
+        if delta is not None:
+            update["delta"] = {
+                "url": f"{base}{BLOBS}{digest_of(delta.blob_key)}",
+                "size": delta.size,
+                "sha256": digest_of(delta.blob_key),
+                "base_package_hash": from_hash,
+            }
     body = {
         "status": decision.kind.value,
         "update": update,
@@ -174,7 +187,11 @@ class NativeProtocol:
         def build(snapshot: DeviceSnapshot) -> tuple[Plan, bytes, bytes]:
             plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
             inside = plan.rollout_decision or plan.decision
-            return plan, encode_decision(plan.decision, base), encode_decision(inside, base)
+            return (
+                plan,
+                self._encode(plan.decision, base, snapshot, query),
+                self._encode(inside, base, snapshot, query),
+            )
 
         cached = await self._cache.get(key, ("native", query, base), build)
         if cached is None:
@@ -183,6 +200,23 @@ class NativeProtocol:
         plan, outside, inside = cached
         chosen = inside if takes_rollout(plan, params.get("client_id", "")) else outside
         await send_bytes(send, 200, chosen)
+
+    def _encode(self, decision: Decision, base: str, snapshot: DeviceSnapshot, query: DeviceQuery) -> bytes:
+        """Encode ``decision``, offering a built delta from the device's bundle when there is one.
+
+        Runs once per cached answer, not per request. A device on a recent base without a delta yet gets
+        the full package, and the delta is queued for the next device on that base (never waited for).
+        """
+        release = decision.release
+        current = query.package_hash
+        if decision.kind is not DecisionKind.UPDATE or release is None or not current:
+            return encode_decision(decision, base)
+        pair = (release.package_hash, current)
+        if pair in snapshot.deltas:
+            return encode_decision(decision, base, snapshot.deltas[pair], current)
+        if current in snapshot.delta_bases and current != release.package_hash:
+            self._service.request_delta(current, release.package_hash)
+        return encode_decision(decision, base)
 
     async def report(self, receive: Receive, send: Send) -> None:
         """Count a downloaded / installed / failed / rolled_back report."""

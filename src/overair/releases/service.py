@@ -13,10 +13,10 @@ import secrets
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from overair import packages
 from overair.db import utcnow
 from overair.errors import Invalid
+from overair.releases import deltas
 from overair.releases import repository as repo
+from overair.releases.deltas import DeltaOffer
 from overair.releases.errors import (
     DestructiveModelChange,
     FullReleaseRequired,
@@ -78,6 +80,10 @@ class DeviceSnapshot:
     generation: int
     store_only: bool
     releases: tuple[Candidate, ...]
+    deltas: Mapping[tuple[str, str], DeltaOffer | None] = field(default_factory=dict)
+    """(target hash, base hash) → binary delta to offer; None: built but saves too little."""
+    delta_bases: frozenset[str] = frozenset()
+    """Bases a device may get a delta built from on request (the last 50 releases' content)."""
 
 
 def new_deployment_key() -> str:
@@ -205,11 +211,17 @@ class ReleaseService:
     """Apps, deployments and releases over a database and a blob store."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], blobs: BlobStore, limits: packages.Limits | None = None
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        limits: packages.Limits | None = None,
+        delta_min_saving: float = deltas.DEFAULT_MIN_SAVING,
     ) -> None:
         self._sessions = sessions
         self._blobs = blobs
         self._limits = limits or packages.Limits()
+        self._delta_min_saving = delta_min_saving
+        self._deltas = deltas.DeltaBuilder(sessions, blobs, self._limits, self._delta_built)
         self._listeners: list[Callable[[str], None]] = []
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-diffs")
         self._pending: set[Future[None]] = set()
@@ -237,16 +249,19 @@ class ReleaseService:
                 listener(key)
 
     def drain(self, timeout: float | None = None) -> None:
-        """Wait until the background work scheduled so far (diff archives) is done."""
+        """Wait until the background work scheduled so far (diff archives, binary deltas) is done."""
         with self._pending_lock:
             pending = set(self._pending)
         wait(pending, timeout=timeout)
+        self._deltas.drain(timeout)
 
     def close(self) -> None:
-        """Finish background work and stop its thread."""
+        """Finish background work and stop its threads."""
         self._background.shutdown(wait=True)
+        self._deltas.close()
 
     def _schedule_diffs(self, release_id: int) -> None:
+        self._deltas.after_release(release_id)
         future = self._background.submit(self._build_diffs_safely, release_id)
         with self._pending_lock:
             self._pending.add(future)
@@ -876,6 +891,17 @@ class ReleaseService:
                     self._touch(deployment_row, changed)
         return len(made)
 
+    # -- binary deltas (background; overair.releases.deltas) ------------------------------------------
+
+    def request_delta(self, base_hash: str, target_hash: str) -> bool:
+        """Queue a delta a device on ``base_hash`` could use next time; never waits (see deltas.py)."""
+        return self._deltas.request(base_hash, target_hash)
+
+    def _delta_built(self, target_hash: str) -> None:
+        with self._transaction() as (session, changed):
+            for deployment in deltas.deployments_with(session, target_hash):
+                self._touch(deployment, changed)
+
     # -- devices ------------------------------------------------------------------------------------
 
     def device_snapshot(self, deployment_key: str) -> DeviceSnapshot | None:
@@ -912,6 +938,8 @@ class ReleaseService:
                 generation=deployment.generation,
                 store_only=deployment.app.distribution == Distribution.STORE_ONLY.value,
                 releases=releases,
+                deltas=deltas.load_offers(session, history, self._delta_min_saving),
+                delta_bases=deltas.bases_on_request(history),
             )
 
     def generation(self, deployment_key: str) -> int | None:
