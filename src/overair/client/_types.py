@@ -41,6 +41,16 @@ class CheckStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DeltaInfo:
+    """A binary delta the server offers instead of the full package, made from ``base_package_hash``."""
+
+    url: str
+    size: int
+    sha256: str
+    base_package_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateInfo:
     """An update the server offers."""
 
@@ -56,6 +66,8 @@ class UpdateInfo:
     attention: bool = False
     """The user must act (confirm or sync); otherwise the update is seamless and installs silently."""
     message: str = ""
+    delta: DeltaInfo | None = None
+    """A smaller download from the installed bundle; any problem with it falls back to the full package."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,10 @@ class DownloadedUpdate:
 
     update: UpdateInfo
     path: Path
+    via_delta: bool = False
+    """It was built from the installed bundle and a binary delta."""
+    delta_failure: str | None = None
+    """Why an offered delta could not be used (the full package was installed instead)."""
 
 
 class SyncStatus(enum.StrEnum):
