@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from overair import __version__
@@ -23,13 +24,13 @@ from overair.auth.service import AccessKeyService
 from overair.config import Settings
 from overair.db import make_engine, make_sessionmaker, migrate
 from overair.errors import OverairError
-from overair.packages import InvalidBundle, Limits
+from overair.packages import InvalidBundle, Limits, signing
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
 from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
 from overair.protocols.codepush_management import handles as codepush_management_handles
-from overair.protocols.native import NativeProtocol
+from overair.protocols.native import AnswerSigner, NativeProtocol
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.service import ReleaseService
@@ -96,6 +97,13 @@ def _install_error_table(api: FastAPI) -> None:
     api.add_exception_handler(Exception, unexpected)
 
 
+class ServerKeyOut(BaseModel):
+    """The server's online public key (signs update-check answers; not a publisher key)."""
+
+    public_key: str
+    key_id: str
+
+
 class OverairApp:
     """The ASGI app: device routes first (raw ASGI), the management app for the rest."""
 
@@ -139,7 +147,9 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     releases = ReleaseService(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
     access_keys = AccessKeyService(sessions)
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
-    devices = NativeProtocol(cache, releases, blobs, settings.public_url)
+    server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
+    signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
+    devices = NativeProtocol(cache, releases, blobs, settings.public_url, signer)
     codepush = CodePushProtocol(cache, releases, settings.public_url)
     codepush_management = CodePushManagement(
         releases, access_keys, settings.public_url, settings.max_upload_bytes, settings.data_dir / "uploads"
@@ -169,6 +179,15 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     _install_error_table(management)
     management.include_router(auth_api.router)
     management.include_router(releases_api.router)
+
+    server_public_key = ServerKeyOut(
+        public_key=signing.public_key_text(server_key), key_id=signing.key_id(server_key)
+    )
+
+    @management.get("/api/v1/server-key", response_model=ServerKeyOut, tags=["devices"])
+    def server_key_route() -> ServerKeyOut:
+        """The public half of the key that signs update-check answers: build it into the app's engine."""
+        return server_public_key
 
     @management.get("/", include_in_schema=False)
     def index() -> dict[str, str]:

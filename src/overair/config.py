@@ -39,6 +39,17 @@ class Settings(BaseSettings):
         description="Offer a binary delta only when it saves at least this share of the full download "
         "(0.2: the delta is at most 80% of the package's size).",
     )
+    server_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key that signs update-check answers (freshness); empty: "
+        "data_dir/server-key.pem, created on first start.",
+    )
+    answer_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="How long a signed update-check answer stays valid; devices refuse it after that.",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -48,6 +59,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///<data_dir>/overair.db``."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'overair.db').resolve()}"
+
+    def resolved_server_key_file(self) -> Path:
+        """Where the server's online signing key lives."""
+        return self.server_key_file or self.data_dir / "server-key.pem"
 
     def resolved_blob_url(self) -> str:
         """The blob store URL, defaulting to ``file://<data_dir>/blobs``."""

@@ -12,6 +12,7 @@ from overair import __version__
 from overair.auth.service import AccessKeyService
 from overair.config import Settings
 from overair.db import make_engine, make_sessionmaker, migrate
+from overair.packages import signing
 
 console = Console()
 
@@ -53,6 +54,8 @@ def run_server(
     url = f"http://{settings.host}:{settings.port}"
     say = console.print
     say(f"overair {__version__} is serving at [bold]{url}[/]  (data in {settings.data_dir.resolve()})")
+    server_key = signing.public_key_text(signing.load_or_create_key_file(settings.resolved_server_key_file()))
+    say(f"Update-check answers are signed with the server key {server_key}", soft_wrap=True, highlight=False)
     if key:
         say("\nAn admin access key was created. It is shown only this once:\n")
         say(f"    [bold yellow]{key}[/]\n", soft_wrap=True)

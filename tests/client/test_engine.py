@@ -438,13 +438,6 @@ def test_server_values_are_not_trusted_as_file_names(api, proxy: Proxy, key: str
     assert engine.check_for_update().status is CheckStatus.OFFLINE
 
 
-def test_public_keys_are_refused_until_signatures_are_verified(
-    proxy: Proxy, key: str, tmp_path: Path
-) -> None:
-    with pytest.raises(ValueError, match="not available yet"):
-        new_engine(proxy, key, tmp_path, public_keys=[b"key"])
-
-
 def test_a_full_disk_while_unpacking_is_a_failed_download_not_a_crash(
     api, proxy: Proxy, key: str, tmp_path: Path
 ) -> None:

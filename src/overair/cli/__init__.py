@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from overair.cli import apps, binaries, deployments, keys, releases, simulate
+from overair.cli import apps, binaries, deployments, keys, releases, signing, simulate
 
 
 def build_cli() -> typer.Typer:
@@ -21,5 +21,6 @@ def build_cli() -> typer.Typer:
     cli.add_typer(keys.app, name="access-key")
     cli.add_typer(releases.app, name="release")
     cli.add_typer(binaries.app, name="binary")
+    cli.add_typer(signing.app, name="keys")
     cli.command("simulate")(simulate.simulate)
     return cli

@@ -19,6 +19,7 @@ from overair.cli.codesign import sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
 from overair.cli.output import console, err_console, parse_bool, when
+from overair.cli.signing import SigningKeyOption, load_signing_key, sign_republish, sign_upload
 from overair.packages import (
     DESCRIPTOR_FILE,
     Descriptor,
@@ -236,6 +237,7 @@ def push_update(
             "public key verify.",
         ),
     ] = None,
+    signing_key: SigningKeyOption = None,
     react_native: Annotated[
         str | None,
         typer.Option(
@@ -258,7 +260,7 @@ def push_update(
         raise CliError(
             "Pass either --bundle or --react-native, not both: --react-native builds the bundle itself."
         )
-    options = {
+    options: dict[str, Any] = {
         "target_version": target_version,
         "build_number": build_number,
         "rollout": rollout_percentage or 100,
@@ -267,6 +269,7 @@ def push_update(
         "description": description,
         "allow_destructive_model_change": allow_destructive_model_change,
     }
+    key = load_signing_key(signing_key) if signing_key is not None else None
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
         api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
         if build is not None:
@@ -283,6 +286,10 @@ def push_update(
             sign_archive(archive, private_key.expanduser(), signed)
             archive = signed
             console.print(f"Signed with {private_key} (.codepushrelease, RS256).")
+        if key is not None:
+            options["signed"] = sign_upload(
+                api, key, project_name, deployment, archive, target_version, build_number
+            )
         release = _upload(
             api, f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", archive, options
         )
@@ -353,12 +360,17 @@ def rollback_update(
         typer.Option("--label", help="The release whose content to go back to; default the previous."),
     ] = None,
     deployment: Deployment = "Production",
+    signing_key: SigningKeyOption = None,
 ) -> None:
     """Go back to an older release: its content is republished as a new label, so every device moves back."""
+    key = load_signing_key(signing_key) if signing_key is not None else None
+    body: dict[str, Any] = {"label": label}
     with Api() as api:
-        release = api.post(
-            f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollback", json={"label": label}
-        )
+        if key is not None:
+            body["signed"] = sign_republish(
+                api, key, project_name, source=deployment, destination=deployment, label=label, back=2
+            )
+        release = api.post(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollback", json=body)
     console.print(
         f"[green]Rolled back {deployment} of {project_name}:[/] {release['label']} now serves the content of "
         f"{release['origin_label']}. Devices get it at their next update check."
@@ -428,9 +440,11 @@ def promote(
     description: Annotated[
         str | None, typer.Option("--description", help="Override the description.")
     ] = None,
+    signing_key: SigningKeyOption = None,
 ) -> None:
     """Publish a tested release of one deployment (Staging) to another (Production)."""
-    body = {
+    key = load_signing_key(signing_key) if signing_key is not None else None
+    body: dict[str, Any] = {
         "source": source,
         "destination": destination,
         "label": label,
@@ -440,6 +454,17 @@ def promote(
         "description": description,
     }
     with Api() as api:
+        if key is not None:
+            body["signed"] = sign_republish(
+                api,
+                key,
+                project_name,
+                source=source,
+                destination=destination,
+                label=label,
+                back=1,
+                target_version=target_version,
+            )
         release = api.post(
             f"/apps/{quote(project_name)}/promote", json={k: v for k, v in body.items() if v is not None}
         )

@@ -23,6 +23,7 @@ import httpx
 
 from overair.client._fs import FileSystem
 from overair.client._journal import Bundle, Journal, State
+from overair.client._trust import Trust
 from overair.client._types import (
     CheckResult,
     CheckStatus,
@@ -96,7 +97,14 @@ class UpdateEngine:
         *,
         embedded_bundle: Path,
         data_dir: Path,
-        public_keys: Sequence[bytes] = (),
+        public_keys: Sequence[str | bytes] = (),
+        retired_keys: Sequence[str | bytes] = (),
+        app_name: str | None = None,
+        deployment_name: str | None = None,
+        server_key: str | None = None,
+        max_staleness: float = 7 * 86_400.0,
+        on_stale: Callable[[float], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
         install_mode: InstallMode = InstallMode.ON_NEXT_RESTART,
         mandatory_install_mode: InstallMode = InstallMode.IMMEDIATE,
         min_check_interval: float = 300.0,
@@ -115,10 +123,19 @@ class UpdateEngine:
         self.build_number = build_number
         self.embedded_bundle = Path(embedded_bundle)
         self.data_dir = Path(data_dir)
-        if public_keys:
-            # Silently accepting keys would make callers believe signatures are checked.
-            raise ValueError("signature verification is not available yet: leave public_keys empty")
-        self.public_keys = tuple(public_keys)
+        self._trust = Trust(
+            public_keys=public_keys,
+            retired_keys=retired_keys,
+            server_key=server_key,
+            app_name=app_name,
+            deployment_name=deployment_name,
+            app_version=app_version,
+            build_number=build_number,
+        )
+        self.max_staleness = max_staleness
+        self._on_stale = on_stale
+        self._wall_clock = wall_clock
+        self._refusals_reported: set[tuple[str, str]] = set()
         self.install_mode = install_mode
         self.mandatory_install_mode = mandatory_install_mode
         self.min_check_interval = min_check_interval
@@ -140,6 +157,8 @@ class UpdateEngine:
             folder.mkdir(parents=True, exist_ok=True)
         self._journal = Journal(self.data_dir / "state.json", self._fs)
         self._state = self._journal.load()
+        if self._state.fresh_at is None:
+            self._state.fresh_at = self._wall_clock()  # staleness counts from the first launch
         if not self._journal.path.exists():
             try:
                 self._save()  # the client id must survive the first launch
@@ -285,6 +304,7 @@ class UpdateEngine:
         if state.confirmed:
             state.previous = state.current
         state.current = bundle
+        state.sequence_floor = max(state.sequence_floor, bundle.sequence)
         state.confirmed, state.trial_launches = False, 0
         state.pending, state.pending_mode = None, ""
 
@@ -402,10 +422,18 @@ class UpdateEngine:
             response = self._http.get(f"{self.server_url}/v1/update-check", params=params)
         except httpx.HTTPError as exc:
             log.warning("update check failed (%s): %s", trigger.value, exc)
+            self._tell_if_stale()
             return CheckResult(CheckStatus.OFFLINE)
         if response.status_code != 200:
             log.warning("update check refused with %s: %s", response.status_code, response.text[:300])
+            self._tell_if_stale()
             return CheckResult(CheckStatus.OFFLINE)
+        try:
+            self._check_fresh(response, params)
+        except UpdateRefused as exc:
+            log.error("update check answer refused: %s", exc.message)
+            self._tell_if_stale()
+            return CheckResult(CheckStatus.REFUSED, message=exc.message)
         try:
             body = response.json()
             status = CheckStatus(body["status"])
@@ -423,6 +451,10 @@ class UpdateEngine:
                     sync_before_update=bool(update.get("sync_before_update", False)),
                     attention=bool(body.get("attention", False)),
                     message=str(body.get("message") or ""),
+                    sequence=int(update.get("sequence") or 0),
+                    signed_manifest=_optional_text(update.get("signed_manifest")),
+                    signature=_optional_text(update.get("signature")),
+                    key_id=_optional_text(update.get("key_id")),
                     delta=_delta_info(update.get("delta")),
                 )
             store_version = body.get("store_version")
@@ -436,7 +468,68 @@ class UpdateEngine:
             return CheckResult(CheckStatus.OFFLINE)
         if info is not None and info.label in self.failed_labels:
             return CheckResult(CheckStatus.NO_UPDATE)
+        if info is not None:
+            try:
+                with self._lock:
+                    self._trust.check_update(info, self._installed_sequence())
+            except UpdateRefused as exc:
+                self._report_refusal(info, exc.message)
+                return CheckResult(CheckStatus.REFUSED, info, message=exc.message)
         return CheckResult(status, info, str(store_version) if store_version else None, attention, message)
+
+    # -- trust --------------------------------------------------------------------------------------
+
+    def _installed_sequence(self) -> int:
+        state = self._state
+        pending = state.pending.sequence if state.pending is not None else 0
+        current = state.current.sequence if state.current is not None else 0
+        return max(state.sequence_floor, pending, current)
+
+    def _check_fresh(self, response: httpx.Response, params: dict[str, Any]) -> None:
+        scope = f"{self.deployment_key}|{self.app_version}|{params['label']}"
+        now = self._wall_clock()
+        with self._lock:
+            last = self._state.fresh_issued
+        issued = self._trust.check_answer(response.headers, response.content, scope, now, last)
+        if issued is None:
+            return
+        with self._lock:
+            try:
+                with self._changing() as state:
+                    state.fresh_at, state.fresh_issued = now, max(issued, state.fresh_issued)
+            except OSError as exc:
+                log.warning("could not record the fresh answer: %s", exc)
+
+    def freshness_age(self) -> float | None:
+        """Seconds since the last server-signed answer (or the first launch); None without server_key."""
+        if self._trust.server is None:
+            return None
+        with self._lock:
+            fresh_at = self._state.fresh_at
+        return max(0.0, self._wall_clock() - (fresh_at if fresh_at is not None else self._wall_clock()))
+
+    def _tell_if_stale(self) -> None:
+        age = self.freshness_age()
+        if age is not None and age > self.max_staleness:
+            log.warning("no fresh update-check answer for %.0f hours", age / 3600)
+            if self._on_stale is not None:
+                try:
+                    self._on_stale(age)
+                except Exception:  # the host's callback must not break the update flow
+                    log.exception("on_stale callback failed")
+
+    def _report_refusal(self, update: UpdateInfo, reason: str) -> None:
+        """Report a refused update once per process, so a repeated offer does not flood the server."""
+        log.error("update %s refused: %s", update.label, reason)
+        if (update.label, reason) in self._refusals_reported:
+            return
+        self._refusals_reported.add((update.label, reason))
+        with self._lock:
+            try:
+                with self._changing():
+                    self._report(update.label, "failed", reason)
+            except OSError as exc:
+                log.warning("could not queue the refusal report: %s", exc)
 
     # -- downloading --------------------------------------------------------------------------------
 
@@ -454,6 +547,11 @@ class UpdateEngine:
                     raise UpdateRefused(
                         f"{update.label} failed on this device before; it is not installed again."
                     )
+                try:
+                    signed = self._trust.check_update(update, self._installed_sequence())
+                except UpdateRefused as exc:
+                    self._report_refusal(update, exc.message)
+                    raise
                 for known in (
                     self._state.current,
                     self._state.previous,
@@ -473,7 +571,8 @@ class UpdateEngine:
             via_delta, delta_failure = False, None
             try:
                 manifest = self._fetch_manifest(update)
-                if update.delta is not None and self._delta_usable(update.delta, base):
+                self._trust.check_files(update, signed, manifest)
+                if update.delta is not None and self._delta_usable(update, update.delta, base):
                     try:
                         self._install_delta(update, update.delta, base, manifest, progress)
                         via_delta = True
@@ -505,7 +604,9 @@ class UpdateEngine:
         self, update: UpdateInfo, via_delta: bool = False, delta_failure: str | None = None
     ) -> DownloadedUpdate:
         with self._changing() as state:
-            state.downloaded = Bundle(update.label, update.package_hash, update.sync_before_update)
+            state.downloaded = Bundle(
+                update.label, update.package_hash, update.sync_before_update, update.sequence
+            )
             reason = (
                 f"the delta failed ({delta_failure}); installed from the full package"
                 if delta_failure
@@ -516,9 +617,11 @@ class UpdateEngine:
 
     # -- binary deltas ------------------------------------------------------------------------------
 
-    def _delta_usable(self, delta: DeltaInfo, base: Bundle | None) -> bool:
+    def _delta_usable(self, update: UpdateInfo, delta: DeltaInfo, base: Bundle | None) -> bool:
+        # the delta's size is not signed: never download more for it than the (signed) full package
         return (
-            base is not None
+            delta.size < update.size
+            and base is not None
             and base.package_hash == delta.base_package_hash
             and delta.sha256 not in self._bad_deltas
             and self._complete(base)
@@ -680,9 +783,8 @@ class UpdateEngine:
         """
         mode = mode or self.install_mode
         with self._lock:
-            bundle = Bundle(
-                downloaded.update.label, downloaded.update.package_hash, downloaded.update.sync_before_update
-            )
+            update = downloaded.update
+            bundle = Bundle(update.label, update.package_hash, update.sync_before_update, update.sequence)
             if not self._complete(bundle):
                 raise UpdateError(f"{bundle.label} is not downloaded; download it again")
             if bundle.sync_before_update and self._unsynced() > 0:
@@ -751,6 +853,8 @@ class UpdateEngine:
             return SyncResult(SyncStatus.STORE_UPDATE_REQUIRED)
         if result.status is CheckStatus.OFFLINE:
             return SyncResult(SyncStatus.FAILED, error="the update server could not be reached")
+        if result.status is CheckStatus.REFUSED:
+            return SyncResult(SyncStatus.FAILED, result.update, error=result.message)
         update = result.update
         if update is None:
             return SyncResult(SyncStatus.UP_TO_DATE)
@@ -783,3 +887,7 @@ class UpdateEngine:
         if update.attention or self.ask_optional:  # a seamless update installs silently
             ui.inform("Information", "Update is installed. It takes effect the next time the app starts.")
         return SyncResult(SyncStatus.INSTALLED, update)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -23,6 +23,7 @@ class Bundle:
     label: str
     package_hash: str
     sync_before_update: bool = False
+    sequence: int = 0
 
 
 @dataclass(slots=True)
@@ -45,6 +46,12 @@ class State:
     pending_mode: str = ""
     failed_labels: list[str] = field(default_factory=list)
     reports: list[dict[str, str]] = field(default_factory=list)
+    sequence_floor: int = 0
+    """The highest release sequence ever installed: signed updates must be newer (no downgrade)."""
+    fresh_at: float | None = None
+    """Wall-clock time of the last update-check answer whose freshness signature verified."""
+    fresh_issued: int = 0
+    """The issue time of that answer: an older one is a replay."""
 
     def to_json(self) -> bytes:
         """The document as stored."""
@@ -64,6 +71,7 @@ class State:
                 label=str(value["label"]),
                 package_hash=str(value["package_hash"]),
                 sync_before_update=bool(value.get("sync_before_update", False)),
+                sequence=int(value.get("sequence", 0)),
             )
 
         return cls(
@@ -77,6 +85,9 @@ class State:
             pending_mode=str(raw["pending_mode"]),
             failed_labels=[str(x) for x in raw["failed_labels"]],
             reports=[{str(k): str(v) for k, v in r.items()} for r in raw["reports"]],
+            sequence_floor=int(raw.get("sequence_floor", 0)),
+            fresh_at=None if raw.get("fresh_at") is None else float(raw["fresh_at"]),
+            fresh_issued=int(raw.get("fresh_issued", 0)),
         )
 
 

@@ -38,6 +38,9 @@ class CheckStatus(enum.StrEnum):
     """Not asked: the previous check was less than ``min_check_interval`` ago."""
     OFFLINE = "offline"
     """The server could not be reached or answered with an error (logged, never raised)."""
+    REFUSED = "refused"
+    """The answer or its update failed verification (signature, sequence, size, freshness); ``message``
+    says why. It was reported, and nothing was downloaded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,12 @@ class UpdateInfo:
     attention: bool = False
     """The user must act (confirm or sync); otherwise the update is seamless and installs silently."""
     message: str = ""
+    sequence: int = 0
+    """The app-wide release sequence number; signed releases must exceed the installed one."""
+    signed_manifest: str | None = None
+    """The publisher-signed release manifest (base64) and its signature, when the release is signed."""
+    signature: str | None = None
+    key_id: str | None = None
     delta: DeltaInfo | None = None
     """A smaller download from the installed bundle; any problem with it falls back to the full package."""
 

@@ -16,14 +16,27 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overair.errors import OverairError
-from overair.protocols.asgi import Receive, Scope, Send, base_url, read_body, send_bytes, send_error
+from overair.packages import signing
+from overair.protocols.asgi import (
+    JSON_HEADERS,
+    Receive,
+    Scope,
+    Send,
+    base_url,
+    read_body,
+    send_bytes,
+    send_error,
+)
 from overair.protocols.downloads import serve_blob
 from overair.releases.deltas import DeltaOffer
 from overair.releases.devices import DeviceCache
@@ -107,6 +120,10 @@ def encode_decision(
             "sync_before_update": decision.sync_before_update,
             "description": release.description,
             "target_version": release.target,
+            "sequence": release.sequence,
+            "signed_manifest": release.signed_manifest,
+            "signature": release.signature,
+            "key_id": release.signing_key_id,
         }
         if delta is not None:
             update["delta"] = {
@@ -125,16 +142,71 @@ def encode_decision(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+class AnswerSigner:
+    """Signs update-check answers with the server's online key, so devices can tell fresh from replayed.
+
+    The signature covers the answer's bytes, a time window and the scope it was asked in (deployment
+    key, app version, installed label). Each distinct answer is signed at most once per ``renew``
+    seconds, so the hot path is a dictionary lookup.
+    """
+
+    _MAX_ENTRIES = 50_000
+
+    def __init__(
+        self,
+        key: Ed25519PrivateKey,
+        ttl: int,
+        renew: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._key = key
+        self._key_id = signing.key_id(key).encode()
+        self._ttl = ttl
+        self._renew = min(renew, ttl // 2)
+        self._clock = clock
+        self._signed: dict[tuple[str, bytes], tuple[int, list[tuple[bytes, bytes]]]] = {}
+
+    def headers(self, scope: str, body: bytes) -> list[tuple[bytes, bytes]]:
+        """The response headers of ``body``: JSON content type plus the freshness signature."""
+        now = int(self._clock())
+        hit = self._signed.get((scope, body))
+        if hit is not None and 0 <= now - hit[0] < self._renew:
+            return hit[1]
+        expires = now + self._ttl
+        signature = signing.sign_freshness(self._key, now, expires, scope, body)
+        headers = [
+            *JSON_HEADERS,
+            (b"overair-issued-at", str(now).encode()),
+            (b"overair-expires-at", str(expires).encode()),
+            (b"overair-signature", self._key_id + b":" + signature.encode()),
+        ]
+        if len(self._signed) >= self._MAX_ENTRIES:
+            self._signed.clear()
+        self._signed[(scope, body)] = (now, headers)
+        return headers
+
+
+def freshness_scope(deployment_key: str, app_version: str, label: str) -> str:
+    """What a signed answer is bound to: the device's own request, as it sent it."""
+    return f"{deployment_key}|{app_version}|{label}"
+
+
 class NativeProtocol:
     """The ASGI app behind ``/v1/…``."""
 
     def __init__(
-        self, cache: DeviceCache, service: ReleaseService, blobs: BlobStore, public_url: str
+        self,
+        cache: DeviceCache,
+        service: ReleaseService,
+        blobs: BlobStore,
+        public_url: str,
+        signer: AnswerSigner,
     ) -> None:
         self._cache = cache
         self._service = service
         self._blobs = blobs
         self._public_url = public_url
+        self._signer = signer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -199,7 +271,8 @@ class NativeProtocol:
             return
         plan, outside, inside = cached
         chosen = inside if takes_rollout(plan, params.get("client_id", "")) else outside
-        await send_bytes(send, 200, chosen)
+        scope_text = freshness_scope(key, params.get("app_version", ""), query.label)
+        await send_bytes(send, 200, chosen, self._signer.headers(scope_text, chosen))
 
     def _encode(self, decision: Decision, base: str, snapshot: DeviceSnapshot, query: DeviceQuery) -> bytes:
         """Encode ``decision``, offering a built delta from the device's bundle when there is one.

@@ -25,11 +25,14 @@ from overair.releases.schemas import (
     DeploymentOut,
     DeploymentRename,
     FileEntry,
+    NextRelease,
     PromoteRequest,
     PublishOptions,
     ReleaseOut,
     ReleasePatch,
     RollbackRequest,
+    SigningKeyAdd,
+    SigningKeyOut,
 )
 from overair.releases.service import ReleaseService
 
@@ -255,4 +258,28 @@ def rollback(
     app: str, deployment: str, body: RollbackRequest, service: Service, caller: Caller
 ) -> ReleaseOut:
     """Republish an older release's content as a new label."""
-    return service.rollback(app, deployment, body.label, caller)
+    return service.rollback(app, deployment, body.label, caller, body.signed)
+
+
+@router.get("/apps/{app}/deployments/{deployment}/next-release", response_model=NextRelease)
+def next_release(app: str, deployment: str, service: Service, _caller: Caller) -> NextRelease:
+    """The label and sequence number the next release gets: what a publisher puts in a signed manifest."""
+    return service.next_release(app, deployment)
+
+
+@router.get("/apps/{app}/signing-keys", response_model=list[SigningKeyOut])
+def list_signing_keys(app: str, service: Service, _caller: Caller) -> list[SigningKeyOut]:
+    """The app's publisher keys, active and retired."""
+    return service.list_signing_keys(app)
+
+
+@router.post("/apps/{app}/signing-keys", response_model=SigningKeyOut, status_code=201)
+def add_signing_key(app: str, body: SigningKeyAdd, service: Service, caller: Caller) -> SigningKeyOut:
+    """Trust a public key for the app's releases; from then on unsigned releases are refused."""
+    return service.add_signing_key(app, body, caller)
+
+
+@router.post("/apps/{app}/signing-keys/{key_id}/retire", response_model=SigningKeyOut)
+def retire_signing_key(app: str, key_id: str, service: Service, _caller: Caller) -> SigningKeyOut:
+    """Stop accepting releases signed with the key."""
+    return service.retire_signing_key(app, key_id)

@@ -39,3 +39,19 @@ class FullReleaseRequired(Invalid):
 
 class DestructiveModelChange(Conflict):
     """The bundle's data model would break data stored with the model devices run now."""
+
+
+class SignatureRequired(Invalid):
+    """The app has signing keys and the release came without a signature."""
+
+
+class BadSignature(Invalid):
+    """The signature does not verify, or the signed manifest does not describe this release."""
+
+
+class SequenceTaken(Conflict):
+    """Another release got the sequence number or label first; sign again with fresh ones."""
+
+
+class SigningKeyNotFound(NotFound):
+    """No key with that id on the app."""

@@ -19,11 +19,30 @@ class App(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     platforms: Mapped[str] = mapped_column(String(50), default="ios,android")
     distribution: Mapped[str] = mapped_column(String(20), default="hybrid")
+    # the last release sequence number given out: every release of the app gets the next one, so signed
+    # manifests carry a number that only grows and devices can refuse an older one
+    release_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="app", cascade="all, delete-orphan", passive_deletes=True, order_by="Deployment.id"
     )
+
+
+class SigningKey(Base):
+    """A publisher's Ed25519 public key trusted for an app's release manifests (retired keys stay listed)."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("app_id", "key_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    added_by: Mapped[str] = mapped_column(String(100), default="")
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Binary(Base):
@@ -135,6 +154,10 @@ class Release(Base):
     installs: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     rollbacks: Mapped[int] = mapped_column(Integer, default=0)
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    signed_manifest: Mapped[str | None] = mapped_column(Text, nullable=True)
+    signature: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    signing_key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     deployment: Mapped[Deployment] = relationship(back_populates="releases")
     package: Mapped[Package] = relationship(lazy="joined")

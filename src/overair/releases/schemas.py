@@ -112,6 +112,10 @@ class ReleaseOut(BaseModel):
     installs: int
     failures: int
     rollbacks: int
+    sequence: int = 0
+    signed_manifest: str | None = Field(default=None, description="Signed manifest (base64), if signed.")
+    signature: str | None = None
+    signing_key_id: str | None = None
     warnings: list[str] = Field(default_factory=list, description="Checks that could not be made.")
 
 
@@ -131,6 +135,14 @@ class ReleasePatch(BaseModel):
     clear_build_number: bool = False
 
 
+class SignedRelease(BaseModel):
+    """A release manifest signed with the publisher's offline key (see ``overair.packages.signing``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    manifest: str = Field(min_length=1, max_length=32_000_000, description="Canonical manifest, base64.")
+    signature: str = Field(min_length=1, max_length=100, description="Ed25519 signature, base64.")
+
+
 class PromoteRequest(BaseModel):
     """Copy a deployment's release to another deployment, with optional overrides."""
 
@@ -143,6 +155,7 @@ class PromoteRequest(BaseModel):
     disabled: bool | None = None
     description: str | None = Field(default=None, max_length=10_000)
     target_version: str | None = Field(default=None, min_length=1, max_length=200)
+    signed: SignedRelease | None = None
 
 
 class RollbackRequest(BaseModel):
@@ -150,6 +163,33 @@ class RollbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: str | None = None
+    signed: SignedRelease | None = None
+
+
+class SigningKeyAdd(BaseModel):
+    """A publisher public key to trust for an app's releases."""
+
+    model_config = ConfigDict(extra="forbid")
+    public_key: str = Field(min_length=1, max_length=1000, description='"ed25519:<base64>" or PEM.')
+    name: str = Field(default="", max_length=100)
+
+
+class SigningKeyOut(BaseModel):
+    """A publisher key of an app; retired keys no longer sign new releases."""
+
+    key_id: str
+    public_key: str
+    name: str
+    added_by: str
+    added_at: dt.datetime
+    retired_at: dt.datetime | None
+
+
+class NextRelease(BaseModel):
+    """The label and sequence number the next release of a deployment gets, for signing it."""
+
+    label: str
+    sequence: int
 
 
 class PublishOptions(BaseModel):
@@ -166,6 +206,7 @@ class PublishOptions(BaseModel):
         default=False,
         description="Publish a destructive data-model change; devices install it only after syncing.",
     )
+    signed: SignedRelease | None = None
 
 
 class ReportStatus(enum.StrEnum):

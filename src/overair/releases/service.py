@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from overair import packages
 from overair.db import utcnow
 from overair.errors import Invalid
-from overair.releases import deltas
+from overair.releases import deltas, signing
 from overair.releases import repository as repo
 from overair.releases.deltas import DeltaOffer
 from overair.releases.errors import (
@@ -49,12 +49,16 @@ from overair.releases.schemas import (
     DeploymentCreate,
     DeploymentOut,
     Distribution,
+    NextRelease,
     Platform,
     PromoteRequest,
     PublishOptions,
     ReleaseOut,
     ReleasePatch,
     ReportStatus,
+    SignedRelease,
+    SigningKeyAdd,
+    SigningKeyOut,
 )
 from overair.selection import Release as Candidate
 from overair.selection import semver
@@ -174,6 +178,10 @@ def _release_out(release: Release, deployment: Deployment) -> ReleaseOut:
         installs=release.installs,
         failures=release.failures,
         rollbacks=release.rollbacks,
+        sequence=release.sequence,
+        signed_manifest=release.signed_manifest,
+        signature=release.signature,
+        signing_key_id=release.signing_key_id,
     )
 
 
@@ -505,6 +513,34 @@ class ReleaseService:
 
     # -- releases -----------------------------------------------------------------------------------
 
+    # -- signing keys ---------------------------------------------------------------------------------
+
+    def add_signing_key(self, app_name: str, spec: SigningKeyAdd, added_by: str) -> SigningKeyOut:
+        """Trust a publisher's public key for the app: from now on its releases must be signed."""
+        with self._transaction() as (session, _):
+            return signing.add_key(
+                session, repo.get_app(session, app_name), spec.public_key, spec.name, added_by
+            )
+
+    def list_signing_keys(self, app_name: str) -> list[SigningKeyOut]:
+        """The app's publisher keys, active and retired."""
+        with self._sessions() as session:
+            return signing.list_keys(session, repo.get_app(session, app_name))
+
+    def retire_signing_key(self, app_name: str, key_id: str) -> SigningKeyOut:
+        """Stop accepting releases signed with a key."""
+        with self._transaction() as (session, _):
+            return signing.retire_key(session, repo.get_app(session, app_name), key_id)
+
+    def next_release(self, app_name: str, deployment_name: str) -> NextRelease:
+        """The label and sequence number the deployment's next release gets (what a publisher signs)."""
+        with self._sessions() as session:
+            app = repo.get_app(session, app_name)
+            deployment = repo.get_deployment(session, app, deployment_name)
+            history = repo.releases_of(session, deployment)
+            seq = (history[-1].seq if history else 0) + 1
+            return NextRelease(label=f"v{seq}", sequence=app.release_sequence + 1)
+
     def history(self, app_name: str, deployment_name: str) -> list[ReleaseOut]:
         """Every release of the deployment, oldest first, with its metrics."""
         with self._sessions() as session:
@@ -579,12 +615,39 @@ class ReleaseService:
                 return
 
     def _append(
-        self, session: Session, deployment: Deployment, history: list[Release], **fields: Any
+        self,
+        session: Session,
+        deployment: Deployment,
+        history: list[Release],
+        signed: SignedRelease | None,
+        **fields: Any,
     ) -> Release:
+        seq = (history[-1].seq if history else 0) + 1
+        package = session.get(Package, fields["package_hash"])
+        assert package is not None  # stored by the caller in this transaction
+        signature = signing.check_release(
+            session,
+            deployment.app,
+            deployment,
+            label=f"v{seq}",
+            target_version=fields["target_version"],
+            build_number=fields["build_number"],
+            package=package,
+            manifest=lambda: self._load_manifest(package.manifest_key),
+            signed=signed,
+        )
         if history and history[-1].rollout < 100:
             history[-1].rollout = 100  # at most one unfinished rollout per deployment: close the previous
-        seq = (history[-1].seq if history else 0) + 1
-        release = Release(deployment_id=deployment.id, seq=seq, label=f"v{seq}", **fields)
+        release = Release(
+            deployment_id=deployment.id,
+            seq=seq,
+            label=f"v{seq}",
+            sequence=signature.sequence,
+            signed_manifest=signature.signed_manifest,
+            signature=signature.signature,
+            signing_key_id=signature.signing_key_id,
+            **fields,
+        )
         session.add(release)
         session.flush()
         session.refresh(release)
@@ -627,6 +690,7 @@ class ReleaseService:
                 session,
                 deployment,
                 history,
+                options.signed,
                 package_hash=info.package_hash,
                 target_version=target,
                 build_number=options.build_number,
@@ -678,6 +742,13 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             release = self._pick_for_patch(session, deployment, patch)
+            retargets = patch.target_version is not None or patch.build_number is not None
+            if release.signature is not None and (retargets or patch.clear_build_number):
+                raise InvalidRelease(
+                    f"{release.label} is signed for {release.target_version}: its target is part of what was "
+                    "signed, so it cannot be patched. Publish or promote it again with the new target, "
+                    "signed with --signing-key."
+                )
             if patch.rollout is not None and patch.rollout != release.rollout:
                 if release.rollout == 100:
                     raise RolloutInProgress(
@@ -737,6 +808,7 @@ class ReleaseService:
                 session,
                 destination,
                 history,
+                request.signed,
                 package_hash=original.package_hash,
                 target_version=target,
                 build_number=original.build_number,
@@ -756,7 +828,12 @@ class ReleaseService:
         return result
 
     def rollback(
-        self, app_name: str, deployment_name: str, label: str | None, released_by: str
+        self,
+        app_name: str,
+        deployment_name: str,
+        label: str | None,
+        released_by: str,
+        signed: SignedRelease | None = None,
     ) -> ReleaseOut:
         """Republish the content of the previous release (or ``label``) as a new label.
 
@@ -794,6 +871,7 @@ class ReleaseService:
                 session,
                 deployment,
                 history,
+                signed,
                 package_hash=goal.package_hash,
                 target_version=goal.target_version,
                 build_number=goal.build_number,
@@ -931,6 +1009,10 @@ class ReleaseService:
                     blob_key=r.package.blob_key,
                     manifest_key=r.package.manifest_key,
                     diffs=tuple(diffs.get(r.package_hash, ())),
+                    sequence=r.sequence,
+                    signed_manifest=r.signed_manifest,
+                    signature=r.signature,
+                    signing_key_id=r.signing_key_id,
                 )
                 for r in history
             )

@@ -59,6 +59,12 @@ class Release:
     manifest_key: str = ""
     diffs: tuple[tuple[str, str, int], ...] = ()
     """Diff archives to this release's content: (base package hash, blob key, size)."""
+    sequence: int = 0
+    """The app-wide release sequence number (grows with every release of the app)."""
+    signed_manifest: str | None = None
+    """The publisher-signed manifest (base64) and its signature, when the release is signed."""
+    signature: str | None = None
+    signing_key_id: str | None = None
 
     @property
     def rollout_unfinished(self) -> bool:

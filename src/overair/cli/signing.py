@@ -1,0 +1,282 @@
+"""``overair keys …``: publisher signing keys, and signing releases for push, promote and rollback."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rich.table import Table
+
+from overair.cli.errors import CliError
+from overair.cli.http import Api, quote
+from overair.cli.output import console, when
+from overair.packages import Limits, inspect_archive
+from overair.packages import signing as sig
+
+app = typer.Typer(
+    help="Publisher signing keys (Ed25519): devices install only releases signed with them.",
+    no_args_is_help=True,
+)
+
+Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
+SigningKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--signing-key",
+        help="Ed25519 private key (overair keys generate): signs the release manifest. Required once the "
+        "app has signing keys.",
+    ),
+]
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """Read a private key file, with a message that says what is wrong."""
+    path = path.expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"Cannot read the signing key {path}: {exc.strerror or exc}.") from None
+    try:
+        return sig.load_private_key(data)
+    except sig.SigningError as exc:
+        raise CliError(f"{path}: {exc.message}.") from None
+
+
+def _public_key_argument(value: str) -> str:
+    """A public key given as text, or read from a public or private key file."""
+    candidate = Path(value).expanduser()
+    if not value.startswith(sig.PUBLIC_KEY_PREFIX) and candidate.is_file():
+        data = candidate.read_bytes()
+        if b"PRIVATE KEY" in data:
+            try:
+                return sig.public_key_text(sig.load_private_key(data))
+            except sig.SigningError as exc:
+                raise CliError(f"{candidate}: {exc.message}.") from None
+        value = data.decode(errors="replace").strip()
+    try:
+        return sig.public_key_text(sig.parse_public_key(value))
+    except sig.SigningError as exc:
+        raise CliError(f"Not a usable public key: {exc.message}.") from None
+
+
+@app.command("generate")
+def generate(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the private key (PEM); never overwritten.")
+    ] = Path("overair-signing.key"),
+) -> None:
+    """Make a new Ed25519 key pair: the private key stays with the publisher, offline."""
+    out = out.expanduser()
+    key = sig.generate_private_key()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{out} exists already: pick another --out (keys are never overwritten).") from None
+    except OSError as exc:
+        raise CliError(f"Cannot create {out}: {exc.strerror or exc}.") from None
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(sig.private_key_pem(key))
+    public = sig.public_key_text(key)
+    out.with_name(out.name + ".pub").write_text(public + "\n")
+    console.print(f"[green]Wrote the private key to {out}[/] (mode 600; keep it offline, never commit it).")
+    console.print(f"Public key {sig.key_id(key)}: {public}", soft_wrap=True, highlight=False)
+    console.print("Next:")
+    console.print(f'    overair keys add --project-name "CoolApp" {public}', soft_wrap=True, highlight=False)
+    console.print("and give the public key to the app's engine: UpdateEngine(..., public_keys=[...]).")
+
+
+@app.command("add")
+def add(
+    project_name: Project,
+    public_key: Annotated[
+        str,
+        typer.Argument(help='"ed25519:…" as generate prints it, or a key file (.pub or the private key).'),
+    ],
+    name: Annotated[str, typer.Option("--name", help="Who or what holds the key, e.g. release-laptop.")] = "",
+) -> None:
+    """Trust a public key for the app's releases. From then on, unsigned releases are refused."""
+    text = _public_key_argument(public_key)
+    with Api() as api:
+        key = api.post(f"/apps/{quote(project_name)}/signing-keys", json={"public_key": text, "name": name})
+    console.print(
+        f"[green]Added signing key {key['key_id']}[/] to {project_name}. Releases must now be signed: "
+        "pass --signing-key to push-update, promote and rollback-update."
+    )
+
+
+@app.command("list")
+def list_keys(project_name: Project) -> None:
+    """Show the app's signing keys, active and retired."""
+    with Api() as api:
+        keys = api.get(f"/apps/{quote(project_name)}/signing-keys")
+    if not keys:
+        console.print(
+            f"{project_name} has no signing keys: its releases are not signed. Add one with: "
+            "overair keys generate, then overair keys add"
+        )
+        return
+    table = Table("Key id", "Name", "Added by", "Added", "State", "Public key")
+    for k in keys:
+        state = f"retired {when(k['retired_at'])}" if k["retired_at"] else "active"
+        table.add_row(k["key_id"], k["name"], k["added_by"], when(k["added_at"]), state, k["public_key"])
+    console.print(table)
+
+
+@app.command("retire")
+def retire(
+    project_name: Project,
+    key_id: Annotated[str, typer.Argument(help="The key id (overair keys list).")],
+) -> None:
+    """Stop accepting releases signed with a key (for rotation, or when it may be compromised)."""
+    with Api() as api:
+        key = api.post(f"/apps/{quote(project_name)}/signing-keys/{quote(key_id)}/retire")
+    console.print(
+        f"[green]Retired {key['key_id']}[/] of {project_name}: new releases signed with it are refused. "
+        "Ship app binaries that list it in retired_keys so devices refuse it too."
+    )
+
+
+@app.command("server")
+def server_key() -> None:
+    """Print the server's own public key, which signs update-check answers (for the engine's server_key)."""
+    with Api() as api:
+        key = api.get("/server-key")
+    console.print(key["public_key"], soft_wrap=True, highlight=False)
+
+
+# -- signing releases ------------------------------------------------------------------------------
+
+
+def _next(api: Api, project_name: str, deployment: str) -> dict[str, Any]:
+    result: dict[str, Any] = api.get(
+        f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/next-release"
+    )
+    return result
+
+
+def _signed(manifest: sig.ReleaseManifest, key: Ed25519PrivateKey) -> dict[str, str]:
+    data, signature = sig.sign_manifest(manifest, key)
+    return {"manifest": base64.b64encode(data).decode(), "signature": signature}
+
+
+def sign_upload(
+    api: Api,
+    key: Ed25519PrivateKey,
+    project_name: str,
+    deployment: str,
+    archive: Path,
+    target_version: str,
+    build_number: int | None,
+) -> dict[str, str]:
+    """Sign the release that uploading ``archive`` will create."""
+    info = inspect_archive(archive, Limits())
+    upcoming = _next(api, project_name, deployment)
+    manifest = sig.ReleaseManifest(
+        app=project_name,
+        deployment=deployment,
+        label=upcoming["label"],
+        sequence=upcoming["sequence"],
+        target_version=target_version.strip(),
+        build_number=build_number,
+        package_hash=info.package_hash,
+        download_limit=info.archive_size,
+        files=sig.signed_files(info.manifest),
+    )
+    console.print(f"Signed {manifest.label} (sequence {manifest.sequence}) with key {sig.key_id(key)}.")
+    return _signed(manifest, key)
+
+
+def _origin_files(
+    api: Api, project_name: str, deployment: str, origin: dict[str, Any]
+) -> tuple[sig.SignedFile, ...]:
+    """The files of the release being republished, checked against its own signature when it has one."""
+    if origin.get("signed_manifest") and origin.get("signature"):
+        keys = api.get(f"/apps/{quote(project_name)}/signing-keys")
+        try:
+            data = base64.b64decode(origin["signed_manifest"], validate=True)
+            trusted = [sig.parse_public_key(k["public_key"]) for k in keys]
+            manifest, signer = sig.verify_manifest(data, origin["signature"], trusted)
+        except (sig.SigningError, binascii.Error, ValueError) as exc:
+            message = exc.message if isinstance(exc, sig.SigningError) else str(exc)
+            raise CliError(
+                f"{origin['label']} of {deployment} does not verify with the app's keys ({message}): its "
+                "stored content cannot be trusted, so it is not signed again."
+            ) from None
+        if manifest.package_hash != origin["package_hash"]:
+            raise CliError(
+                f"{origin['label']} of {deployment} is signed for other content: not signed again."
+            )
+        retired = {k["key_id"] for k in keys if k["retired_at"]}
+        if sig.key_id(signer) in retired:
+            console.print(f"[yellow]{origin['label']} was signed with retired key {sig.key_id(signer)}.[/]")
+        return manifest.files
+    console.print(
+        f"[yellow]{origin['label']} of {deployment} was not signed: signing the files the server holds for "
+        "it.[/]"
+    )
+    entries = api.get(
+        f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases/{quote(origin['label'])}/manifest"
+    )
+    return tuple(
+        sorted(
+            (
+                sig.SignedFile(e["path"], e["size"], e["sha256"])
+                for e in entries
+                if not e["path"].endswith("/")
+            ),
+            key=lambda f: f.path,
+        )
+    )
+
+
+def _pick(api: Api, project_name: str, deployment: str, label: str | None, back: int) -> dict[str, Any]:
+    history: list[dict[str, Any]] = api.get(
+        f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases"
+    )
+    if label is not None:
+        for release in history:
+            if release["label"] == label:
+                return release
+        raise CliError(f'{deployment} of {project_name} has no release "{label}": see overair release list.')
+    if len(history) < back:
+        what = "to promote" if back == 1 else "to roll back to"
+        raise CliError(f"{deployment} of {project_name} has no release {what}.")
+    return history[-back]
+
+
+def sign_republish(
+    api: Api,
+    key: Ed25519PrivateKey,
+    project_name: str,
+    *,
+    source: str,
+    destination: str,
+    label: str | None,
+    back: int,
+    target_version: str | None = None,
+) -> dict[str, str]:
+    """Sign the release a promote (``back=1``) or rollback (``back=2``) will create from an older one."""
+    origin = _pick(api, project_name, source, label, back)
+    files = _origin_files(api, project_name, source, origin)
+    upcoming = _next(api, project_name, destination)
+    manifest = sig.ReleaseManifest(
+        app=project_name,
+        deployment=destination,
+        label=upcoming["label"],
+        sequence=upcoming["sequence"],
+        target_version=(target_version or origin["target_version"]).strip(),
+        build_number=origin["build_number"],
+        package_hash=origin["package_hash"],
+        download_limit=origin["size"],
+        files=files,
+    )
+    console.print(
+        f"Signed {manifest.label} (sequence {manifest.sequence}, content of {origin['label']}) with key "
+        f"{sig.key_id(key)}."
+    )
+    return _signed(manifest, key)

@@ -1,0 +1,176 @@
+"""Publisher keys of an app and the check of a signed release before it is stored.
+
+Once an app has an active key, every new release of it (publish, promote, rollback, from any dialect)
+must come with a manifest signed by one of its active keys, describing exactly the release the server
+is about to create. The server never signs releases itself: it only holds public keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from overair.db import utcnow
+from overair.errors import Conflict, Invalid
+from overair.packages import ManifestEntry
+from overair.packages import signing as sig
+from overair.releases.errors import BadSignature, SequenceTaken, SignatureRequired, SigningKeyNotFound
+from overair.releases.models import App, Deployment, Package, SigningKey
+from overair.releases.schemas import SignedRelease, SigningKeyOut
+
+
+def _key_out(key: SigningKey) -> SigningKeyOut:
+    return SigningKeyOut(
+        key_id=key.key_id,
+        public_key=key.public_key,
+        name=key.name,
+        added_by=key.added_by,
+        added_at=key.added_at,
+        retired_at=key.retired_at,
+    )
+
+
+def add_key(session: Session, app: App, public_key: str, name: str, added_by: str) -> SigningKeyOut:
+    """Trust ``public_key`` for the app's releases from now on."""
+    try:
+        parsed = sig.parse_public_key(public_key)
+    except sig.SigningError as exc:
+        raise Invalid(f"The public key cannot be used: {exc.message}.") from exc
+    text, kid = sig.public_key_text(parsed), sig.key_id(parsed)
+    existing = session.scalar(select(SigningKey).where(SigningKey.app_id == app.id, SigningKey.key_id == kid))
+    if existing is not None:
+        state = "retired" if existing.retired_at else "active"
+        raise Conflict(f'Key {kid} is already on "{app.name}" ({state}); a retired key cannot come back.')
+    key = SigningKey(app_id=app.id, key_id=kid, public_key=text, name=name, added_by=added_by)
+    session.add(key)
+    session.flush()
+    return _key_out(key)
+
+
+def list_keys(session: Session, app: App) -> list[SigningKeyOut]:
+    """Every key of the app, active and retired, oldest first."""
+    keys = session.scalars(select(SigningKey).where(SigningKey.app_id == app.id).order_by(SigningKey.id))
+    return [_key_out(k) for k in keys]
+
+
+def retire_key(session: Session, app: App, kid: str) -> SigningKeyOut:
+    """Stop trusting a key for new releases (releases it signed stay as they are)."""
+    key = session.scalar(select(SigningKey).where(SigningKey.app_id == app.id, SigningKey.key_id == kid))
+    if key is None:
+        raise SigningKeyNotFound(f'"{app.name}" has no signing key {kid}: see them with: overair keys list')
+    if key.retired_at is None:
+        key.retired_at = utcnow()
+    session.flush()
+    return _key_out(key)
+
+
+def _active_keys(session: Session, app: App) -> list[SigningKey]:
+    return list(
+        session.scalars(
+            select(SigningKey).where(SigningKey.app_id == app.id, SigningKey.retired_at.is_(None))
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Signed:
+    """The signature columns of a release that is about to be stored."""
+
+    sequence: int
+    signed_manifest: str | None = None
+    signature: str | None = None
+    signing_key_id: str | None = None
+
+
+def check_release(
+    session: Session,
+    app: App,
+    deployment: Deployment,
+    *,
+    label: str,
+    target_version: str,
+    build_number: int | None,
+    package: Package,
+    manifest: Callable[[], Sequence[ManifestEntry]],
+    signed: SignedRelease | None,
+) -> Signed:
+    """Give the release its sequence number, and check its signature when the app requires one.
+
+    Raises :class:`SignatureRequired` when the app has active keys and ``signed`` is None,
+    :class:`BadSignature` when it does not verify or describes another release, and
+    :class:`SequenceTaken` when its sequence number was used already.
+    """
+    active = _active_keys(session, app)
+    if signed is None:
+        if active:
+            raise SignatureRequired(
+                f'"{app.name}" accepts signed releases only ({len(active)} active signing key'
+                f"{'s' if len(active) != 1 else ''}): pass --signing-key FILE with the private key "
+                "made by `overair keys generate`."
+            )
+        app.release_sequence += 1
+        return Signed(sequence=app.release_sequence)
+    if not active:
+        raise BadSignature(
+            f'"{app.name}" has no active signing key to check this signature with: add the public key '
+            "first with: overair keys add --app APP PUBLIC_KEY"
+        )
+    try:
+        data = base64.b64decode(signed.manifest, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadSignature("The signed manifest is not valid base64.") from exc
+    by_id = {k.key_id: k for k in active}
+    keys = [sig.parse_public_key(k.public_key) for k in active]
+    try:
+        release, key = sig.verify_manifest(data, signed.signature, keys)
+    except sig.SigningError as exc:
+        retired = session.scalar(
+            select(SigningKey.key_id).where(SigningKey.app_id == app.id, SigningKey.retired_at.is_not(None))
+        )
+        hint = " (retired keys no longer sign releases)" if retired else ""
+        raise BadSignature(
+            f"The release signature was refused: {exc.message}{hint}. Sign with one of the app's active "
+            f"keys ({', '.join(sorted(by_id))}); see them with: overair keys list --app {app.name}"
+        ) from exc
+    expected = sig.ReleaseManifest(
+        app=app.name,
+        deployment=deployment.name,
+        label=label,
+        sequence=release.sequence,
+        target_version=target_version,
+        build_number=build_number,
+        package_hash=package.package_hash,
+        download_limit=release.download_limit,
+        files=sig.signed_files(manifest()),
+    )
+    if release.sequence <= app.release_sequence or release.label != label:
+        raise SequenceTaken(
+            f"The signed manifest is for {release.label} with sequence {release.sequence}, but the next "
+            f"release of {deployment.name} is {label} after sequence {app.release_sequence} (another "
+            "release came first). Run the command again: it signs with fresh numbers."
+        )
+    differences = [
+        f.name for f in dataclasses.fields(expected) if getattr(expected, f.name) != getattr(release, f.name)
+    ]
+    if differences:
+        raise BadSignature(
+            "The signed manifest does not describe this release (it differs in "
+            f"{', '.join(differences)}): sign the release you are publishing."
+        )
+    if release.download_limit < package.size:
+        raise BadSignature(
+            f"The signed download limit ({release.download_limit:,} bytes) is below the stored archive of "
+            f"this content ({package.size:,} bytes): sign with the archive's size."
+        )
+    app.release_sequence = release.sequence
+    return Signed(
+        sequence=release.sequence,
+        signed_manifest=signed.manifest,
+        signature=signed.signature,
+        signing_key_id=sig.key_id(key),
+    )
