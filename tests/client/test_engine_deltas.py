@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from helpers import Proxy, embedded, engine_for, folder_files, manifest_files
 from starlette.testclient import TestClient
 
-from overair.client import CheckStatus, UpdateEngine
+from overair.client import CheckStatus, FileSystem, UpdateEngine
 
 JS = "".join(f"function screen{i}(props){{return render('{i}',props.title+{i})}}\n" for i in range(3000))
 
@@ -131,3 +132,61 @@ def test_any_delta_failure_falls_back_to_the_full_package(
     folder = engine.start()
     assert engine.current_label == "v2"
     assert folder_files(folder) == manifest_files(device, result.update.manifest_url)
+
+
+def test_a_crash_at_any_step_of_applying_a_delta_leaves_a_verified_bundle(
+    on_v1_offered_v2: UpdateEngine, proxy: Proxy, device: TestClient, tmp_path: Path
+) -> None:
+    """Crash (the power goes) at every file-system step of downloading, applying and installing a delta;
+    after the restart start() returns v1 or v2, complete and verified, and the device then updates to v2."""
+    from test_faults import CrashingFS, InjectedCrash, caused_by
+
+    engine = on_v1_offered_v2
+    offered = engine.check_for_update().update
+    assert offered is not None and offered.delta is not None
+    engine.close()
+    baseline = tmp_path / "device"
+    expected = {
+        "v1": folder_files(engine.bundle_path(engine._state.current)),
+        "v2": manifest_files(device, offered.manifest_url),
+    }
+    key, embedded_dir = engine.deployment_key, engine.embedded_bundle
+
+    def launch(data: Path, fs: FileSystem) -> UpdateEngine:
+        return engine_for(proxy.client(), key, data, embedded_dir, fs=fs)
+
+    def update(engine: UpdateEngine) -> None:
+        result = engine.check_for_update()
+        assert result.update is not None
+        downloaded = engine.download(result.update)
+        assert downloaded.via_delta, downloaded.delta_failure
+        engine.install(downloaded)
+
+    data = tmp_path / "crashing"
+    shutil.copytree(baseline, data)
+    clean = CrashingFS(data)
+    with launch(data, clean) as probe:
+        update(probe)
+    steps = len(clean.steps)
+    assert steps > 10
+    for n in range(1, steps + 1):
+        shutil.rmtree(data)
+        shutil.copytree(baseline, data)
+        fs = CrashingFS(data, crash_at=n)
+        with launch(data, fs) as crashing:
+            try:
+                update(crashing)
+            except Exception as exc:
+                assert caused_by(exc, InjectedCrash), exc
+        with launch(data, FileSystem()) as restarted:
+            folder = restarted.start()
+            assert folder_files(folder) == expected[restarted.current_label or ""], f"crash at step {n}"
+            restarted.notify_app_ready()
+            restarted._last_check = None
+            result = restarted.check_for_update()
+            if result.update is not None:
+                restarted.install(restarted.download(result.update))
+        with launch(data, FileSystem()) as recovered:
+            folder = recovered.start()
+            assert recovered.current_label == "v2", f"crash at step {n}"
+            assert folder_files(folder) == expected["v2"]
