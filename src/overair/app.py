@@ -24,6 +24,9 @@ from overair.auth.service import AccessKeyService
 from overair.config import Settings
 from overair.db import make_engine, make_sessionmaker, migrate
 from overair.errors import OverairError
+from overair.metrics import api as metrics_api
+from overair.metrics.prometheus import make_registry
+from overair.metrics.service import MetricsService
 from overair.packages import InvalidBundle, Limits, signing
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
@@ -147,18 +150,27 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     releases = ReleaseService(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
     access_keys = AccessKeyService(sessions)
     cache = DeviceCache(releases, settings.cache_recheck_seconds)
+    metrics = MetricsService(
+        sessions, retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+    )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    devices = NativeProtocol(cache, releases, blobs, settings.public_url, signer)
-    codepush = CodePushProtocol(cache, releases, settings.public_url)
+    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer)
+    codepush = CodePushProtocol(cache, metrics, settings.public_url)
     codepush_management = CodePushManagement(
-        releases, access_keys, settings.public_url, settings.max_upload_bytes, settings.data_dir / "uploads"
+        releases,
+        access_keys,
+        settings.public_url,
+        settings.max_upload_bytes,
+        settings.data_dir / "uploads",
+        metrics=metrics,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         releases.close()  # finish background work (diff archives) before the process exits
+        metrics.close()
         engine.dispose()
 
     management = FastAPI(
@@ -176,9 +188,13 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     management.state.releases = releases
     management.state.access_keys = access_keys
     management.state.device_cache = cache
+    management.state.metrics = metrics
+    management.state.prometheus = make_registry(metrics)
     _install_error_table(management)
     management.include_router(auth_api.router)
     management.include_router(releases_api.router)
+    management.include_router(metrics_api.router)
+    management.include_router(metrics_api.prometheus_router)
 
     server_public_key = ServerKeyOut(
         public_key=signing.public_key_text(server_key), key_id=signing.key_id(server_key)

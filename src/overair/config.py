@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         description="Offer a binary delta only when it saves at least this share of the full download "
         "(0.2: the delta is at most 80% of the package's size).",
     )
+    metrics_key: str = Field(
+        default="", description="If set, GET /metrics requires it as a bearer token; empty: open."
+    )
+    metrics_retention_days: int = Field(
+        default=90, ge=0, description="Hourly metrics older than this are pruned; 0 keeps them forever."
+    )
+    metrics_active_days: int = Field(
+        default=30, ge=0, description="Devices silent this many days stop counting as active; 0: never."
+    )
     server_key_file: Path | None = Field(
         default=None,
         description="Ed25519 key that signs update-check answers (freshness); empty: "

@@ -30,9 +30,16 @@ def serve(
     ] = False,
 ) -> None:
     """Run the overair server (SQLite and a local folder by default)."""
+    from overair.packages.signing import SigningError
     from overair.server import run_server
 
-    run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
+    try:
+        run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
+    except SigningError as exc:
+        raise CliError(
+            f"The server's signing key cannot be used: {exc.message}. Restore the file from a backup, or set "
+            "OVERAIR_SERVER_KEY_FILE to a new path (devices built with the old key will then refuse answers)."
+        ) from None
 
 
 def build() -> typer.Typer:

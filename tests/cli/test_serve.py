@@ -39,3 +39,29 @@ def test_first_key_is_shown_once_and_a_new_one_on_request(tmp_path: Path) -> Non
         assert whoami(third, third.key) == 200 and whoami(third, first.key) == 200
     finally:
         third.stop()
+
+
+def test_the_server_key_is_printed_kept_across_restarts_and_a_damaged_one_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    from conftest import run_cli
+
+    data = tmp_path / "data"
+    first = LiveServer(data, free_port())
+    try:
+        printed = re.search(r"signed with the server key (ed25519:\S+)", first.output)
+        assert printed is not None
+        served = httpx.get(first.url + "/api/v1/server-key").json()["public_key"]
+        assert served == printed.group(1)
+    finally:
+        first.stop()
+    second = LiveServer(data, free_port())
+    try:
+        assert httpx.get(second.url + "/api/v1/server-key").json()["public_key"] == served
+    finally:
+        second.stop()
+    (data / "server-key.pem").write_text("damaged")
+    code, _, err = run_cli(capsys, "serve", "--data-dir", str(data), "--port", str(free_port()))
+    assert code == 1 and "signing key cannot be used" in err and "OVERAIR_SERVER_KEY_FILE" in err

@@ -455,3 +455,45 @@ def test_a_full_disk_while_unpacking_is_a_failed_download_not_a_crash(
     assert result.status is SyncStatus.FAILED and "No space left" in (result.error or "")
     assert [p.name for p in (tmp_path / "device" / "bundles").iterdir()] == []
     assert engine.start() == embedded(tmp_path)
+
+
+def test_running_is_reported_once_a_day_per_label(
+    api: TestClient, proxy: Proxy, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+    import types
+
+    import overair.client._engine as engine_module
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(
+        engine_module, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=time.monotonic)
+    )
+    engine = new_engine(proxy, key, tmp_path)
+    engine.start()
+    push(api, "one")
+    update_now(engine)
+    engine = new_engine(proxy, key, tmp_path)
+    engine.start()
+    engine.notify_app_ready()  # installed: the device counts on v1, and that is today's report
+    assert engine.pending_reports == 0
+
+    def launch() -> int:
+        started = new_engine(proxy, key, tmp_path)
+        started.start()
+        return started.pending_reports
+
+    assert launch() == 0  # same label, same day: nothing to send, nothing written
+    now[0] += 25 * 3600
+    assert launch() == 1
+    assert new_engine(proxy, key, tmp_path).flush_reports() == 1
+    proxy.offline = True  # offline for days, launching every day: one running report stays queued
+    for _ in range(3):
+        now[0] += 25 * 3600
+        assert launch() == 1
+    proxy.offline = False
+    assert new_engine(proxy, key, tmp_path).flush_reports() == 1
+
+    body = api.get("/api/v1/apps/CoolApp/deployments/Production/metrics").json()
+    assert body["active_devices"] == {"v1": 1}
+    assert sum(p["running"] for p in body["series"] if p["label"] == "v1") == 2

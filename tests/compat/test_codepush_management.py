@@ -313,7 +313,7 @@ def test_sdk_release_promote_patch_rollback_history_metrics_clear(
         {"call": "clearDeploymentHistory", "args": [app, "Production"]},
         {"call": "getDeploymentHistory", "args": [app, "Production"]},
     )
-    assert ok(metrics) == {"v3": {"active": 0, "downloaded": 1, "failed": 0, "installed": 1}}
+    assert ok(metrics) == {"v3": {"active": 1, "downloaded": 1, "failed": 0, "installed": 1}}
     assert ok(cleared) is None and ok(after) == []
     assert releases(api, app, "Production") == []
     assert [r["label"] for r in releases(api, app, "Staging")] == ["v1", "v2"]

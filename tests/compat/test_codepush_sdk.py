@@ -209,6 +209,10 @@ def test_reports_reach_the_metrics(app: App, sdk: str) -> None:
     assert all(r["error"] is None for r in results), results
     release = app.history()[0]
     assert (release["downloads"], release["installs"], release["failures"]) == (1, 1, 1)
+    # u1 installed v1 (by its clientUniqueId): the metrics store counts it as active there
+    metrics = app.api.get(f"/apps/{app.name}/deployments/Production/metrics").json()
+    assert metrics["active_devices"] == {"v1": 1}
+    assert sum(p["installs"] for p in metrics["series"]) == 1
 
 
 @pytest.mark.parametrize("sdk", SDKS)

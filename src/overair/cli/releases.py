@@ -186,6 +186,26 @@ def _upload(api: Api, path: str, archive: Path, options: dict[str, Any]) -> Any:
         )
 
 
+def _audience(api: Api, project_name: str, deployment: str, release: dict[str, Any]) -> str:
+    """How many active devices run a release for the new release's target, from the server's metrics."""
+    target = release["target_version"]
+    try:
+        body = api.get(
+            f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/metrics", params={"hours": 1}
+        )
+        labels = body.get("labels", []) if isinstance(body, dict) else []
+        devices = sum(int(x.get("active", 0)) for x in labels if x.get("target_version") == target)
+    except (CliError, ValueError, TypeError, AttributeError):
+        return "Active devices: not known (the server reports no metrics)."
+    if not devices:
+        return f"No active devices reported yet on {target}."
+    if release["disabled"]:
+        return f"Disabled: none of the {devices:,} active devices on {target} get it yet."
+    share = release["rollout"]
+    reach = f" (about {round(devices * share / 100):,})" if share < 100 else ""
+    return f"Rolled out to {share}% of {devices:,} active devices on {target}{reach}."
+
+
 @app.command("push-update")
 def push_update(
     project_name: Project,
@@ -293,6 +313,7 @@ def push_update(
         release = _upload(
             api, f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", archive, options
         )
+        audience = _audience(api, project_name, deployment, release)
     build = f" build {release['build_number']}" if release["build_number"] is not None else ""
     kind = "mandatory" if release["mandatory"] else "optional"
     console.print(
@@ -302,6 +323,7 @@ def push_update(
     )
     if release.get("sync_before_update"):
         console.print("Devices install it only after their offline data is synced (sync before update).")
+    console.print(audience, highlight=False)
     _print_warnings(release)
     console.print(f'Watch it with: overair release list --project-name "{project_name}"')
 

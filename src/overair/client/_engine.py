@@ -57,6 +57,8 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 _LABEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CHUNK = 64 * 1024
 _SPACE_MARGIN = 1024 * 1024
+RUNNING_REPORT_EVERY = 24 * 3600.0
+"""Seconds between two ``running`` reports for the same label."""
 
 Progress = Callable[[int, int], None]
 
@@ -239,6 +241,21 @@ class UpdateEngine:
             report["reason"] = reason[:500]
         self._state.reports.append(report)
 
+    def _note_running(self, state: State, label: str, *, report: bool) -> None:
+        """Queue a ``running`` report for ``label`` unless one (or an install) went out today already.
+
+        It tells the server the device is still active on that label; once a day is enough for that, and
+        keeps launches from writing the journal or reporting each time.
+        """
+        now = time.time()
+        if state.running_label == label and 0 <= now - state.running_at < RUNNING_REPORT_EVERY:
+            return
+        if report:
+            # an offline device launching daily keeps one running report queued, not one per day
+            state.reports[:] = [r for r in state.reports if r.get("status") != "running"]
+            self._report(label, "running")
+        state.running_label, state.running_at = label, now
+
     # -- launch -------------------------------------------------------------------------------------
 
     def start(self) -> Path:
@@ -266,6 +283,8 @@ class UpdateEngine:
                         state.confirmed, state.trial_launches = True, 0
                     if not state.confirmed:
                         state.trial_launches += 1
+                    elif state.current is not None:
+                        self._note_running(state, state.current.label, report=True)
             except OSError as exc:
                 # The journal could not be written (a full disk, say): run the last bundle known to be
                 # good and change nothing, rather than an update whose trial launch went unrecorded.
@@ -317,6 +336,7 @@ class UpdateEngine:
                 assert state.current is not None
                 state.confirmed, state.trial_launches = True, 0
                 self._report(state.current.label, "installed")
+                self._note_running(state, state.current.label, report=False)
             self._clean_up()
         self.flush_reports()
 

@@ -46,6 +46,10 @@ class State:
     pending_mode: str = ""
     failed_labels: list[str] = field(default_factory=list)
     reports: list[dict[str, str]] = field(default_factory=list)
+    running_label: str = ""
+    """The label last reported as running (or installed): ``running`` is sent again only on a change..."""
+    running_at: float = 0.0
+    """...or a day after this wall-clock time (seconds since the epoch)."""
     sequence_floor: int = 0
     """The highest release sequence ever installed: signed updates must be newer (no downgrade)."""
     fresh_at: float | None = None
@@ -85,6 +89,8 @@ class State:
             pending_mode=str(raw["pending_mode"]),
             failed_labels=[str(x) for x in raw["failed_labels"]],
             reports=[{str(k): str(v) for k, v in r.items()} for r in raw["reports"]],
+            running_label=str(raw.get("running_label", "")),  # absent in journals of older engines
+            running_at=float(raw.get("running_at", 0.0)),
             sequence_floor=int(raw.get("sequence_floor", 0)),
             fresh_at=None if raw.get("fresh_at") is None else float(raw["fresh_at"]),
             fresh_issued=int(raw.get("fresh_issued", 0)),

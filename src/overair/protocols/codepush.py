@@ -20,11 +20,12 @@ from dataclasses import replace
 import anyio.to_thread
 
 from overair.errors import OverairError
+from overair.metrics.service import MetricsService
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, read_body, send_bytes
 from overair.protocols.native import query_params
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.service import DeviceSnapshot, ReleaseService
+from overair.releases.service import DeviceSnapshot
 from overair.selection import (
     CurrentMatch,
     Decision,
@@ -91,6 +92,12 @@ _STATUS_COUNTS = {
     "DeploymentFailed": ReportStatus.FAILED,
     "Downloaded": ReportStatus.DOWNLOADED,
 }
+
+
+def _text(body: Mapping[str, object], camel: str, snake: str) -> str:
+    """A string field of a report body in either casing ("" when absent or not a string; at most 200)."""
+    value = body.get(camel) or body.get(snake)
+    return value[:200] if isinstance(value, str) else ""
 
 
 def js_or(params: Mapping[str, object], camel: str, snake: str) -> str:
@@ -168,9 +175,9 @@ def encode_update_info(
 class CodePushProtocol:
     """The ASGI app behind the CodePush acquisition paths."""
 
-    def __init__(self, cache: DeviceCache, service: ReleaseService, public_url: str) -> None:
+    def __init__(self, cache: DeviceCache, metrics: MetricsService, public_url: str) -> None:
         self._cache = cache
-        self._service = service
+        self._metrics = metrics
         self._public_url = public_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -248,15 +255,20 @@ class CodePushProtocol:
             return None
         return parsed if isinstance(parsed, dict) else None
 
-    async def _count(self, key: str, label: str, status: ReportStatus) -> None:
+    async def _count(
+        self, key: str, label: str, status: ReportStatus, client_id: str, previous: str | None = None
+    ) -> None:
         # like the reference, reports for unknown keys or labels are accepted and not counted
         with contextlib.suppress(OverairError):
-            await anyio.to_thread.run_sync(self._service.record_report, key, label, status)
+            await anyio.to_thread.run_sync(
+                self._metrics.record_report, key, label, status, client_id, previous
+            )
 
     async def report_deploy(self, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
         """Count ``DeploymentSucceeded`` / ``DeploymentFailed`` / ``Downloaded`` for a label.
 
-        Reports without a label (the binary is running) are accepted and not counted yet.
+        A report without a label says the device runs the binary's own bundle (after a rollback to it or a
+        store update): it then no longer counts as active on any label.
         """
         body = await self._json_body(receive)
         if body is None:
@@ -268,6 +280,7 @@ class CodePushProtocol:
             await send_bytes(send, 400, DEPLOY_MISSING.encode(), [*_TEXT, *cors])
             return
         label = body.get("label")
+        client_id = _text(body, "clientUniqueId", "client_unique_id")
         if label:
             status = body.get("status")
             if not status:
@@ -276,7 +289,12 @@ class CodePushProtocol:
             if not isinstance(status, str) or status not in _STATUS_COUNTS:
                 await send_bytes(send, 400, f"Invalid status: {status}".encode(), [*_TEXT, *cors])
                 return
-            await self._count(str(key).strip(_JS_SPACE), str(label), _STATUS_COUNTS[str(status)])
+            previous = _text(body, "previousLabelOrAppVersion", "previous_label_or_app_version") or None
+            await self._count(
+                str(key).strip(_JS_SPACE), str(label), _STATUS_COUNTS[str(status)], client_id, previous
+            )
+        elif client_id:
+            await anyio.to_thread.run_sync(self._metrics.record_binary, str(key).strip(_JS_SPACE), client_id)
         await send_bytes(send, 200, b"OK", [*_TEXT, *cors])
 
     async def report_download(self, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
@@ -287,5 +305,6 @@ class CodePushProtocol:
         if not key or not label:
             await send_bytes(send, 400, DOWNLOAD_MISSING.encode(), [*_TEXT, *cors])
             return
-        await self._count(str(key).strip(_JS_SPACE), str(label), ReportStatus.DOWNLOADED)
+        client_id = _text(body or {}, "clientUniqueId", "client_unique_id")
+        await self._count(str(key).strip(_JS_SPACE), str(label), ReportStatus.DOWNLOADED, client_id)
         await send_bytes(send, 200, b"OK", [*_TEXT, *cors])

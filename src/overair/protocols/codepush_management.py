@@ -43,6 +43,7 @@ from starlette.routing import Route, Router
 from overair.auth.schemas import AccessKeyCreate, AccessKeyOut
 from overair.auth.service import AccessKeyService
 from overair.errors import Conflict, NotFound, OverairError, PayloadTooLarge, Unauthorized
+from overair.metrics.service import MetricsService
 from overair.packages import InvalidBundle
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
 from overair.releases.errors import (
@@ -294,17 +295,20 @@ def snake_package(package: Mapping[str, Any]) -> dict[str, Any]:
     return {_SNAKE[k]: v for k, v in package.items() if k in _SNAKE}
 
 
-def encode_metrics(history: Iterable[ReleaseOut]) -> dict[str, dict[str, int]]:
-    """Per-label counters of releases that devices reported on. overair does not count active devices."""
+def encode_metrics(
+    history: Iterable[ReleaseOut], active: Mapping[str, int] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per-label counters of releases that devices reported on, with the devices active on each now."""
+    active = active or {}
     return {
         r.label: {
-            "active": 0,
+            "active": active.get(r.label, 0),
             "downloaded": r.downloads,
             "failed": r.failures + r.rollbacks,
             "installed": r.installs,
         }
         for r in history
-        if r.downloads or r.installs or r.failures or r.rollbacks
+        if r.downloads or r.installs or r.failures or r.rollbacks or active.get(r.label)
     }
 
 
@@ -507,9 +511,18 @@ class DeploymentView:
 class Operations:
     """Synchronous reads and writes over the services, run in worker threads by the dialects."""
 
-    def __init__(self, releases: ReleaseService, keys: AccessKeyService) -> None:
+    def __init__(
+        self, releases: ReleaseService, keys: AccessKeyService, metrics: MetricsService | None = None
+    ) -> None:
         self.releases = releases
         self.keys = keys
+        self.metrics = metrics
+
+    def metrics_of(self, app: str, deployment: str) -> dict[str, dict[str, int]]:
+        """The reference's per-label metrics of a deployment, active devices included."""
+        view = self.view(app, deployment)
+        active = self.metrics.active_devices(app, deployment) if self.metrics else {}
+        return encode_metrics(view.history, active)
 
     def view(self, app: str, deployment: str) -> DeploymentView:
         """A deployment, its history and the blob keys of its releases."""
@@ -597,8 +610,9 @@ class CodePushManagement:
         public_url: str,
         max_upload_bytes: int,
         upload_folder: Path,
+        metrics: MetricsService | None = None,
     ) -> None:
-        self.ops = Operations(releases, keys)
+        self.ops = Operations(releases, keys, metrics)
         self.keys = keys
         self.public_url = public_url
         self.max_upload_bytes = max_upload_bytes
@@ -992,8 +1006,9 @@ class CodePushManagement:
 
     async def metrics(self, request: Request, _caller: str) -> Response:
         """``GET …/metrics``: ``{label: {active, downloaded, failed, installed}}``."""
-        view = await self._view(request)
-        return JSONResponse({"metrics": encode_metrics(view.history)})
+        app, deployment = request.path_params["app"], request.path_params["deployment"]
+        found = await self.call("deployment.get", request.path_params, self.ops.metrics_of, app, deployment)
+        return JSONResponse({"metrics": found})
 
     def _promote_request(self, request: Request, info: Mapping[str, Any]) -> PromoteRequest:
         return PromoteRequest(
@@ -1217,10 +1232,9 @@ class CodePushManagement:
 
     async def ac_metrics(self, request: Request, _caller: str) -> Response:
         """``GET …/metrics``: ``[{label, active, downloaded, failed, installed}]``."""
-        view = await self._view(request)
-        return JSONResponse(
-            [{"label": label, **counts} for label, counts in encode_metrics(view.history).items()]
-        )
+        app, deployment = request.path_params["app"], request.path_params["deployment"]
+        found = await self.call("deployment.get", request.path_params, self.ops.metrics_of, app, deployment)
+        return JSONResponse([{"label": label, **counts} for label, counts in found.items()])
 
     async def ac_start_upload(self, request: Request, _caller: str) -> Response:
         """``POST …/uploads``: where and with which token to send the package (``/upload/…`` here)."""

@@ -9,7 +9,8 @@ An offered ``update`` may carry ``delta`` = ``{"url", "size", "sha256", "base_pa
 delta from the bundle the device named in ``package_hash`` (docs/protocol.md).
 
 ``GET /v1/blobs/<sha256>`` downloads a package, manifest or delta. ``POST /v1/report`` takes
-``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back, "client_id"}``.
+``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back|running, "client_id"}``;
+``running`` says the app started on that label (engines send it once a day per label at most).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overair.errors import OverairError
+from overair.metrics.service import MetricsService
 from overair.packages import signing
 from overair.protocols.asgi import (
     JSON_HEADERS,
@@ -41,7 +43,7 @@ from overair.protocols.downloads import serve_blob
 from overair.releases.deltas import DeltaOffer
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.service import DeviceSnapshot, ReleaseService
+from overair.releases.service import DeviceSnapshot
 from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, semver, takes_rollout
 from overair.storage import BlobStore, digest_of
 
@@ -197,13 +199,13 @@ class NativeProtocol:
     def __init__(
         self,
         cache: DeviceCache,
-        service: ReleaseService,
+        metrics: MetricsService,
         blobs: BlobStore,
         public_url: str,
         signer: AnswerSigner,
     ) -> None:
         self._cache = cache
-        self._service = service
+        self._metrics = metrics
         self._blobs = blobs
         self._public_url = public_url
         self._signer = signer
@@ -292,7 +294,7 @@ class NativeProtocol:
         return encode_decision(decision, base)
 
     async def report(self, receive: Receive, send: Send) -> None:
-        """Count a downloaded / installed / failed / rolled_back report."""
+        """Record a downloaded / installed / failed / rolled_back / running report (one transaction)."""
         body = await read_body(receive, 10_000)
         if body is None:
             await send_error(send, 413, "A report is at most 10,000 bytes.")
@@ -305,7 +307,11 @@ class NativeProtocol:
             return
         try:
             await anyio.to_thread.run_sync(
-                self._service.record_report, report.deployment_key, report.label, report.status
+                self._metrics.record_report,
+                report.deployment_key,
+                report.label,
+                report.status,
+                report.client_id,
             )
         except OverairError as exc:
             await send_error(send, exc.status, exc.message)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from overair.releases.errors import AppNotFound, DeploymentNotFound, ReleaseNotFound
 from overair.releases.models import App, Deployment, Release
+from overair.releases.schemas import ReportStatus
+
+_REPORT_COLUMNS = {
+    ReportStatus.DOWNLOADED: Release.downloads,
+    ReportStatus.INSTALLED: Release.installs,
+    ReportStatus.FAILED: Release.failures,
+    ReportStatus.ROLLED_BACK: Release.rollbacks,
+}
 
 
 def get_app(session: Session, name: str) -> App:
@@ -60,3 +68,16 @@ def deployment_by_key(session: Session, key: str) -> Deployment | None:
     return session.scalar(
         select(Deployment).where(Deployment.key == key).options(selectinload(Deployment.app))
     )
+
+
+def count_report(session: Session | Connection, deployment_id: int, label: str, status: ReportStatus) -> bool:
+    """Add a device report to the release's counters (one UPDATE); False when there is no such release.
+
+    ``running`` reports have no release counter: for them this only checks that the release exists.
+    """
+    where = (Release.deployment_id == deployment_id, Release.label == label)
+    column = _REPORT_COLUMNS.get(status)
+    if column is None:
+        return session.scalar(select(Release.id).where(*where)) is not None
+    result = session.execute(update(Release).where(*where).values({column: column + 1}))
+    return bool(result.rowcount)  # type: ignore[attr-defined]

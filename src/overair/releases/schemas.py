@@ -216,6 +216,8 @@ class ReportStatus(enum.StrEnum):
     INSTALLED = "installed"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+    RUNNING = "running"
+    """The app started on this label (sent once per start, at most once a day per label)."""
 
 
 class BinaryRegister(BaseModel):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,7 +55,6 @@ from overair.releases.schemas import (
     PublishOptions,
     ReleaseOut,
     ReleasePatch,
-    ReportStatus,
     SignedRelease,
     SigningKeyAdd,
     SigningKeyOut,
@@ -68,13 +67,6 @@ log = logging.getLogger("overair")
 
 DEFAULT_DEPLOYMENTS = ("Production", "Staging")
 DIFF_BASES = 10
-
-_REPORT_COLUMNS = {
-    ReportStatus.DOWNLOADED: Release.downloads,
-    ReportStatus.INSTALLED: Release.installs,
-    ReportStatus.FAILED: Release.failures,
-    ReportStatus.ROLLED_BACK: Release.rollbacks,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,8 +503,6 @@ class ReleaseService:
             )
         return []
 
-    # -- releases -----------------------------------------------------------------------------------
-
     # -- signing keys ---------------------------------------------------------------------------------
 
     def add_signing_key(self, app_name: str, spec: SigningKeyAdd, added_by: str) -> SigningKeyOut:
@@ -540,6 +530,8 @@ class ReleaseService:
             history = repo.releases_of(session, deployment)
             seq = (history[-1].seq if history else 0) + 1
             return NextRelease(label=f"v{seq}", sequence=app.release_sequence + 1)
+
+    # -- releases -----------------------------------------------------------------------------------
 
     def history(self, app_name: str, deployment_name: str) -> list[ReleaseOut]:
         """Every release of the deployment, oldest first, with its metrics."""
@@ -1028,22 +1020,6 @@ class ReleaseService:
         """The deployment's change counter (None: unknown key); cheap, for cache revalidation."""
         with self._sessions() as session:
             return session.scalar(select(Deployment.generation).where(Deployment.key == deployment_key))
-
-    def record_report(self, deployment_key: str, label: str, status: ReportStatus) -> None:
-        """Count a device's report against the release; one UPDATE, no read."""
-        column = _REPORT_COLUMNS[status]
-        with self._transaction() as (session, _):
-            deployment_id = select(Deployment.id).where(Deployment.key == deployment_key).scalar_subquery()
-            result = session.execute(
-                update(Release)
-                .where(Release.deployment_id == deployment_id, Release.label == label)
-                .values({column: column + 1})
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                deployment = repo.deployment_by_key(session, deployment_key)
-                if deployment is None:
-                    raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
-                raise ReleaseNotFound(f'Deployment "{deployment.name}" has no release "{label}".')
 
     # -- operations the CodePush management dialect needs ---------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Release metrics: device reports aggregated per deployment, label and hour, active devices, Prometheus."""

@@ -1,0 +1,73 @@
+"""HTTP routes of the metrics domain: the management metrics of a deployment and ``GET /metrics``."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from overair.auth.api import Caller
+from overair.errors import Unauthorized
+from overair.metrics.schemas import DeploymentMetricsOut, HourlyPointOut, LabelMetricsOut
+from overair.metrics.service import MAX_HOURS, MetricsService
+
+router = APIRouter(prefix="/api/v1", tags=["metrics"])
+prometheus_router = APIRouter()
+
+
+def get_metrics(request: Request) -> MetricsService:
+    """The metrics service of the running app (wired in ``overair.app``)."""
+    service: MetricsService = request.app.state.metrics
+    return service
+
+
+Metrics = Annotated[MetricsService, Depends(get_metrics)]
+
+
+@router.get("/apps/{app}/deployments/{deployment}/metrics", response_model=DeploymentMetricsOut)
+def deployment_metrics(
+    app: str,
+    deployment: str,
+    service: Metrics,
+    _caller: Caller,
+    hours: Annotated[
+        int, Query(description=f"How many hours back, the current one included (1 to {MAX_HOURS}).")
+    ] = 48,
+) -> DeploymentMetricsOut:
+    """Reports per label and hour, active devices per label over time and now, failure rates."""
+    series = service.series(app, deployment, hours)
+    labels = service.labels(app, deployment)
+    return DeploymentMetricsOut(
+        app=app,
+        deployment=deployment,
+        hours=hours,
+        series=[HourlyPointOut(**dataclasses.asdict(p)) for p in series],
+        active_devices=service.active_devices(app, deployment),
+        failure_rates={s.label: s.failure_rate for s in labels},
+        labels=[LabelMetricsOut(**dataclasses.asdict(s)) for s in labels],
+    )
+
+
+def _check_scrape_key(request: Request) -> None:
+    expected: str = request.app.state.settings.metrics_key
+    if not expected:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), expected.encode()):
+        raise Unauthorized(
+            "This server's /metrics needs its metrics key: send Authorization: Bearer <OVERAIR_METRICS_KEY> "
+            "(in Prometheus: authorization: {credentials: ...} in the scrape config)."
+        )
+
+
+@prometheus_router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request) -> Response:
+    """Prometheus text exposition, computed from the database at scrape time."""
+    _check_scrape_key(request)
+    registry: CollectorRegistry = request.app.state.prometheus
+    body = await anyio.to_thread.run_sync(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,47 @@
+"""The metrics API's response bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+
+class HourlyPointOut(BaseModel):
+    """One label of a deployment in one UTC hour."""
+
+    hour: dt.datetime = Field(description="Start of the hour, UTC.")
+    label: str
+    downloads: int
+    installs: int
+    failures: int
+    rollbacks: int
+    running: int = Field(description="App starts reported on this label (at most one a day per device).")
+    active: int = Field(description="Active devices on this label at the end of the hour.")
+
+
+class LabelMetricsOut(BaseModel):
+    """A release with its all-time counters and active devices now."""
+
+    label: str
+    target_version: str
+    rollout: int
+    disabled: bool
+    downloads: int
+    installs: int
+    failures: int
+    rollbacks: int
+    active: int
+    failure_rate: float = Field(description="failures / max(installs + failures, 1).")
+
+
+class DeploymentMetricsOut(BaseModel):
+    """A deployment's metrics: the hourly series and the state of each release now."""
+
+    app: str
+    deployment: str
+    hours: int
+    series: list[HourlyPointOut] = Field(description="Oldest hour first; one point per (hour, label).")
+    active_devices: dict[str, int] = Field(description="Label → active devices now (labels with any).")
+    failure_rates: dict[str, float] = Field(description="Label → failures / max(installs + failures, 1).")
+    labels: list[LabelMetricsOut] = Field(description="Every release, oldest first.")

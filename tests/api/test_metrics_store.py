@@ -1,0 +1,324 @@
+"""The metrics store: device reports become hourly rows and active-device gauges; the management route and
+``/metrics`` read them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from conftest import publish
+from overair.app import OverairApp, create_app
+from overair.config import Settings
+from overair.db import make_sessionmaker
+from overair.errors import Invalid
+from overair.metrics.models import MetricDevice, MetricHour
+from overair.metrics.service import MetricsService
+
+METRICS = "/api/v1/apps/CoolApp/deployments/Production/metrics"
+
+
+@pytest.fixture
+def keys(api: TestClient) -> dict[str, str]:
+    """CoolApp with v1 and v2 on Production; deployment name → key."""
+    assert api.post("/api/v1/apps", json={"name": "CoolApp"}).status_code == 201
+    for text in ("one", "two"):
+        assert publish(api, description=text).status_code == 201
+    return {d["name"]: d["key"] for d in api.get("/api/v1/apps/CoolApp/deployments").json()}
+
+
+def report(device: TestClient, key: str, label: str, status: str, client_id: str = "") -> None:
+    body = {"deployment_key": key, "label": label, "status": status, "client_id": client_id}
+    response = device.post("/v1/report", json=body)
+    assert response.status_code == 200, response.text
+
+
+def metrics(api: TestClient, hours: int = 48) -> dict[str, Any]:
+    response = api.get(METRICS, params={"hours": hours})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def now_points(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The points of the latest hour in the series, by label."""
+    latest = max(p["hour"] for p in body["series"])
+    return {p["label"]: p for p in body["series"] if p["hour"] == latest}
+
+
+def test_native_reports_are_aggregated_per_label_and_hour(
+    api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    key = keys["Production"]
+    for client in ("a", "b", "c"):
+        report(device, key, "v1", "downloaded", client)
+        report(device, key, "v1", "installed", client)
+    report(device, key, "v2", "downloaded", "a")
+    report(device, key, "v2", "failed", "a")
+    report(device, key, "v2", "rolled_back", "a")
+
+    body = metrics(api)
+    points = now_points(body)
+    assert (points["v1"]["downloads"], points["v1"]["installs"], points["v1"]["active"]) == (3, 3, 3)
+    v2 = points["v2"]
+    assert (v2["downloads"], v2["installs"], v2["failures"], v2["rollbacks"], v2["active"]) == (1, 0, 1, 1, 0)
+    assert body["active_devices"] == {"v1": 3}
+    assert body["failure_rates"] == {"v1": 0.0, "v2": 1.0}
+    hour = dt.datetime.fromisoformat(v2["hour"])
+    assert hour.minute == hour.second == 0 and hour.utcoffset() == dt.timedelta(0)
+
+    # the release counters `release list` shows keep working
+    releases = {r["label"]: r for r in api.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()}
+    assert (releases["v1"]["downloads"], releases["v1"]["installs"]) == (3, 3)
+    assert (releases["v2"]["failures"], releases["v2"]["rollbacks"]) == (1, 1)
+
+
+def test_active_devices_move_between_labels(
+    api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    key = keys["Production"]
+    for client in ("a", "b", "c"):
+        report(device, key, "v1", "installed", client)
+    report(device, key, "v1", "installed", "a")  # a repeated report does not count the device twice
+    report(device, key, "v1", "running", "a")
+    assert metrics(api)["active_devices"] == {"v1": 3}
+
+    report(device, key, "v2", "installed", "a")
+    report(device, key, "v2", "running", "b")  # a device that reports running a label is on it
+    assert metrics(api)["active_devices"] == {"v1": 1, "v2": 2}
+
+    report(device, key, "v2", "rolled_back", "b")  # it left v2; it reports its label at the next start
+    assert metrics(api)["active_devices"] == {"v1": 1, "v2": 1}
+    report(device, key, "v1", "running", "b")
+    assert metrics(api)["active_devices"] == {"v1": 2, "v2": 1}
+
+    report(device, key, "v1", "installed")  # without a client id: counted, but no device to place
+    body = metrics(api)
+    assert body["active_devices"] == {"v1": 2, "v2": 1}
+    assert now_points(body)["v1"]["installs"] == 5
+
+
+def test_reports_for_unknown_labels_or_keys_record_nothing(
+    api: TestClient, device: TestClient, keys: dict[str, str], server: OverairApp
+) -> None:
+    for key, label in ((keys["Production"], "v9"), ("no-such-key", "v1")):
+        body = {"deployment_key": key, "label": label, "status": "running", "client_id": "a"}
+        response = device.post("/v1/report", json=body)
+        assert response.status_code == 404, response.text
+    bad = device.post(
+        "/v1/report", json={"deployment_key": keys["Production"], "label": "v1", "status": "launched"}
+    )
+    assert bad.status_code == 400 and "running" in bad.json()["error"]
+    with server.state.engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(MetricHour)) == 0
+        assert connection.scalar(select(func.count()).select_from(MetricDevice)) == 0
+
+
+def test_codepush_reports_are_aggregated(api: TestClient, device: TestClient, keys: dict[str, str]) -> None:
+    key = keys["Production"]
+    for client in ("a", "b"):
+        body = {"deploymentKey": key, "label": "v1", "clientUniqueId": client}
+        assert device.post("/v0.1/public/codepush/report_status/download", json=body).status_code == 200
+        deploy = {
+            "deploymentKey": key,
+            "appVersion": "1.0.0",
+            "label": "v1",
+            "status": "DeploymentSucceeded",
+            "clientUniqueId": client,
+            "previousLabelOrAppVersion": "1.0.0",
+        }
+        assert device.post("/reportStatus/deploy", json=deploy).status_code == 200
+    failed = {
+        "deployment_key": key,
+        "app_version": "1.0.0",
+        "label": "v2",
+        "status": "DeploymentFailed",
+        "client_unique_id": "a",
+        "previous_label_or_app_version": "v1",
+    }
+    assert device.post("/v0.1/public/codepush/report_status/deploy", json=failed).status_code == 200
+    points = now_points(metrics(api))
+    assert (points["v1"]["downloads"], points["v1"]["installs"], points["v1"]["active"]) == (2, 2, 2)
+    assert points["v2"]["failures"] == 1
+
+    # b moves to v2; a reports the binary's own bundle (no label): it no longer counts anywhere
+    moved = {
+        "deploymentKey": key,
+        "appVersion": "1.0.0",
+        "label": "v2",
+        "status": "DeploymentSucceeded",
+        "clientUniqueId": "b",
+        "previousLabelOrAppVersion": "v1",
+    }
+    assert device.post("/reportStatus/deploy", json=moved).status_code == 200
+    binary = {"deploymentKey": key, "appVersion": "1.0.0", "clientUniqueId": "a"}
+    assert device.post("/reportStatus/deploy", json=binary).status_code == 200
+    assert metrics(api)["active_devices"] == {"v2": 1}
+
+    # the CodePush management dialect's metrics now carry the active devices too
+    codepush = api.get("/apps/CoolApp/deployments/Production/metrics").json()["metrics"]
+    assert codepush["v2"] == {"active": 1, "downloaded": 0, "failed": 1, "installed": 1}
+    assert codepush["v1"]["active"] == 0 and codepush["v1"]["installed"] == 2
+
+
+class Clock:
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def at(self, hour: int, minute: int = 0, day: int = 1) -> Clock:
+        self.now = dt.datetime(2026, 3, day, hour, minute, tzinfo=dt.UTC)
+        return self
+
+
+def at(hour: int, day: int = 1) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clocked(server: OverairApp, keys: dict[str, str]) -> tuple[MetricsService, Clock, str]:
+    """A metrics service over the test server's database whose clock the test sets."""
+    clock = Clock(at(0))
+    service = MetricsService(make_sessionmaker(server.state.engine), clock=clock, active_days=7)
+    return service, clock, keys["Production"]
+
+
+def table(points: list[Any]) -> list[tuple[int, str, int, int, int]]:
+    return [(p.hour.hour, p.label, p.downloads, p.installs, p.active) for p in points]
+
+
+def test_reports_fall_into_the_hour_they_arrive_in(clocked: tuple[MetricsService, Clock, str]) -> None:
+    service, clock, key = clocked
+    service.record_report(key, "v1", "installed", "a")  # 00:00, before the window
+    clock.at(10, 5)
+    service.record_report(key, "v1", "downloaded", "b")
+    clock.at(10, 59)
+    service.record_report(key, "v1", "installed", "b")
+    clock.at(11, 0)
+    service.record_report(key, "v2", "installed", "a")
+    clock.at(13, 30)
+    service.record_report(key, "v2", "downloaded", "c")
+
+    points = service.series("CoolApp", "Production", hours=5, now=at(13).replace(minute=59))
+    assert table(points) == [
+        (9, "v1", 0, 0, 1),  # a, installed before the window, carried in
+        (10, "v1", 1, 1, 2),
+        (11, "v1", 0, 0, 1),
+        (11, "v2", 0, 1, 1),
+        (12, "v1", 0, 0, 1),  # no reports: the gauges carry forward
+        (12, "v2", 0, 0, 1),
+        (13, "v1", 0, 0, 1),
+        (13, "v2", 1, 0, 1),
+    ]
+    assert all(p.hour.tzinfo is not None and p.hour.minute == 0 for p in points)
+
+    # a window in the past knows the gauges from the later rows
+    assert table(service.series("CoolApp", "Production", hours=2, now=at(9))) == [
+        (8, "v1", 0, 0, 1),
+        (9, "v1", 0, 0, 1),
+    ]
+    assert service.active_devices("CoolApp", "Production") == {"v1": 1, "v2": 1}
+    assert service.failure_rates("CoolApp", "Production") == {"v1": 0.0, "v2": 0.0}
+
+
+@pytest.mark.parametrize("hours", [0, -1, 24 * 90 + 1, True])
+def test_series_hours_are_bounded(clocked: tuple[MetricsService, Clock, str], hours: int) -> None:
+    service, _, _ = clocked
+    with pytest.raises(Invalid, match="hours must be a whole number from 1 to 2160"):
+        service.series("CoolApp", "Production", hours=hours)
+    assert service.series("CoolApp", "Production", hours=24 * 90) == []
+
+
+def test_prune_drops_old_hours_and_expires_silent_devices(
+    clocked: tuple[MetricsService, Clock, str],
+) -> None:
+    service, clock, key = clocked
+    service.record_report(key, "v1", "installed", "a")
+    service.record_report(key, "v1", "installed", "b")
+    clock.at(0, day=5)
+    service.record_report(key, "v1", "running", "b")  # b is still there four days later
+    service.wait_for_prune()  # a report after an hour starts a background prune; nothing is old yet
+    service.retention_days = 5
+
+    assert service.prune(at(23, day=7)) == (1, 0)  # day 1's hour goes; nobody silent for 7 days yet
+    assert service.active_devices("CoolApp", "Production") == {"v1": 2}
+    assert service.prune(at(1, day=8)) == (0, 1)  # a, silent since day 1, no longer counts
+    assert service.prune(at(1, day=8)) == (0, 0)  # idempotent
+    assert service.active_devices("CoolApp", "Production") == {"v1": 1}
+    points = service.series("CoolApp", "Production", hours=2, now=at(1, day=8))
+    assert [(p.hour.hour, p.active) for p in points] == [(0, 2), (1, 1)]
+
+    # reports prune by themselves, in the background, at most once an hour
+    clock.at(0, day=20)
+    service.record_report(key, "v2", "downloaded")
+    service.wait_for_prune()
+    assert service.prune(at(0, day=20)) == (0, 0)  # the background prune already did it
+    assert service.active_devices("CoolApp", "Production") == {}  # b, silent since day 5, expired
+
+
+def test_the_management_route(api: TestClient, device: TestClient, keys: dict[str, str]) -> None:
+    assert device.get(METRICS).status_code == 401
+    for hours, message in ((0, "hours must be a whole number from 1 to 2160"), ("x", "hours")):
+        response = api.get(METRICS, params={"hours": hours})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert message in response.json()["detail"]
+    missing = api.get("/api/v1/apps/NoApp/deployments/Production/metrics")
+    assert missing.status_code == 404 and 'No app named "NoApp"' in missing.json()["detail"]
+    assert api.get("/api/v1/apps/CoolApp/deployments/Nope/metrics").status_code == 404
+
+    body = metrics(api, hours=1)
+    assert body["series"] == [] and body["active_devices"] == {}
+    assert [(x["label"], x["active"], x["failure_rate"]) for x in body["labels"]] == [
+        ("v1", 0, 0.0),
+        ("v2", 0, 0.0),
+    ]
+    schema = api.get("/api/v1/openapi.json").json()
+    assert "/api/v1/apps/{app}/deployments/{deployment}/metrics" in schema["paths"]
+    assert "/metrics" not in schema["paths"]
+
+
+def families(text: str) -> dict[str, list[Any]]:
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def test_prometheus_series_stay_bounded(api: TestClient, device: TestClient, keys: dict[str, str]) -> None:
+    key = keys["Production"]
+    for n in range(3, 11):
+        assert publish(api, description=f"release {n}").status_code == 201
+    for n in range(1, 11):
+        for client in range(30):
+            report(device, key, f"v{n}", "installed", f"device-{n}-{client}")
+    response = device.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    found = families(response.text)
+
+    active = {s.labels["deployment"]: s.value for s in found["overair_active_devices"]}
+    assert active == {"Production": 300.0, "Staging": 0.0}
+    per_label = [s for s in found["overair_release_active_devices"] if s.labels["deployment"] == "Production"]
+    assert sorted(s.labels["label"] for s in per_label) == ["v10", "v8", "v9"]  # the newest three only
+    assert all(s.value == 30 for s in per_label)
+    installs = [s for s in found["overair_reports"] if s.name == "overair_reports_total"]
+    assert {(s.labels["deployment"], s.labels["status"]): s.value for s in installs}[
+        ("Production", "installed")
+    ] == 300
+    # nothing is labelled per device, and the number of store series does not grow with devices or labels
+    store = [s for name, samples in found.items() if name.startswith("overair_") for s in samples]
+    assert all(set(s.labels) <= {"app", "deployment", "status", "label"} for s in store)
+    assert len(store) == 2 * 5 + 2 + 3 * 3  # reports per deployment and status, actives, 3 labels × 3
+
+
+def test_metrics_key_guards_the_scrape(tmp_path: Any) -> None:
+    settings = Settings(data_dir=tmp_path / "data", metrics_key="scrape-secret", _env_file=None)  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as client:
+        refused = client.get("/metrics")
+        assert refused.status_code == 401 and "OVERAIR_METRICS_KEY" in refused.json()["detail"]
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+        assert scraped.status_code == 200 and "overair_active_devices" in scraped.text
