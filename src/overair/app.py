@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer)
+    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer, releases.request_delta)
     codepush = CodePushProtocol(cache, metrics, settings.public_url)
     codepush_management = CodePushManagement(
         releases,

@@ -203,12 +203,14 @@ class NativeProtocol:
         blobs: BlobStore,
         public_url: str,
         signer: AnswerSigner,
+        request_delta: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._cache = cache
         self._metrics = metrics
         self._blobs = blobs
         self._public_url = public_url
         self._signer = signer
+        self._request_delta = request_delta  # (base hash, target hash): queue a delta build, never waits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -289,8 +291,9 @@ class NativeProtocol:
         pair = (release.package_hash, current)
         if pair in snapshot.deltas:
             return encode_decision(decision, base, snapshot.deltas[pair], current)
-        if current in snapshot.delta_bases and current != release.package_hash:
-            self._service.request_delta(current, release.package_hash)
+        wanted = current in snapshot.delta_bases and current != release.package_hash
+        if wanted and self._request_delta is not None:
+            self._request_delta(current, release.package_hash)
         return encode_decision(decision, base)
 
     async def report(self, receive: Receive, send: Send) -> None:
