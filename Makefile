@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run demo docs test lint typecheck architecture pytest system-deps npm-deps console-assets bench clean
+.PHONY: run demo docs test lint typecheck architecture pytest system-deps npm-deps console-assets bench bench-delta clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
@@ -68,6 +68,10 @@ test: lint typecheck architecture pytest
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { $(APT) update && $(APT) install -y wrk; }
 	$(BIN)/python benchmarks/update_check.py
+
+# Delta sizes on real react-dom builds (npm installs them into benchmarks/.cache); not part of `make test`.
+bench-delta: $(STAMP) system-deps
+	$(BIN)/python benchmarks/delta.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/compat/node_modules console/node_modules $(CONSOLE_VENDOR)

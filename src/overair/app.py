@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     sessions = make_sessionmaker(engine)
     blobs = open_blob_store(settings.resolved_blob_url())
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
-    releases = ReleaseService(sessions, blobs, limits)
+    releases = ReleaseService(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
     access_keys = AccessKeyService(sessions)
     console_sessions = ConsoleSessions(
         sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes)
@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None) -> OverairApp:
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer)
+    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer, releases.request_delta)
     codepush = CodePushProtocol(cache, metrics, settings.public_url)
     codepush_management = CodePushManagement(
         releases,

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     cache_recheck_seconds: float = Field(
         default=1.0, ge=0.0, description="How stale another worker's release change may look, at most."
     )
+    delta_min_saving: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Offer a binary delta only when it saves at least this share of the full download "
+        "(0.2: the delta is at most 80% of the package's size).",
+    )
     metrics_key: str = Field(
         default="", description="If set, GET /metrics requires it as a bearer token; empty: open."
     )

@@ -52,6 +52,7 @@ def test_public_api_is_small_and_guarded() -> None:
             "CheckResult",
             "CheckStatus",
             "CheckTrigger",
+            "DeltaInfo",
             "DownloadFailed",
             "DownloadedUpdate",
             "FileSystem",

@@ -1,6 +1,6 @@
 """overair's device update engine, for Python-built apps and device fleets.
 
-Depends on httpx and the standard library only (plus overair's own stdlib-only bundle format).
+Depends on httpx, the standard library and hdiffpatch (binary deltas, through overair's bundle format).
 
 >>> from overair.client import UpdateEngine, CheckTrigger  # doctest: +SKIP
 """
@@ -11,6 +11,7 @@ from overair.client._types import (
     CheckResult,
     CheckStatus,
     CheckTrigger,
+    DeltaInfo,
     DownloadedUpdate,
     DownloadFailed,
     InstallMode,
@@ -27,6 +28,7 @@ __all__ = [
     "CheckResult",
     "CheckStatus",
     "CheckTrigger",
+    "DeltaInfo",
     "DownloadFailed",
     "DownloadedUpdate",
     "FileSystem",

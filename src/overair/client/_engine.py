@@ -28,6 +28,7 @@ from overair.client._types import (
     CheckResult,
     CheckStatus,
     CheckTrigger,
+    DeltaInfo,
     DownloadedUpdate,
     DownloadFailed,
     InstallMode,
@@ -39,7 +40,15 @@ from overair.client._types import (
     UpdateRefused,
 )
 from overair.client._ui import TextUI, UpdateUI
-from overair.packages import InvalidBundle, ManifestEntry, extract_archive, manifest_from_json, package_hash
+from overair.packages import (
+    InvalidBundle,
+    ManifestEntry,
+    apply_delta,
+    extract_archive,
+    manifest_from_json,
+    package_hash,
+    verify_tree,
+)
 
 log = logging.getLogger("overair.client")
 
@@ -52,6 +61,20 @@ RUNNING_REPORT_EVERY = 24 * 3600.0
 """Seconds between two ``running`` reports for the same label."""
 
 Progress = Callable[[int, int], None]
+
+
+def _delta_info(raw: object) -> DeltaInfo | None:
+    """The offered delta, or None when there is none or it is not well-formed (the full package is used)."""
+    if not isinstance(raw, dict):
+        return None
+    url, size, digest, base = raw.get("url"), raw.get("size"), raw.get("sha256"), raw.get("base_package_hash")
+    if not (isinstance(url, str) and isinstance(digest, str) and isinstance(base, str)):
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        return None
+    if not (_HASH.fullmatch(digest) and _HASH.fullmatch(base)):
+        return None
+    return DeltaInfo(url, size, digest, base)
 
 
 class UpdateEngine:
@@ -129,6 +152,7 @@ class UpdateEngine:
         self._lock = threading.RLock()  # guards the state; never held across network or unpacking
         self._download_lock = threading.Lock()
         self._downloading: str | None = None
+        self._bad_deltas: set[str] = set()  # deltas that failed here: the full package is used instead
         self._bundles = self.data_dir / "bundles"
         self._downloads = self.data_dir / "downloads"
         for folder in (self.data_dir, self._bundles, self._downloads):
@@ -451,6 +475,7 @@ class UpdateEngine:
                     signed_manifest=_optional_text(update.get("signed_manifest")),
                     signature=_optional_text(update.get("signature")),
                     key_id=_optional_text(update.get("key_id")),
+                    delta=_delta_info(update.get("delta")),
                 )
             store_version = body.get("store_version")
             attention, message = bool(body.get("attention", False)), str(body.get("message") or "")
@@ -560,14 +585,27 @@ class UpdateEngine:
                     ):
                         return self._downloaded(update)
                 self._downloading = update.package_hash
+                base = self._state.current
             # The network and the unpacking run outside the state lock, so start(), notify_app_ready()
             # and install() on the app's thread never wait for a download.
+            via_delta, delta_failure = False, None
             try:
                 manifest = self._fetch_manifest(update)
                 self._trust.check_files(update, signed, manifest)
-                self._check_space(update, manifest)
-                archive = self._fetch_archive(update, progress)
-                self._unpack(update, archive, manifest)
+                if update.delta is not None and self._delta_usable(update, update.delta, base):
+                    try:
+                        self._install_delta(update, update.delta, base, manifest, progress)
+                        via_delta = True
+                    except (UpdateError, OSError) as exc:
+                        # any problem with a delta costs only the bytes: the full package follows
+                        delta_failure = exc.message if isinstance(exc, UpdateError) else str(exc)
+                        log.warning("delta for %s not used: %s", update.label, delta_failure)
+                        self._bad_deltas.add(update.delta.sha256)
+                        self._fs.remove_tree(self._staging_path(update))
+                if not via_delta:
+                    self._check_space(update, manifest)
+                    archive = self._fetch_archive(update, progress)
+                    self._unpack(update, archive, manifest)
             except UpdateRefused as exc:
                 with self._lock:
                     self._refuse(update, exc.message)
@@ -580,15 +618,74 @@ class UpdateEngine:
             finally:
                 self._downloading = None
             with self._lock:
-                return self._downloaded(update)
+                return self._downloaded(update, via_delta, delta_failure)
 
-    def _downloaded(self, update: UpdateInfo) -> DownloadedUpdate:
+    def _downloaded(
+        self, update: UpdateInfo, via_delta: bool = False, delta_failure: str | None = None
+    ) -> DownloadedUpdate:
         with self._changing() as state:
             state.downloaded = Bundle(
                 update.label, update.package_hash, update.sync_before_update, update.sequence
             )
-            self._report(update.label, "downloaded")
-        return DownloadedUpdate(update, self._bundles / update.package_hash)
+            reason = (
+                f"the delta failed ({delta_failure}); installed from the full package"
+                if delta_failure
+                else ""
+            )
+            self._report(update.label, "downloaded", reason)
+        return DownloadedUpdate(update, self._bundles / update.package_hash, via_delta, delta_failure)
+
+    # -- binary deltas ------------------------------------------------------------------------------
+
+    def _delta_usable(self, update: UpdateInfo, delta: DeltaInfo, base: Bundle | None) -> bool:
+        # the delta's size is not signed: never download more for it than the (signed) full package
+        return (
+            delta.size < update.size
+            and base is not None
+            and base.package_hash == delta.base_package_hash
+            and delta.sha256 not in self._bad_deltas
+            and self._complete(base)
+        )
+
+    def _install_delta(
+        self,
+        update: UpdateInfo,
+        delta: DeltaInfo,
+        base: Bundle | None,
+        manifest: tuple[ManifestEntry, ...],
+        progress: Progress | None,
+    ) -> None:
+        """Download the delta, apply it to the installed bundle into a new folder, verify every file."""
+        part = self._downloads / f"{delta.sha256}.delta.part"
+        have = part.stat().st_size if part.exists() else 0
+        needed = max(0, delta.size - have) + sum(e.size for e in manifest) + _SPACE_MARGIN
+        free = shutil.disk_usage(self.data_dir).free
+        if free < needed:
+            raise InsufficientSpace(
+                f"the delta needs {needed / 1e6:.1f} MB and only {free / 1e6:.1f} MB is free"
+            )
+        what = f"the delta of {update.label}"
+        self._fetch(delta.url, delta.size, part, what, delta.sha256, progress)
+        staging = self._staging_path(update)
+        final = self._bundles / update.package_hash
+        self._fs.remove_tree(staging)
+        try:
+            applied = apply_delta(
+                self.bundle_path(base),
+                part.read_bytes(),
+                staging,
+                make_dir=self._fs.make_dir,
+                open_output=self._fs.create,
+            )
+            if applied.target != update.package_hash:
+                raise UpdateRefused(f"{what} makes another package than {update.label}")
+            verify_tree(staging, manifest)
+        except InvalidBundle as exc:
+            raise UpdateRefused(f"{what} did not give {update.label}: {exc.message}") from exc
+        self._fs.sync_tree(staging)
+        self._fs.remove_tree(final)
+        self._fs.replace(staging, final)
+        self._fs.remove(part)
 
     def _refuse(self, update: UpdateInfo, reason: str) -> None:
         log.error("update %s refused: %s", update.label, reason)
@@ -630,55 +727,54 @@ class UpdateEngine:
             )
 
     def _fetch_archive(self, update: UpdateInfo, progress: Progress | None) -> Path:
-        part = self._part_path(update)
+        match = _DIGEST_URL.search(httpx.URL(update.download_url).path)
+        what = f"the download of {update.label}"
+        digest = match.group(1) if match is not None else None
+        return self._fetch(update.download_url, update.size, self._part_path(update), what, digest, progress)
+
+    def _fetch(
+        self, url: str, expected: int, part: Path, what: str, sha256: str | None, progress: Progress | None
+    ) -> Path:
+        """Download ``url`` into ``part``, resuming with Range; check its size and SHA-256."""
         for other in self._downloads.glob("*.part"):
             if other != part:
                 self._fs.remove(other)
         have = part.stat().st_size if part.exists() else 0
-        if have > update.size:
+        if have > expected:
             self._fs.remove(part)
             have = 0
         headers = {"Accept-Encoding": "identity"}
-        if 0 < have < update.size:
+        if 0 < have < expected:
             headers["Range"] = f"bytes={have}-"
-        if have < update.size:
+        if have < expected:
             try:
-                with self._http.stream("GET", update.download_url, headers=headers) as response:
+                with self._http.stream("GET", url, headers=headers) as response:
                     if response.status_code == 200 and have:
                         self._fs.remove(part)  # the server sent everything again
                         have = 0
                     elif response.status_code not in (200, 206):
-                        raise DownloadFailed(
-                            f"the download of {update.label} answered HTTP {response.status_code}"
-                        )
+                        raise DownloadFailed(f"{what} answered HTTP {response.status_code}")
                     with self._fs.append(part) as out:
                         done = have
                         for chunk in response.iter_bytes():
                             done += len(chunk)
-                            if done > update.size:
-                                raise UpdateRefused(
-                                    f"the download of {update.label} is larger than the "
-                                    f"{update.size:,} bytes announced"
-                                )
+                            if done > expected:
+                                raise UpdateRefused(f"{what} is larger than the {expected:,} bytes announced")
                             out.write(chunk)
                             if progress is not None:
-                                progress(done, update.size)
+                                progress(done, expected)
             except httpx.HTTPError as exc:
-                raise DownloadFailed(f"the download of {update.label} was interrupted: {exc}") from exc
+                raise DownloadFailed(f"{what} was interrupted: {exc}") from exc
         size = part.stat().st_size
-        if size != update.size:
-            raise UpdateRefused(
-                f"the download of {update.label} is {size:,} bytes, not the {update.size:,} "
-                "announced (truncated)"
-            )
-        match = _DIGEST_URL.search(httpx.URL(update.download_url).path)
-        if match is not None:
+        if size != expected:
+            raise UpdateRefused(f"{what} is {size:,} bytes, not the {expected:,} announced (truncated)")
+        if sha256 is not None:
             digest = hashlib.sha256()
             with part.open("rb") as stream:
                 while chunk := stream.read(_CHUNK):
                     digest.update(chunk)
-            if digest.hexdigest() != match.group(1):
-                raise UpdateRefused(f"the download of {update.label} does not match its checksum (altered)")
+            if digest.hexdigest() != sha256:
+                raise UpdateRefused(f"{what} does not match its checksum (altered)")
         return part
 
     def _unpack(self, update: UpdateInfo, archive: Path, manifest: tuple[ManifestEntry, ...]) -> None:

@@ -44,6 +44,16 @@ class CheckStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DeltaInfo:
+    """A binary delta the server offers instead of the full package, made from ``base_package_hash``."""
+
+    url: str
+    size: int
+    sha256: str
+    base_package_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateInfo:
     """An update the server offers."""
 
@@ -65,6 +75,8 @@ class UpdateInfo:
     """The publisher-signed release manifest (base64) and its signature, when the release is signed."""
     signature: str | None = None
     key_id: str | None = None
+    delta: DeltaInfo | None = None
+    """A smaller download from the installed bundle; any problem with it falls back to the full package."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,10 @@ class DownloadedUpdate:
 
     update: UpdateInfo
     path: Path
+    via_delta: bool = False
+    """It was built from the installed bundle and a binary delta."""
+    delta_failure: str | None = None
+    """Why an offered delta could not be used (the full package was installed instead)."""
 
 
 class SyncStatus(enum.StrEnum):

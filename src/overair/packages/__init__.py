@@ -1,11 +1,22 @@
-"""The bundle format: validating uploaded archives, the CodePush package hash, manifests, zipping.
+"""The bundle format: validating uploaded archives, the CodePush package hash, manifests, zipping, deltas.
 
-Standard library only, plus ``cryptography`` in ``signing``; nothing here imports the rest of overair.
+Standard library only, plus ``cryptography`` in ``signing`` and ``hdiffpatch`` in ``delta``; nothing here
+imports the rest of overair.
 """
 
 from __future__ import annotations
 
 from overair.packages.archive import Limits, PackageInfo, extract_archive, inspect_archive, zip_directory
+from overair.packages.delta import (
+    Delta,
+    InvalidDelta,
+    apply_delta,
+    build_delta,
+    build_delta_between,
+    read_delta,
+    tree_manifest,
+    verify_tree,
+)
 from overair.packages.descriptor import (
     DESCRIPTOR_FILE,
     Descriptor,
@@ -32,16 +43,21 @@ __all__ = [
     "DIFF_MANIFEST",
     "EMPTY_SHA256",
     "MODEL_FILE",
+    "Delta",
     "Descriptor",
     "DiffPlan",
     "Entity",
     "FullReleaseReason",
     "InvalidBundle",
+    "InvalidDelta",
     "Limits",
     "ManifestEntry",
     "NotAZipArchive",
     "PackageInfo",
+    "apply_delta",
     "apply_diff",
+    "build_delta",
+    "build_delta_between",
     "destructive_changes",
     "extract_archive",
     "full_release_reasons",
@@ -54,8 +70,11 @@ __all__ = [
     "parse_descriptor",
     "parse_model",
     "plan_diff",
+    "read_delta",
     "rewrite_archive",
     "top_folder",
+    "tree_manifest",
+    "verify_tree",
     "write_diff_archive",
     "zip_directory",
 ]

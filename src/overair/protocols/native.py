@@ -5,7 +5,10 @@ answers ``{"status": …, "update": {…} | null, "store_version": … | null}``
 ``update``, ``no_update``, ``run_embedded`` and ``store_update_required``. ``failed=v2,v5`` names releases
 that failed on the device; they are never offered to it again.
 
-``GET /v1/blobs/<sha256>`` downloads a package or manifest. ``POST /v1/report`` takes
+An offered ``update`` may carry ``delta`` = ``{"url", "size", "sha256", "base_package_hash"}``: a binary
+delta from the bundle the device named in ``package_hash`` (docs/protocol.md).
+
+``GET /v1/blobs/<sha256>`` downloads a package, manifest or delta. ``POST /v1/report`` takes
 ``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back|running, "client_id"}``;
 ``running`` says the app started on that label (engines send it once a day per label at most).
 """
@@ -37,6 +40,7 @@ from overair.protocols.asgi import (
     send_error,
 )
 from overair.protocols.downloads import serve_blob
+from overair.releases.deltas import DeltaOffer
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
 from overair.releases.service import DeviceSnapshot
@@ -101,8 +105,10 @@ def attention_message(decision: Decision) -> str | None:
     return "An update is available that must be installed."
 
 
-def encode_decision(decision: Decision, base: str) -> bytes:
-    """The JSON answer of the native protocol for one decision."""
+def encode_decision(
+    decision: Decision, base: str, delta: DeltaOffer | None = None, from_hash: str = ""
+) -> bytes:
+    """The JSON answer of the native protocol for one decision (with ``delta`` from ``from_hash``, if any)."""
     update = None
     if decision.kind is DecisionKind.UPDATE and decision.release is not None:
         release = decision.release
@@ -121,6 +127,13 @@ def encode_decision(decision: Decision, base: str) -> bytes:
             "signature": release.signature,
             "key_id": release.signing_key_id,
         }
+        if delta is not None:
+            update["delta"] = {
+                "url": f"{base}{BLOBS}{digest_of(delta.blob_key)}",
+                "size": delta.size,
+                "sha256": digest_of(delta.blob_key),
+                "base_package_hash": from_hash,
+            }
     body = {
         "status": decision.kind.value,
         "update": update,
@@ -190,12 +203,14 @@ class NativeProtocol:
         blobs: BlobStore,
         public_url: str,
         signer: AnswerSigner,
+        request_delta: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._cache = cache
         self._metrics = metrics
         self._blobs = blobs
         self._public_url = public_url
         self._signer = signer
+        self._request_delta = request_delta  # (base hash, target hash): queue a delta build, never waits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -248,7 +263,11 @@ class NativeProtocol:
         def build(snapshot: DeviceSnapshot) -> tuple[Plan, bytes, bytes]:
             plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
             inside = plan.rollout_decision or plan.decision
-            return plan, encode_decision(plan.decision, base), encode_decision(inside, base)
+            return (
+                plan,
+                self._encode(plan.decision, base, snapshot, query),
+                self._encode(inside, base, snapshot, query),
+            )
 
         cached = await self._cache.get(key, ("native", query, base), build)
         if cached is None:
@@ -258,6 +277,24 @@ class NativeProtocol:
         chosen = inside if takes_rollout(plan, params.get("client_id", "")) else outside
         scope_text = freshness_scope(key, params.get("app_version", ""), query.label)
         await send_bytes(send, 200, chosen, self._signer.headers(scope_text, chosen))
+
+    def _encode(self, decision: Decision, base: str, snapshot: DeviceSnapshot, query: DeviceQuery) -> bytes:
+        """Encode ``decision``, offering a built delta from the device's bundle when there is one.
+
+        Runs once per cached answer, not per request. A device on a recent base without a delta yet gets
+        the full package, and the delta is queued for the next device on that base (never waited for).
+        """
+        release = decision.release
+        current = query.package_hash
+        if decision.kind is not DecisionKind.UPDATE or release is None or not current:
+            return encode_decision(decision, base)
+        pair = (release.package_hash, current)
+        if pair in snapshot.deltas:
+            return encode_decision(decision, base, snapshot.deltas[pair], current)
+        wanted = current in snapshot.delta_bases and current != release.package_hash
+        if wanted and self._request_delta is not None:
+            self._request_delta(current, release.package_hash)
+        return encode_decision(decision, base)
 
     async def report(self, receive: Receive, send: Send) -> None:
         """Record a downloaded / installed / failed / rolled_back / running report (one transaction)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from overair.db import Base, UTCDateTime, utcnow
@@ -107,6 +107,23 @@ class PackageDiff(Base):
     base_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     blob_key: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PackageDelta(Base):
+    """An overair binary delta (``overair.packages.delta``) from package ``base_hash`` to ``package_hash``.
+
+    Keyed by content like :class:`PackageDiff`. A delta is stored even when it saves too little to be
+    offered, so that it is not built again.
+    """
+
+    __tablename__ = "package_deltas"
+
+    package_hash: Mapped[str] = mapped_column(ForeignKey("packages.package_hash"), primary_key=True)
+    base_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    blob_key: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    build_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -89,11 +89,13 @@ class FileEntry(BaseModel):
 
 
 class DiffOut(BaseModel):
-    """A diff archive that brings devices from an older package to a release's package."""
+    """A smaller download that brings devices from an older package to a release's package."""
 
+    kind: str = Field(description="codepush-diff (CodePush clients) or delta (overair's native protocol)")
     base_hash: str
     base_labels: list[str] = Field(description="Labels of the deployment that have the base package.")
     size: int
+    offered: bool = Field(description="Devices get it (a delta saving too little is kept but not offered).")
 
 
 class ReleaseOut(BaseModel):

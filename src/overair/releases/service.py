@@ -13,10 +13,10 @@ import secrets
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from overair import packages
 from overair.db import utcnow
 from overair.errors import Invalid
+from overair.releases import deltas, signing
 from overair.releases import repository as repo
-from overair.releases import signing
+from overair.releases.deltas import DeltaOffer
 from overair.releases.errors import (
     DestructiveModelChange,
     FullReleaseRequired,
@@ -39,7 +40,7 @@ from overair.releases.errors import (
     ReleaseNotFound,
     RolloutInProgress,
 )
-from overair.releases.models import App, Binary, Deployment, Package, PackageDiff, Release
+from overair.releases.models import App, Binary, Deployment, Package, PackageDelta, PackageDiff, Release
 from overair.releases.schemas import (
     AppCreate,
     AppOut,
@@ -76,6 +77,10 @@ class DeviceSnapshot:
     generation: int
     store_only: bool
     releases: tuple[Candidate, ...]
+    deltas: Mapping[tuple[str, str], DeltaOffer | None] = field(default_factory=dict)
+    """(target hash, base hash) → binary delta to offer; None: built but saves too little."""
+    delta_bases: frozenset[str] = frozenset()
+    """Bases a device may get a delta built from on request (the last 50 releases' content)."""
 
 
 def new_deployment_key() -> str:
@@ -207,11 +212,17 @@ class ReleaseService:
     """Apps, deployments and releases over a database and a blob store."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], blobs: BlobStore, limits: packages.Limits | None = None
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        limits: packages.Limits | None = None,
+        delta_min_saving: float = deltas.DEFAULT_MIN_SAVING,
     ) -> None:
         self._sessions = sessions
         self._blobs = blobs
         self._limits = limits or packages.Limits()
+        self._delta_min_saving = delta_min_saving
+        self._deltas = deltas.DeltaBuilder(sessions, blobs, self._limits, self._delta_built)
         self._listeners: list[Callable[[str], None]] = []
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-diffs")
         self._pending: set[Future[None]] = set()
@@ -239,16 +250,19 @@ class ReleaseService:
                 listener(key)
 
     def drain(self, timeout: float | None = None) -> None:
-        """Wait until the background work scheduled so far (diff archives) is done."""
+        """Wait until the background work scheduled so far (diff archives, binary deltas) is done."""
         with self._pending_lock:
             pending = set(self._pending)
         wait(pending, timeout=timeout)
+        self._deltas.drain(timeout)
 
     def close(self) -> None:
-        """Finish background work and stop its thread."""
+        """Finish background work and stop its threads."""
         self._background.shutdown(wait=True)
+        self._deltas.close()
 
     def _schedule_diffs(self, release_id: int) -> None:
+        self._deltas.after_release(release_id)
         future = self._background.submit(self._build_diffs_safely, release_id)
         with self._pending_lock:
             self._pending.add(future)
@@ -538,7 +552,8 @@ class ReleaseService:
             return list(packages.manifest_from_json(stream.read()))
 
     def diffs(self, app_name: str, deployment_name: str, label: str) -> list[DiffOut]:
-        """The diff archives built to a release's content, with the deployment's labels they start from."""
+        """The smaller downloads built to a release's content: CodePush diff archives and overair binary
+        deltas, each with the deployment's labels it starts from (deltas: whether devices are offered it)."""
         with self._sessions() as session:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
@@ -546,15 +561,37 @@ class ReleaseService:
             labels: dict[str, list[str]] = {}
             for older in repo.releases_of(session, deployment):
                 labels.setdefault(older.package_hash, []).append(older.label)
-            rows = session.scalars(
-                select(PackageDiff)
-                .where(PackageDiff.package_hash == release.package_hash)
-                .order_by(PackageDiff.created_at, PackageDiff.base_hash)
-            )
-            return [
-                DiffOut(base_hash=d.base_hash, base_labels=labels.get(d.base_hash, []), size=d.size)
-                for d in rows
+            target = release.package_hash
+            found = [
+                DiffOut(
+                    kind="codepush-diff",
+                    base_hash=d.base_hash,
+                    base_labels=labels.get(d.base_hash, []),
+                    size=d.size,
+                    offered=True,
+                )
+                for d in session.scalars(
+                    select(PackageDiff)
+                    .where(PackageDiff.package_hash == target)
+                    .order_by(PackageDiff.created_at, PackageDiff.base_hash)
+                )
             ]
+            offers = deltas.load_offers(session, [release], self._delta_min_saving)
+            found += [
+                DiffOut(
+                    kind="delta",
+                    base_hash=d.base_hash,
+                    base_labels=labels.get(d.base_hash, []),
+                    size=d.size,
+                    offered=offers.get((target, d.base_hash)) is not None,
+                )
+                for d in session.scalars(
+                    select(PackageDelta)
+                    .where(PackageDelta.package_hash == target)
+                    .order_by(PackageDelta.created_at, PackageDelta.base_hash)
+                )
+            ]
+            return found
 
     def _store_package(self, archive: Path, info: packages.PackageInfo) -> tuple[str, str]:
         """Store a checked archive, its manifest and each of its files, content-addressed."""
@@ -967,6 +1004,17 @@ class ReleaseService:
                     self._touch(deployment_row, changed)
         return len(made)
 
+    # -- binary deltas (background; overair.releases.deltas) ------------------------------------------
+
+    def request_delta(self, base_hash: str, target_hash: str) -> bool:
+        """Queue a delta a device on ``base_hash`` could use next time; never waits (see deltas.py)."""
+        return self._deltas.request(base_hash, target_hash)
+
+    def _delta_built(self, target_hash: str) -> None:
+        with self._transaction() as (session, changed):
+            for deployment in deltas.deployments_with(session, target_hash):
+                self._touch(deployment, changed)
+
     # -- devices ------------------------------------------------------------------------------------
 
     def device_snapshot(self, deployment_key: str) -> DeviceSnapshot | None:
@@ -1007,6 +1055,8 @@ class ReleaseService:
                 generation=deployment.generation,
                 store_only=deployment.app.distribution == Distribution.STORE_ONLY.value,
                 releases=releases,
+                deltas=deltas.load_offers(session, history, self._delta_min_saving),
+                delta_bases=deltas.bases_on_request(history),
             )
 
     def generation(self, deployment_key: str) -> int | None:

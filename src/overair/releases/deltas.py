@@ -1,0 +1,263 @@
+"""Binary deltas for the native protocol: built in the background, stored by content, offered when worth it.
+
+When a release is published (uploaded, promoted or rolled back), a background thread builds a delta to its
+content from the content of each of the 10 previous releases of the same deployment that run on the same
+binaries (see :func:`compatible`). A device on an older base (any of the deployment's last 50 releases)
+gets the full package at once, and its (base, target) pair is queued so that the next device on that
+base is offered a delta: the queue is bounded and deduplicated, and asking never waits.
+
+Deltas are stored as content-addressed blobs and recorded in ``package_deltas`` keyed by (target, base)
+content hashes, so a promotion or rollback to the same content reuses them. When one is built, every
+deployment with a release of the target content has its ``generation`` raised, which drops the cached
+update-check answers; a delta is then offered only if it is smaller than the full download by the
+configured margin (``OVERAIR_DELTA_MIN_SAVING``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from overair import packages
+from overair.releases import repository as repo
+from overair.releases.models import Deployment, Package, PackageDelta, Release
+from overair.selection import semver
+from overair.storage import BlobStore, content_key
+
+log = logging.getLogger("overair")
+
+DELTA_BASES = 10
+"""Deltas built after each release: from this many previous compatible releases."""
+ON_DEMAND_DEPTH = 50
+"""A device on the content of one of the deployment's last 50 releases gets a delta built on request."""
+MAX_QUEUE = 64
+"""On-demand builds waiting at most; further requests are dropped (asked again when answers are rebuilt)."""
+DEFAULT_MIN_SAVING = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaOffer:
+    """A built delta a device may download instead of the full package."""
+
+    blob_key: str
+    size: int
+
+
+def compatible(a: Release, b: Release) -> bool:
+    """Whether devices running one release may be offered the other: worth a delta between them.
+
+    The rule, kept simple: the build numbers are equal (or either release has none), and the targets
+    are the same range, or one is an exact version inside the other's range. Releases whose targets
+    overlap in some other way (``^1.2.0`` and ``1.x``) get no delta built ahead, but still get one on
+    request when a device on one of them is offered the other.
+    """
+    if a.build_number is not None and b.build_number is not None and a.build_number != b.build_number:
+        return False
+    exact_a, exact_b = semver.valid(a.target_version), semver.valid(b.target_version)
+    if exact_a is not None:
+        return semver.satisfies(exact_a, b.target_version)
+    if exact_b is not None:
+        return semver.satisfies(exact_b, a.target_version)
+    return semver.valid_range(a.target_version) == semver.valid_range(b.target_version)
+
+
+def load_offers(
+    session: Session, history: Iterable[Release], min_saving: float
+) -> dict[tuple[str, str], DeltaOffer | None]:
+    """(target hash, base hash) → the delta to offer, or None: built, but it saves too little."""
+    sizes = {r.package_hash: r.package.size for r in history}
+    if not sizes:
+        return {}
+    offers: dict[tuple[str, str], DeltaOffer | None] = {}
+    rows = session.execute(
+        select(
+            PackageDelta.package_hash, PackageDelta.base_hash, PackageDelta.blob_key, PackageDelta.size
+        ).where(PackageDelta.package_hash.in_(sizes))
+    )
+    for target, base, blob_key, size in rows:
+        worth = size <= sizes[target] * (1.0 - min_saving)
+        offers[(target, base)] = DeltaOffer(blob_key, size) if worth else None
+    return offers
+
+
+class DeltaBuilder:
+    """Builds deltas on one background thread; ``on_built(target_hash)`` runs after each batch is stored."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        limits: packages.Limits,
+        on_built: Callable[[str], None],
+        max_queue: int = MAX_QUEUE,
+    ) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+        self._limits = limits
+        self._on_built = on_built
+        self._max_queue = max_queue
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-deltas")
+        self._lock = threading.Lock()
+        self._queued: set[tuple[str, str]] = set()
+        self._failed: set[tuple[str, str]] = set()
+        self._pending: set[Future[None]] = set()
+        self._closed = False
+
+    # -- scheduling ---------------------------------------------------------------------------------
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        future = self._executor.submit(job)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def after_release(self, release_id: int) -> None:
+        """Queue the deltas to a new release from the previous compatible ones (never waits)."""
+        if not self._closed:
+            self._submit(lambda: self._run_release(release_id))
+
+    def _run_release(self, release_id: int) -> None:
+        self._guarded(f"release {release_id}", self.build_for_release, release_id)
+
+    def request(self, base_hash: str, target_hash: str) -> bool:
+        """Queue one delta a device could use; False when it is queued already, failed before, or the
+        queue is full. Never waits, never touches the database."""
+        pair = (target_hash, base_hash)
+        with self._lock:
+            if self._closed or pair in self._queued or pair in self._failed:
+                return False
+            if len(self._queued) >= self._max_queue:
+                return False
+            self._queued.add(pair)
+        self._submit(lambda: self._run_request(pair))
+        return True
+
+    def _run_request(self, pair: tuple[str, str]) -> None:
+        target, base = pair
+        try:
+            if not self._guarded(f"{base[:12]}→{target[:12]}", self.build, base, target):
+                with self._lock:
+                    self._failed.add(pair)
+            else:
+                self._guarded("announcing a built delta", self._on_built, target)
+        finally:
+            with self._lock:
+                self._queued.discard(pair)
+
+    @staticmethod
+    def _guarded(what: str, job: Callable[..., object], *args: object) -> object | None:
+        try:
+            return job(*args)
+        except Exception:  # background work must never take the server down
+            log.exception("building binary deltas (%s) failed", what)
+            return None
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until the builds queued so far are done (tests and orderly shutdowns)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = set(self._pending)
+            if not pending:
+                return
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait(pending, timeout=left)
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+
+    def close(self) -> None:
+        """Finish queued builds and stop the thread."""
+        self._closed = True
+        self._executor.shutdown(wait=True)
+
+    # -- building -----------------------------------------------------------------------------------
+
+    def build_for_release(self, release_id: int) -> int:
+        """Build the missing deltas to a release from its previous compatible releases; how many were made."""
+        with self._sessions() as session:
+            release = session.get(Release, release_id)
+            if release is None:
+                return 0
+            deployment = session.get(Deployment, release.deployment_id)
+            assert deployment is not None
+            bases: list[str] = []
+            for older in reversed([r for r in repo.releases_of(session, deployment) if r.seq < release.seq]):
+                if len(bases) >= DELTA_BASES:
+                    break
+                if (
+                    older.package_hash != release.package_hash
+                    and older.package_hash not in bases
+                    and compatible(older, release)
+                ):
+                    bases.append(older.package_hash)
+            target = release.package_hash
+            done = set(
+                session.scalars(select(PackageDelta.base_hash).where(PackageDelta.package_hash == target))
+            )
+        made = 0
+        for base in bases:
+            if base not in done and self.build(base, target):
+                made += 1
+        if made:
+            self._on_built(target)
+        return made
+
+    def _manifest(self, package_hash: str) -> tuple[packages.ManifestEntry, ...] | None:
+        with self._sessions() as session:
+            package = session.get(Package, package_hash)
+            key = package.manifest_key if package is not None else None
+        if key is None:
+            return None
+        with self._blobs.open(key) as stream:
+            return packages.manifest_from_json(stream.read())
+
+    def _file(self, entry: packages.ManifestEntry) -> bytes:
+        with self._blobs.open(content_key(entry.sha256)) as stream:
+            return stream.read()
+
+    def build(self, base_hash: str, target_hash: str) -> bool:
+        """Build and store the delta from ``base_hash`` to ``target_hash`` content (False: a package is gone).
+
+        Building the same pair twice stores the same row again (content-keyed, idempotent).
+        """
+        old, new = self._manifest(base_hash), self._manifest(target_hash)
+        if old is None or new is None:
+            return False
+        started = time.perf_counter()
+        data = packages.build_delta(old, new, self._file, self._file)
+        elapsed = time.perf_counter() - started
+        blob_key = self._blobs.put_bytes(data)
+        with self._sessions() as session, session.begin():
+            session.merge(
+                PackageDelta(
+                    package_hash=target_hash,
+                    base_hash=base_hash,
+                    blob_key=blob_key,
+                    size=len(data),
+                    build_seconds=elapsed,
+                )
+            )
+        log.info("delta %s→%s: %d bytes in %.2fs", base_hash[:12], target_hash[:12], len(data), elapsed)
+        return True
+
+
+def bases_on_request(history: Iterable[Release]) -> frozenset[str]:
+    """Package hashes of the last :data:`ON_DEMAND_DEPTH` releases: bases a device may get a delta from."""
+    return frozenset(r.package_hash for r in list(history)[-ON_DEMAND_DEPTH:])
+
+
+def deployments_with(session: Session, package_hash: str) -> list[Deployment]:
+    """The deployments with a release of ``package_hash`` content (their answers may now offer a delta)."""
+    ids = select(Release.deployment_id).where(Release.package_hash == package_hash).distinct()
+    return list(session.scalars(select(Deployment).where(Deployment.id.in_(ids))))
