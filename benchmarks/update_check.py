@@ -118,6 +118,33 @@ class Server:
     def output(self) -> str:
         return "\n".join(self.lines)
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its worker processes (same session), from /proc."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == self.process.pid or stat.parent.name == str(self.process.pid):
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self, timeout: float = 300.0) -> float:
+        """Wait until background work (diff and delta builds after publishing) has finished.
+
+        Idle means under 5% of a core for a whole second; returns the seconds waited.
+        """
+        started = time.monotonic()
+        last = self.cpu_seconds()
+        while time.monotonic() - started < timeout:
+            time.sleep(1.0)
+            now = self.cpu_seconds()
+            if now - last < 0.05:
+                break
+            last = now
+        return time.monotonic() - started
+
     def wait_ready(self, path: str = "/", timeout: float = START_TIMEOUT) -> None:
         """Poll ``path`` until it answers 200; fail if the process exits or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
@@ -417,6 +444,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="alternate overair/bare this often (1)")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk", help="path to wrk")
     parser.add_argument("--verbose", action="store_true", help="print wrk's own output too")
+    parser.add_argument(
+        "--no-settle",
+        action="store_true",
+        help="measure at once, while the diff and delta builds that publishing started still run",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 64 or not 0 < args.duration <= 3600 or not 0 <= args.warmup <= 600:
         parser.error("--workers must be 1-64, --duration 0-3600 s and --warmup 0-600 s")
@@ -470,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         deployment = load_deployment(overair.url, key)
         loaded_in = time.monotonic() - started
+        settled_in = 0.0
+        if not args.no_settle:
+            check_answers(overair.url, deployment, secrets.token_hex(4))  # also queues on-demand deltas
+            print("waiting for the background diff and delta builds to finish")
+            settled_in = overair.wait_idle()
         check = check_answers(overair.url, deployment, secrets.token_hex(4))
 
         bare_port = free_port()
@@ -495,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(measure(args, server.url, deployment, name + suffix, protocol))
 
         notes = [
-            ("loaded", f"{RELEASES} releases in {loaded_in:.1f}s"),
+            ("loaded", f"{RELEASES} releases in {loaded_in:.1f}s, then {settled_in:.0f}s of builds"),
             (
                 "answers",
                 f"sanity check {check['statuses']}, embedded devices inside rollout "

@@ -38,6 +38,7 @@ class DeviceCache:
         self._entries: dict[str, _Entry] = {}
         self._unknown: dict[str, _Entry] = {}  # keys nobody has: remembered apart, so they cannot evict
         self._epochs: dict[str, int] = {}
+        self._loading: dict[str, anyio.Event] = {}
         service.add_listener(self.invalidate)
 
     def invalidate(self, deployment_key: str) -> None:
@@ -47,6 +48,21 @@ class DeviceCache:
         self._unknown.pop(deployment_key, None)
 
     async def _load(self, deployment_key: str) -> _Entry:
+        # One read per deployment at a time: after a change, every device asking at that moment waits for
+        # the same read instead of each starting its own (a storm of identical queries under load).
+        while (loading := self._loading.get(deployment_key)) is not None:
+            await loading.wait()
+            entry = self._cached(deployment_key)
+            if entry is not None:
+                return entry
+        done = self._loading[deployment_key] = anyio.Event()
+        try:
+            return await self._read(deployment_key)
+        finally:
+            del self._loading[deployment_key]
+            done.set()
+
+    async def _read(self, deployment_key: str) -> _Entry:
         # A change committed while the snapshot was being read invalidates it: read again rather than
         # keep a stale snapshot until the next recheck.
         for _ in range(3):
