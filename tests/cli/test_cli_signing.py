@@ -59,6 +59,12 @@ def test_keys_sign_push_promote_and_rollback_end_to_end(
     assert code == 1 and "signed releases only" in err and "--signing-key" in err
     out = ok(capsys, *push, "--bundle", str(bundle(tmp_path / "b1", "One")), "--signing-key", str(key))
     assert "Signed v1 (sequence 1)" in out and "Released v1" in out
+    page = f"{server.url}/console/apps/SignedApp/deployments/Production/releases/v1"
+    assert f"Watch it in the console: {page}" in out
+    with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as browser:
+        assert browser.post("/console/sign-in", data={"access_key": server.key}).status_code in (200, 303)
+        shown = browser.get(page)
+        assert shown.status_code == 200 and "v1" in shown.text and "signed" in shown.text.lower()
     ok(capsys, *push, "--bundle", str(bundle(tmp_path / "b2", "Two")), "--signing-key", str(key))
     out = ok(
         capsys,

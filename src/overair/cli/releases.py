@@ -325,7 +325,12 @@ def push_update(
         console.print("Devices install it only after their offline data is synced (sync before update).")
     console.print(audience, highlight=False)
     _print_warnings(release)
-    console.print(f'Watch it with: overair release list --project-name "{project_name}"')
+    page = (
+        f"{api.login.server}/console/apps/{quote(project_name)}/deployments/{quote(deployment)}"
+        f"/releases/{quote(release['label'])}"
+    )
+    console.print(f"Watch it in the console: {page}", soft_wrap=True, highlight=False)
+    console.print(f'or with: overair release list --project-name "{project_name}"')
 
 
 @app.command("list")
