@@ -657,14 +657,8 @@ class UpdateEngine:
     ) -> None:
         """Download the delta, apply it to the installed bundle into a new folder, verify every file."""
         part = self._downloads / f"{delta.sha256}.delta.part"
-        have = part.stat().st_size if part.exists() else 0
-        needed = max(0, delta.size - have) + sum(e.size for e in manifest) + _SPACE_MARGIN
-        free = shutil.disk_usage(self.data_dir).free
-        if free < needed:
-            raise InsufficientSpace(
-                f"the delta needs {needed / 1e6:.1f} MB and only {free / 1e6:.1f} MB is free"
-            )
         what = f"the delta of {update.label}"
+        self._require_space(part, delta.size, manifest, what)
         self._fetch(delta.url, delta.size, part, what, delta.sha256, progress)
         staging = self._staging_path(update)
         final = self._bundles / update.package_hash
@@ -716,14 +710,18 @@ class UpdateEngine:
         return manifest
 
     def _check_space(self, update: UpdateInfo, manifest: tuple[ManifestEntry, ...]) -> None:
-        part = self._part_path(update)
+        self._require_space(self._part_path(update), update.size, manifest, update.label)
+
+    def _require_space(
+        self, part: Path, download_size: int, manifest: tuple[ManifestEntry, ...], what: str
+    ) -> None:
+        """Refuse to start when the rest of the download plus the unpacked files would not fit."""
         have = part.stat().st_size if part.exists() else 0
-        needed = max(0, update.size - have) + sum(e.size for e in manifest) + _SPACE_MARGIN
+        needed = max(0, download_size - have) + sum(e.size for e in manifest) + _SPACE_MARGIN
         free = shutil.disk_usage(self.data_dir).free
         if free < needed:
             raise InsufficientSpace(
-                f"{update.label} needs {needed / 1e6:.1f} MB of free space and only "
-                f"{free / 1e6:.1f} MB is free"
+                f"{what} needs {needed / 1e6:.1f} MB of free space and only {free / 1e6:.1f} MB is free"
             )
 
     def _fetch_archive(self, update: UpdateInfo, progress: Progress | None) -> Path:

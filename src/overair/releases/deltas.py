@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
 from overair.releases import repository as repo
+from overair.releases.background import BackgroundJobs
 from overair.releases.models import Deployment, Package, PackageDelta, Release
 from overair.selection import semver
 from overair.storage import BlobStore, content_key
@@ -103,29 +103,16 @@ class DeltaBuilder:
         self._limits = limits
         self._on_built = on_built
         self._max_queue = max_queue
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-deltas")
+        self._jobs = BackgroundJobs("overair-deltas")
         self._lock = threading.Lock()
         self._queued: set[tuple[str, str]] = set()
         self._failed: set[tuple[str, str]] = set()
-        self._pending: set[Future[None]] = set()
-        self._closed = False
 
     # -- scheduling ---------------------------------------------------------------------------------
 
-    def _submit(self, job: Callable[[], None]) -> None:
-        future = self._executor.submit(job)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
-
     def after_release(self, release_id: int) -> None:
         """Queue the deltas to a new release from the previous compatible ones (never waits)."""
-        if not self._closed:
-            self._submit(lambda: self._run_release(release_id))
+        self._jobs.submit(lambda: self._run_release(release_id))
 
     def _run_release(self, release_id: int) -> None:
         self._guarded(f"release {release_id}", self.build_for_release, release_id)
@@ -135,12 +122,15 @@ class DeltaBuilder:
         queue is full. Never waits, never touches the database."""
         pair = (target_hash, base_hash)
         with self._lock:
-            if self._closed or pair in self._queued or pair in self._failed:
+            if self._jobs.closed or pair in self._queued or pair in self._failed:
                 return False
             if len(self._queued) >= self._max_queue:
                 return False
             self._queued.add(pair)
-        self._submit(lambda: self._run_request(pair))
+        if not self._jobs.submit(lambda: self._run_request(pair)):
+            with self._lock:
+                self._queued.discard(pair)
+            return False
         return True
 
     def _run_request(self, pair: tuple[str, str]) -> None:
@@ -165,21 +155,11 @@ class DeltaBuilder:
 
     def drain(self, timeout: float | None = None) -> None:
         """Wait until the builds queued so far are done (tests and orderly shutdowns)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                pending = set(self._pending)
-            if not pending:
-                return
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            wait(pending, timeout=left)
-            if deadline is not None and time.monotonic() >= deadline:
-                return
+        self._jobs.drain(timeout)
 
     def close(self) -> None:
         """Finish queued builds and stop the thread."""
-        self._closed = True
-        self._executor.shutdown(wait=True)
+        self._jobs.close()
 
     # -- building -----------------------------------------------------------------------------------
 

@@ -11,10 +11,8 @@ import json
 import logging
 import secrets
 import tempfile
-import threading
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from overair.db import utcnow
 from overair.errors import Invalid
 from overair.releases import deltas, signing
 from overair.releases import repository as repo
+from overair.releases.background import BackgroundJobs
 from overair.releases.deltas import DeltaOffer
 from overair.releases.errors import (
     DestructiveModelChange,
@@ -224,9 +223,7 @@ class ReleaseService:
         self._delta_min_saving = delta_min_saving
         self._deltas = deltas.DeltaBuilder(sessions, blobs, self._limits, self._delta_built)
         self._listeners: list[Callable[[str], None]] = []
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-diffs")
-        self._pending: set[Future[None]] = set()
-        self._pending_lock = threading.Lock()
+        self._background = BackgroundJobs("overair-diffs")
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -251,26 +248,17 @@ class ReleaseService:
 
     def drain(self, timeout: float | None = None) -> None:
         """Wait until the background work scheduled so far (diff archives, binary deltas) is done."""
-        with self._pending_lock:
-            pending = set(self._pending)
-        wait(pending, timeout=timeout)
+        self._background.drain(timeout)
         self._deltas.drain(timeout)
 
     def close(self) -> None:
         """Finish background work and stop its threads."""
-        self._background.shutdown(wait=True)
+        self._background.close()
         self._deltas.close()
 
     def _schedule_diffs(self, release_id: int) -> None:
         self._deltas.after_release(release_id)
-        future = self._background.submit(self._build_diffs_safely, release_id)
-        with self._pending_lock:
-            self._pending.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[None]) -> None:
-        with self._pending_lock:
-            self._pending.discard(future)
+        self._background.submit(lambda: self._build_diffs_safely(release_id))
 
     @staticmethod
     def _touch(deployment: Deployment, changed: set[str]) -> None:
