@@ -306,3 +306,17 @@ def test_signed_only_apps_send_rollbacks_to_the_cli(server: OverairApp, admin_ke
         assert refused.status_code in (400, 403, 409, 422)
         assert "signed releases only" in refused.text
     assert len(coolapp.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()) == 2
+
+
+@pytest.mark.parametrize("value", ["²", "9" * 5000, "", "50.5", " 50", "٥٠", "0", "101"])
+def test_rollouts_that_are_not_a_plain_percentage_are_refused_clearly(
+    coolapp: TestClient, server: OverairApp, admin_key: str, value: str
+) -> None:
+    with browser(server) as client:
+        csrf = sign_in(client, admin_key)
+        posted = client.post(ROLLOUT_FORM, data={"csrf_token": csrf, "rollout": value})
+        confirm = client.get(CONFIRM_ROLLOUT.split("?")[0], params={"rollout": value})
+    for response in (posted, confirm):
+        assert response.status_code == 422, (value, response.status_code)
+        assert "whole percentage from 1 to 100" in response.text
+    assert rollout(coolapp) == 20

@@ -459,3 +459,62 @@ def test_a_device_kept_from_fresh_answers_tells_the_app(api: TestClient, keys, p
     now[0] += 4 * 86_400
     assert engine.check_for_update().status is CheckStatus.OFFLINE
     assert len(stale) == 1 and stale[0] >= 4 * 86_400
+
+
+def test_an_altered_sequence_in_the_offer_is_refused_and_cannot_lower_the_floor(
+    api: TestClient, keys, proxy, tmp_path, publisher
+) -> None:
+    """The offer's `sequence` is not signed by itself: it must equal the signed manifest's."""
+    trust(api, publisher)
+    signed_push(api, tmp_path, "Old and vulnerable", publisher)
+    old_answer = proxy.device.get(
+        "/v1/update-check", params={"deployment_key": keys["Production"], "app_version": "1.0.0"}
+    ).json()
+    signed_push(api, tmp_path, "Fixed", publisher)
+    engine = device(proxy, keys, tmp_path, [publisher], min_check_interval=0)
+    rewrite_update(proxy, lambda update: update.update(sequence=0))
+    refused(engine, proxy, "sequence")
+    proxy.rewrite = None
+    result = engine.check_for_update()
+    assert result.update is not None
+    engine.install(engine.download(result.update), InstallMode.IMMEDIATE)
+    engine.notify_app_ready()
+
+    def replay(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path == "/v1/update-check":
+            return httpx.Response(200, json=old_answer)
+        return response
+
+    proxy.rewrite = replay
+    result = engine.check_for_update()
+    assert result.status is CheckStatus.REFUSED and "not newer than the installed 2" in result.message
+
+
+def test_answers_from_several_workers_in_the_same_minute_are_not_taken_for_replays(
+    api: TestClient, keys, proxy, tmp_path
+) -> None:
+    from overair.client._trust import Trust
+    from overair.protocols.native import AnswerSigner
+
+    key = sig.generate_private_key()
+    now = [1_000.0]
+    first, second = (AnswerSigner(key, 86_400, clock=lambda: now[0]) for _ in range(2))
+    checker = Trust(
+        public_keys=[],
+        retired_keys=[],
+        server_key=sig.public_key_text(key),
+        app_name=None,
+        deployment_name=None,
+        app_version="1.0.0",
+        build_number=None,
+    )
+    body, scope = b'{"status":"no_update"}', "k|1.0.0|||v1|"
+
+    def as_text(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in headers}
+
+    first.headers(scope, body)  # another device's check, cached by worker 1
+    now[0] = 1_040
+    seen = checker.check_answer(as_text(second.headers(scope, body)), body, scope, now[0], 0)
+    now[0] = 1_050  # worker 1 answers from its cache
+    assert checker.check_answer(as_text(first.headers(scope, body)), body, scope, now[0], seen or 0)

@@ -116,16 +116,22 @@ def test_the_server_key_file_is_made_once_private_and_reused(tmp_path: Path) -> 
 
 def test_answer_signatures_are_reused_for_a_minute_then_renewed() -> None:
     key = sig.generate_private_key()
-    now = [1_000.0]
+    now = [1_200.0]  # the start of a minute window
     signer = AnswerSigner(key, ttl=3600, clock=lambda: now[0])
     first = dict(signer.headers("k|1.0.0|", b"{}"))
     now[0] += 30
     assert dict(signer.headers("k|1.0.0|", b"{}")) == first
     now[0] += 31
     renewed = dict(signer.headers("k|1.0.0|", b"{}"))
-    assert renewed[b"overair-issued-at"] == b"1061" and renewed[b"overair-expires-at"] == b"4661"
+    assert renewed[b"overair-issued-at"] == b"1260" and renewed[b"overair-expires-at"] == b"4860"
     kid, _, signature = renewed[b"overair-signature"].decode().partition(":")
     assert kid == sig.key_id(key)
-    sig.verify_freshness(key.public_key(), signature, 1061, 4661, "k|1.0.0|", b"{}")
+    sig.verify_freshness(key.public_key(), signature, 1260, 4860, "k|1.0.0|", b"{}")
     with pytest.raises(sig.SigningError):
-        sig.verify_freshness(key.public_key(), signature, 1061, 4661, "k|2.0.0|", b"{}")
+        sig.verify_freshness(key.public_key(), signature, 1260, 4860, "k|2.0.0|", b"{}")
+
+
+def test_sequence_numbers_stay_within_what_every_database_stores() -> None:
+    huge = manifest(sequence=2**31).to_bytes()
+    with pytest.raises(sig.SigningError, match="malformed"):
+        sig.ReleaseManifest.from_bytes(huge)

@@ -506,7 +506,10 @@ class UpdateEngine:
         return max(state.sequence_floor, pending, current)
 
     def _check_fresh(self, response: httpx.Response, params: dict[str, Any]) -> None:
-        scope = f"{self.deployment_key}|{self.app_version}|{params['label']}"
+        scope = "|".join(
+            str(params.get(name, ""))
+            for name in ("deployment_key", "app_version", "build_number", "label", "package_hash", "failed")
+        )
         now = self._wall_clock()
         with self._lock:
             last = self._state.fresh_issued
@@ -803,6 +806,11 @@ class UpdateEngine:
         with self._lock:
             update = downloaded.update
             bundle = Bundle(update.label, update.package_hash, update.sync_before_update, update.sequence)
+            if self._trust.requires_signatures and update.sequence <= self._installed_sequence():
+                raise UpdateRefused(
+                    f"{update.label} has sequence {update.sequence}, not newer than the installed "
+                    f"{self._installed_sequence()}: refused"
+                )
             if not self._complete(bundle):
                 raise UpdateError(f"{bundle.label} is not downloaded; download it again")
             if bundle.sync_before_update and self._unsynced() > 0:

@@ -14,6 +14,9 @@ from overair.packages import signing as sig
 from overair.selection import semver
 
 _CLOCK_SKEW = 300
+_REPLAY_TOLERANCE = 120
+"""Answers issued this much before the newest one seen still count: workers sign per minute window and
+hosts' clocks differ a little. An older answer is a replay."""
 
 
 def _keys(texts: Sequence[str | bytes]) -> dict[str, Ed25519PublicKey]:
@@ -102,6 +105,11 @@ class Trust:
                 f"the offer of {label} does not match its signed manifest (signed: {manifest.label}, "
                 f"package {manifest.package_hash[:12]})"
             )
+        if update.sequence != manifest.sequence:
+            raise UpdateRefused(
+                f"the offer of {label} says sequence {update.sequence}, its signed manifest "
+                f"{manifest.sequence}"
+            )
         if manifest.sequence <= installed:
             raise UpdateRefused(
                 f"{label} has sequence {manifest.sequence}, not newer than the installed {installed}: an old "
@@ -155,6 +163,6 @@ class Trust:
             raise UpdateRefused("the update-check answer has expired: it is an old answer replayed")
         if issued > now + _CLOCK_SKEW:
             raise UpdateRefused("the update-check answer is dated in the future: check the device clock")
-        if issued < last_issued:
+        if issued < last_issued - _REPLAY_TOLERANCE:
             raise UpdateRefused("the update-check answer is older than one seen before: a replay")
         return issued

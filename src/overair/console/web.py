@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -210,8 +211,11 @@ def _bool(text: str, name: str) -> bool:
     raise Invalid(f"{name} must be true or false, not {text!r}.")
 
 
+_PERCENTAGE = re.compile(r"[0-9]{1,3}")
+
+
 def _percentage(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 100:
+    if not _PERCENTAGE.fullmatch(text) or not 1 <= int(text) <= 100:
         raise Invalid(f"The rollout must be a whole percentage from 1 to 100, not {text!r}.")
     return int(text)
 

@@ -37,6 +37,8 @@ _FRESHNESS_DOMAIN = b"overair-freshness/1\n"
 PUBLIC_KEY_PREFIX = "ed25519:"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_SEQUENCE = 2**31 - 1
+"""Sequence numbers fit a 32-bit integer column on every database."""
 
 
 class SigningError(Exception):
@@ -109,7 +111,7 @@ class ReleaseManifest:
                 app=_text(body["app"]),
                 deployment=_text(body["deployment"]),
                 label=_text(body["label"]),
-                sequence=_count(body["sequence"]),
+                sequence=_count(body["sequence"], MAX_SEQUENCE),
                 target_version=_text(body["target_version"]),
                 build_number=None if build is None else _count(build),
                 package_hash=_digest(body["package_hash"]),
@@ -143,9 +145,9 @@ def _text(value: object) -> str:
     return value
 
 
-def _count(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected a whole number ≥ 0, got {value!r}")
+def _count(value: object, limit: int = 2**63 - 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise ValueError(f"expected a whole number from 0 to {limit}, got {value!r}")
     return value
 
 

@@ -147,9 +147,9 @@ def encode_decision(
 class AnswerSigner:
     """Signs update-check answers with the server's online key, so devices can tell fresh from replayed.
 
-    The signature covers the answer's bytes, a time window and the scope it was asked in (deployment
-    key, app version, installed label). Each distinct answer is signed at most once per ``renew``
-    seconds, so the hot path is a dictionary lookup.
+    The signature covers the answer's bytes, a time window and the request it answers (every query
+    parameter but the client id). Each distinct answer is signed at most once per ``renew`` seconds,
+    so the hot path is a dictionary lookup.
     """
 
     _MAX_ENTRIES = 50_000
@@ -169,10 +169,14 @@ class AnswerSigner:
         self._signed: dict[tuple[str, bytes], tuple[int, list[tuple[bytes, bytes]]]] = {}
 
     def headers(self, scope: str, body: bytes) -> list[tuple[bytes, bytes]]:
-        """The response headers of ``body``: JSON content type plus the freshness signature."""
-        now = int(self._clock())
+        """The response headers of ``body``: JSON content type plus the freshness signature.
+
+        The issue time is the start of the current ``renew`` window, so every worker (and host) signing
+        the same answer in the same window gives it the same time, and a device never sees time go back.
+        """
+        now = int(self._clock()) // self._renew * self._renew
         hit = self._signed.get((scope, body))
-        if hit is not None and 0 <= now - hit[0] < self._renew:
+        if hit is not None and hit[0] == now:
             return hit[1]
         expires = now + self._ttl
         signature = signing.sign_freshness(self._key, now, expires, scope, body)
@@ -188,9 +192,12 @@ class AnswerSigner:
         return headers
 
 
-def freshness_scope(deployment_key: str, app_version: str, label: str) -> str:
-    """What a signed answer is bound to: the device's own request, as it sent it."""
-    return f"{deployment_key}|{app_version}|{label}"
+_SCOPE_PARAMS = ("deployment_key", "app_version", "build_number", "label", "package_hash", "failed")
+
+
+def freshness_scope(params: dict[str, str]) -> str:
+    """What a signed answer is bound to: the device's request as it sent it (all but its client id)."""
+    return "|".join(params.get(name, "") for name in _SCOPE_PARAMS)
 
 
 class NativeProtocol:
@@ -275,7 +282,7 @@ class NativeProtocol:
             return
         plan, outside, inside = cached
         chosen = inside if takes_rollout(plan, params.get("client_id", "")) else outside
-        scope_text = freshness_scope(key, params.get("app_version", ""), query.label)
+        scope_text = freshness_scope(params)
         await send_bytes(send, 200, chosen, self._signer.headers(scope_text, chosen))
 
     def _encode(self, decision: Decision, base: str, snapshot: DeviceSnapshot, query: DeviceQuery) -> bytes:

@@ -12,7 +12,7 @@ import binascii
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from overair.db import utcnow
@@ -22,6 +22,31 @@ from overair.packages import signing as sig
 from overair.releases.errors import BadSignature, SequenceTaken, SignatureRequired, SigningKeyNotFound
 from overair.releases.models import App, Deployment, Package, SigningKey
 from overair.releases.schemas import SignedRelease, SigningKeyOut
+
+MAX_SEQUENCE_JUMP = 1000
+"""How far past the app's last sequence a signed release may go: a huge jump would lock later ones out."""
+
+
+def _take_sequence(session: Session, app: App, wanted: int | None) -> int:
+    """Atomically raise the app's sequence: by one, or to ``wanted`` if that is still ahead of it.
+
+    A single UPDATE, so two publishes to different deployments of one app racing on separate workers
+    (or database connections) never get the same number.
+    """
+    if wanted is None:
+        statement = update(App).where(App.id == app.id).values(release_sequence=App.release_sequence + 1)
+    else:
+        statement = (
+            update(App).where(App.id == app.id, App.release_sequence < wanted).values(release_sequence=wanted)
+        )
+    taken = session.execute(statement.returning(App.release_sequence)).scalar_one_or_none()
+    if taken is None:
+        raise SequenceTaken(
+            f"Sequence {wanted} was taken by another release a moment ago: run the command again, it "
+            "signs with a fresh number."
+        )
+    session.refresh(app, ["release_sequence"])
+    return int(taken)
 
 
 def _key_out(key: SigningKey) -> SigningKeyOut:
@@ -113,8 +138,7 @@ def check_release(
                 f"{'s' if len(active) != 1 else ''}): pass --signing-key FILE with the private key "
                 "made by `overair keys generate`."
             )
-        app.release_sequence += 1
-        return Signed(sequence=app.release_sequence)
+        return Signed(sequence=_take_sequence(session, app, None))
     if not active:
         raise BadSignature(
             f'"{app.name}" has no active signing key to check this signature with: add the public key '
@@ -148,6 +172,11 @@ def check_release(
         download_limit=release.download_limit,
         files=sig.signed_files(manifest()),
     )
+    if release.sequence > app.release_sequence + MAX_SEQUENCE_JUMP:
+        raise BadSignature(
+            f"The signed sequence {release.sequence} jumps more than {MAX_SEQUENCE_JUMP} past the app's last "
+            f"({app.release_sequence}): sign with the number `overair` gives (next-release)."
+        )
     if release.sequence <= app.release_sequence or release.label != label:
         raise SequenceTaken(
             f"The signed manifest is for {release.label} with sequence {release.sequence}, but the next "
@@ -167,7 +196,7 @@ def check_release(
             f"The signed download limit ({release.download_limit:,} bytes) is below the stored archive of "
             f"this content ({package.size:,} bytes): sign with the archive's size."
         )
-    app.release_sequence = release.sequence
+    _take_sequence(session, app, release.sequence)
     return Signed(
         sequence=release.sequence,
         signed_manifest=signed.manifest,
