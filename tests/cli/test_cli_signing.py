@@ -137,3 +137,45 @@ def test_unusable_signing_keys_are_named(config: Path, server: LiveServer, tmp_p
     assert code == 1 and "Not a usable public key" in err
     code, _, err = overair(capsys, "keys", "retire", "--project-name", "KeyErrors", "0123456789abcdef")
     assert code == 1 and "no signing key" in err
+
+
+def test_promote_never_re_signs_content_the_publisher_did_not_sign(
+    config: Path, server: LiveServer, tmp_path: Path, capsys
+) -> None:
+    """Someone with only an access key adds their own key and pushes to Staging: promoting it is refused."""
+    config.write_text(json.dumps({"server": server.url, "access_key": server.key}))
+    key, evil = tmp_path / "release.key", tmp_path / "evil.key"
+    ok(capsys, "keys", "generate", "--out", str(key))
+    ok(capsys, "keys", "generate", "--out", str(evil))
+    ok(capsys, "app", "create", "Guarded")
+    ok(capsys, "keys", "add", "--project-name", "Guarded", str(key))
+    push = ["release", "push-update", "--project-name", "Guarded", "--target-version", "1.0.0"]
+    ok(capsys, *push, "--bundle", str(bundle(tmp_path / "good", "Good")), "--signing-key", str(key))
+    ok(capsys, "keys", "add", "--project-name", "Guarded", str(evil))  # the stolen access key at work
+    staging = ["--deployment", "Staging", "--bundle", str(bundle(tmp_path / "evil", "EVIL"))]
+    ok(capsys, *push, *staging, "--signing-key", str(evil))
+
+    promote = ["release", "promote", "--project-name", "Guarded", "--signing-key", str(key)]
+    code, _, err = overair(capsys, *promote)
+    assert code == 1 and "not signed with your key" in err and "--trusted-key" in err
+    # a rotated-out key of the publisher's own can be vouched for explicitly
+    out = ok(capsys, *promote, "--trusted-key", str(tmp_path / "evil.key.pub"))
+    assert "Promoted v1 of Staging" in out
+
+
+def test_rollback_to_an_unsigned_release_needs_an_explicit_flag(
+    config: Path, server: LiveServer, tmp_path: Path, capsys
+) -> None:
+    config.write_text(json.dumps({"server": server.url, "access_key": server.key}))
+    key = tmp_path / "release.key"
+    ok(capsys, "keys", "generate", "--out", str(key))
+    ok(capsys, "app", "create", "Legacy")
+    push = ["release", "push-update", "--project-name", "Legacy", "--target-version", "1.0.0"]
+    ok(capsys, *push, "--bundle", str(bundle(tmp_path / "old", "Unsigned")))  # before the app had keys
+    ok(capsys, "keys", "add", "--project-name", "Legacy", str(key))
+    ok(capsys, *push, "--bundle", str(bundle(tmp_path / "new", "Signed")), "--signing-key", str(key))
+    rollback = ["release", "rollback-update", "--project-name", "Legacy", "--signing-key", str(key)]
+    code, _, err = overair(capsys, *rollback)
+    assert code == 1 and "not signed" in err and "--allow-unsigned-origin" in err
+    out = ok(capsys, *rollback, "--allow-unsigned-origin")
+    assert "Rolled back" in out

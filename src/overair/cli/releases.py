@@ -19,7 +19,15 @@ from overair.cli.codesign import sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
 from overair.cli.output import console, err_console, parse_bool, when
-from overair.cli.signing import SigningKeyOption, load_signing_key, sign_republish, sign_upload
+from overair.cli.signing import (
+    AllowUnsignedOption,
+    SigningKeyOption,
+    TrustedKeysOption,
+    load_signing_key,
+    sign_republish,
+    sign_upload,
+    trusted_keys,
+)
 from overair.packages import (
     DESCRIPTOR_FILE,
     Descriptor,
@@ -388,6 +396,8 @@ def rollback_update(
     ] = None,
     deployment: Deployment = "Production",
     signing_key: SigningKeyOption = None,
+    trusted_key: TrustedKeysOption = None,
+    allow_unsigned_origin: AllowUnsignedOption = False,
 ) -> None:
     """Go back to an older release: its content is republished as a new label, so every device moves back."""
     key = load_signing_key(signing_key) if signing_key is not None else None
@@ -395,7 +405,15 @@ def rollback_update(
     with Api() as api:
         if key is not None:
             body["signed"] = sign_republish(
-                api, key, project_name, source=deployment, destination=deployment, label=label, back=2
+                api,
+                key,
+                project_name,
+                source=deployment,
+                destination=deployment,
+                label=label,
+                back=2,
+                trusted=trusted_keys(key, trusted_key),
+                allow_unsigned=allow_unsigned_origin,
             )
         release = api.post(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollback", json=body)
     console.print(
@@ -468,6 +486,8 @@ def promote(
         str | None, typer.Option("--description", help="Override the description.")
     ] = None,
     signing_key: SigningKeyOption = None,
+    trusted_key: TrustedKeysOption = None,
+    allow_unsigned_origin: AllowUnsignedOption = False,
 ) -> None:
     """Publish a tested release of one deployment (Staging) to another (Production)."""
     key = load_signing_key(signing_key) if signing_key is not None else None
@@ -490,6 +510,8 @@ def promote(
                 destination=destination,
                 label=label,
                 back=1,
+                trusted=trusted_keys(key, trusted_key),
+                allow_unsigned=allow_unsigned_origin,
                 target_version=target_version,
             )
         release = api.post(

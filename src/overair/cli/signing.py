@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from rich.table import Table
 
 from overair.cli.errors import CliError
@@ -24,6 +24,21 @@ app = typer.Typer(
 )
 
 Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
+TrustedKeysOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-key",
+        help="Another public key of yours (text or file) that older releases may be signed with; repeatable. "
+        "Releases being re-signed must verify with your keys, never with keys only the server lists.",
+    ),
+]
+AllowUnsignedOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unsigned-origin",
+        help="Sign again a release that was never signed (made before the app had keys).",
+    ),
+]
 SigningKeyOption = Annotated[
     Path | None,
     typer.Option(
@@ -192,46 +207,52 @@ def sign_upload(
 
 
 def _origin_files(
-    api: Api, project_name: str, deployment: str, origin: dict[str, Any]
+    api: Api,
+    project_name: str,
+    deployment: str,
+    origin: dict[str, Any],
+    trusted: list[Ed25519PublicKey],
+    allow_unsigned: bool,
 ) -> tuple[sig.SignedFile, ...]:
-    """The files of the release being republished, checked against its own signature when it has one."""
+    """The files of the release being republished, proven by its own signature with a key held here.
+
+    The server's key list is not used: whoever has an access key can add a key to it, and would then have
+    their content re-signed by the publisher.
+    """
+    label = origin["label"]
     if origin.get("signed_manifest") and origin.get("signature"):
-        keys = api.get(f"/apps/{quote(project_name)}/signing-keys")
         try:
             data = base64.b64decode(origin["signed_manifest"], validate=True)
-            trusted = [sig.parse_public_key(k["public_key"]) for k in keys]
-            manifest, signer = sig.verify_manifest(data, origin["signature"], trusted)
-        except (sig.SigningError, binascii.Error, ValueError) as exc:
-            message = exc.message if isinstance(exc, sig.SigningError) else str(exc)
+            manifest, _ = sig.verify_manifest(data, origin["signature"], trusted)
+        except (sig.SigningError, binascii.Error, ValueError):
             raise CliError(
-                f"{origin['label']} of {deployment} does not verify with the app's keys ({message}): its "
-                "stored content cannot be trusted, so it is not signed again."
+                f"{label} of {deployment} is not signed with your key (it names key "
+                f"{origin.get('signing_key_id') or 'unknown'}), so it is not signed again: its content may "
+                "not be yours. If that key is yours (an older one), pass --trusted-key with its public key."
             ) from None
-        if manifest.package_hash != origin["package_hash"]:
-            raise CliError(
-                f"{origin['label']} of {deployment} is signed for other content: not signed again."
-            )
-        retired = {k["key_id"] for k in keys if k["retired_at"]}
-        if sig.key_id(signer) in retired:
-            console.print(f"[yellow]{origin['label']} was signed with retired key {sig.key_id(signer)}.[/]")
+        if manifest.package_hash != origin["package_hash"] or manifest.app != project_name:
+            raise CliError(f"{label} of {deployment} is signed for other content: not signed again")
         return manifest.files
-    console.print(
-        f"[yellow]{origin['label']} of {deployment} was not signed: signing the files the server holds for "
-        "it.[/]"
-    )
+    if not allow_unsigned:
+        raise CliError(
+            f"{label} of {deployment} is not signed, so its content cannot be checked before you sign it. "
+            "If you know it is yours (made before the app had keys), pass --allow-unsigned-origin."
+        )
+    console.print(f"[yellow]{label} of {deployment} was not signed: signing the files the server holds.[/]")
     entries = api.get(
-        f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases/{quote(origin['label'])}/manifest"
+        f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases/{quote(label)}/manifest"
     )
     return tuple(
         sorted(
-            (
-                sig.SignedFile(e["path"], e["size"], e["sha256"])
-                for e in entries
-                if not e["path"].endswith("/")
-            ),
+            (sig.SignedFile(e["path"], e["size"], e["sha256"]) for e in entries if e["path"][-1:] != "/"),
             key=lambda f: f.path,
         )
     )
+
+
+def trusted_keys(key: Ed25519PrivateKey, extra: list[str] | None) -> list[Ed25519PublicKey]:
+    """The signing key's own public key plus ``--trusted-key`` values (texts or key files)."""
+    return [key.public_key(), *(sig.parse_public_key(_public_key_argument(k)) for k in extra or ())]
 
 
 def _pick(api: Api, project_name: str, deployment: str, label: str | None, back: int) -> dict[str, Any]:
@@ -258,11 +279,13 @@ def sign_republish(
     destination: str,
     label: str | None,
     back: int,
+    trusted: list[Ed25519PublicKey],
+    allow_unsigned: bool = False,
     target_version: str | None = None,
 ) -> dict[str, str]:
     """Sign the release a promote (``back=1``) or rollback (``back=2``) will create from an older one."""
     origin = _pick(api, project_name, source, label, back)
-    files = _origin_files(api, project_name, source, origin)
+    files = _origin_files(api, project_name, source, origin, trusted, allow_unsigned)
     upcoming = _next(api, project_name, destination)
     manifest = sig.ReleaseManifest(
         app=project_name,
