@@ -47,3 +47,16 @@ def test_distribution_switch_is_confirmed_first(server: OverairApp, api: TestCli
         assert done.status_code == 303
         assert "store-only" in client.get(done.headers["location"]).text
     assert api.get("/api/v1/apps/CoolApp").json()["distribution"] == "store-only"
+
+
+def test_release_page_shows_why_it_last_failed(
+    server: OverairApp, api: TestClient, device, admin_key
+) -> None:
+    key = api.post("/api/v1/apps", json={"name": "CoolApp"}).json()["deployments"][0]["key"]
+    assert publish(api).status_code == 201
+    reason = "v1 is refused: <the signature does not verify>"
+    body = {"deployment_key": key, "label": "v1", "status": "failed", "reason": reason}
+    assert device.post("/v1/report", json=body).status_code == 200
+    with signed_in(server, admin_key) as client:
+        page = client.get("/console/apps/CoolApp/deployments/Production/releases/v1").text
+    assert "Last failure" in page and "&lt;the signature does not verify&gt;" in page

@@ -322,3 +322,19 @@ def test_metrics_key_guards_the_scrape(tmp_path: Any) -> None:
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
         assert scraped.status_code == 200 and "overair_active_devices" in scraped.text
+
+
+def test_the_last_failure_reason_of_a_release_is_kept_and_shown(
+    api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    assert publish(api).status_code == 201
+    reason = "v1 is refused: the signature does not verify with any trusted key"
+    body = {"deployment_key": keys["Production"], "label": "v1", "status": "failed", "reason": reason}
+    assert device.post("/v1/report", json=body).status_code == 200
+    long = {**body, "reason": "x" * 501}
+    assert device.post("/v1/report", json=long).status_code == 400
+    labels = {entry["label"]: entry for entry in metrics(api)["labels"]}
+    assert labels["v1"]["failures"] == 1
+    assert labels["v1"]["last_failure"] == reason and labels["v1"]["last_failure_at"]
+    report(device, keys["Production"], "v1", "installed", "phone-1")  # other reports keep the reason
+    assert {e["label"]: e for e in metrics(api)["labels"]}["v1"]["last_failure"] == reason

@@ -36,6 +36,7 @@ def test_make_demo_tells_the_whole_story() -> None:
         "Welcome to CoolApp",
         "the app crashed",
         "update v2 was never confirmed; going back to v1",
+        "v2 last failed: the app did not confirm the update (notify_app_ready)",
         "That is the whole OTA story.",
     ):
         assert expected in out

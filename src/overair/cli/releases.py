@@ -345,7 +345,10 @@ def push_update(
 def list_releases(project_name: Project, deployment: Deployment = "Production") -> None:
     """Show the deployment's releases with their targeting, rollout and metrics."""
     with Api() as api:
-        releases = api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")
+        path = f"/apps/{quote(project_name)}/deployments/{quote(deployment)}"
+        releases = api.get(f"{path}/releases")
+        labels = api.get(f"{path}/metrics", params={"hours": 1})["labels"]
+    failed = [m for m in labels if m.get("last_failure")]
     if not releases:
         console.print(
             f"{deployment} of {project_name} has no release yet. "
@@ -385,6 +388,9 @@ def list_releases(project_name: Project, deployment: Deployment = "Production") 
             str(r["rollbacks"]),
         )
     console.print(table)
+    for m in failed:
+        at = f" ({when(m['last_failure_at'])})" if m.get("last_failure_at") else ""
+        console.print(f"{m['label']} last failed: {m['last_failure']}{at}", soft_wrap=True, highlight=False)
 
 
 @app.command("rollback-update")

@@ -382,6 +382,11 @@ def create_console(
             diffs=releases.diffs(found.name, release.deployment, release.label),
             signature=views.signature_status(release),
             rates=rates,
+            last_failure=(
+                console.metrics.last_failures(found.name, release.deployment).get(release.label)
+                if console.metrics
+                else None
+            ),
             charts={"rate": rate_chart} if any(rates.get(r.label) is not None for r in history) else {},
             others=[d.name for d in found.deployments if d.name != release.deployment],
             signed_only=_signed_only(releases, found.name),

@@ -57,6 +57,9 @@ class MetricLabel(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rollbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     running: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failure: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    """Why the last failure report said the release failed (what the device sent, at most 500 characters)."""
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class MetricDevice(Base):

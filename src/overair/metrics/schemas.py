@@ -33,6 +33,8 @@ class LabelMetricsOut(BaseModel):
     rollbacks: int
     active: int
     failure_rate: float = Field(description="failures / max(installs + failures, 1).")
+    last_failure: str | None = Field(default=None, description="The reason the last failure report gave.")
+    last_failure_at: dt.datetime | None = None
 
 
 class DeploymentMetricsOut(BaseModel):

@@ -94,6 +94,8 @@ class LabelSummary:
     rollbacks: int
     active: int
     failure_rate: float
+    last_failure: str | None = None
+    last_failure_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -191,16 +193,18 @@ class MetricsService:
         status: str,
         client_id: str = "",
         previous_label: str | None = None,
+        reason: str = "",
     ) -> None:
         """Record a device's report addressed by deployment key (what the device protocols receive).
 
-        Raises :class:`ReleaseNotFound` for an unknown key or label; nothing is recorded then.
+        ``reason`` (failure reports) is kept as the label's last failure. Raises :class:`ReleaseNotFound`
+        for an unknown key or label; nothing is recorded then.
         """
         with self._transaction() as conn:
             deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
             if deployment_id is None:
                 raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
-            self._record(conn, deployment_id, label, status, client_id)
+            self._record(conn, deployment_id, label, status, client_id, reason)
         self._maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
     def record(
@@ -222,7 +226,9 @@ class MetricsService:
             self._record(conn, deployment_id, label, status, client_id)
         self._maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
-    def _record(self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str) -> None:
+    def _record(
+        self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str, reason: str = ""
+    ) -> None:
         try:
             report = ReportStatus(status)
         except ValueError:
@@ -238,11 +244,14 @@ class MetricsService:
             if name is None:
                 raise ReleaseNotFound("Unknown deployment: it may have been removed.")
             raise ReleaseNotFound(f'Deployment "{name}" has no release "{label}".')
-        stmt = insert(MetricLabel).values(deployment_id=deployment_id, label=label, **{column: 1})
+        failure = {}
+        if report is ReportStatus.FAILED and reason:
+            failure = {"last_failure": reason[:500], "last_failure_at": now}
+        stmt = insert(MetricLabel).values(deployment_id=deployment_id, label=label, **{column: 1}, **failure)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["deployment_id", "label"],
-                set_={column: getattr(MetricLabel, column) + 1},
+                set_={column: getattr(MetricLabel, column) + 1, **failure},
             )
         )
         if client_id:
@@ -493,12 +502,20 @@ class MetricsService:
         """Label → failures / max(installs + failures, 1), for every release of the deployment."""
         return {s.label: s.failure_rate for s in self.labels(app, deployment)}
 
+    def last_failures(self, app: str, deployment: str) -> dict[str, tuple[str, dt.datetime | None]]:
+        """Label → (the reason its last failure report gave, when), for labels with a reported reason."""
+        return {
+            s.label: (s.last_failure, s.last_failure_at)
+            for s in self.labels(app, deployment)
+            if s.last_failure
+        }
+
     def labels(self, app: str, deployment: str) -> list[LabelSummary]:
         """Every release of the deployment, oldest first, with its counters and active devices now."""
         with self._sessions() as session:
             deployment_id = self._deployment_id(session, app, deployment)
             rows = session.execute(
-                select(Release, MetricLabel.active)
+                select(Release, MetricLabel.active, MetricLabel.last_failure, MetricLabel.last_failure_at)
                 .outerjoin(
                     MetricLabel,
                     (MetricLabel.deployment_id == Release.deployment_id)
@@ -519,8 +536,10 @@ class MetricsService:
                     rollbacks=r.rollbacks,
                     active=active or 0,
                     failure_rate=failure_rate(r.installs, r.failures),
+                    last_failure=last_failure,
+                    last_failure_at=last_failure_at,
                 )
-                for r, active in rows
+                for r, active, last_failure, last_failure_at in rows
             ]
 
     # -- Prometheus ---------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ class Report(BaseModel):
     label: str = Field(min_length=1, max_length=20)
     status: ReportStatus
     client_id: str = Field(default="", max_length=200)
+    reason: str = Field(default="", max_length=500, description="Why it failed (failed reports).")
 
 
 def query_params(raw: bytes) -> dict[str, str]:
@@ -322,6 +323,8 @@ class NativeProtocol:
                 report.label,
                 report.status,
                 report.client_id,
+                None,
+                report.reason,
             )
         except OverairError as exc:
             await send_error(send, exc.status, exc.message)
