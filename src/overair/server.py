@@ -56,6 +56,7 @@ def run_server(
     say(f"overair {__version__} is serving at [bold]{url}[/]  (data in {settings.data_dir.resolve()})")
     server_key = signing.public_key_text(signing.load_or_create_key_file(settings.resolved_server_key_file()))
     say(f"Update-check answers are signed with the server key {server_key}", soft_wrap=True, highlight=False)
+    say(f"Web console: {url}/console/ (sign in with an access key)", highlight=False)
     if key:
         say("\nAn admin access key was created. It is shown only this once:\n")
         say(f"    [bold yellow]{key}[/]\n", soft_wrap=True)

@@ -21,6 +21,8 @@ def test_first_key_is_shown_once_and_a_new_one_on_request(tmp_path: Path) -> Non
     first = LiveServer(data, free_port())
     try:
         assert first.key and f"overair login --server {first.url} --access-key {first.key}" in first.output
+        assert f"Web console: {first.url}/console/" in first.output
+        assert httpx.get(first.url + "/console/sign-in").status_code == 200
         assert whoami(first, first.key) == 200
     finally:
         first.stop()
