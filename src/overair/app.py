@@ -26,11 +26,10 @@ from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
 from overair.db import make_engine, make_sessionmaker, migrate
-from overair.errors import OverairError
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.service import MetricsService
-from overair.packages import InvalidBundle, Limits, signing
+from overair.packages import Limits, signing
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
 from overair.protocols.codepush import CodePushProtocol
@@ -39,8 +38,9 @@ from overair.protocols.codepush_management import handles as codepush_management
 from overair.protocols.native import AnswerSigner, NativeProtocol
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
+from overair.releases.errors import EXPECTED_FAILURES, describe_failure
 from overair.releases.service import ReleaseService
-from overair.storage import ObjectNotFound, open_blob_store
+from overair.storage import open_blob_store
 
 log = logging.getLogger("overair")
 
@@ -67,18 +67,8 @@ def _validation_detail(exc: RequestValidationError) -> str:
 def _install_error_table(api: FastAPI) -> None:
     """The one table that turns domain errors into HTTP answers."""
 
-    async def domain_error(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, OverairError)
-        return _problem(exc.status, exc.title, exc.message)
-
-    async def invalid_bundle(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, InvalidBundle)
-        return _problem(422, "Invalid bundle", exc.message)
-
-    async def missing_object(_request: Request, exc: Exception) -> JSONResponse:
-        return _problem(
-            404, "Not found", "The stored content for this release is missing from the blob store."
-        )
+    async def expected_failure(_request: Request, exc: Exception) -> JSONResponse:
+        return _problem(*describe_failure(exc))
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -95,9 +85,8 @@ def _install_error_table(api: FastAPI) -> None:
         log.exception("unexpected error", exc_info=exc)
         return _problem(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
 
-    api.add_exception_handler(OverairError, domain_error)
-    api.add_exception_handler(InvalidBundle, invalid_bundle)
-    api.add_exception_handler(ObjectNotFound, missing_object)
+    for failure in EXPECTED_FAILURES:
+        api.add_exception_handler(failure, expected_failure)
     api.add_exception_handler(RequestValidationError, validation_error)
     api.add_exception_handler(StarletteHTTPException, http_error)
     api.add_exception_handler(Exception, unexpected)

@@ -42,8 +42,8 @@ from overair.console.security import (
     own_origins,
     safe_next,
 )
-from overair.errors import Invalid, NotFound, OverairError, Unauthorized
-from overair.packages import InvalidBundle
+from overair.errors import Invalid, NotFound, Unauthorized
+from overair.releases.errors import EXPECTED_FAILURES, describe_failure
 from overair.releases.schemas import (
     AppOut,
     Distribution,
@@ -52,7 +52,6 @@ from overair.releases.schemas import (
     ReleasePatch,
 )
 from overair.releases.service import ReleaseService
-from overair.storage import ObjectNotFound
 
 log = logging.getLogger("overair.console")
 
@@ -565,18 +564,8 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
             response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 
-    async def domain_error(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, OverairError)
-        return error_page(exc.status, exc.title, exc.message)
-
-    async def invalid_bundle(_request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, InvalidBundle)
-        return error_page(422, "Invalid bundle", exc.message)
-
-    async def missing_object(_request: Request, _exc: Exception) -> Response:
-        return error_page(
-            404, "Content missing", "The stored content for this release is missing from the blob store."
-        )
+    async def expected_failure(_request: Request, exc: Exception) -> Response:
+        return error_page(*describe_failure(exc))
 
     async def validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -596,9 +585,8 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
         return error_page(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
 
     web.add_exception_handler(Unauthorized, unauthorized)
-    web.add_exception_handler(OverairError, domain_error)
-    web.add_exception_handler(InvalidBundle, invalid_bundle)
-    web.add_exception_handler(ObjectNotFound, missing_object)
+    for failure in EXPECTED_FAILURES:  # Unauthorized above is more specific: Starlette picks it first
+        web.add_exception_handler(failure, expected_failure)
     web.add_exception_handler(RequestValidationError, validation_error)
     web.add_exception_handler(StarletteHTTPException, http_error)
     web.add_exception_handler(Exception, unexpected)
