@@ -158,6 +158,26 @@ def rewrite_update(proxy: Proxy, change) -> None:  # type: ignore[no-untyped-def
     proxy.rewrite = handler
 
 
+def answer_of(proxy: Proxy, deployment_key: str) -> dict:
+    """What the server answers an embedded 1.0.0 device now (to be replayed later)."""
+    return dict(
+        proxy.device.get(
+            "/v1/update-check", params={"deployment_key": deployment_key, "app_version": "1.0.0"}
+        ).json()
+    )
+
+
+def serve_instead(proxy: Proxy, answer: dict) -> None:
+    """Every update check gets ``answer``, as an attacker in the network would hand it out."""
+
+    def handler(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        if request.url.path == "/v1/update-check":
+            return httpx.Response(200, json=answer)
+        return response
+
+    proxy.rewrite = handler
+
+
 # -- the server side ---------------------------------------------------------------------------------
 
 
@@ -307,9 +327,7 @@ def test_release_signed_with_a_retired_key_is_refused(
 def test_replayed_older_signed_release_is_refused(api: TestClient, keys, proxy, tmp_path, publisher) -> None:
     trust(api, publisher)
     signed_push(api, tmp_path, "Old and vulnerable", publisher)
-    old_answer = proxy.device.get(
-        "/v1/update-check", params={"deployment_key": keys["Production"], "app_version": "1.0.0"}
-    ).json()
+    old_answer = answer_of(proxy, keys["Production"])
     signed_push(api, tmp_path, "Fixed", publisher)
     engine = device(proxy, keys, tmp_path, [publisher])
     result = engine.check_for_update()
@@ -317,12 +335,7 @@ def test_replayed_older_signed_release_is_refused(api: TestClient, keys, proxy, 
     engine.install(engine.download(result.update), InstallMode.IMMEDIATE)
     engine.notify_app_ready()
 
-    def replay(request: httpx.Request, response: httpx.Response) -> httpx.Response:
-        if request.url.path == "/v1/update-check":
-            return httpx.Response(200, json=old_answer)
-        return response
-
-    proxy.rewrite = replay
+    serve_instead(proxy, old_answer)
     result = engine.check_for_update()
     assert result.status is CheckStatus.REFUSED and "not newer than the installed 2" in result.message
     with pytest.raises(UpdateRefused, match="replayed"):
@@ -335,16 +348,7 @@ def test_manifest_for_another_deployment_is_refused(
 ) -> None:
     trust(api, publisher)
     signed_push(api, tmp_path, "Staging build", publisher, deployment="Staging")
-    staging_answer = proxy.device.get(
-        "/v1/update-check", params={"deployment_key": keys["Staging"], "app_version": "1.0.0"}
-    ).json()
-
-    def mix(request: httpx.Request, response: httpx.Response) -> httpx.Response:
-        if request.url.path == "/v1/update-check":
-            return httpx.Response(200, json=staging_answer)
-        return response
-
-    proxy.rewrite = mix
+    serve_instead(proxy, answer_of(proxy, keys["Staging"]))
     refused(device(proxy, keys, tmp_path, [publisher]), proxy, "deployment 'Staging'")
 
 
@@ -467,9 +471,7 @@ def test_an_altered_sequence_in_the_offer_is_refused_and_cannot_lower_the_floor(
     """The offer's `sequence` is not signed by itself: it must equal the signed manifest's."""
     trust(api, publisher)
     signed_push(api, tmp_path, "Old and vulnerable", publisher)
-    old_answer = proxy.device.get(
-        "/v1/update-check", params={"deployment_key": keys["Production"], "app_version": "1.0.0"}
-    ).json()
+    old_answer = answer_of(proxy, keys["Production"])
     signed_push(api, tmp_path, "Fixed", publisher)
     engine = device(proxy, keys, tmp_path, [publisher], min_check_interval=0)
     rewrite_update(proxy, lambda update: update.update(sequence=0))
@@ -480,12 +482,7 @@ def test_an_altered_sequence_in_the_offer_is_refused_and_cannot_lower_the_floor(
     engine.install(engine.download(result.update), InstallMode.IMMEDIATE)
     engine.notify_app_ready()
 
-    def replay(request: httpx.Request, response: httpx.Response) -> httpx.Response:
-        if request.url.path == "/v1/update-check":
-            return httpx.Response(200, json=old_answer)
-        return response
-
-    proxy.rewrite = replay
+    serve_instead(proxy, old_answer)
     result = engine.check_for_update()
     assert result.status is CheckStatus.REFUSED and "not newer than the installed 2" in result.message
 
