@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from overair.auth.principal import SYSTEM
 from overair.db import make_engine, make_sessionmaker, migrate
 from overair.metrics.service import MetricsService
 from overair.releases import repository
+from overair.releases.domain import ReleaseDomain
 from overair.releases.models import Package, Release
 from overair.releases.schemas import AppCreate, ReportStatus
-from overair.releases.service import ReleaseService
 from overair.storage import open_blob_store
 
 
@@ -53,8 +54,8 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{Path(folder) / 'bench.db'}")
         migrate(engine)
         sessions = make_sessionmaker(engine)
-        releases = ReleaseService(sessions, open_blob_store("memory://"))
-        releases.create_app(AppCreate(name="BenchApp"))
+        releases = ReleaseDomain.open(sessions, open_blob_store("memory://"))
+        releases.apps.create_app(SYSTEM, AppCreate(name="BenchApp"))
         with sessions.begin() as session:
             deployment = repository.get_deployment(
                 session, repository.get_app(session, "BenchApp"), "Production"

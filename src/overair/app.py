@@ -25,11 +25,12 @@ from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
-from overair.db import make_engine, make_sessionmaker, migrate
+from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.service import MetricsService
 from overair.packages import Limits, signing
+from overair.problems import EXPECTED_FAILURES, describe
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
 from overair.protocols.codepush import CodePushProtocol
@@ -38,8 +39,7 @@ from overair.protocols.codepush_management import handles as codepush_management
 from overair.protocols.native import AnswerSigner, NativeProtocol
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
-from overair.releases.errors import EXPECTED_FAILURES, describe_failure
-from overair.releases.service import ReleaseService
+from overair.releases.domain import ReleaseDomain
 from overair.storage import open_blob_store
 
 log = logging.getLogger("overair")
@@ -68,7 +68,8 @@ def _install_error_table(api: FastAPI) -> None:
     """The one table that turns domain errors into HTTP answers."""
 
     async def expected_failure(_request: Request, exc: Exception) -> JSONResponse:
-        return _problem(*describe_failure(exc))
+        problem = describe(exc)
+        return JSONResponse(problem.to_json(), status_code=problem.status, media_type=PROBLEM)
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -131,26 +132,31 @@ class OverairApp:
         await self.management(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> OverairApp:
-    """Build the server for ``settings`` (defaults: SQLite and a blob folder in ``./.overair``)."""
+def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) -> OverairApp:
+    """Build the server for ``settings`` (defaults: SQLite and a blob folder in ``./.overair``).
+
+    ``clock`` is where key and session expiry read the time (tests pass one they can move).
+    """
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     sessions = make_sessionmaker(engine)
     blobs = open_blob_store(settings.resolved_blob_url())
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
-    releases = ReleaseService(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
-    access_keys = AccessKeyService(sessions)
+    releases = ReleaseDomain.open(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
+    access_keys = AccessKeyService(sessions, clock)
     console_sessions = ConsoleSessions(
-        sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes)
+        sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes), clock
     )
-    cache = DeviceCache(releases, settings.cache_recheck_seconds)
+    cache = DeviceCache(releases.snapshots, settings.cache_recheck_seconds)
     metrics = MetricsService(
         sessions, retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    devices = NativeProtocol(cache, metrics, blobs, settings.public_url, signer, releases.request_delta)
+    devices = NativeProtocol(
+        cache, metrics, blobs, settings.public_url, signer, releases.downloads.request_delta
+    )
     codepush = CodePushProtocol(cache, metrics, settings.public_url)
     codepush_management = CodePushManagement(
         releases,

@@ -7,6 +7,7 @@ connection); any other SQLAlchemy URL, PostgreSQL in particular, is a matter of 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,18 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
+Clock = Callable[[], dt.datetime]
+"""Where services read the time (injected, so tests move it instead of sleeping)."""
+
+
 def utcnow() -> dt.datetime:
     """The current time, in UTC, to the second."""
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def precise_now() -> dt.datetime:
+    """The current time, in UTC, to the microsecond (expiry: a key of a few seconds lives no longer)."""
+    return dt.datetime.now(dt.UTC)
 
 
 def make_engine(url: str) -> Engine:

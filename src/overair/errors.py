@@ -1,60 +1,123 @@
-"""The domain's error base. Each error knows its HTTP status and a message a person can act on.
+"""The domain's error base: what went wrong, with which object, why, and what the caller can do about it.
 
-Domain packages subclass :class:`OverairError`; ``app.py`` translates every one of them into an
-``application/problem+json`` answer in a single place, so no service ever sees HTTP.
+An error knows nothing of HTTP, the CLI or the console. It carries structured fields:
+
+- ``kind``: the category of failure (:class:`ErrorKind`), which each surface maps to its own answer
+  (the management API's problem+json status, the CodePush dialects' codes, the console's page);
+- ``code``: a stable, machine-readable name (``rollout-in-progress``), derived from the class name;
+- ``message``: what happened and why, in words that fit every surface (no command lines, no flags);
+- ``subject``: which object (``{"app": "CoolApp", "deployment": "Production", "release": "v2"}``);
+- ``fixes``: what the caller can do, as actions with arguments (:class:`Fix`); the CLI words them as
+  commands with its flags, the console as buttons and pages.
+
+Each surface renders errors in one table of its own: ``overair.problems`` for the management API,
+``overair.protocols.codepush_management`` for the CodePush dialects, the console's error page, and
+``overair.cli.hints`` for the terminal.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorKind(StrEnum):
+    """The category of an expected failure; every surface answers each category in its own way."""
+
+    INVALID = "invalid"
+    """A value is malformed or out of range."""
+    NOT_FOUND = "not-found"
+    """Something the request names does not exist."""
+    CONFLICT = "conflict"
+    """The request clashes with the current state."""
+    UNAUTHENTICATED = "unauthenticated"
+    """No credentials, or ones the server does not accept."""
+    FORBIDDEN = "forbidden"
+    """Known credentials without the right to do this."""
+    TOO_LARGE = "too-large"
+    """An upload over the configured size cap."""
+    LENGTH_REQUIRED = "length-required"
+    """An upload without a declared size."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One thing the caller can do about an error: a named action and its arguments.
+
+    The action names form a small vocabulary (``finish-rollout``, ``disable-release``, ``create-app`` ...)
+    that the surfaces translate; an unknown action is simply not worded by a surface that lacks it.
+    """
+
+    action: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"action": ..., **args}`` for a wire format."""
+        return {"action": self.action, **self.args}
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
 class OverairError(Exception):
     """Base of every expected failure: bad input, a missing object, a refused operation."""
 
-    status = 400
-    title = "Bad request"
+    kind: ClassVar[ErrorKind] = ErrorKind.INVALID
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        subject: Mapping[str, str] | None = None,
+        fixes: Sequence[Fix] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.subject: dict[str, str] = dict(subject or {})
+        self.fixes: tuple[Fix, ...] = tuple(fixes)
+
+    @property
+    def code(self) -> str:
+        """A stable machine-readable name: the class name in kebab case (``RolloutInProgress`` →
+        ``rollout-in-progress``)."""
+        return _kebab(type(self).__name__)
 
 
 class NotFound(OverairError):
     """Something the request names does not exist."""
 
-    status = 404
-    title = "Not found"
+    kind = ErrorKind.NOT_FOUND
 
 
 class Conflict(OverairError):
     """The request clashes with the current state (a duplicate name, a rollout in progress, ...)."""
 
-    status = 409
-    title = "Conflict"
+    kind = ErrorKind.CONFLICT
 
 
 class Unauthorized(OverairError):
     """No access key, or one the server does not know."""
 
-    status = 401
-    title = "Unauthorized"
+    kind = ErrorKind.UNAUTHENTICATED
 
 
 class PayloadTooLarge(OverairError):
     """An upload over the configured size cap."""
 
-    status = 413
-    title = "Payload too large"
+    kind = ErrorKind.TOO_LARGE
 
 
 class LengthRequired(OverairError):
     """An upload without a Content-Length."""
 
-    status = 411
-    title = "Length required"
+    kind = ErrorKind.LENGTH_REQUIRED
 
 
 class Invalid(OverairError):
     """A value is out of range or malformed."""
 
-    status = 422
-    title = "Invalid value"
+    kind = ErrorKind.INVALID

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from overair import __version__
+from overair.auth.principal import Principal, Surface
 from overair.auth.service import AccessKeyService
 from overair.config import Settings
 from overair.db import make_engine, make_sessionmaker, migrate
@@ -29,7 +30,8 @@ def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
         created = keys.ensure_initial_key()
         if created is None and new_admin_key:
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-            created = keys.create(f"admin-{stamp}", created_by="overair serve --new-admin-key")
+            operator = Principal("overair serve --new-admin-key", None, Surface.SYSTEM)
+            created = keys.create(operator, f"admin-{stamp}")
     finally:
         engine.dispose()
     return created.key if created else None

@@ -17,7 +17,7 @@ def test_concurrent_misses_share_one_snapshot_read(
 ) -> None:
     key = api.post("/api/v1/apps", json={"name": "CoolApp"}).json()["deployments"][0]["key"]
     assert publish(api, deployment="Production").status_code == 201
-    service = server.state.releases
+    service = server.state.releases.snapshots
     cache = DeviceCache(service, recheck_seconds=60.0)
     reads: list[str] = []
     original = service.device_snapshot

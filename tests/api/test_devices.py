@@ -236,7 +236,7 @@ def test_a_change_during_a_snapshot_read_is_not_cached_stale(api, device, keys, 
     """A release change that commits while the cache reads a deployment must not leave the old state."""
     key = keys["Production"]
     publish(api, content=bundle("A"))
-    service = server.state.releases
+    service = server.state.releases.snapshots
     cache = server.state.device_cache
     original = service.device_snapshot
     calls = []

@@ -96,12 +96,15 @@ def test_identical_content_for_same_target_is_refused(api: TestClient, coolapp: 
 
 def test_publishing_over_an_unfinished_rollout_is_refused(api: TestClient, coolapp: dict) -> None:
     assert publish(api, content=bundle("A"), rollout=20).status_code == 201
-    detail = problem(publish(api, content=bundle("B")), 409)
-    assert (
-        "rollout in progress" in detail
-        and "--rollout-percentage 100" in detail
-        and "--disabled true" in detail
-    )
+    refused = publish(api, content=bundle("B"))
+    detail = problem(refused, 409)
+    # The API names the fixes as actions; the CLI words them with its flags (tests/cli/test_cli_errors.py)
+    assert "rollout in progress" in detail
+    assert refused.json()["code"] == "rollout-in-progress"
+    assert refused.json()["fixes"] == [
+        {"action": "finish-rollout", "label": "v1", "deployment": "Production"},
+        {"action": "disable-release", "label": "v1", "deployment": "Production"},
+    ]
     patched = api.patch(
         "/api/v1/apps/CoolApp/deployments/Production/releases", json={"label": "v1", "disabled": True}
     )
@@ -362,4 +365,4 @@ def test_archives_with_folder_entries_get_a_warning_and_no_diffs(
     second = publish(api, content=buffer.getvalue())
     assert second.status_code == 201
     server.state.releases.drain()
-    assert server.state.releases.build_diffs(2) == 0
+    assert server.state.releases.downloads.build_diffs(2) == 0

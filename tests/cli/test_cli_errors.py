@@ -74,6 +74,23 @@ def test_unknown_app_and_label(config: Path, server: LiveServer, capsys) -> None
     assert code == 1 and 'no release "v3"' in err
 
 
+def test_a_refusal_names_the_commands_that_fix_it(
+    config: Path, server: LiveServer, capsys, tmp_path: Path
+) -> None:
+    """The server sends fixes as actions; the CLI words them with its own commands and flags."""
+    logged_in(config, server)
+    assert overair(capsys, "app", "create", "FixApp")[0] == 0
+    push = ["release", "push-update", "--project-name", "FixApp", "--target-version", "1.0.0", "--bundle"]
+    for content, rollout in (("one", "20"), ("two", "100")):
+        (tmp_path / content).mkdir()
+        (tmp_path / content / "index.js").write_text(content)
+        code, _, err = overair(capsys, *push, str(tmp_path / content), "--rollout-percentage", rollout)
+    assert code == 1 and "rollout in progress" in err
+    flat = " ".join(err.split())
+    assert "overair release patch-update --label v1 --deployment Production --rollout-percentage 100" in flat
+    assert "overair release patch-update --label v1 --deployment Production --disabled true" in flat
+
+
 def test_rollout_outside_1_to_100(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
     logged_in(config, server)
     (tmp_path / "b").mkdir()

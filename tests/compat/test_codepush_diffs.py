@@ -89,7 +89,7 @@ def test_no_diff_across_unrelated_targets(api: TestClient, device: TestClient, s
     }["Production"]
     v1 = publish(api, content=make_zip(V1), target_version="1.0.0").json()
     v2 = publish(api, content=make_zip(V2), target_version="2.0.0").json()
-    assert server.state.releases.build_diffs(2) == 0
+    assert server.state.releases.downloads.build_diffs(2) == 0
     info = device.get(
         f"/updateCheck?deploymentKey={key}&appVersion=2.0.0&label=v1&packageHash={v1['package_hash']}"
     ).json()["updateInfo"]

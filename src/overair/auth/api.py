@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 
+from overair.auth.principal import Principal, Surface
 from overair.auth.schemas import AccessKeyCreate, AccessKeyCreated, AccessKeyOut
 from overair.auth.service import AccessKeyService
 
@@ -23,38 +24,40 @@ def get_keys(request: Request) -> AccessKeyService:
 Keys = Annotated[AccessKeyService, Depends(get_keys)]
 
 
-async def require_key(request: Request, keys: Keys) -> str:
-    """Authenticate the ``Authorization: Bearer KEY`` header; the key's name is the caller."""
+async def require_key(request: Request, keys: Keys) -> Principal:
+    """Authenticate the ``Authorization: Bearer KEY`` header: the :class:`Principal` of the request."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     token = key.strip() if scheme.lower() == "bearer" else ""
-    return await anyio.to_thread.run_sync(keys.verify, token)
+    client = request.client.host if request.client else None
+    agent = request.headers.get("user-agent")
+    return await anyio.to_thread.run_sync(keys.authenticate, token, Surface.API, client, agent)
 
 
-Caller = Annotated[str, Depends(require_key)]
+Caller = Annotated[Principal, Depends(require_key)]
 
 
 @router.get("/whoami")
 def whoami(caller: Caller) -> dict[str, str]:
     """The name of the key used (lets a client check a key)."""
-    return {"name": caller}
+    return {"name": caller.name}
 
 
 @router.get("/access-keys", response_model=list[AccessKeyOut])
-def list_keys(keys: Keys, _caller: Caller) -> list[AccessKeyOut]:
+def list_keys(keys: Keys, caller: Caller) -> list[AccessKeyOut]:
     """Every key (names and dates, never the keys)."""
-    return keys.list()
+    return keys.list(caller)
 
 
 @router.post("/access-keys", response_model=AccessKeyCreated, status_code=201)
 def create_key(body: AccessKeyCreate, keys: Keys, caller: Caller) -> AccessKeyCreated:
     """Create a key; the response is the only time it is shown."""
     lifetime = dt.timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
-    return keys.create(body.name, caller, lifetime)
+    return keys.create(caller, body.name, lifetime)
 
 
 @router.delete("/access-keys/{name}", status_code=204)
-def revoke_key(name: str, keys: Keys, _caller: Caller) -> Response:
+def revoke_key(name: str, keys: Keys, caller: Caller) -> Response:
     """Revoke a key."""
-    keys.revoke(name)
+    keys.revoke(caller, name)
     return Response(status_code=204)

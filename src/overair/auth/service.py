@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.auth.models import AccessKey
+from overair.auth.principal import Action, Principal, Surface
 from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
-from overair.db import utcnow
-from overair.errors import Conflict, NotFound, Unauthorized
+from overair.db import Clock, precise_now
+from overair.errors import Conflict, Fix, NotFound, Unauthorized
 
 KEY_PREFIX = "oa_"
 _LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
@@ -37,15 +38,20 @@ def _out(record: AccessKey) -> AccessKeyOut:
 class AccessKeyService:
     """Bearer keys for the management API. Only hashes are stored."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock = precise_now) -> None:
         self._sessions = sessions
+        self._clock = clock
 
-    def create(self, name: str, created_by: str, expires_in: dt.timedelta | None = None) -> AccessKeyCreated:
-        """Create a key (valid for ``expires_in``, or forever); the returned object is the only place the
-        key appears."""
+    def create(self, actor: Principal, name: str, expires_in: dt.timedelta | None = None) -> AccessKeyCreated:
+        """Create a key (valid for ``expires_in``, or forever), recorded as created by ``actor``; the
+        returned object is the only place the key appears."""
+        actor.require(Action.MANAGE_ACCESS_KEYS)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        expires_at = utcnow() + expires_in if expires_in is not None else None
-        record = AccessKey(name=name, key_hash=hash_key(key), created_by=created_by, expires_at=expires_at)
+        now = self._clock()
+        expires_at = now + expires_in if expires_in is not None else None
+        record = AccessKey(
+            name=name, key_hash=hash_key(key), created_by=actor.name, created_at=now, expires_at=expires_at
+        )
         try:
             with self._sessions.begin() as session:
                 if session.scalar(select(AccessKey.id).where(AccessKey.name == name)) is not None:
@@ -61,17 +67,19 @@ class AccessKeyService:
             if session.scalar(select(func.count()).select_from(AccessKey)):
                 return None
         try:
-            return self.create("admin", created_by="overair serve")
+            return self.create(Principal("overair serve", None, Surface.SYSTEM), "admin")
         except Conflict:
             return None  # another worker made it first
 
-    def list(self) -> list[AccessKeyOut]:
+    def list(self, actor: Principal) -> list[AccessKeyOut]:
         """Every key, by name."""
+        actor.require(Action.MANAGE_ACCESS_KEYS)
         with self._sessions() as session:
             return [_out(r) for r in session.scalars(select(AccessKey).order_by(AccessKey.name))]
 
-    def revoke(self, name: str) -> None:
+    def revoke(self, actor: Principal, name: str) -> None:
         """Delete a key; requests with it are refused from then on."""
+        actor.require(Action.MANAGE_ACCESS_KEYS)
         with self._sessions.begin() as session:
             record = session.scalar(select(AccessKey).where(AccessKey.name == name))
             if record is None:
@@ -79,60 +87,74 @@ class AccessKeyService:
                 raise NotFound(f'No access key named "{name}" (keys: {names or "none"}).')
             session.delete(record)
 
-    def verify(self, key: str | None) -> str:
-        """The name of the key's owner; :class:`Unauthorized` for a missing, unknown or expired key."""
-        return self._verify(key).name
+    def authenticate(
+        self,
+        key: str | None,
+        surface: Surface,
+        client_address: str | None = None,
+        user_agent: str | None = None,
+    ) -> Principal:
+        """The :class:`Principal` acting with ``key``; :class:`Unauthorized` for a missing, unknown or
+        expired key."""
+        record = self._verify(key)
+        return Principal(
+            record.name, record.id, surface, client_address=client_address, user_agent=user_agent
+        )
 
     def verify_id(self, key: str | None) -> tuple[int, str]:
-        """The key's id and name (what a console session is bound to); the same checks as :meth:`verify`."""
+        """The key's id and name (what a console session is bound to), checked as by :meth:`authenticate`."""
         record = self._verify(key)
         return record.id, record.name
 
     def _verify(self, key: str | None) -> AccessKey:
         if not key:
             raise Unauthorized(
-                "No access key given: log in with `overair login --server URL --access-key KEY` "
-                "or send the header `Authorization: Bearer KEY`."
+                "No access key given: send the header `Authorization: Bearer KEY`.",
+                fixes=[Fix("sign-in")],
             )
         digest = hash_key(key)
         with self._sessions() as session:
             record = session.scalar(select(AccessKey).where(AccessKey.key_hash == digest))
             if record is None:
                 raise Unauthorized(
-                    "The access key was rejected: it is unknown or was revoked. Ask an admin for a key "
-                    "(overair access-key create) and log in again."
+                    "The access key was rejected: it is unknown or was revoked.",
+                    fixes=[Fix("new-access-key")],
                 )
-            now = utcnow()
-            if record.expires_at is not None and record.expires_at <= dt.datetime.now(dt.UTC):
+            now = self._clock()
+            if record.expires_at is not None and record.expires_at <= now:
                 raise Unauthorized(
-                    f'The access key "{record.name}" expired on {record.expires_at:%Y-%m-%d %H:%M} UTC. '
-                    "Ask an admin for a new key (overair access-key create) and log in again."
+                    f'The access key "{record.name}" expired on {record.expires_at:%Y-%m-%d %H:%M} UTC.',
+                    subject={"access_key": record.name},
+                    fixes=[Fix("new-access-key")],
                 )
             if record.last_used_at is None or now - record.last_used_at > _LAST_USED_RESOLUTION:
                 record.last_used_at = now
                 session.commit()
             return record
 
-    def set_expiry(self, name: str, expires_in: dt.timedelta | None) -> AccessKeyOut:
+    def set_expiry(self, actor: Principal, name: str, expires_in: dt.timedelta | None) -> AccessKeyOut:
         """Let a key expire ``expires_in`` from now (None: never)."""
+        actor.require(Action.MANAGE_ACCESS_KEYS)
         with self._sessions.begin() as session:
             record = session.scalar(select(AccessKey).where(AccessKey.name == name))
             if record is None:
                 raise NotFound(f'No access key named "{name}".')
-            record.expires_at = utcnow() + expires_in if expires_in is not None else None
+            record.expires_at = self._clock() + expires_in if expires_in is not None else None
             session.flush()
             return _out(record)
 
-    def get(self, name: str) -> AccessKeyOut:
+    def get(self, actor: Principal, name: str) -> AccessKeyOut:
         """One key by name (never the key itself); :class:`NotFound` if there is none."""
+        actor.require(Action.MANAGE_ACCESS_KEYS)
         with self._sessions() as session:
             record = session.scalar(select(AccessKey).where(AccessKey.name == name))
             if record is None:
                 raise NotFound(f'No access key named "{name}".')
             return _out(record)
 
-    def rename(self, name: str, new_name: str) -> AccessKeyOut:
+    def rename(self, actor: Principal, name: str, new_name: str) -> AccessKeyOut:
         """Rename a key; the key itself keeps working."""
+        actor.require(Action.MANAGE_ACCESS_KEYS)
         try:
             with self._sessions.begin() as session:
                 record = session.scalar(select(AccessKey).where(AccessKey.name == name))

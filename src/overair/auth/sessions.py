@@ -8,6 +8,7 @@ call makes, and every later request re-reads the key with the session: a revoked
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import secrets
 from dataclasses import dataclass
@@ -16,13 +17,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.auth.models import ConsoleSession
+from overair.auth.principal import Principal, Surface
 from overair.auth.service import AccessKeyService, hash_key
-from overair.errors import Unauthorized
-
-
-def _now() -> dt.datetime:
-    # to the microsecond: a session of a few seconds (tests) must not live a second longer
-    return dt.datetime.now(dt.UTC)
+from overair.db import Clock, precise_now
+from overair.errors import Fix, Unauthorized
 
 
 class NotSignedIn(Unauthorized):
@@ -44,14 +42,37 @@ class ConsoleIdentity:
     key_name: str
     csrf_token: str
     expires_at: dt.datetime
+    key_id: int
+    client_address: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """Who the services see acting: the signed-in key, through the console."""
+        return Principal(
+            self.key_name,
+            self.key_id,
+            Surface.CONSOLE,
+            client_address=self.client_address,
+            user_agent=self.user_agent,
+        )
+
+    def seen_from(self, client_address: str | None, user_agent: str | None) -> ConsoleIdentity:
+        """This identity, with the client the request came from."""
+        return dataclasses.replace(self, client_address=client_address, user_agent=user_agent)
 
 
 class ConsoleSessions:
     """Server-side console sessions over the database."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], keys: AccessKeyService, lifetime: dt.timedelta
+        self,
+        sessions: sessionmaker[Session],
+        keys: AccessKeyService,
+        lifetime: dt.timedelta,
+        clock: Clock = precise_now,
     ) -> None:
+        self._clock = clock  # to the microsecond: a session of a few seconds must not live a second longer
         self._sessions = sessions
         self._keys = keys
         self.lifetime = lifetime
@@ -64,7 +85,7 @@ class ConsoleSessions:
         key_id, key_name = self._keys.verify_id(access_key.strip())
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
-        now = _now()
+        now = self._clock()
         with self._sessions.begin() as session:
             session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at <= now))
             record = ConsoleSession(
@@ -75,14 +96,14 @@ class ConsoleSessions:
             key_expiry = record.key.expires_at
             if key_expiry is not None and key_expiry < record.expires_at:
                 record.expires_at = key_expiry
-            identity = ConsoleIdentity(key_name, csrf, record.expires_at)
+            identity = ConsoleIdentity(key_name, csrf, record.expires_at, key_id)
         return token, identity
 
     def resolve(self, token: str | None) -> ConsoleIdentity:
         """The identity of a session token; :class:`NotSignedIn` or :class:`SessionExpired` otherwise."""
         if not token:
             raise NotSignedIn("You are not signed in: sign in with an access key.")
-        now = _now()
+        now = self._clock()
         with self._sessions() as session:
             record = session.scalar(
                 select(ConsoleSession).where(ConsoleSession.token_hash == hash_key(token))
@@ -97,14 +118,16 @@ class ConsoleSessions:
             if key.expires_at is not None and key.expires_at <= now:
                 raise KeyExpired(
                     f'The access key "{key.name}" expired on {key.expires_at:%Y-%m-%d %H:%M} UTC: ask an '
-                    "admin for a new key (overair access-key create) and sign in with it."
+                    "admin for a new key and sign in with it.",
+                    subject={"access_key": key.name},
+                    fixes=[Fix("new-access-key")],
                 )
             if record.expires_at <= now:
                 raise SessionExpired(
                     f"Your session expired at {record.expires_at:%Y-%m-%d %H:%M} UTC: sign in again with "
                     "your access key."
                 )
-            return ConsoleIdentity(key.name, record.csrf_token, record.expires_at)
+            return ConsoleIdentity(key.name, record.csrf_token, record.expires_at, key.id)
 
     def close(self, token: str | None) -> None:
         """Sign out: delete the session on the server (a no-op for an unknown token)."""

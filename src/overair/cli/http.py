@@ -9,6 +9,7 @@ import httpx
 
 from overair.cli.config import Login, load_login
 from overair.cli.errors import CliError
+from overair.cli.hints import cli_hints
 
 API = "/api/v1"
 
@@ -21,7 +22,9 @@ def _explain(response: httpx.Response) -> str:
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("error")
         if isinstance(detail, str):
-            return detail
+            fixes = body.get("fixes")
+            hints = cli_hints(fixes) if isinstance(fixes, list) else []
+            return " ".join([detail, *hints])
     return f"The server answered {response.status_code} {response.reason_phrase}."
 
 

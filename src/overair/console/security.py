@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from overair.errors import OverairError
+from overair.errors import ErrorKind, OverairError
 
 COOKIE = "overair_console"
 COOKIE_PATH = "/console"
@@ -21,15 +21,13 @@ COOKIE_PATH = "/console"
 class CrossSiteRequest(OverairError):
     """A request that a page of another site made the browser send."""
 
-    status = 403
-    title = "Cross-site request refused"
+    kind = ErrorKind.FORBIDDEN
 
 
 class ForgedForm(OverairError):
     """A form without this session's CSRF token."""
 
-    status = 403
-    title = "Form refused"
+    kind = ErrorKind.FORBIDDEN
 
 
 def _origin_of(url: str) -> str:

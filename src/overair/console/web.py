@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -25,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.staticfiles import StaticFiles
 
+from overair.auth.principal import Principal
 from overair.auth.sessions import (
     ConsoleIdentity,
     ConsoleSessions,
@@ -33,6 +35,7 @@ from overair.auth.sessions import (
     SessionExpired,
 )
 from overair.console import views
+from overair.console.fixes import TITLES, console_fixes
 from overair.console.metrics import MetricsReader
 from overair.console.security import (
     COOKIE,
@@ -43,7 +46,9 @@ from overair.console.security import (
     safe_next,
 )
 from overair.errors import Invalid, NotFound, Unauthorized
-from overair.releases.errors import EXPECTED_FAILURES, describe_failure
+from overair.problems import EXPECTED_FAILURES, describe
+from overair.releases import rules
+from overair.releases.domain import ReleaseDomain
 from overair.releases.schemas import (
     AppOut,
     Distribution,
@@ -51,7 +56,6 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
 )
-from overair.releases.service import ReleaseService
 
 log = logging.getLogger("overair.console")
 
@@ -119,7 +123,7 @@ class Console:
 
     def __init__(
         self,
-        releases: ReleaseService,
+        releases: ReleaseDomain,
         sessions: ConsoleSessions,
         public_url: str,
         metrics: MetricsReader | None,
@@ -157,8 +161,11 @@ class Console:
     # -- request checks -------------------------------------------------------------------------------
 
     def identity(self, request: Request) -> ConsoleIdentity:
-        """The signed-in identity of a request (raises :class:`Unauthorized` subclasses)."""
-        return self.sessions.resolve(request.cookies.get(COOKIE))
+        """The signed-in identity of a request (raises :class:`Unauthorized` subclasses), with the
+        :class:`Principal` the services are called as."""
+        found = self.sessions.resolve(request.cookies.get(COOKIE))
+        client = request.client.host if request.client else None
+        return found.seen_from(client, request.headers.get("user-agent"))
 
     async def checked_form(self, request: Request) -> tuple[ConsoleIdentity, FormData]:
         """A POST's identity and form, once the origin, the session and the CSRF token are checked."""
@@ -220,7 +227,7 @@ def _percentage(text: str) -> int:
 
 
 def create_console(
-    releases: ReleaseService,
+    releases: ReleaseDomain,
     sessions: ConsoleSessions,
     public_url: str = "",
     metrics: MetricsReader | None = None,
@@ -285,17 +292,18 @@ def create_console(
 
     @web.get("/", response_class=HTMLResponse)
     def apps(identity: Identity) -> Response:
-        return console.page("apps.html", identity=identity, apps=releases.list_apps())
+        return console.page("apps.html", identity=identity, apps=releases.apps.list_apps(identity.principal))
 
     @web.get("/apps/{app}", response_class=HTMLResponse)
     def app_page(app: str, identity: Identity) -> Response:
-        found = releases.get_app(app)
-        histories = {d.name: releases.history(found.name, d.name) for d in found.deployments}
+        who = identity.principal
+        found = releases.apps.get_app(who, app)
+        histories = {d.name: releases.releases.history(who, found.name, d.name) for d in found.deployments}
         return console.page("app.html", identity=identity, app=found, histories=histories)
 
     @web.get("/apps/{app}/distribution/confirm", response_class=HTMLResponse)
     def confirm_distribution(app: str, identity: Identity, mode: str = "") -> Response:
-        found = releases.get_app(app)
+        found = releases.apps.get_app(identity.principal, app)
         try:
             wanted = Distribution(mode)
         except ValueError as exc:
@@ -312,21 +320,22 @@ def create_console(
 
     @web.post("/apps/{app}/distribution")
     async def set_distribution(app: str, request: Request) -> Response:
-        _identity, form = await console.checked_form(request)
+        identity, form = await console.checked_form(request)
         mode = _field(form, "mode")
         try:
             wanted = Distribution(mode)
         except ValueError as exc:
             raise Invalid(f"The distribution mode must be hybrid or store-only, not {mode!r}.") from exc
-        await anyio.to_thread.run_sync(releases.set_distribution, app, wanted)
+        await anyio.to_thread.run_sync(releases.apps.set_distribution, identity.principal, app, wanted)
         return RedirectResponse(url("apps", app, done="distribution"), status_code=303)
 
     @web.get("/apps/{app}/deployments/{deployment}", response_class=HTMLResponse)
     def deployment_page(
         app: str, deployment: str, identity: Identity, done: str = "", label: str = ""
     ) -> Response:
-        found = releases.get_app(app)
-        history = releases.history(found.name, deployment)
+        who = identity.principal
+        found = releases.apps.get_app(who, app)
+        history = releases.releases.history(who, found.name, deployment)
         name = next((d.name for d in found.deployments if d.name.lower() == deployment.lower()), deployment)
         charts = _charts(console.metrics, found.name, name, history)
         notice = _notice(done, label, history)
@@ -340,19 +349,24 @@ def create_console(
             previous=history[-2] if len(history) > 1 else None,
             charts=charts,
             notice=notice,
-            signed_only=_signed_only(releases, found.name),
+            signed_only=_signed_only(releases, who, found.name),
             active=console.metrics.active_devices(found.name, name) if console.metrics else None,
             crumbs=_crumbs(found.name, name),
         )
 
     @web.get("/apps/{app}/deployments/{deployment}/releases/{label}", response_class=HTMLResponse)
     def release_page(app: str, deployment: str, label: str, identity: Identity, done: str = "") -> Response:
-        found = releases.get_app(app)
-        history = releases.history(found.name, deployment)
+        who = identity.principal
+        found = releases.apps.get_app(who, app)
+        history = releases.releases.history(who, found.name, deployment)
         release = _release_in(history, label, deployment)
         previous = _previous(history, release)
-        new_manifest = releases.manifest(found.name, release.deployment, release.label)
-        old_manifest = releases.manifest(found.name, release.deployment, previous.label) if previous else []
+        new_manifest = releases.releases.manifest(who, found.name, release.deployment, release.label)
+        old_manifest = (
+            releases.releases.manifest(who, found.name, release.deployment, previous.label)
+            if previous
+            else []
+        )
         changes = views.compare_manifests(old_manifest, new_manifest)
         rates = _failure_rates(console.metrics, found.name, release.deployment, history)
         rate_chart = {
@@ -378,7 +392,7 @@ def create_console(
             latest=history[-1],
             changes=changes,
             file_count=sum(1 for e in new_manifest if not e.is_directory),
-            diffs=releases.diffs(found.name, release.deployment, release.label),
+            diffs=releases.releases.diffs(who, found.name, release.deployment, release.label),
             signature=views.signature_status(release),
             rates=rates,
             last_failure=(
@@ -388,7 +402,7 @@ def create_console(
             ),
             charts={"rate": rate_chart} if any(rates.get(r.label) is not None for r in history) else {},
             others=[d.name for d in found.deployments if d.name != release.deployment],
-            signed_only=_signed_only(releases, found.name),
+            signed_only=_signed_only(releases, who, found.name),
             notice=_notice(done, release.label, history),
             crumbs=_crumbs(found.name, release.deployment, release.label),
         )
@@ -400,11 +414,12 @@ def create_console(
     def confirm_action(
         app: str, deployment: str, label: str, action: str, request: Request, identity: Identity
     ) -> Response:
-        found = releases.get_app(app)
-        history = releases.history(found.name, deployment)
+        who = identity.principal
+        found = releases.apps.get_app(who, app)
+        history = releases.releases.history(who, found.name, deployment)
         release = _release_in(history, label, deployment)
         query = request.query_params
-        confirmation = _confirmation(releases, found, release, history, action, dict(query))
+        confirmation = _confirmation(releases, who, found, release, history, action, dict(query))
         base = url("apps", found.name, "deployments", release.deployment, "releases", release.label)
         return console.page(
             "confirm.html",
@@ -420,7 +435,7 @@ def create_console(
         identity, form = await console.checked_form(request)
         if action not in ACTIONS:
             raise NotFound(f"There is no action {action!r}; the actions are {', '.join(ACTIONS)}.")
-        actor = identity.key_name
+        actor = identity.principal
         if action == "rollout":
             patch = ReleasePatch(label=label, rollout=_percentage(_field(form, "rollout")))
         elif action == "mandatory":
@@ -428,27 +443,27 @@ def create_console(
         elif action == "disabled":
             patch = ReleasePatch(label=label, disabled=_bool(_field(form, "disabled"), "disabled"))
         elif action == "rollback":
-            done = await anyio.to_thread.run_sync(releases.rollback, app, deployment, label, actor)
+            done = await anyio.to_thread.run_sync(releases.releases.rollback, actor, app, deployment, label)
             target = url("apps", app, "deployments", done.deployment, done="rollback", label=done.label)
             return RedirectResponse(target, status_code=303)
         else:
             request_body = PromoteRequest(
                 source=deployment, destination=_field(form, "destination"), label=label
             )
-            done = await anyio.to_thread.run_sync(releases.promote, app, request_body, actor)
+            done = await anyio.to_thread.run_sync(releases.releases.promote, actor, app, request_body)
             target = url("apps", app, "deployments", done.deployment, done="promote", label=done.label)
             return RedirectResponse(target, status_code=303)
-        changed = await anyio.to_thread.run_sync(releases.patch, app, deployment, patch)
+        changed = await anyio.to_thread.run_sync(releases.releases.patch, actor, app, deployment, patch)
         target = url("apps", app, "deployments", changed.deployment, "releases", changed.label, done=action)
         return RedirectResponse(target, status_code=303)
 
     return web
 
 
-def _signed_only(releases: ReleaseService, app: str) -> bool:
+def _signed_only(releases: ReleaseDomain, who: Principal, app: str) -> bool:
     """The app accepts signed releases only: rollback and promote need the publisher's offline key,
     which never reaches the server, so the console points to the CLI for them."""
-    return any(k.retired_at is None for k in releases.list_signing_keys(app))
+    return any(k.retired_at is None for k in releases.signing_keys.list_signing_keys(who, app))
 
 
 def _crumbs(app: str, deployment: str | None = None, label: str | None = None) -> list[tuple[str, str]]:
@@ -461,7 +476,8 @@ def _crumbs(app: str, deployment: str | None = None, label: str | None = None) -
 
 
 def _confirmation(
-    releases: ReleaseService,
+    releases: ReleaseDomain,
+    who: Principal,
     app: AppOut,
     release: ReleaseOut,
     history: list[ReleaseOut],
@@ -470,10 +486,10 @@ def _confirmation(
 ) -> views.Confirmation:
     if action == "rollout":
         rollout = _percentage(query.get("rollout", ""))
-        if rollout <= release.rollout:
+        rules.check_rollout_change(release, rollout)
+        if rollout == release.rollout:
             raise Invalid(
-                f"{release.label} already reaches {release.rollout}% of devices; a rollout can only grow. "
-                "To stop it, disable the release or roll back."
+                f"{release.label} already reaches {release.rollout}% of devices: nothing to change."
             )
         return views.confirm_rollout(release, rollout)
     if action == "mandatory":
@@ -481,11 +497,7 @@ def _confirmation(
     if action == "disabled":
         return views.confirm_disabled(release, _bool(query.get("disabled", ""), "disabled"), history)
     if action == "rollback":
-        if release.package_hash == history[-1].package_hash:
-            raise Invalid(
-                f"{history[-1].label}, the newest release, already has the content of {release.label}: "
-                "there is nothing to roll back to. Pick an older release."
-            )
+        rules.rollback_target(history, release.deployment, chosen=release)
         return views.confirm_rollback(release, history)
     if action == "promote":
         destination = query.get("destination", "")
@@ -494,7 +506,9 @@ def _confirmation(
             raise Invalid(
                 f"Pick a deployment to promote to ({', '.join(names) or 'the app has no other deployment'})."
             )
-        return views.confirm_promote(release, destination, releases.history(app.name, destination))
+        return views.confirm_promote(
+            release, destination, releases.releases.history(who, app.name, destination)
+        )
     raise NotFound(f"There is no action {action!r}; the actions are {', '.join(ACTIONS)}.")
 
 
@@ -542,8 +556,8 @@ def _charts(
 def _install_error_pages(web: FastAPI, console: Console) -> None:
     """Errors as pages a person can act on: sign-in for an unknown or expired session, else a message."""
 
-    def error_page(status: int, title: str, message: str) -> HTMLResponse:
-        return console.page("error.html", status, title=title, message=message)
+    def error_page(status: int, title: str, message: str, fixes: Sequence[str] = ()) -> HTMLResponse:
+        return console.page("error.html", status, title=title, message=message, fixes=fixes)
 
     async def unauthorized(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unauthorized)
@@ -565,7 +579,9 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
         return response
 
     async def expected_failure(_request: Request, exc: Exception) -> Response:
-        return error_page(*describe_failure(exc))
+        problem = describe(exc)
+        title = TITLES.get(problem.code, problem.title)
+        return error_page(problem.status, title, problem.detail, console_fixes(problem.fixes))
 
     async def validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -25,7 +25,7 @@ from overair.protocols.asgi import Receive, Scope, Send, base_url, header, read_
 from overair.protocols.native import query_params
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.service import DeviceSnapshot
+from overair.releases.snapshots import DeviceSnapshot
 from overair.selection import (
     CurrentMatch,
     Decision,

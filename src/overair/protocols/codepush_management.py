@@ -66,7 +66,8 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
 )
-from overair.releases.service import DEFAULT_DEPLOYMENTS, ReleaseService
+from overair.releases.apps import DEFAULT_DEPLOYMENTS
+from overair.releases.service import ReleaseService
 from overair.selection import Release as Located
 from overair.selection import semver
 from overair.storage import digest_of

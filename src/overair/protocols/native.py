@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from overair.errors import OverairError
 from overair.metrics.service import MetricsService
 from overair.packages import signing
+from overair.problems import status_of
 from overair.protocols.asgi import (
     JSON_HEADERS,
     Receive,
@@ -43,7 +44,7 @@ from overair.protocols.downloads import serve_blob
 from overair.releases.deltas import DeltaOffer
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.service import DeviceSnapshot
+from overair.releases.snapshots import DeviceSnapshot
 from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, semver, takes_rollout
 from overair.storage import BlobStore, digest_of
 
@@ -327,6 +328,6 @@ class NativeProtocol:
                 report.reason,
             )
         except OverairError as exc:
-            await send_error(send, exc.status, exc.message)
+            await send_error(send, status_of(exc), exc.message)
             return
         await send_bytes(send, 200, b'{"ok":true}')

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from overair.auth.api import Caller
 from overair.errors import Invalid, LengthRequired, PayloadTooLarge
 from overair.packages import ManifestEntry
+from overair.releases.domain import ReleaseDomain
 from overair.releases.schemas import (
     AppCreate,
     AppOut,
@@ -34,18 +35,17 @@ from overair.releases.schemas import (
     SigningKeyAdd,
     SigningKeyOut,
 )
-from overair.releases.service import ReleaseService
 
 router = APIRouter(prefix="/api/v1", tags=["releases"])
 
 
-def get_service(request: Request) -> ReleaseService:
-    """The release service of the running app (wired in ``overair.app``)."""
-    service: ReleaseService = request.app.state.releases
-    return service
+def get_domain(request: Request) -> ReleaseDomain:
+    """The release domain's services of the running app (wired in ``overair.app``)."""
+    domain: ReleaseDomain = request.app.state.releases
+    return domain
 
 
-Service = Annotated[ReleaseService, Depends(get_service)]
+Service = Annotated[ReleaseDomain, Depends(get_domain)]
 
 
 def describe_validation_error(exc: ValidationError, what: str) -> str:
@@ -58,85 +58,85 @@ def describe_validation_error(exc: ValidationError, what: str) -> str:
 
 
 @router.get("/apps", response_model=list[AppOut])
-def list_apps(service: Service, _caller: Caller) -> list[AppOut]:
+def list_apps(service: Service, caller: Caller) -> list[AppOut]:
     """Every app with its deployments."""
-    return service.list_apps()
+    return service.apps.list_apps(caller)
 
 
 @router.post("/apps", response_model=AppOut, status_code=201)
-def create_app(spec: AppCreate, service: Service, _caller: Caller) -> AppOut:
+def create_app(spec: AppCreate, service: Service, caller: Caller) -> AppOut:
     """Create an app with the deployments Production and Staging."""
-    return service.create_app(spec)
+    return service.apps.create_app(caller, spec)
 
 
 @router.get("/apps/{app}", response_model=AppOut)
-def get_app(app: str, service: Service, _caller: Caller) -> AppOut:
+def get_app(app: str, service: Service, caller: Caller) -> AppOut:
     """One app."""
-    return service.get_app(app)
+    return service.apps.get_app(caller, app)
 
 
 @router.patch("/apps/{app}", response_model=AppOut)
-def patch_app(app: str, body: AppPatch, service: Service, _caller: Caller) -> AppOut:
+def patch_app(app: str, body: AppPatch, service: Service, caller: Caller) -> AppOut:
     """Change the app's distribution mode (hybrid or store-only)."""
-    return service.set_distribution(app, body.distribution)
+    return service.apps.set_distribution(caller, app, body.distribution)
 
 
 @router.delete("/apps/{app}", status_code=204)
-def remove_app(app: str, service: Service, _caller: Caller) -> Response:
+def remove_app(app: str, service: Service, caller: Caller) -> Response:
     """Delete the app with its deployments and releases."""
-    service.remove_app(app)
+    service.apps.remove_app(caller, app)
     return Response(status_code=204)
 
 
 @router.get("/apps/{app}/binaries", response_model=list[BinaryOut])
-def list_binaries(app: str, service: Service, _caller: Caller) -> list[BinaryOut]:
+def list_binaries(app: str, service: Service, caller: Caller) -> list[BinaryOut]:
     """The app's registered store binaries and what they contain."""
-    return service.list_binaries(app)
+    return service.binaries.list_binaries(caller, app)
 
 
 @router.post("/apps/{app}/binaries", response_model=BinaryOut, status_code=201)
 def register_binary(app: str, body: BinaryRegister, service: Service, caller: Caller) -> BinaryOut:
     """Register a store binary (version, build number) with its descriptor; again: update it."""
-    return service.register_binary(app, body, caller)
+    return service.binaries.register_binary(caller, app, body)
 
 
 @router.get("/apps/{app}/deployments", response_model=list[DeploymentOut])
-def list_deployments(app: str, service: Service, _caller: Caller) -> list[DeploymentOut]:
+def list_deployments(app: str, service: Service, caller: Caller) -> list[DeploymentOut]:
     """The app's deployments and their keys."""
-    return service.list_deployments(app)
+    return service.deployments.list_deployments(caller, app)
 
 
 @router.post("/apps/{app}/deployments", response_model=DeploymentOut, status_code=201)
-def add_deployment(app: str, spec: DeploymentCreate, service: Service, _caller: Caller) -> DeploymentOut:
+def add_deployment(app: str, spec: DeploymentCreate, service: Service, caller: Caller) -> DeploymentOut:
     """Add a deployment (with a new key, or the given one)."""
-    return service.add_deployment(app, spec)
+    return service.deployments.add_deployment(caller, app, spec)
 
 
 @router.patch("/apps/{app}/deployments/{deployment}", response_model=DeploymentOut)
 def rename_deployment(
-    app: str, deployment: str, body: DeploymentRename, service: Service, _caller: Caller
+    app: str, deployment: str, body: DeploymentRename, service: Service, caller: Caller
 ) -> DeploymentOut:
     """Rename a deployment; its key stays."""
-    return service.rename_deployment(app, deployment, body.name)
+    return service.deployments.rename_deployment(caller, app, deployment, body.name)
 
 
 @router.delete("/apps/{app}/deployments/{deployment}", status_code=204)
-def remove_deployment(app: str, deployment: str, service: Service, _caller: Caller) -> Response:
+def remove_deployment(app: str, deployment: str, service: Service, caller: Caller) -> Response:
     """Delete a deployment and its releases."""
-    service.remove_deployment(app, deployment)
+    service.deployments.remove_deployment(caller, app, deployment)
     return Response(status_code=204)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/releases", response_model=list[ReleaseOut])
-def history(app: str, deployment: str, service: Service, _caller: Caller) -> list[ReleaseOut]:
+def history(app: str, deployment: str, service: Service, caller: Caller) -> list[ReleaseOut]:
     """The deployment's releases, oldest first, with their metrics."""
-    return service.history(app, deployment)
+    return service.releases.history(caller, app, deployment)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/releases/{label}/manifest", response_model=list[FileEntry])
-def manifest(app: str, deployment: str, label: str, service: Service, _caller: Caller) -> list[FileEntry]:
+def manifest(app: str, deployment: str, label: str, service: Service, caller: Caller) -> list[FileEntry]:
     """Every file of the release with its SHA-256 and size."""
-    entries: list[ManifestEntry] = service.manifest(app, deployment, label)
+    entries: list[ManifestEntry] = service.releases.manifest(caller, app, deployment, label)
     return [FileEntry(path=e.path, sha256=e.sha256, size=e.size) for e in entries]
 
 
@@ -226,31 +226,33 @@ async def publish(
     """Publish a bundle zip as the next release of the deployment."""
     path, options = await _receive_upload(request, request.app.state.settings.max_upload_bytes)
     try:
-        return await anyio.to_thread.run_sync(service.publish, app, deployment, path, options, caller)
+        return await anyio.to_thread.run_sync(
+            service.releases.publish, caller, app, deployment, path, options
+        )
     finally:
         path.unlink(missing_ok=True)
 
 
 @router.patch("/apps/{app}/deployments/{deployment}/releases", response_model=ReleaseOut)
 def patch_release(
-    app: str, deployment: str, body: ReleasePatch, service: Service, _caller: Caller
+    app: str, deployment: str, body: ReleasePatch, service: Service, caller: Caller
 ) -> ReleaseOut:
     """Change a release picked by ``label``, or the newest one matching ``match_target_version``."""
-    return service.patch(app, deployment, body)
+    return service.releases.patch(caller, app, deployment, body)
 
 
 @router.patch("/apps/{app}/deployments/{deployment}/releases/{label}", response_model=ReleaseOut)
 def patch_release_by_label(
-    app: str, deployment: str, label: str, body: ReleasePatch, service: Service, _caller: Caller
+    app: str, deployment: str, label: str, body: ReleasePatch, service: Service, caller: Caller
 ) -> ReleaseOut:
     """Change the release ``label``."""
-    return service.patch(app, deployment, body.model_copy(update={"label": label}))
+    return service.releases.patch(caller, app, deployment, body.model_copy(update={"label": label}))
 
 
 @router.post("/apps/{app}/promote", response_model=ReleaseOut, status_code=201)
 def promote(app: str, body: PromoteRequest, service: Service, caller: Caller) -> ReleaseOut:
     """Publish a release of one deployment to another (Staging to Production by default)."""
-    return service.promote(app, body, caller)
+    return service.releases.promote(caller, app, body)
 
 
 @router.post("/apps/{app}/deployments/{deployment}/rollback", response_model=ReleaseOut, status_code=201)
@@ -258,28 +260,28 @@ def rollback(
     app: str, deployment: str, body: RollbackRequest, service: Service, caller: Caller
 ) -> ReleaseOut:
     """Republish an older release's content as a new label."""
-    return service.rollback(app, deployment, body.label, caller, body.signed)
+    return service.releases.rollback(caller, app, deployment, body.label, body.signed)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/next-release", response_model=NextRelease)
-def next_release(app: str, deployment: str, service: Service, _caller: Caller) -> NextRelease:
+def next_release(app: str, deployment: str, service: Service, caller: Caller) -> NextRelease:
     """The label and sequence number the next release gets: what a publisher puts in a signed manifest."""
-    return service.next_release(app, deployment)
+    return service.deployments.next_release(caller, app, deployment)
 
 
 @router.get("/apps/{app}/signing-keys", response_model=list[SigningKeyOut])
-def list_signing_keys(app: str, service: Service, _caller: Caller) -> list[SigningKeyOut]:
+def list_signing_keys(app: str, service: Service, caller: Caller) -> list[SigningKeyOut]:
     """The app's publisher keys, active and retired."""
-    return service.list_signing_keys(app)
+    return service.signing_keys.list_signing_keys(caller, app)
 
 
 @router.post("/apps/{app}/signing-keys", response_model=SigningKeyOut, status_code=201)
 def add_signing_key(app: str, body: SigningKeyAdd, service: Service, caller: Caller) -> SigningKeyOut:
     """Trust a public key for the app's releases; from then on unsigned releases are refused."""
-    return service.add_signing_key(app, body, caller)
+    return service.signing_keys.add_signing_key(caller, app, body)
 
 
 @router.post("/apps/{app}/signing-keys/{key_id}/retire", response_model=SigningKeyOut)
-def retire_signing_key(app: str, key_id: str, service: Service, _caller: Caller) -> SigningKeyOut:
+def retire_signing_key(app: str, key_id: str, service: Service, caller: Caller) -> SigningKeyOut:
     """Stop accepting releases signed with the key."""
-    return service.retire_signing_key(app, key_id)
+    return service.signing_keys.retire_signing_key(caller, app, key_id)

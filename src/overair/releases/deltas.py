@@ -2,9 +2,10 @@
 
 When a release is published (uploaded, promoted or rolled back), a background thread builds a delta to its
 content from the content of each of the 10 previous releases of the same deployment that run on the same
-binaries (see :func:`compatible`). A device on an older base (any of the deployment's last 50 releases)
-gets the full package at once, and its (base, target) pair is queued so that the next device on that
-base is offered a delta: the queue is bounded and deduplicated, and asking never waits.
+binaries (see :func:`overair.releases.rules.download_bases`). A device on an older base (any of the
+deployment's last 50 releases) gets the full package at once, and its (base, target) pair is queued so
+that the next device on that base is offered a delta: the queue is bounded and deduplicated, and asking
+never waits.
 
 Deltas are stored as content-addressed blobs and recorded in ``package_deltas`` keyed by (target, base)
 content hashes, so a promotion or rollback to the same content reuses them. When one is built, every
@@ -26,15 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
 from overair.releases import repository as repo
+from overair.releases import rules
 from overair.releases.background import BackgroundJobs
 from overair.releases.models import Deployment, Package, PackageDelta, Release
-from overair.selection import semver
 from overair.storage import BlobStore, content_key
 
 log = logging.getLogger("overair")
 
-DELTA_BASES = 10
-"""Deltas built after each release: from this many previous compatible releases."""
 ON_DEMAND_DEPTH = 50
 """A device on the content of one of the deployment's last 50 releases gets a delta built on request."""
 MAX_QUEUE = 64
@@ -48,24 +47,6 @@ class DeltaOffer:
 
     blob_key: str
     size: int
-
-
-def compatible(a: Release, b: Release) -> bool:
-    """Whether devices running one release may be offered the other: worth a delta between them.
-
-    The rule, kept simple: the build numbers are equal (or either release has none), and the targets
-    are the same range, or one is an exact version inside the other's range. Releases whose targets
-    overlap in some other way (``^1.2.0`` and ``1.x``) get no delta built ahead, but still get one on
-    request when a device on one of them is offered the other.
-    """
-    if a.build_number is not None and b.build_number is not None and a.build_number != b.build_number:
-        return False
-    exact_a, exact_b = semver.valid(a.target_version), semver.valid(b.target_version)
-    if exact_a is not None:
-        return semver.satisfies(exact_a, b.target_version)
-    if exact_b is not None:
-        return semver.satisfies(exact_b, a.target_version)
-    return semver.valid_range(a.target_version) == semver.valid_range(b.target_version)
 
 
 def load_offers(
@@ -171,16 +152,8 @@ class DeltaBuilder:
                 return 0
             deployment = session.get(Deployment, release.deployment_id)
             assert deployment is not None
-            bases: list[str] = []
-            for older in reversed([r for r in repo.releases_of(session, deployment) if r.seq < release.seq]):
-                if len(bases) >= DELTA_BASES:
-                    break
-                if (
-                    older.package_hash != release.package_hash
-                    and older.package_hash not in bases
-                    and compatible(older, release)
-                ):
-                    bases.append(older.package_hash)
+            history = repo.releases_of(session, deployment)
+            bases = rules.download_bases(history, next(r for r in history if r.id == release.id))
             target = release.package_hash
             done = set(
                 session.scalars(select(PackageDelta.base_hash).where(PackageDelta.package_hash == target))

@@ -1,6 +1,6 @@
 """The device-side cache: what update checks need, kept in memory and dropped on every change.
 
-Per deployment key it holds a :class:`~overair.releases.service.DeviceSnapshot` and a memo of whatever
+Per deployment key it holds a :class:`~overair.releases.snapshots.DeviceSnapshot` and a memo of whatever
 the protocol adapters derived from it (plans, pre-encoded answers). A change made in this process drops
 the entry at once (the service calls :meth:`DeviceCache.invalidate`); a change made by another worker or
 host is noticed within ``recheck_seconds`` through the deployment's ``generation`` counter, which costs one
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from overair.releases.service import DeviceSnapshot, ReleaseService
+from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots
 
 V = TypeVar("V")
 
@@ -31,7 +31,7 @@ class _Entry:
 class DeviceCache:
     """Snapshots and derived values per deployment key."""
 
-    def __init__(self, service: ReleaseService, recheck_seconds: float = 1.0, max_memo: int = 4096) -> None:
+    def __init__(self, service: DeviceSnapshots, recheck_seconds: float = 1.0, max_memo: int = 4096) -> None:
         self._service = service
         self._recheck = recheck_seconds
         self._max_memo = max_memo

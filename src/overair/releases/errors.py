@@ -1,10 +1,8 @@
-"""Errors of the release domain (translated to HTTP once, in ``overair.app``)."""
+"""Errors of the release domain (each surface words them: ``overair.problems`` for HTTP)."""
 
 from __future__ import annotations
 
-from overair.errors import Conflict, Invalid, NotFound, OverairError
-from overair.packages import InvalidBundle
-from overair.storage import ObjectNotFound
+from overair.errors import Conflict, Invalid, NotFound
 
 
 class AppNotFound(NotFound):
@@ -57,16 +55,3 @@ class SequenceTaken(Conflict):
 
 class SigningKeyNotFound(NotFound):
     """No key with that id on the app."""
-
-
-EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound)
-"""What a request can fail with that is the caller's to fix or to know: every surface answers these alike."""
-
-
-def describe_failure(exc: Exception) -> tuple[int, str, str]:
-    """(status, title, message) of one of :data:`EXPECTED_FAILURES`, for the API and the console alike."""
-    if isinstance(exc, OverairError):
-        return exc.status, exc.title, exc.message
-    if isinstance(exc, InvalidBundle):
-        return 422, "Invalid bundle", exc.message
-    return 404, "Content missing", "The stored content for this release is missing from the blob store."

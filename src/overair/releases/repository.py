@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from overair.errors import Fix
 from overair.releases.errors import AppNotFound, DeploymentNotFound, ReleaseNotFound
 from overair.releases.models import App, Deployment, Release
 from overair.releases.schemas import ReportStatus
@@ -24,7 +25,9 @@ def get_app(session: Session, name: str) -> App:
         names = session.scalars(select(App.name).order_by(App.name)).all()
         known = ", ".join(names) if names else "none yet"
         raise AppNotFound(
-            f'No app named "{name}" (apps: {known}). Create it with: overair app create "{name}"'
+            f'No app named "{name}" (apps: {known}).',
+            subject={"app": name},
+            fixes=[Fix("create-app", {"app": name})],
         )
     return app
 
@@ -36,8 +39,9 @@ def get_deployment(session: Session, app: App, name: str) -> Deployment:
             return deployment
     known = ", ".join(d.name for d in app.deployments) or "none"
     raise DeploymentNotFound(
-        f'App "{app.name}" has no deployment "{name}" (deployments: {known}). '
-        f'Add it with: overair deployment add --project-name "{app.name}" "{name}"'
+        f'App "{app.name}" has no deployment "{name}" (deployments: {known}).',
+        subject={"app": app.name, "deployment": name},
+        fixes=[Fix("add-deployment", {"app": app.name, "deployment": name})],
     )
 
 
@@ -57,8 +61,9 @@ def get_release(session: Session, deployment: Deployment, label: str) -> Release
         labels = [r.label for r in releases_of(session, deployment)]
         known = ", ".join(labels[-10:]) if labels else "none yet"
         raise ReleaseNotFound(
-            f'Deployment "{deployment.name}" has no release "{label}" (labels: {known}). '
-            "See them with: overair release list"
+            f'Deployment "{deployment.name}" has no release "{label}" (labels: {known}).',
+            subject={"deployment": deployment.name, "release": label},
+            fixes=[Fix("list-releases", {"deployment": deployment.name})],
         )
     return release
 

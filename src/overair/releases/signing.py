@@ -15,13 +15,16 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from overair.auth.principal import Action, Principal
 from overair.db import utcnow
-from overair.errors import Conflict, Invalid
+from overair.errors import Conflict, Fix, Invalid
 from overair.packages import ManifestEntry
 from overair.packages import signing as sig
+from overair.releases import repository as repo
 from overair.releases.errors import BadSignature, SequenceTaken, SignatureRequired, SigningKeyNotFound
 from overair.releases.models import App, Deployment, Package, SigningKey
-from overair.releases.schemas import SignedRelease, SigningKeyOut
+from overair.releases.schemas import SignedRelease, SigningKeyAdd, SigningKeyOut
+from overair.releases.unit import Changes
 
 MAX_SEQUENCE_JUMP = 1000
 """How far past the app's last sequence a signed release may go: a huge jump would lock later ones out."""
@@ -87,7 +90,11 @@ def retire_key(session: Session, app: App, kid: str) -> SigningKeyOut:
     """Stop trusting a key for new releases (releases it signed stay as they are)."""
     key = session.scalar(select(SigningKey).where(SigningKey.app_id == app.id, SigningKey.key_id == kid))
     if key is None:
-        raise SigningKeyNotFound(f'"{app.name}" has no signing key {kid}: see them with: overair keys list')
+        raise SigningKeyNotFound(
+            f'"{app.name}" has no signing key {kid}.',
+            subject={"app": app.name, "signing_key": kid},
+            fixes=[Fix("list-signing-keys", {"app": app.name})],
+        )
     if key.retired_at is None:
         key.retired_at = utcnow()
     session.flush()
@@ -135,14 +142,16 @@ def check_release(
         if active:
             raise SignatureRequired(
                 f'"{app.name}" accepts signed releases only ({len(active)} active signing key'
-                f"{'s' if len(active) != 1 else ''}): pass --signing-key FILE with the private key "
-                "made by `overair keys generate`."
+                f"{'s' if len(active) != 1 else ''}): sign the release with the publisher's private key.",
+                subject={"app": app.name},
+                fixes=[Fix("sign-release")],
             )
         return Signed(sequence=_take_sequence(session, app, None))
     if not active:
         raise BadSignature(
-            f'"{app.name}" has no active signing key to check this signature with: add the public key '
-            "first with: overair keys add --app APP PUBLIC_KEY"
+            f'"{app.name}" has no active signing key to check this signature with: add the public key first.',
+            subject={"app": app.name},
+            fixes=[Fix("add-signing-key", {"app": app.name})],
         )
     try:
         data = base64.b64decode(signed.manifest, validate=True)
@@ -159,7 +168,9 @@ def check_release(
         hint = " (retired keys no longer sign releases)" if retired else ""
         raise BadSignature(
             f"The release signature was refused: {exc.message}{hint}. Sign with one of the app's active "
-            f"keys ({', '.join(sorted(by_id))}); see them with: overair keys list --app {app.name}"
+            f"keys ({', '.join(sorted(by_id))}).",
+            subject={"app": app.name},
+            fixes=[Fix("list-signing-keys", {"app": app.name})],
         ) from exc
     expected = sig.ReleaseManifest(
         app=app.name,
@@ -203,3 +214,28 @@ def check_release(
         signature=signed.signature,
         signing_key_id=sig.key_id(key),
     )
+
+
+class SigningKeyService:
+    """The publisher keys each app trusts (public halves only: the server never holds a private one)."""
+
+    def __init__(self, changes: Changes) -> None:
+        self._changes = changes
+
+    def add_signing_key(self, actor: Principal, app_name: str, spec: SigningKeyAdd) -> SigningKeyOut:
+        """Trust a publisher's public key for the app: from now on its releases must be signed."""
+        actor.require(Action.MANAGE_SIGNING_KEYS, app=app_name)
+        with self._changes.transaction() as (session, _):
+            return add_key(session, repo.get_app(session, app_name), spec.public_key, spec.name, actor.name)
+
+    def list_signing_keys(self, actor: Principal, app_name: str) -> list[SigningKeyOut]:
+        """The app's publisher keys, active and retired."""
+        actor.require(Action.READ, app=app_name)
+        with self._changes.sessions() as session:
+            return list_keys(session, repo.get_app(session, app_name))
+
+    def retire_signing_key(self, actor: Principal, app_name: str, key_id: str) -> SigningKeyOut:
+        """Stop accepting releases signed with a key."""
+        actor.require(Action.MANAGE_SIGNING_KEYS, app=app_name)
+        with self._changes.transaction() as (session, _):
+            return retire_key(session, repo.get_app(session, app_name), key_id)

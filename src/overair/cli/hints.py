@@ -1,0 +1,72 @@
+"""How the CLI words what a user can do about a refusal: the server sends fixes as actions with arguments
+(``{"action": "finish-rollout", "label": "v1", "deployment": "Production"}``), and only the CLI knows its
+commands and flags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+
+def _deployment(a: Mapping[str, Any]) -> str:
+    return f" --deployment {a['deployment']}" if a.get("deployment") else ""
+
+
+def _app(a: Mapping[str, Any]) -> str:
+    return f' --project-name "{a["app"]}"' if a.get("app") else ""
+
+
+_COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "create-app": lambda a: f'Create it with: overair app create "{a["app"]}"',
+    "add-deployment": lambda a: f'Add it with: overair deployment add{_app(a)} "{a["deployment"]}"',
+    "list-releases": lambda a: "See them with: overair release list" + _deployment(a),
+    "pick-label": lambda a: "Pass --label to pick one.",
+    "finish-rollout": lambda a: (
+        f"Finish it with: overair release patch-update --label {a['label']}{_deployment(a)} "
+        "--rollout-percentage 100"
+    ),
+    "disable-release": lambda a: (
+        f"Or stop it with: overair release patch-update --label {a['label']}{_deployment(a)} --disabled true"
+    ),
+    "enable-release": lambda a: (
+        f"Name another --label, or enable it first with: overair release patch-update --label {a['label']}"
+        f"{_deployment(a)} --disabled false"
+    ),
+    "roll-back": lambda a: "Or roll back with: overair release rollback-update" + _deployment(a),
+    "change-release": lambda a: (
+        f"Change {a['label']} with: overair release patch-update --label {a['label']}"
+    ),
+    "allow-destructive-model-change": lambda a: (
+        "If the change is intended, push with --allow-destructive-model-change: devices then install it only "
+        "after syncing."
+    ),
+    "register-binary": lambda a: "Register store binaries with `overair binary register`.",
+    "describe-bundle": lambda a: "Push with --project-dir to describe the bundle.",
+    "zip-files-only": lambda a: "Zip files only, as `overair release push-update --bundle FOLDER` does.",
+    "sign-release": lambda a: "Pass --signing-key FILE with the private key made by `overair keys generate`.",
+    "add-signing-key": lambda a: f"Add one first with: overair keys add --app {a['app']} PUBLIC_KEY",
+    "list-signing-keys": lambda a: f"See them with: overair keys list --app {a['app']}",
+    "republish-signed": lambda a: (
+        "Publish or promote it again with the new target, signed with --signing-key."
+    ),
+    "choose-two-deployments": lambda a: "Name two different deployments with --from and --to.",
+    "sign-in": lambda a: "Log in with `overair login --server URL --access-key KEY`.",
+    "new-access-key": lambda a: "Ask an admin for a new key (overair access-key create) and log in again.",
+    "retry": lambda a: "Run the command again.",
+}
+
+
+def cli_hints(fixes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each fix the server sent, as the command a user types; fixes the CLI has no words for are left out."""
+    hints = []
+    for fix in fixes:
+        if not isinstance(fix, Mapping):
+            continue
+        word = _COMMANDS.get(str(fix.get("action")))
+        if word is None:
+            continue
+        try:
+            hints.append(word(fix))
+        except KeyError:  # a fix without the arguments this CLI version words it with
+            continue
+    return hints

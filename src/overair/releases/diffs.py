@@ -1,0 +1,121 @@
+"""Smaller downloads, built in the background after every release: CodePush diff archives here, overair
+binary deltas in :mod:`overair.releases.deltas`. Both start from the same earlier releases
+(:func:`overair.releases.rules.download_bases`)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import select
+
+from overair import packages
+from overair.releases import deltas, rules
+from overair.releases import repository as repo
+from overair.releases.background import BackgroundJobs
+from overair.releases.content import ContentStore
+from overair.releases.models import Deployment, PackageDiff, Release
+from overair.releases.unit import Changes, touch
+from overair.storage import content_key
+
+log = logging.getLogger("overair")
+
+
+class SmallerDownloads:
+    """Schedules and builds diff archives and binary deltas off the request path."""
+
+    def __init__(self, changes: Changes, content: ContentStore) -> None:
+        self._changes = changes
+        self._content = content
+        self.deltas = deltas.DeltaBuilder(changes.sessions, content.blobs, content.limits, self._delta_built)
+        self._background = BackgroundJobs("overair-diffs")
+
+    def after_release(self, release_id: int) -> None:
+        """Queue the diffs and deltas to a new release (never waits)."""
+        self.deltas.after_release(release_id)
+        self._background.submit(lambda: self._build_diffs_safely(release_id))
+
+    def request_delta(self, base_hash: str, target_hash: str) -> bool:
+        """Queue a delta a device on ``base_hash`` could use next time; never waits (see deltas.py)."""
+        return self.deltas.request(base_hash, target_hash)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until the work scheduled so far is done."""
+        self._background.drain(timeout)
+        self.deltas.drain(timeout)
+
+    def close(self) -> None:
+        """Finish background work and stop its threads."""
+        self._background.close()
+        self.deltas.close()
+
+    def _delta_built(self, target_hash: str) -> None:
+        with self._changes.transaction() as (session, changed):
+            for deployment in deltas.deployments_with(session, target_hash):
+                touch(session, deployment, changed)
+
+    def _build_diffs_safely(self, release_id: int) -> None:
+        try:
+            self.build_diffs(release_id)
+        except Exception:  # background work must never take the server down
+            log.exception("building diff archives for release %s failed", release_id)
+
+    def build_diffs(self, release_id: int) -> int:
+        """Build CodePush diff archives to a release from its download bases; how many archives it made."""
+        with self._changes.sessions() as session:
+            release = session.get(Release, release_id)
+            if release is None:
+                return 0
+            deployment = session.get(Deployment, release.deployment_id)
+            assert deployment is not None
+            history = repo.releases_of(session, deployment)
+            by_hash = {r.package_hash: r.package.manifest_key for r in history}
+            bases = rules.download_bases(history, next(r for r in history if r.id == release.id))
+            done = set(
+                session.scalars(
+                    select(PackageDiff.base_hash).where(PackageDiff.package_hash == release.package_hash)
+                )
+            )
+            target_hash, target_manifest_key, key = (
+                release.package_hash,
+                release.package.manifest_key,
+                deployment.key,
+            )
+        todo = {h: by_hash[h] for h in bases if h not in done}
+        if not todo:
+            return 0
+        new_manifest = self._content.manifest(target_manifest_key)
+        if any(e.is_directory for e in new_manifest):
+            # Clients verify a diff by hashing the files they end up with; a package whose hash counts
+            # folder entries (as the reference server's does) can never verify, so it gets no diffs.
+            return 0
+        made = []
+        for base_hash, manifest_key in todo.items():
+            old_manifest = self._content.manifest(manifest_key)
+            if any(e.is_directory for e in old_manifest):
+                continue
+            plan = packages.plan_diff(old_manifest, new_manifest)
+            if plan is None:
+                continue
+            with tempfile.TemporaryDirectory(prefix="overair-diff-") as folder:
+                archive = Path(folder) / "diff.zip"
+                packages.write_diff_archive(
+                    plan, archive, lambda entry: self._content.blobs.open(content_key(entry.sha256))
+                )
+                made.append(
+                    PackageDiff(
+                        package_hash=target_hash,
+                        base_hash=base_hash,
+                        blob_key=self._content.blobs.put_file(archive),
+                        size=archive.stat().st_size,
+                    )
+                )
+        if made:
+            with self._changes.transaction() as (session, changed):
+                for diff in made:
+                    session.merge(diff)
+                deployment_row = repo.deployment_by_key(session, key)
+                if deployment_row is not None:
+                    touch(session, deployment_row, changed)
+        return len(made)

@@ -1,0 +1,68 @@
+"""The release domain's services, built together over one database and one blob store.
+
+Each service is small and owns one part of the domain; they share a :class:`~overair.releases.unit.Changes`
+(transactions and change listeners), a :class:`~overair.releases.content.ContentStore` and the background
+builders of smaller downloads. ``overair.app`` builds one of these; surfaces take the services they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from overair import packages
+from overair.releases import deltas
+from overair.releases.apps import AppService
+from overair.releases.binaries import BinaryService
+from overair.releases.content import ContentStore
+from overair.releases.deployments import DeploymentService
+from overair.releases.diffs import SmallerDownloads
+from overair.releases.service import ReleaseService
+from overair.releases.signing import SigningKeyService
+from overair.releases.snapshots import DeviceSnapshots
+from overair.releases.unit import Changes
+from overair.storage import BlobStore
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseDomain:
+    """Apps, deployments, binaries, signing keys, releases, device snapshots and smaller downloads."""
+
+    apps: AppService
+    deployments: DeploymentService
+    binaries: BinaryService
+    signing_keys: SigningKeyService
+    releases: ReleaseService
+    snapshots: DeviceSnapshots
+    downloads: SmallerDownloads
+
+    @classmethod
+    def open(
+        cls,
+        sessions: sessionmaker[Session],
+        blobs: BlobStore,
+        limits: packages.Limits | None = None,
+        delta_min_saving: float = deltas.DEFAULT_MIN_SAVING,
+    ) -> ReleaseDomain:
+        """Build every service over ``sessions`` and ``blobs``."""
+        changes = Changes(sessions)
+        content = ContentStore(blobs, limits or packages.Limits())
+        downloads = SmallerDownloads(changes, content)
+        return cls(
+            apps=AppService(changes),
+            deployments=DeploymentService(changes),
+            binaries=BinaryService(changes),
+            signing_keys=SigningKeyService(changes),
+            releases=ReleaseService(changes, content, downloads, delta_min_saving),
+            snapshots=DeviceSnapshots(changes, delta_min_saving),
+            downloads=downloads,
+        )
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until the background work scheduled so far (diff archives, binary deltas) is done."""
+        self.downloads.drain(timeout)
+
+    def close(self) -> None:
+        """Finish background work and stop its threads."""
+        self.downloads.close()

@@ -1,0 +1,88 @@
+"""What the update check needs of a deployment, read in one go for the device routes' cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from overair.releases import deltas
+from overair.releases import repository as repo
+from overair.releases.deltas import DeltaOffer
+from overair.releases.models import Deployment, PackageDiff
+from overair.releases.schemas import Distribution
+from overair.releases.unit import Changes
+from overair.selection import Release as Candidate
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSnapshot:
+    """What the update check needs of a deployment, loaded in one go and cached by the device routes."""
+
+    generation: int
+    store_only: bool
+    releases: tuple[Candidate, ...]
+    deltas: Mapping[tuple[str, str], DeltaOffer | None] = field(default_factory=dict)
+    """(target hash, base hash) → binary delta to offer; None: built but saves too little."""
+    delta_bases: frozenset[str] = frozenset()
+    """Bases a device may get a delta built from on request (the last 50 releases' content)."""
+
+
+class DeviceSnapshots:
+    """Reads :class:`DeviceSnapshot` s and the cheap change counter the cache revalidates with."""
+
+    def __init__(self, changes: Changes, delta_min_saving: float = deltas.DEFAULT_MIN_SAVING) -> None:
+        self._changes = changes
+        self._delta_min_saving = delta_min_saving
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(deployment_key)`` after every committed change that may alter device answers."""
+        self._changes.add_listener(listener)
+
+    def device_snapshot(self, deployment_key: str) -> DeviceSnapshot | None:
+        """Everything the update check needs of a deployment, or None for an unknown key."""
+        with self._changes.sessions() as session:
+            deployment = repo.deployment_by_key(session, deployment_key)
+            if deployment is None:
+                return None
+            history = repo.releases_of(session, deployment)
+            diffs: dict[str, list[tuple[str, str, int]]] = {}
+            hashes = {r.package_hash for r in history}
+            if hashes:
+                for diff in session.scalars(select(PackageDiff).where(PackageDiff.package_hash.in_(hashes))):
+                    diffs.setdefault(diff.package_hash, []).append((diff.base_hash, diff.blob_key, diff.size))
+            releases = tuple(
+                Candidate(
+                    label=r.label,
+                    package_hash=r.package_hash,
+                    target=r.target_version,
+                    build_number=r.build_number,
+                    rollout=r.rollout,
+                    mandatory=r.mandatory,
+                    disabled=r.disabled,
+                    sync_before_update=r.sync_before_update,
+                    size=r.package.size,
+                    description=r.description,
+                    blob_key=r.package.blob_key,
+                    manifest_key=r.package.manifest_key,
+                    diffs=tuple(diffs.get(r.package_hash, ())),
+                    sequence=r.sequence,
+                    signed_manifest=r.signed_manifest,
+                    signature=r.signature,
+                    signing_key_id=r.signing_key_id,
+                )
+                for r in history
+            )
+            return DeviceSnapshot(
+                generation=deployment.generation,
+                store_only=deployment.app.distribution == Distribution.STORE_ONLY.value,
+                releases=releases,
+                deltas=deltas.load_offers(session, history, self._delta_min_saving),
+                delta_bases=deltas.bases_on_request(history),
+            )
+
+    def generation(self, deployment_key: str) -> int | None:
+        """The deployment's change counter (None: unknown key); cheap, for cache revalidation."""
+        with self._changes.sessions() as session:
+            return session.scalar(select(Deployment.generation).where(Deployment.key == deployment_key))
