@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run demo docs test lint typecheck architecture pytest system-deps npm-deps console-assets bench bench-delta clean
+.PHONY: run demo docs test test-fast lint typecheck architecture pytest system-deps npm-deps console-assets bench bench-delta clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
@@ -63,6 +63,10 @@ pytest: $(STAMP) npm-deps console-assets
 	$(BIN)/pytest -q
 
 test: lint typecheck architecture pytest
+
+# For quick loops: lint, types, contracts and the tests not marked slow (no live servers, npm or browser).
+test-fast: lint typecheck architecture
+	$(BIN)/pytest -q -m "not slow"
 
 # Benchmarks need wrk (Debian package); not part of `make test`.
 bench: $(STAMP)

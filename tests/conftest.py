@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import os
 import re
@@ -31,9 +32,27 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", cache_recheck_seconds=60.0, _env_file=None)  # type: ignore[call-arg]
 
 
+class MovableClock:
+    """The wall clock plus an offset a test moves forward, so nothing sleeps to let time pass."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
+
+
 @pytest.fixture
-def server(settings: Settings) -> OverairApp:
-    return create_app(settings)
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def server(settings: Settings, clock: MovableClock) -> OverairApp:
+    return create_app(settings, clock=clock)
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ cross-site requests, each with a page that says why, and none of them changes an
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import bundle, publish
+from conftest import MovableClock, bundle, publish
 from overair.app import OverairApp, create_app
 from overair.config import Settings
 
@@ -111,7 +110,9 @@ def test_without_a_session_pages_ask_to_sign_in_and_come_back(server: OverairApp
         assert evil.headers["location"] == "/console/"
 
 
-def test_an_expired_key_is_refused_and_ends_its_sessions(server: OverairApp, coolapp: TestClient) -> None:
+def test_an_expired_key_is_refused_and_ends_its_sessions(
+    server: OverairApp, coolapp: TestClient, clock: MovableClock
+) -> None:
     created = coolapp.post("/api/v1/access-keys", json={"name": "shortlived", "expires_in_seconds": 2})
     assert created.status_code == 201
     assert created.json()["expires_at"] is not None
@@ -119,7 +120,7 @@ def test_an_expired_key_is_refused_and_ends_its_sessions(server: OverairApp, coo
     with browser(server) as page_client, browser(server) as form_client:
         sign_in(page_client, key)
         csrf = sign_in(form_client, key)
-        time.sleep(2.2)
+        clock.advance(2.2)
         page = sent_to_sign_in(page_client, "/console/", "key-expired")
         assert "The access key you signed in with has expired" in page
         response = form_client.post(ROLLOUT_FORM, data={"csrf_token": csrf, "rollout": "50"})
@@ -135,16 +136,18 @@ def test_an_expired_key_is_refused_and_ends_its_sessions(server: OverairApp, coo
 
 
 @pytest.fixture
-def short_sessions(tmp_path: Path) -> Iterator[OverairApp]:
+def short_sessions(tmp_path: Path, clock: MovableClock) -> Iterator[OverairApp]:
     settings = Settings(
         data_dir=tmp_path / "short",
         console_session_minutes=1.5 / 60,
         _env_file=None,  # type: ignore[call-arg]
     )
-    yield create_app(settings)
+    yield create_app(settings, clock=clock)
 
 
-def test_an_expired_session_is_refused_with_no_state_change(short_sessions: OverairApp) -> None:
+def test_an_expired_session_is_refused_with_no_state_change(
+    short_sessions: OverairApp, clock: MovableClock
+) -> None:
     server = short_sessions
     key = server.state.access_keys.ensure_initial_key().key
     with TestClient(server, base_url="http://testserver") as api:
@@ -155,7 +158,7 @@ def test_an_expired_session_is_refused_with_no_state_change(short_sessions: Over
         with browser(server) as client:
             csrf = sign_in(client, key)
             cookie = client.cookies.get("overair_console") or ""
-            time.sleep(1.7)
+            clock.advance(1.7)
             response = client.post(ROLLOUT_FORM, data={"csrf_token": csrf, "rollout": "50"})
             assert response.status_code == 401
             assert "Your session expired" in response.text

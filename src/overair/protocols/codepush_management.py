@@ -46,6 +46,7 @@ from overair.errors import Conflict, NotFound, OverairError, PayloadTooLarge, Un
 from overair.metrics.service import MetricsService
 from overair.packages import InvalidBundle
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
+from overair.releases.apps import DEFAULT_DEPLOYMENTS
 from overair.releases.errors import (
     AppNotFound,
     DeploymentNotFound,
@@ -66,7 +67,6 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
 )
-from overair.releases.apps import DEFAULT_DEPLOYMENTS
 from overair.releases.service import ReleaseService
 from overair.selection import Release as Located
 from overair.selection import semver

@@ -236,7 +236,9 @@ class BinaryRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = Field(min_length=1, max_length=64, description="The binary's exact version, e.g. 1.0.0")
     build_number: int | None = Field(default=None, ge=0, le=MAX_BUILD_NUMBER)
-    descriptor: dict[str, Any] = Field(description="What the binary contains (overair binary describe)")
+    descriptor: dict[str, Any] = Field(
+        description="What the binary contains (a binary descriptor, as overair.json)"
+    )
 
 
 class BinaryOut(BaseModel):

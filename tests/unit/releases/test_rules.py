@@ -1,0 +1,168 @@
+"""The release domain's rules, one table each (overair.releases.rules)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from overair.errors import OverairError
+from overair.releases import rules
+
+
+@dataclass
+class R:
+    label: str
+    package_hash: str
+    target_version: str = "1.0.0"
+    build_number: int | None = None
+    rollout: int = 100
+    disabled: bool = False
+
+
+def code_of(call) -> str:  # type: ignore[no-untyped-def]
+    try:
+        call()
+    except OverairError as exc:
+        return exc.code
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    ("current", "asked", "expected"),
+    [
+        (20, 20, "ok"),
+        (20, 21, "ok"),
+        (20, 100, "ok"),
+        (1, 100, "ok"),
+        (20, 19, "rollout-in-progress"),
+        (20, 1, "rollout-in-progress"),
+        (100, 100, "ok"),
+        (100, 99, "rollout-in-progress"),
+        (100, 1, "rollout-in-progress"),
+    ],
+)
+def test_a_rollout_may_only_grow(current: int, asked: int, expected: str) -> None:
+    assert code_of(lambda: rules.check_rollout_change(R("v1", "a", rollout=current), asked)) == expected
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([], "ok"),
+        ([R("v1", "a")], "ok"),
+        ([R("v1", "a", rollout=20)], "rollout-in-progress"),
+        ([R("v1", "a", rollout=20, disabled=True)], "ok"),
+        ([R("v1", "a", rollout=20), R("v2", "b")], "ok"),
+        ([R("v1", "a"), R("v2", "b", rollout=99)], "rollout-in-progress"),
+    ],
+)
+def test_one_unfinished_rollout_at_a_time(history: list[R], expected: str) -> None:
+    assert code_of(lambda: rules.check_can_release(history, "Production")) == expected
+
+
+def test_an_unfinished_rollout_names_both_ways_out() -> None:
+    with pytest.raises(OverairError) as refused:
+        rules.check_can_release([R("v4", "a", rollout=20)], "Production")
+    assert [f.action for f in refused.value.fixes] == ["finish-rollout", "disable-release"]
+    assert refused.value.fixes[0].args == {"label": "v4", "deployment": "Production"}
+    assert "--" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("history", "content", "target", "build", "expected"),
+    [
+        ([], "a", "1.0.0", None, "ok"),
+        ([R("v1", "a")], "a", "1.0.0", None, "identical-release"),
+        ([R("v1", "a")], "b", "1.0.0", None, "ok"),
+        ([R("v1", "a")], "a", "2.0.0", None, "ok"),
+        ([R("v1", "a", target_version="^1.0.0")], "a", "1.2.0", None, "identical-release"),
+        ([R("v1", "a", target_version="1.x")], "a", "1.x.x", None, "identical-release"),
+        ([R("v1", "a", build_number=7)], "a", "1.0.0", None, "ok"),
+        ([R("v1", "a", build_number=7)], "a", "1.0.0", 7, "identical-release"),
+        # only the current release for the target counts: older identical content may come back
+        ([R("v1", "a"), R("v2", "b")], "a", "1.0.0", None, "ok"),
+        # a disabled current release still is the current one (its content is the same)
+        ([R("v1", "a", disabled=True)], "a", "1.0.0", None, "identical-release"),
+    ],
+)
+def test_identical_content(
+    history: list[R], content: str, target: str, build: int | None, expected: str
+) -> None:
+    assert code_of(lambda: rules.check_not_identical(history, content, target, build)) == expected
+
+
+@pytest.mark.parametrize(
+    ("history", "chosen", "expected_label", "expected_warnings"),
+    [
+        ([R("v1", "a"), R("v2", "b")], None, "v1", 0),
+        # the default target skips disabled releases and the current content
+        ([R("v1", "a"), R("v2", "b", disabled=True), R("v3", "c")], None, "v1", 0),
+        ([R("v1", "a"), R("v2", "b"), R("v3", "b")], None, "v1", 0),
+        # a release chosen by name is taken, and a disabled one comes with a warning
+        ([R("v1", "a"), R("v2", "b", disabled=True), R("v3", "c")], "v2", "v2", 1),
+        ([R("v1", "a"), R("v2", "b"), R("v3", "c")], "v1", "v1", 0),
+    ],
+)
+def test_rollback_targets(
+    history: list[R], chosen: str | None, expected_label: str, expected_warnings: int
+) -> None:
+    picked = next((r for r in history if r.label == chosen), None)
+    goal, warnings = rules.rollback_target(history, "Production", picked)
+    assert goal.label == expected_label
+    assert len(warnings) == expected_warnings
+
+
+@pytest.mark.parametrize(
+    ("history", "chosen", "expected"),
+    [
+        ([], None, "release-not-found"),
+        ([R("v1", "a")], None, "release-not-found"),
+        ([R("v1", "a"), R("v2", "a")], None, "release-not-found"),
+        ([R("v1", "a", disabled=True), R("v2", "b")], None, "release-not-found"),
+        ([R("v1", "a"), R("v2", "b")], "v2", "identical-release"),
+        ([R("v1", "a"), R("v2", "b"), R("v3", "a")], "v1", "identical-release"),
+    ],
+)
+def test_rollbacks_that_are_refused(history: list[R], chosen: str | None, expected: str) -> None:
+    picked = next((r for r in history if r.label == chosen), None)
+    assert code_of(lambda: rules.rollback_target(history, "Production", picked)) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (R("v1", "a"), R("v2", "b"), True),
+        (R("v1", "a", target_version="1.0.0"), R("v2", "b", target_version="2.0.0"), False),
+        (R("v1", "a", target_version="1.2.0"), R("v2", "b", target_version="^1.0.0"), True),
+        (R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="1.x"), True),
+        (R("v1", "a", target_version="^1.2.0"), R("v2", "b", target_version="1.x"), False),
+        (R("v1", "a", build_number=1), R("v2", "b", build_number=2), False),
+        (R("v1", "a", build_number=1), R("v2", "b", build_number=1), True),
+        (R("v1", "a", build_number=1), R("v2", "b"), True),
+    ],
+)
+def test_compatible_releases(a: R, b: R, expected: bool) -> None:
+    assert rules.compatible(a, b) is expected
+    assert rules.compatible(b, a) is expected
+
+
+def test_download_bases_are_the_newest_distinct_compatible_contents() -> None:
+    history = [R(f"v{i}", f"c{i % 4}") for i in range(1, 15)]
+    history.insert(5, R("other", "x", target_version="2.0.0"))
+    target = history[-1]  # content c2
+    bases = rules.download_bases(history, target)
+    assert bases == ["c1", "c0", "c3"]  # newest first, each once, never the target's own content
+    assert rules.download_bases(history, target, limit=2) == ["c1", "c0"]
+    assert rules.download_bases(history, history[0]) == []
+    assert "x" not in rules.download_bases(history, history[6])
+
+
+@pytest.mark.parametrize("target", ["1.0.0", " ^1.2.0 ", "1.2.x", ">=1.0.0 <2.0.0", "*"])
+def test_valid_targets(target: str) -> None:
+    assert rules.check_target(target) == target.strip()
+
+
+@pytest.mark.parametrize("target", ["banana", "1.0.0.0.0", ">>1", "1.0.0 || banana"])
+def test_invalid_targets(target: str) -> None:
+    assert code_of(lambda: rules.check_target(target)) == "invalid-release"
