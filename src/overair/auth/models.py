@@ -19,6 +19,9 @@ class AccessKey(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    created_by_key_id: Mapped[int | None] = mapped_column(nullable=True)
+    """The key that created this one (None: made by the server itself); not a foreign key, so that
+    revoking a creator leaves the keys it made."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)

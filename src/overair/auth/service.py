@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.auth import rules
 from overair.auth.models import AccessKey
 from overair.auth.principal import Action, Principal, Surface
 from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
@@ -50,10 +51,16 @@ class AccessKeyService:
         now = self._clock()
         expires_at = now + expires_in if expires_in is not None else None
         record = AccessKey(
-            name=name, key_hash=hash_key(key), created_by=actor.name, created_at=now, expires_at=expires_at
+            name=name,
+            key_hash=hash_key(key),
+            created_by=actor.name,
+            created_by_key_id=actor.key_id,
+            created_at=now,
+            expires_at=expires_at,
         )
         try:
             with self._sessions.begin() as session:
+                rules.check_expiry(actor.name, self._expiry_of(session, actor), expires_at)
                 if session.scalar(select(AccessKey.id).where(AccessKey.name == name)) is not None:
                     raise Conflict(f'An access key named "{name}" already exists; pick another name.')
                 session.add(record)
@@ -85,7 +92,25 @@ class AccessKeyService:
             if record is None:
                 names = ", ".join(session.scalars(select(AccessKey.name).order_by(AccessKey.name)))
                 raise NotFound(f'No access key named "{name}" (keys: {names or "none"}).')
+            acting = session.get(AccessKey, actor.key_id) if actor.key_id is not None else None
+            rules.check_not_creator(record.name, record.id, acting.created_by_key_id if acting else None)
+            rules.check_keeps_a_manager(record.name, record.expires_at is None, self._lasting(session))
             session.delete(record)
+
+    @staticmethod
+    def _expiry_of(session: Session, actor: Principal) -> dt.datetime | None:
+        """When the acting key expires (None: never, or the server itself acts)."""
+        if actor.key_id is None:
+            return None
+        return session.scalar(select(AccessKey.expires_at).where(AccessKey.id == actor.key_id))
+
+    @staticmethod
+    def _lasting(session: Session) -> int:
+        """How many keys can manage keys and never expire (today every key can manage keys)."""
+        return (
+            session.scalar(select(func.count()).select_from(AccessKey).where(AccessKey.expires_at.is_(None)))
+            or 0
+        )
 
     def authenticate(
         self,
@@ -139,7 +164,11 @@ class AccessKeyService:
             record = session.scalar(select(AccessKey).where(AccessKey.name == name))
             if record is None:
                 raise NotFound(f'No access key named "{name}".')
-            record.expires_at = self._clock() + expires_in if expires_in is not None else None
+            expires_at = self._clock() + expires_in if expires_in is not None else None
+            rules.check_expiry(actor.name, self._expiry_of(session, actor), expires_at)
+            if expires_at is not None:
+                rules.check_keeps_a_manager(record.name, record.expires_at is None, self._lasting(session))
+            record.expires_at = expires_at
             session.flush()
             return _out(record)
 

@@ -53,6 +53,7 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "sign-in": lambda a: "Log in with `overair login --server URL --access-key KEY`.",
     "new-access-key": lambda a: "Ask an admin for a new key (overair access-key create) and log in again.",
     "retry": lambda a: "Run the command again.",
+    "create-access-key": lambda a: "Create one with: overair access-key create NAME",
 }
 
 

@@ -31,6 +31,7 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "sign-in": lambda a: "Sign in again with a valid access key.",
     "new-access-key": lambda a: "Ask an admin for a new access key and sign in with it.",
     "retry": lambda a: "Try again: another change happened at the same moment.",
+    "create-access-key": lambda a: "Create another admin key first.",
 }
 
 
