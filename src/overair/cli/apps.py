@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from overair.cli.http import Api, quote
-from overair.cli.output import console
+from overair.cli.output import add_text_row, console
 
 app = typer.Typer(help="Create, list and remove apps.", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ def create(
 def _print_deployments(deployments: list[dict[str, str]]) -> None:
     table = Table("Deployment", "Key", "Latest release")
     for d in deployments:
-        table.add_row(d["name"], d["key"], d.get("latest_label") or "-")
+        add_text_row(table, d["name"], d["key"], d.get("latest_label") or "-")
     console.print(table)
 
 
@@ -57,7 +57,8 @@ def list_apps() -> None:
         return
     table = Table("Name", "Platforms", "Distribution", "Deployments")
     for a in apps:
-        table.add_row(
+        add_text_row(
+            table,
             a["name"],
             ", ".join(a["platforms"]),
             a["distribution"],

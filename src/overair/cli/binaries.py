@@ -31,7 +31,7 @@ from rich.table import Table
 
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import console, err_console, when
+from overair.cli.output import add_text_row, console, err_console, when
 from overair.packages import Descriptor, InvalidBundle, parse_descriptor
 
 app = typer.Typer(
@@ -385,7 +385,8 @@ def list_binaries(project_name: Project) -> None:
     for b in binaries:
         facts = b.get("descriptor") or {}
         modules = facts.get("native_modules")
-        table.add_row(
+        add_text_row(
+            table,
             b["version"],
             _build(b.get("build_number")),
             facts.get("app_name") or "-",

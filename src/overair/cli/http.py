@@ -10,6 +10,7 @@ import httpx
 from overair.cli.config import Login, load_login
 from overair.cli.errors import CliError
 from overair.cli.hints import cli_hints
+from overair.cli.output import defang
 
 API = "/api/v1"
 
@@ -24,7 +25,7 @@ def _explain(response: httpx.Response) -> str:
         if isinstance(detail, str):
             fixes = body.get("fixes")
             hints = cli_hints(fixes) if isinstance(fixes, list) else []
-            return " ".join([detail, *hints])
+            return defang(" ".join([detail, *hints]))  # type: ignore[no-any-return]
     return f"The server answered {response.status_code} {response.reason_phrase}."
 
 
@@ -65,7 +66,7 @@ class Api:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return defang(response.json())
         except ValueError:
             raise CliError(
                 f"{self.login.server} answered with something that is not overair's JSON: is this the "

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from overair.cli.config import Login, save_login
 from overair.cli.http import Api, quote
-from overair.cli.output import console, when
+from overair.cli.output import add_text_row, console, when
 
 app = typer.Typer(help="Create, list and revoke access keys.", no_args_is_help=True)
 
@@ -61,7 +61,8 @@ def list_keys() -> None:
         keys = api.get("/access-keys")
     table = Table("Name", "Created by", "Created", "Last used", "Expires")
     for k in keys:
-        table.add_row(
+        add_text_row(
+            table,
             k["name"],
             k["created_by"],
             when(k["created_at"]),

@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from overair.cli.errors import CliError
 
 console = Console()
 err_console = Console(stderr=True)
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides that reorder text
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def defang(value: Any) -> Any:
+    """``value`` (decoded JSON) with every control character in its strings shown as an escape
+    (``\x1b``): text from devices and other users reaches the terminal as text, never as commands to
+    it (a report's reason could otherwise clear the screen or fake a prompt)."""
+    if isinstance(value, str):
+        return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    if isinstance(value, list):
+        return [defang(v) for v in value]
+    if isinstance(value, dict):
+        return {defang(k): defang(v) for k, v in value.items()}
+    return value
+
+
+def plain(text: str) -> str:
+    """``text`` as it must appear literally in a Rich markup string (``[red]`` stays ``[red]``)."""
+    return escape(text)
+
+
+def add_text_row(table: Table, *cells: str) -> None:
+    """A table row whose cells are shown literally, never read as Rich markup."""
+    table.add_row(*(Text(cell) for cell in cells))
+
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}

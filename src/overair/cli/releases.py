@@ -18,7 +18,7 @@ from overair.cli.binaries import describe_project
 from overair.cli.codesign import sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import console, err_console, parse_bool, when
+from overair.cli.output import add_text_row, console, err_console, parse_bool, plain, when
 from overair.cli.signing import (
     AllowUnsignedOption,
     SigningKeyOption,
@@ -373,7 +373,8 @@ def list_releases(project_name: Project, deployment: Deployment = "Production") 
         table.add_column(column)
     for r in releases:
         method = r["method"] + (f" of {r['origin_label']}" if r["origin_label"] else "")
-        table.add_row(
+        add_text_row(
+            table,
             r["label"],
             r["target_version"],
             "-" if r["build_number"] is None else str(r["build_number"]),
@@ -390,7 +391,9 @@ def list_releases(project_name: Project, deployment: Deployment = "Production") 
     console.print(table)
     for m in failed:
         at = f" ({when(m['last_failure_at'])})" if m.get("last_failure_at") else ""
-        console.print(f"{m['label']} last failed: {m['last_failure']}{at}", soft_wrap=True, highlight=False)
+        console.print(
+            f"{m['label']} last failed: {plain(m['last_failure'])}{at}", soft_wrap=True, highlight=False
+        )
 
 
 @app.command("rollback-update")

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import console, when
+from overair.cli.output import add_text_row, console, when
 from overair.packages import Limits, inspect_archive
 from overair.packages import signing as sig
 
@@ -138,7 +138,9 @@ def list_keys(project_name: Project) -> None:
     table = Table("Key id", "Name", "Added by", "Added", "State", "Public key")
     for k in keys:
         state = f"retired {when(k['retired_at'])}" if k["retired_at"] else "active"
-        table.add_row(k["key_id"], k["name"], k["added_by"], when(k["added_at"]), state, k["public_key"])
+        add_text_row(
+            table, k["key_id"], k["name"], k["added_by"], when(k["added_at"]), state, k["public_key"]
+        )
     console.print(table)
 
 
