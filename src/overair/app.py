@@ -69,7 +69,9 @@ def _install_error_table(api: FastAPI) -> None:
 
     async def expected_failure(_request: Request, exc: Exception) -> JSONResponse:
         problem = describe(exc)
-        return JSONResponse(problem.to_json(), status_code=problem.status, media_type=PROBLEM)
+        return JSONResponse(
+            problem.to_json(), status_code=problem.status, media_type=PROBLEM, headers=problem.headers
+        )
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -37,6 +37,8 @@ class ErrorKind(StrEnum):
     """No credentials, or ones the server does not accept."""
     FORBIDDEN = "forbidden"
     """Known credentials without the right to do this."""
+    THROTTLED = "throttled"
+    """Too many attempts: the caller must wait."""
     TOO_LARGE = "too-large"
     """An upload over the configured size cap."""
     LENGTH_REQUIRED = "length-required"
@@ -67,6 +69,8 @@ class OverairError(Exception):
     """Base of every expected failure: bad input, a missing object, a refused operation."""
 
     kind: ClassVar[ErrorKind] = ErrorKind.INVALID
+    retry_after: int | None = None
+    """Seconds after which trying again may succeed (throttling), where that is known."""
 
     def __init__(
         self,

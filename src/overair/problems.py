@@ -25,6 +25,7 @@ STATUS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.CONFLICT: (409, "Conflict"),
     ErrorKind.UNAUTHENTICATED: (401, "Unauthorized"),
     ErrorKind.FORBIDDEN: (403, "Forbidden"),
+    ErrorKind.THROTTLED: (429, "Too many requests"),
     ErrorKind.TOO_LARGE: (413, "Payload too large"),
     ErrorKind.LENGTH_REQUIRED: (411, "Length required"),
 }
@@ -44,6 +45,12 @@ class Problem:
     code: str
     subject: dict[str, str] = field(default_factory=dict)
     fixes: tuple[Fix, ...] = ()
+    retry_after: int | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries (``Retry-After`` when waiting helps)."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
     def to_json(self) -> dict[str, Any]:
         """The problem+json document."""
@@ -70,7 +77,7 @@ def describe(exc: Exception) -> Problem:
     """The :class:`Problem` for one of :data:`EXPECTED_FAILURES`."""
     if isinstance(exc, OverairError):
         status, title = STATUS[exc.kind]
-        return Problem(status, title, exc.message, exc.code, exc.subject, exc.fixes)
+        return Problem(status, title, exc.message, exc.code, exc.subject, exc.fixes, exc.retry_after)
     if isinstance(exc, InvalidBundle):
         return Problem(422, "Invalid bundle", exc.message, "invalid-bundle")
     return Problem(

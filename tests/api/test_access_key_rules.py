@@ -44,3 +44,20 @@ def test_an_expiring_key_never_mints_a_key_that_outlives_it(server: OverairApp, 
         assert shorter.json()["created_by"] == "ci"
     names = [k["name"] for k in api.get("/api/v1/access-keys").json()]
     assert names == ["admin", "ci", "shorter"]
+
+
+def test_wrong_keys_are_throttled_per_address_without_touching_devices(
+    server: OverairApp, api: TestClient, device: TestClient
+) -> None:
+    """Issue 13, item 4: 60 wrong keys in 10 s all got a plain 401; now the 11th answers 429."""
+    statuses = []
+    for attempt in range(12):
+        with as_key(server, f"oa_wrong{attempt}") as guesser:
+            statuses.append(guesser.get("/api/v1/apps"))
+    assert [r.status_code for r in statuses] == [401] * 10 + [429] * 2
+    refused = statuses[-1]
+    assert refused.json()["code"] == "too-many-attempts"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "try again in" in refused.json()["detail"]
+    # devices never authenticate with keys: their routes are not throttled
+    assert device.get("/v1/update-check", params={"deployment_key": "nope"}).status_code != 429

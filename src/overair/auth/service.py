@@ -14,6 +14,7 @@ from overair.auth import rules
 from overair.auth.models import AccessKey
 from overair.auth.principal import Action, Principal, Surface
 from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
+from overair.auth.throttle import FailureThrottle
 from overair.db import Clock, precise_now
 from overair.errors import Conflict, Fix, NotFound, Unauthorized
 
@@ -39,9 +40,15 @@ def _out(record: AccessKey) -> AccessKeyOut:
 class AccessKeyService:
     """Bearer keys for the management API. Only hashes are stored."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock = precise_now) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock = precise_now,
+        throttle: FailureThrottle | None = None,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._throttle = throttle or FailureThrottle()
 
     def create(self, actor: Principal, name: str, expires_in: dt.timedelta | None = None) -> AccessKeyCreated:
         """Create a key (valid for ``expires_in``, or forever), recorded as created by ``actor``; the
@@ -120,18 +127,26 @@ class AccessKeyService:
         user_agent: str | None = None,
     ) -> Principal:
         """The :class:`Principal` acting with ``key``; :class:`Unauthorized` for a missing, unknown or
-        expired key."""
-        record = self._verify(key)
+        expired key, :class:`TooManyAttempts` when ``client_address`` failed too often lately."""
+        record = self._verify(key, client_address)
         return Principal(
             record.name, record.id, surface, client_address=client_address, user_agent=user_agent
         )
 
-    def verify_id(self, key: str | None) -> tuple[int, str]:
+    def verify_id(self, key: str | None, client_address: str | None = None) -> tuple[int, str]:
         """The key's id and name (what a console session is bound to), checked as by :meth:`authenticate`."""
-        record = self._verify(key)
+        record = self._verify(key, client_address)
         return record.id, record.name
 
-    def _verify(self, key: str | None) -> AccessKey:
+    def _verify(self, key: str | None, client_address: str | None) -> AccessKey:
+        self._throttle.check(client_address)
+        try:
+            return self._check_key(key)
+        except Unauthorized:
+            self._throttle.failed(client_address)
+            raise
+
+    def _check_key(self, key: str | None) -> AccessKey:
         if not key:
             raise Unauthorized(
                 "No access key given: send the header `Authorization: Bearer KEY`.",

@@ -77,12 +77,13 @@ class ConsoleSessions:
         self._keys = keys
         self.lifetime = lifetime
 
-    def open(self, access_key: str) -> tuple[str, ConsoleIdentity]:
+    def open(self, access_key: str, client_address: str | None = None) -> tuple[str, ConsoleIdentity]:
         """Check ``access_key`` like the management API does and open a session: (token, identity).
 
         The session ends after the configured lifetime, or when the key expires if that comes first.
+        Failed attempts count against ``client_address`` as they do on the API.
         """
-        key_id, key_name = self._keys.verify_id(access_key.strip())
+        key_id, key_name = self._keys.verify_id(access_key.strip(), client_address)
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         now = self._clock()

@@ -34,6 +34,7 @@ from overair.auth.sessions import (
     NotSignedIn,
     SessionExpired,
 )
+from overair.auth.throttle import TooManyAttempts
 from overair.console import views
 from overair.console.fixes import TITLES, console_fixes
 from overair.console.metrics import MetricsReader
@@ -260,10 +261,15 @@ def create_console(
         check_same_origin(request.headers, console._origins(request))
         form = await request.form(max_files=0, max_fields=5)
         key, next_url = _field(form, "access_key"), _field(form, "next")
+        client = request.client.host if request.client else None
         try:
-            token, _identity = await anyio.to_thread.run_sync(sessions.open, key)
+            token, _identity = await anyio.to_thread.run_sync(sessions.open, key, client)
         except Unauthorized as exc:
             return console.sign_in_page(401, exc.message, error=True, next_url=next_url)
+        except TooManyAttempts as exc:
+            refused = console.sign_in_page(429, exc.message, error=True, next_url=next_url)
+            refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
         response = RedirectResponse(safe_next(next_url), status_code=303)
         # A browser-session cookie: the server alone decides when the session expires, so it can say why
         # (the session's lifetime, or the key's expiry) instead of the cookie silently disappearing.
