@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from overair import __version__
 from overair.auth import api as auth_api
@@ -30,7 +31,7 @@ from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.service import MetricsService
 from overair.packages import Limits, signing
-from overair.problems import EXPECTED_FAILURES, describe
+from overair.problems import EXPECTED_FAILURES, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send
 from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
 from overair.protocols.codepush import CodePushProtocol
@@ -47,11 +48,12 @@ log = logging.getLogger("overair")
 PROBLEM = "application/problem+json"
 
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
+def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": title, "status": status, "detail": detail},
         status_code=status,
         media_type=PROBLEM,
+        headers=headers,
     )
 
 
@@ -77,12 +79,29 @@ def _install_error_table(api: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return _problem(422, "Invalid request", _validation_detail(exc))
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 404:
             detail = "No such API route; see /api/v1/docs for the routes."
-        return _problem(exc.status_code, detail, detail)
+        if exc.status_code == 405:
+            # each method of a path is its own route: Allow lists them all, not only the first one found
+            documented = api.openapi()["paths"]
+            allowed = sorted(
+                {
+                    method.upper()
+                    for template, operations in documented.items()
+                    if compile_path(template)[0].match(request.url.path)
+                    for method in operations
+                }
+                or set(headers.get("Allow", "GET").replace(" ", "").split(","))
+            )
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; use {' or '.join(allowed)}."
+        return _problem(
+            exc.status_code, "Method not allowed" if exc.status_code == 405 else detail, detail, headers
+        )
 
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
@@ -194,6 +213,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.metrics = metrics
     management.state.prometheus = make_registry(metrics)
     _install_error_table(management)
+    plain_openapi = management.openapi
+    management.openapi = lambda: document_problems(plain_openapi())  # type: ignore[method-assign]
     management.include_router(auth_api.router)
     management.include_router(releases_api.router)
     management.include_router(metrics_api.router)

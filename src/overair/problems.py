@@ -86,3 +86,73 @@ def describe(exc: Exception) -> Problem:
         "The stored content for this release is missing from the blob store.",
         "content-missing",
     )
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What went wrong and why, for a person."},
+        "code": {"type": "string", "description": "A stable name of the failure, for scripts."},
+        "subject": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "The objects involved (app, deployment, release, ...).",
+        },
+        "fixes": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["action"],
+                "properties": {"action": {"type": "string"}},
+                "additionalProperties": True,
+            },
+            "description": "What can be done about it: actions with their arguments.",
+        },
+    },
+}
+"""The JSON schema of every problem+json answer."""
+
+_ALWAYS = {
+    "401": "No access key, or one that is unknown, revoked or expired.",
+    "403": "The key may not do this.",
+    "422": "A value in the request is invalid.",
+    "429": "Too many wrong keys from this address lately; see Retry-After.",
+}
+_NAMED = {"404": "Something the path names does not exist."}
+_CHANGES = {"409": "The request clashes with the current state."}
+_UPLOADS = {
+    "411": "The upload has no Content-Length.",
+    "413": "The upload is over the server's limit.",
+}
+
+
+def document_problems(schema: dict[str, Any], prefix: str = "/api/v1") -> dict[str, Any]:
+    """Add every problem+json answer the management API can give to its OpenAPI ``schema``.
+
+    FastAPI documents only the successful answer and a 422 body of its own shape; overair answers every
+    refusal as problem+json (:data:`PROBLEM_SCHEMA`), so each operation gets the statuses it can return:
+    401/403/422/429 everywhere, 404 where the path names something, 409 on changes, 411/413 on uploads.
+    """
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith(prefix):
+            continue
+        for method, operation in operations.items():
+            statuses = dict(_ALWAYS)
+            if "{" in path:
+                statuses.update(_NAMED)
+            if method in {"post", "patch", "put", "delete"}:
+                statuses.update(_CHANGES)
+            if "multipart/form-data" in operation.get("requestBody", {}).get("content", {}):
+                statuses.update(_UPLOADS)
+            responses = operation.setdefault("responses", {})
+            for status, description in statuses.items():
+                responses[status] = {"description": description, "content": content}
+    schema["components"]["schemas"].pop("HTTPValidationError", None)
+    schema["components"]["schemas"].pop("ValidationError", None)
+    return schema
