@@ -12,7 +12,7 @@ import typer
 
 from overair.main import build
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "gen_cli_reference.py"
 
 
