@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import zipfile
 from pathlib import Path
@@ -70,6 +71,21 @@ def test_public_api_is_small_and_guarded() -> None:
     )
     for name in overair.client.__all__:
         assert getattr(overair.client, name).__module__.startswith("overair.client._")
+
+
+def client_modules() -> list[tuple[str, ast.Module]]:
+    folder = Path(overair.client.__file__).parent
+    return [(p.name, ast.parse(p.read_text(encoding="utf-8"))) for p in sorted(folder.glob("*.py"))]
+
+
+def test_no_class_of_the_engine_is_over_400_lines() -> None:
+    sizes = {
+        f"{name}:{node.name}": (node.end_lineno or node.lineno) - node.lineno + 1
+        for name, tree in client_modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+    assert {where: size for where, size in sizes.items() if size > 400} == {}
 
 
 def update_now(engine: UpdateEngine, mode: InstallMode | None = None) -> Path | None:
@@ -320,13 +336,13 @@ def test_corrupt_downloads_are_refused(api, proxy: Proxy, key: str, tmp_path: Pa
 
 
 def test_not_enough_space(api, proxy: Proxy, key: str, tmp_path: Path, monkeypatch) -> None:
-    import overair.client._engine as engine_module
+    import overair.client._download as download_module
 
     push(api, "one")
     engine = new_engine(proxy, key, tmp_path)
     engine.start()
     update = engine.check_for_update().update
-    monkeypatch.setattr(engine_module.shutil, "disk_usage", lambda _p: type("U", (), {"free": 1000})())
+    monkeypatch.setattr(download_module.shutil, "disk_usage", lambda _p: type("U", (), {"free": 1000})())
     with pytest.raises(InsufficientSpace, match="MB of free space"):
         engine.download(update)  # type: ignore[arg-type]
 
@@ -463,11 +479,11 @@ def test_running_is_reported_once_a_day_per_label(
     import time
     import types
 
-    import overair.client._engine as engine_module
+    import overair.client._reports as reports_module
 
     now = [1_800_000_000.0]
     monkeypatch.setattr(
-        engine_module, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=time.monotonic)
+        reports_module, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=time.monotonic)
     )
     engine = new_engine(proxy, key, tmp_path)
     engine.start()
