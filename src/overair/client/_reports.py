@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import httpx
 
@@ -46,7 +45,7 @@ class Reports:
         It tells the server the device is still active on that label; once a day is enough for that, and
         keeps launches from writing the journal or reporting each time.
         """
-        now = time.time()
+        now = self._device.wall_clock()
         if state.running_label == label and 0 <= now - state.running_at < RUNNING_REPORT_EVERY:
             return
         if report:
