@@ -51,9 +51,9 @@ class UpdateEngine:
 
     One engine per data folder and process. ``http`` may be any ``httpx.Client`` (tests pass one bound
     to an in-process server); ``fs`` routes every file-system step (tests inject faults through it).
-    Every time the engine reads goes through its two clocks: ``clock`` (monotonic seconds) throttles
-    checks, ``wall_clock`` (seconds since the epoch) dates what must hold across launches (answer
-    freshness, the daily ``running`` report); tests pass their own to make time pass.
+    The engine reads time only from its two clocks: ``clock`` (monotonic seconds) throttles checks,
+    ``wall_clock`` (seconds since the epoch) dates what must hold across launches (answer freshness,
+    the daily ``running`` report); tests pass their own to make time pass.
     """
 
     def __init__(
