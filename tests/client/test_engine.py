@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import zipfile
 from pathlib import Path
@@ -70,6 +71,35 @@ def test_public_api_is_small_and_guarded() -> None:
     )
     for name in overair.client.__all__:
         assert getattr(overair.client, name).__module__.startswith("overair.client._")
+
+
+def client_modules() -> list[tuple[str, ast.Module]]:
+    folder = Path(overair.client.__file__).parent
+    return [(p.name, ast.parse(p.read_text(encoding="utf-8"))) for p in sorted(folder.glob("*.py"))]
+
+
+def test_the_engine_reads_time_only_from_its_injected_clocks() -> None:
+    """Tests make days pass by moving the engine's clocks: a direct read of the system time escapes them."""
+    system_time = {"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter", "now", "utcnow", "today"}
+    reads = [
+        f"{name}:{node.lineno}"
+        for name, tree in client_modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute | ast.Name)
+        and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) in system_time
+    ]
+    assert reads == []
+
+
+def test_no_class_of_the_engine_is_over_400_lines() -> None:
+    sizes = {
+        f"{name}:{node.name}": (node.end_lineno or node.lineno) - node.lineno + 1
+        for name, tree in client_modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+    assert {where: size for where, size in sizes.items() if size > 400} == {}
 
 
 def update_now(engine: UpdateEngine, mode: InstallMode | None = None) -> Path | None:
@@ -320,13 +350,13 @@ def test_corrupt_downloads_are_refused(api, proxy: Proxy, key: str, tmp_path: Pa
 
 
 def test_not_enough_space(api, proxy: Proxy, key: str, tmp_path: Path, monkeypatch) -> None:
-    import overair.client._engine as engine_module
+    import overair.client._download as download_module
 
     push(api, "one")
     engine = new_engine(proxy, key, tmp_path)
     engine.start()
     update = engine.check_for_update().update
-    monkeypatch.setattr(engine_module.shutil, "disk_usage", lambda _p: type("U", (), {"free": 1000})())
+    monkeypatch.setattr(download_module.shutil, "disk_usage", lambda _p: type("U", (), {"free": 1000})())
     with pytest.raises(InsufficientSpace, match="MB of free space"):
         engine.download(update)  # type: ignore[arg-type]
 
@@ -458,41 +488,37 @@ def test_a_full_disk_while_unpacking_is_a_failed_download_not_a_crash(
 
 
 def test_running_is_reported_once_a_day_per_label(
-    api: TestClient, proxy: Proxy, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: TestClient, proxy: Proxy, key: str, tmp_path: Path
 ) -> None:
-    import time
-    import types
-
-    import overair.client._engine as engine_module
-
     now = [1_800_000_000.0]
-    monkeypatch.setattr(
-        engine_module, "time", types.SimpleNamespace(time=lambda: now[0], monotonic=time.monotonic)
-    )
-    engine = new_engine(proxy, key, tmp_path)
+
+    def device() -> UpdateEngine:  # the days pass on the engine's wall clock, never on the test's
+        return new_engine(proxy, key, tmp_path, wall_clock=lambda: now[0])
+
+    engine = device()
     engine.start()
     push(api, "one")
     update_now(engine)
-    engine = new_engine(proxy, key, tmp_path)
+    engine = device()
     engine.start()
     engine.notify_app_ready()  # installed: the device counts on v1, and that is today's report
     assert engine.pending_reports == 0
 
     def launch() -> int:
-        started = new_engine(proxy, key, tmp_path)
+        started = device()
         started.start()
         return started.pending_reports
 
     assert launch() == 0  # same label, same day: nothing to send, nothing written
     now[0] += 25 * 3600
     assert launch() == 1
-    assert new_engine(proxy, key, tmp_path).flush_reports() == 1
+    assert device().flush_reports() == 1
     proxy.offline = True  # offline for days, launching every day: one running report stays queued
     for _ in range(3):
         now[0] += 25 * 3600
         assert launch() == 1
     proxy.offline = False
-    assert new_engine(proxy, key, tmp_path).flush_reports() == 1
+    assert device().flush_reports() == 1
 
     body = api.get("/api/v1/apps/CoolApp/deployments/Production/metrics").json()
     assert body["active_devices"] == {"v1": 1}

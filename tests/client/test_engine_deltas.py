@@ -63,7 +63,6 @@ def on_v1_offered_v2(api: TestClient, server, proxy: Proxy, key: str, tmp_path: 
     engine.notify_app_ready()
     push(api, bundle(JS.replace("screen2024(", "screenFixed(")))
     server.state.releases.drain()
-    engine._last_check = None  # the check throttle is not under test
     return engine
 
 
@@ -118,14 +117,14 @@ def test_any_delta_failure_falls_back_to_the_full_package(
 
     proxy.rewrite = attack
     if damage == "missing base file":
-        current = engine.bundle_path(engine._state.current)
+        current = engine.bundle_path(engine._device.state.current)
         (current / "i18n" / "en.json").unlink()
     result = engine.check_for_update()
     assert result.update is not None and result.update.delta is not None
     downloaded = engine.download(result.update)
     assert not downloaded.via_delta
     assert downloaded.delta_failure, "the reason the delta was not used is reported"
-    reports = [r for r in engine._state.reports if r["status"] == "downloaded"]
+    reports = [r for r in engine._device.state.reports if r["status"] == "downloaded"]
     assert "the delta failed" in reports[-1]["reason"]
     engine.install(downloaded)
     proxy.rewrite = None
@@ -147,7 +146,7 @@ def test_a_crash_at_any_step_of_applying_a_delta_leaves_a_verified_bundle(
     engine.close()
     baseline = tmp_path / "device"
     expected = {
-        "v1": folder_files(engine.bundle_path(engine._state.current)),
+        "v1": folder_files(engine.bundle_path(engine._device.state.current)),
         "v2": manifest_files(device, offered.manifest_url),
     }
     key, embedded_dir = engine.deployment_key, engine.embedded_bundle
@@ -182,7 +181,6 @@ def test_a_crash_at_any_step_of_applying_a_delta_leaves_a_verified_bundle(
             folder = restarted.start()
             assert folder_files(folder) == expected[restarted.current_label or ""], f"crash at step {n}"
             restarted.notify_app_ready()
-            restarted._last_check = None
             result = restarted.check_for_update()
             if result.update is not None:
                 restarted.install(restarted.download(result.update))
