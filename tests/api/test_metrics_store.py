@@ -18,6 +18,7 @@ from overair.db import make_sessionmaker
 from overair.errors import Invalid
 from overair.metrics.models import MetricDevice, MetricHour
 from overair.metrics.service import MetricsService
+from release_health_fixture import SURFACES, seed_known_reports
 
 METRICS = "/api/v1/apps/CoolApp/deployments/Production/metrics"
 
@@ -338,3 +339,15 @@ def test_the_last_failure_reason_of_a_release_is_kept_and_shown(
     assert labels["v1"]["last_failure"] == reason and labels["v1"]["last_failure_at"]
     report(device, keys["Production"], "v1", "installed", "phone-1")  # other reports keep the reason
     assert {e["label"]: e for e in metrics(api)["labels"]}["v1"]["last_failure"] == reason
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_every_surface_shows_the_one_failure_rate(api: TestClient, device: TestClient, surface: str) -> None:
+    """Engine failures send failed + rolled_back, CodePush failures DeploymentFailed: each is one failure."""
+    known = seed_known_reports(api, device)
+    assert {label: h.failure_rate for label, h in known.expected.items()} == {"v1": 1 / 3, "v2": 0.5}
+    read, places = SURFACES[surface]
+    shown = read(api, device, known)
+    assert {label: round(rate, places) for label, rate in shown.items()} == {
+        label: round(health.failure_rate, places) for label, health in known.expected.items()
+    }
