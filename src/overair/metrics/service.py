@@ -207,25 +207,6 @@ class MetricsService:
             self._record(conn, deployment_id, label, status, client_id, reason)
         self._maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
-    def record(
-        self,
-        deployment_id: int,
-        label: str,
-        status: str,
-        client_id: str = "",
-        previous_label: str | None = None,
-    ) -> None:
-        """Record one report in one transaction: hourly row, release counter, totals, device and gauges.
-
-        ``status`` is a :class:`ReportStatus` value. ``previous_label`` (CodePush's
-        ``previousLabelOrAppVersion``) is accepted for parity; the device's own row says where it came from,
-        so it is not needed to move the gauges.
-        """
-        del previous_label  # the device row is authoritative; see the docstring
-        with self._transaction() as conn:
-            self._record(conn, deployment_id, label, status, client_id)
-        self._maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
-
     def _record(
         self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str, reason: str = ""
     ) -> None:
