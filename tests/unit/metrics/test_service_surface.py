@@ -16,6 +16,7 @@ CALLERS = {
     "labels": "metrics.api",
     "failure_rates": "tests: the rates alone, without the rest of labels()",
     "last_failures": "console",
+    "health": "the failure rate's inputs, for the guarded rollouts of the next issue; tests",
     # Prometheus
     "totals": "metrics.prometheus",
     "latest_releases": "metrics.prometheus",
