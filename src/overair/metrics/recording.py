@@ -49,24 +49,38 @@ class ReportRecorder:
         client_id: str = "",
         previous_label: str | None = None,
         reason: str = "",
+        *,
+        previous_deployment_key: str | None = None,
     ) -> None:
         """Record a device's report addressed by deployment key (what the device protocols receive).
 
         ``status`` is a :class:`ReportStatus` value. ``reason`` (failure reports) is kept as the label's last
-        failure. ``previous_label`` (CodePush's ``previousLabelOrAppVersion``) is not needed to move the
-        gauges: the device's own row says which label it is counted on. Raises :class:`ReleaseNotFound` for
-        an unknown key or label; nothing is recorded then.
+        failure. Raises :class:`ReleaseNotFound` for an unknown key or label; nothing is recorded then.
+
+        Where the device came from (CodePush's ``DeploymentSucceeded`` says it): ``previous_label``
+        (``previousLabelOrAppVersion``) within this deployment is what the device's own row already holds,
+        and the row is what the gauges count, so the device leaves that label when it is placed on the new
+        one. ``previous_deployment_key`` (``previousDeploymentKey``, sent when the app switched keys) names
+        another deployment: an ``installed`` or ``running`` report with a client id takes the device off
+        that deployment's label, as the reference server does.
         """
-        del previous_label  # the device row is authoritative; see the docstring
+        del previous_label  # the device row says the same and is what the gauges count; see the docstring
         with transaction(self._sessions) as conn:
-            deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
+            deployment_id = self._deployment_id(conn, deployment_key)
             if deployment_id is None:
                 raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
-            self._record(conn, deployment_id, label, status, client_id, reason)
+            moved = self._record(conn, deployment_id, label, status, client_id, reason)
+            if moved:
+                self._leave_deployment(conn, previous_deployment_key, deployment_id, client_id)
+
+    @staticmethod
+    def _deployment_id(conn: Connection, key: str) -> int | None:
+        return conn.scalar(select(Deployment.id).where(Deployment.key == key))
 
     def _record(
         self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str, reason: str = ""
-    ) -> None:
+    ) -> bool:
+        """Count the report; True when it placed a device on ``label`` (installed or running, client id)."""
         try:
             report = ReportStatus(status)
         except ValueError:
@@ -92,31 +106,49 @@ class ReportRecorder:
                 set_={column: getattr(MetricLabel, column) + 1, **failure},
             )
         )
-        if client_id:
-            device = device_hash(client_id)
-            if report in (ReportStatus.INSTALLED, ReportStatus.RUNNING):
-                self._move_device(conn, insert, deployment_id, device, label, now)
-            elif report is ReportStatus.ROLLED_BACK:
-                self._leave_label(conn, insert, deployment_id, device, label, now)
+        if not client_id:
+            return False
+        device = device_hash(client_id)
+        if report in (ReportStatus.INSTALLED, ReportStatus.RUNNING):
+            self._move_device(conn, insert, deployment_id, device, label, now)
+            return True
+        if report is ReportStatus.ROLLED_BACK:
+            self._leave_label(conn, insert, deployment_id, device, label, now)
+        return False
 
-    def record_binary(self, deployment_key: str, client_id: str) -> None:
-        """A device reports it runs the store binary's own bundle: it no longer counts on any label."""
+    def record_binary(
+        self, deployment_key: str, client_id: str, *, previous_deployment_key: str | None = None
+    ) -> None:
+        """A device reports it runs the store binary's own bundle: it no longer counts on any label, here or
+        in the deployment it used before (``previous_deployment_key``, when the app switched keys)."""
         if not client_id:
             return
-        now = self._clock()
         with transaction(self._sessions) as conn:
-            deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
+            deployment_id = self._deployment_id(conn, deployment_key)
             if deployment_id is None:
                 return
-            insert = dialect_insert(conn)
-            device = device_hash(client_id)
-            row = conn.execute(
-                delete(MetricDevice)
-                .where(MetricDevice.deployment_id == deployment_id, MetricDevice.device == device)
-                .returning(MetricDevice.label)
-            ).first()
-            if row is not None:
-                move_gauge(conn, insert, deployment_id, row.label, -1, hour_of(now))
+            self._forget_device(conn, deployment_id, client_id)
+            self._leave_deployment(conn, previous_deployment_key, deployment_id, client_id)
+
+    def _leave_deployment(
+        self, conn: Connection, previous_key: str | None, deployment_id: int, client_id: str
+    ) -> None:
+        """The device now reports with another deployment key: it no longer counts in ``previous_key``'s."""
+        if not previous_key:
+            return
+        previous_id = self._deployment_id(conn, previous_key)
+        if previous_id is not None and previous_id != deployment_id:
+            self._forget_device(conn, previous_id, client_id)
+
+    def _forget_device(self, conn: Connection, deployment_id: int, client_id: str) -> None:
+        """Delete the device's row in a deployment; the label it was counted on loses it."""
+        row = conn.execute(
+            delete(MetricDevice)
+            .where(MetricDevice.deployment_id == deployment_id, MetricDevice.device == device_hash(client_id))
+            .returning(MetricDevice.label)
+        ).first()
+        if row is not None:
+            move_gauge(conn, dialect_insert(conn), deployment_id, row.label, -1, hour_of(self._clock()))
 
     @staticmethod
     def _count_hour(

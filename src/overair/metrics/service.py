@@ -102,18 +102,35 @@ class MetricsService:
         client_id: str = "",
         previous_label: str | None = None,
         reason: str = "",
+        *,
+        previous_deployment_key: str | None = None,
     ) -> None:
         """Record a device's report (see :meth:`ReportRecorder.record_report`), then maybe prune.
 
-        Raises :class:`~overair.releases.errors.ReleaseNotFound` for an unknown key or label and
+        ``previous_deployment_key`` (CodePush's ``previousDeploymentKey``): the deployment the device used
+        before the app switched keys; an install there takes it off that deployment's label. Raises
+        :class:`~overair.releases.errors.ReleaseNotFound` for an unknown key or label and
         :class:`~overair.errors.Invalid` for an unknown status; nothing is recorded then.
         """
-        self._recorder.record_report(deployment_key, label, status, client_id, previous_label, reason)
+        self._recorder.record_report(
+            deployment_key,
+            label,
+            status,
+            client_id,
+            previous_label,
+            reason,
+            previous_deployment_key=previous_deployment_key,
+        )
         self._retention.maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
-    def record_binary(self, deployment_key: str, client_id: str) -> None:
-        """A device reports it runs the store binary's own bundle: it no longer counts on any label."""
-        self._recorder.record_binary(deployment_key, client_id)
+    def record_binary(
+        self, deployment_key: str, client_id: str, *, previous_deployment_key: str | None = None
+    ) -> None:
+        """A device reports it runs the store binary's own bundle: it no longer counts on any label, here
+        or in ``previous_deployment_key``'s deployment."""
+        self._recorder.record_binary(
+            deployment_key, client_id, previous_deployment_key=previous_deployment_key
+        )
 
     # -- retention ----------------------------------------------------------------------------------
 
