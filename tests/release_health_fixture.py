@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from conftest import publish
-from overair.metrics.rules import ReleaseHealth
+from overair.metrics.rules import ReleaseHealth, failure_rate
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,19 @@ def console_rates(api: TestClient, device: TestClient, known: KnownReports) -> d
             assert rate_chart["series"][0]["values"][-1] == float(shown.group(1))  # the chart agrees
             found[label] = float(shown.group(1)) / 100
     return found
+
+
+def codepush_rates(api: TestClient, device: TestClient, known: KnownReports) -> dict[str, float]:
+    """The CodePush management dialect's ``GET …/metrics``, turned into rates by the one rule: its ``failed``
+    must be the release's failures (not failures + rollbacks) for this to agree.
+
+    Not in :data:`SURFACES` until ``protocols.codepush_management.encode_metrics`` counts ``failed`` so.
+    """
+    found = api.get(f"/apps/{known.app}/deployments/{known.deployment}/metrics").json()["metrics"]
+    return {
+        label: failure_rate(installs=counts["installed"], failures=counts["failed"])
+        for label, counts in found.items()
+    }
 
 
 Reader = Callable[[TestClient, TestClient, KnownReports], dict[str, float]]
