@@ -18,6 +18,7 @@ from overair.db import make_sessionmaker
 from overair.errors import Invalid
 from overair.metrics.models import MetricDevice, MetricHour
 from overair.metrics.service import MetricsService
+from release_health_fixture import SURFACES, seed_known_reports
 
 METRICS = "/api/v1/apps/CoolApp/deployments/Production/metrics"
 
@@ -226,6 +227,45 @@ def test_reports_fall_into_the_hour_they_arrive_in(clocked: tuple[MetricsService
     assert service.failure_rates("CoolApp", "Production") == {"v1": 0.0, "v2": 0.0}
 
 
+def test_a_device_that_moves_on_leaves_the_label_it_came_from(
+    api: TestClient, clocked: tuple[MetricsService, Clock, str]
+) -> None:
+    """CodePush's DeploymentSucceeded names where the device came from: ``previousLabelOrAppVersion``, and
+    ``previousDeploymentKey`` when the app switched deployment keys (the reference server then takes the
+    device off that deployment's label). Within one deployment the device's own row says the same."""
+    service, _, production = clocked
+    assert publish(api, deployment="Staging").status_code == 201
+    staging = next(
+        d["key"] for d in api.get("/api/v1/apps/CoolApp/deployments").json() if d["name"] == "Staging"
+    )
+
+    service.record_report(production, "v1", "installed", "a")
+    service.record_report(production, "v2", "installed", "a", previous_label="v1")
+    assert service.active_devices("CoolApp", "Production") == {"v2": 1}
+
+    # b tests Staging's v1, then the app switches back to the Production key and installs v2 there
+    service.record_report(staging, "v1", "installed", "b")
+    assert service.active_devices("CoolApp", "Staging") == {"v1": 1}
+    service.record_report(
+        production, "v2", "installed", "b", previous_label="v1", previous_deployment_key=staging
+    )
+    assert service.active_devices("CoolApp", "Staging") == {}
+    assert service.active_devices("CoolApp", "Production") == {"v2": 2}
+
+    # the same when the app switches keys and runs the binary's own bundle
+    service.record_report(staging, "v1", "installed", "c")
+    service.record_binary(production, "c", previous_deployment_key=staging)
+    assert service.active_devices("CoolApp", "Staging") == {}
+
+    # a failure says nothing about where the device runs; unknown or same keys are ignored
+    service.record_report(staging, "v1", "installed", "d")
+    service.record_report(production, "v2", "failed", "d", previous_deployment_key=staging)
+    service.record_report(production, "v2", "installed", "e", previous_deployment_key="no-such-key")
+    service.record_report(production, "v2", "installed", "e", previous_deployment_key=production)
+    assert service.active_devices("CoolApp", "Staging") == {"v1": 1}
+    assert service.active_devices("CoolApp", "Production") == {"v2": 3}
+
+
 @pytest.mark.parametrize("hours", [0, -1, 24 * 90 + 1, True])
 def test_series_hours_are_bounded(clocked: tuple[MetricsService, Clock, str], hours: int) -> None:
     service, _, _ = clocked
@@ -338,3 +378,15 @@ def test_the_last_failure_reason_of_a_release_is_kept_and_shown(
     assert labels["v1"]["last_failure"] == reason and labels["v1"]["last_failure_at"]
     report(device, keys["Production"], "v1", "installed", "phone-1")  # other reports keep the reason
     assert {e["label"]: e for e in metrics(api)["labels"]}["v1"]["last_failure"] == reason
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_every_surface_shows_the_one_failure_rate(api: TestClient, device: TestClient, surface: str) -> None:
+    """Engine failures send failed + rolled_back, CodePush failures DeploymentFailed: each is one failure."""
+    known = seed_known_reports(api, device)
+    assert {label: h.failure_rate for label, h in known.expected.items()} == {"v1": 1 / 3, "v2": 0.5}
+    read, places = SURFACES[surface]
+    shown = read(api, device, known)
+    assert {label: round(rate, places) for label, rate in shown.items()} == {
+        label: round(health.failure_rate, places) for label, health in known.expected.items()
+    }

@@ -44,10 +44,6 @@ class MetricsReader(Protocol):
         """Label -> devices running it now."""
         ...
 
-    def failure_rates(self, app: str, deployment: str) -> Mapping[str, float]:
-        """Label -> share of its install attempts that failed or were rolled back."""
-        ...
-
     def last_failures(self, app: str, deployment: str) -> Mapping[str, tuple[str, dt.datetime | None]]:
         """Label -> the reason its last failure report gave, and when."""
         ...

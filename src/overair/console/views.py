@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overair.console.metrics import HourlyPointLike
+from overair.metrics.rules import ReleaseHealth
 from overair.packages import ManifestEntry
 from overair.releases.schemas import Distribution, ReleaseOut
 
@@ -211,14 +212,13 @@ def compare_manifests(old: Iterable[ManifestEntry], new: Iterable[ManifestEntry]
 
 
 def failure_rate(release: ReleaseOut) -> float | None:
-    """The share of install attempts that failed or were rolled back (None before any attempt).
+    """The release's failure rate, by the one definition (:func:`overair.metrics.rules.failure_rate`:
+    failures / (installs + failures), rollbacks not added); None before any install attempt, shown as "—".
 
-    Counted from the release's report counters; the metrics store's ``failure_rates`` replaces it when
-    the server has one.
+    Counted from the release's report counters, the same counters the metrics API and ``/metrics`` read.
     """
-    bad = release.failures + release.rollbacks
-    attempts = release.installs + bad
-    return bad / attempts if attempts else None
+    health = ReleaseHealth(installs=release.installs, failures=release.failures)
+    return health.failure_rate if health.measured else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ class StoreCollector(Collector):
         )
         label_failures = GaugeMetricFamily(
             "overair_release_failure_ratio",
-            f"failures / (installs + failures) of the {LATEST_LABELS} newest releases of a deployment.",
+            f"failed / (installed + failed) reports of the {LATEST_LABELS} newest releases of a deployment.",
             labels=["app", "deployment", "label"],
         )
         for release in self._metrics.latest_releases():

@@ -32,7 +32,10 @@ class LabelMetricsOut(BaseModel):
     failures: int
     rollbacks: int
     active: int
-    failure_rate: float = Field(description="failures / max(installs + failures, 1).")
+    failure_rate: float = Field(
+        description="failures / (installs + failures), 0 before any install attempt. Rollbacks are not "
+        "added: a device that rolls an update back also reports it failed."
+    )
     last_failure: str | None = Field(default=None, description="The reason the last failure report gave.")
     last_failure_at: dt.datetime | None = None
 
@@ -45,5 +48,7 @@ class DeploymentMetricsOut(BaseModel):
     hours: int
     series: list[HourlyPointOut] = Field(description="Oldest hour first; one point per (hour, label).")
     active_devices: dict[str, int] = Field(description="Label → active devices now (labels with any).")
-    failure_rates: dict[str, float] = Field(description="Label → failures / max(installs + failures, 1).")
+    failure_rates: dict[str, float] = Field(
+        description="Label → failures / (installs + failures), 0 before any install attempt."
+    )
     labels: list[LabelMetricsOut] = Field(description="Every release, oldest first.")

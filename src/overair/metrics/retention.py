@@ -1,0 +1,106 @@
+"""Retention of the metrics store: old hours are dropped and silent devices stop counting as active.
+
+A prune runs at most once an hour per process, on a background thread started after a report (never on
+the report's own time), and may run in several workers at once: see :meth:`Retention.prune`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from overair.db import utcnow
+from overair.metrics.models import MetricDevice, MetricHour
+from overair.metrics.store import dialect_insert, hour_of, move_gauge, transaction
+
+log = logging.getLogger("overair")
+
+PRUNE_EVERY = dt.timedelta(hours=1)
+
+
+class Retention:
+    """Prunes hourly rows older than ``retention_days`` and expires devices silent for ``active_days``."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        retention_days: int = 90,
+        active_days: int = 30,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self.retention_days = retention_days
+        self.active_days = active_days
+        self._clock = clock
+        self._next_prune: dt.datetime | None = None
+        self._prune_lock = threading.Lock()
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-metrics")
+        self._pruning: Future[None] | None = None
+
+    def close(self) -> None:
+        """Finish a running prune and stop the background thread."""
+        self._background.shutdown(wait=True)
+
+    def maybe_prune(self, now: dt.datetime) -> None:
+        """At most once an hour per process, prune in the background (never on the caller's time)."""
+        with self._prune_lock:
+            if self._next_prune is not None and now < self._next_prune:
+                return
+            if self._pruning is not None and not self._pruning.done():
+                return
+            self._next_prune = now + PRUNE_EVERY
+            try:
+                self._pruning = self._background.submit(self._prune_safely)
+            except RuntimeError:  # shutting down
+                self._pruning = None
+
+    def _prune_safely(self) -> None:
+        try:
+            self.prune()
+        except Exception:
+            log.exception("pruning the metrics store failed; it is tried again in an hour")
+
+    def wait_for_prune(self, timeout: float | None = None) -> None:
+        """Wait until a background prune that is running has finished."""
+        pruning = self._pruning
+        if pruning is not None:
+            pruning.result(timeout)
+
+    def prune(self, now: dt.datetime | None = None) -> tuple[int, int]:
+        """Drop hourly rows older than the retention and expire devices silent for ``active_days``.
+
+        ``retention_days`` 0 keeps every hour; ``active_days`` 0 never expires devices.
+
+        Returns (hourly rows deleted, devices expired). Expired devices leave their label's gauge, as if
+        they had moved away. Idempotent and safe to run from several workers at once: each device is
+        subtracted only by the transaction that deleted its row.
+        """
+        now = now or self._clock()
+        deleted_hours = 0
+        with transaction(self._sessions) as conn:
+            insert = dialect_insert(conn)
+            expired: list[Any] = []
+            if self.active_days > 0:
+                expired = list(
+                    conn.execute(
+                        delete(MetricDevice)
+                        .where(MetricDevice.seen_at < now - dt.timedelta(days=self.active_days))
+                        .returning(MetricDevice.deployment_id, MetricDevice.label)
+                    ).all()
+                )
+            for (deployment_id, label), count in Counter((r[0], r[1]) for r in expired).items():
+                move_gauge(conn, insert, deployment_id, label, -count, hour_of(now))
+            if self.retention_days > 0:
+                cutoff = hour_of(now) - dt.timedelta(days=self.retention_days)
+                result = conn.execute(delete(MetricHour).where(MetricHour.hour < cutoff))
+                deleted_hours = int(result.rowcount)
+        return deleted_hours, len(expired)
