@@ -281,7 +281,7 @@ def freshness_scope(params: Mapping[str, object]) -> str:
 
     Server and device both call this on the query parameters (absent ones count as ""), so they agree.
     """
-    return "|".join(str(params.get(name, "")) for name in FRESHNESS_SCOPE_FIELDS)
+    return "|".join([str(params.get(name, "")) for name in FRESHNESS_SCOPE_FIELDS])
 
 
 def freshness_message(issued_at: int, expires_at: int, scope: str, body: bytes) -> bytes:

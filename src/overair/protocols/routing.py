@@ -111,17 +111,22 @@ class DeviceRouter:
         # longest first, so /v1/blobs/{digest} wins over the native protocol's /v1/
         self._prefixes = sorted(prefixes.items(), key=lambda item: len(item[0]), reverse=True)
 
+    def _find(self, path: str) -> tuple[_Target, str] | None:
+        """The target of ``path`` and the rest of it after a prefix (no allocation but the tuple)."""
+        target = self._exact.get(path)
+        if target is not None:
+            return target, ""
+        for prefix, candidate in self._prefixes:
+            if path.startswith(prefix):
+                return candidate, path[len(prefix) :]
+        return None
+
     def resolve(self, method: str, path: str) -> Resolution | None:
         """Where ``method path`` goes; None when no device protocol serves the path."""
-        target = self._exact.get(path)
-        rest = ""
-        if target is None:
-            for prefix, candidate in self._prefixes:
-                if path.startswith(prefix):
-                    target, rest = candidate, path[len(prefix) :]
-                    break
-            else:
-                return None
+        found = self._find(path)
+        if found is None:
+            return None
+        target, rest = found
         endpoint = target.endpoints.get(method)
         if endpoint is None:
             status = 405 if target.endpoints else 404
@@ -131,14 +136,20 @@ class DeviceRouter:
         )
 
     async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Answer an HTTP request for a device route; False (and nothing sent) for any other path."""
-        found = self.resolve(scope["method"], scope["path"])
+        """Answer an HTTP request for a device route; False (and nothing sent) for any other path.
+
+        The same rules as :meth:`resolve`, without building a :class:`Resolution`: this is the hot path.
+        """
+        found = self._find(scope["path"])
         if found is None:
             return False
-        if found.endpoint is None:
-            await found.table.refuse(scope, send, found.status, found.allowed, found.hint)
+        target, rest = found
+        endpoint = target.endpoints.get(scope["method"])
+        if endpoint is None:
+            status = 405 if target.endpoints else 404
+            await target.table.refuse(scope, send, status, target.allowed, target.hint)
             return True
-        if found.path_params is not None:
-            scope["path_params"] = found.path_params
-        await found.endpoint(scope, receive, send)
+        if target.param:
+            scope["path_params"] = {target.param: rest}
+        await endpoint(scope, receive, send)
         return True
