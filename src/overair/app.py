@@ -1,7 +1,8 @@
 """The composition root: ``create_app(settings)`` builds every part and wires them together.
 
 Nothing else in overair constructs engines, stores or services; tests build their own app with their own
-settings. Device routes (``/v1/…``) are raw ASGI and never pass through FastAPI; everything else is the
+settings. Device routes (``/v1/…`` and the CodePush acquisition paths) are raw ASGI, dispatched by one
+route table (:mod:`overair.protocols.routing`) and never passed through FastAPI; everything else is the
 FastAPI management app with its OpenAPI schema at ``/api/v1/openapi.json``.
 """
 
@@ -33,11 +34,12 @@ from overair.metrics.service import MetricsService
 from overair.packages import Limits, signing
 from overair.problems import EXPECTED_FAILURES, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send
-from overair.protocols.codepush import PATHS as CODEPUSH_PATHS
 from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
 from overair.protocols.codepush_management import handles as codepush_management_handles
+from overair.protocols.downloads import Downloads
 from overair.protocols.native import AnswerSigner, NativeProtocol
+from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
@@ -127,27 +129,20 @@ class OverairApp:
     def __init__(
         self,
         management: FastAPI,
-        devices: NativeProtocol,
-        codepush: CodePushProtocol,
+        devices: DeviceRouter,
         state: Any,
         codepush_management: CodePushManagement | None = None,
     ) -> None:
         self.management = management
         self.devices = devices
-        self.codepush = codepush
         self.state = state
         self.codepush_management = codepush_management
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = scope["path"]
-            if path.startswith("/v1/"):
-                await self.devices(scope, receive, send)
+            if await self.devices.dispatch(scope, receive, send):
                 return
-            if path in CODEPUSH_PATHS:
-                await self.codepush(scope, receive, send)
-                return
-            if self.codepush_management is not None and codepush_management_handles(path):
+            if self.codepush_management is not None and codepush_management_handles(scope["path"]):
                 await self.codepush_management(scope, receive, send)
                 return
         await self.management(scope, receive, send)
@@ -175,10 +170,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    devices = NativeProtocol(
-        cache, metrics, blobs, settings.public_url, signer, releases.downloads.request_delta
-    )
-    codepush = CodePushProtocol(cache, metrics, settings.public_url)
+    downloads = Downloads(blobs, settings.public_url)
+    native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
+    codepush = CodePushProtocol(cache, metrics, downloads)
+    devices = DeviceRouter([native.routes(), codepush.routes()])
     codepush_management = CodePushManagement(
         releases,
         access_keys,
@@ -244,4 +239,4 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             "console": "/console/",
         }
 
-    return OverairApp(management, devices, codepush, management.state, codepush_management)
+    return OverairApp(management, devices, management.state, codepush_management)

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from overair.protocols.native import query_params
+from overair.protocols.asgi import query_params
 
 QUERIES = [
     b"",

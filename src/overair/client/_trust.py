@@ -140,19 +140,28 @@ class Trust:
             raise UpdateRefused(f"the files of {update.label} are not the ones its publisher signed")
 
     def check_answer(
-        self, headers: Mapping[str, str], body: bytes, scope: str, now: float, last_issued: int
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        scope: str | Mapping[str, object],
+        now: float,
+        last_issued: int,
     ) -> int | None:
         """The issue time of a fresh, server-signed answer (None when no server key is configured).
 
-        Raises :class:`UpdateRefused` when the answer is unsigned, its signature does not verify for this
-        request, it has expired, it comes from the future, or it is older than one already seen.
+        ``scope`` is the update check's query parameters (or their :func:`~overair.packages.signing.
+        freshness_scope` already). Raises :class:`UpdateRefused` when the answer is unsigned, its signature
+        does not verify for this request, it has expired, it comes from the future, or it is older than one
+        already seen.
         """
         if self.server is None:
             return None
+        if not isinstance(scope, str):
+            scope = sig.freshness_scope(scope)
         try:
-            issued = int(headers["overair-issued-at"])
-            expires = int(headers["overair-expires-at"])
-            _, _, signature = headers["overair-signature"].partition(":")
+            issued = int(headers[sig.ISSUED_AT_HEADER])
+            expires = int(headers[sig.EXPIRES_AT_HEADER])
+            _, _, signature = headers[sig.SIGNATURE_HEADER].partition(":")
         except (KeyError, ValueError):
             raise UpdateRefused("the update-check answer is not signed by the server") from None
         try:

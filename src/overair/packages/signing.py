@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,25 @@ def verify_manifest(
             continue
         return ReleaseManifest.from_bytes(data), key
     raise SigningError("the signature does not verify with any trusted key")
+
+
+# The answer's freshness signature travels in these response headers; the signature header holds
+# ``<key id>:<base64 signature>``.
+ISSUED_AT_HEADER = "overair-issued-at"
+EXPIRES_AT_HEADER = "overair-expires-at"
+SIGNATURE_HEADER = "overair-signature"
+
+FRESHNESS_SCOPE_FIELDS = ("deployment_key", "app_version", "build_number", "label", "package_hash", "failed")
+"""The update-check parameters a signed answer is bound to, in order: all but the client id, so one
+signature serves every device that asks the same question."""
+
+
+def freshness_scope(params: Mapping[str, object]) -> str:
+    """The scope of an update-check answer: its :data:`FRESHNESS_SCOPE_FIELDS` as sent, joined by ``|``.
+
+    Server and device both call this on the query parameters (absent ones count as ""), so they agree.
+    """
+    return "|".join([str(params.get(name, "")) for name in FRESHNESS_SCOPE_FIELDS])
 
 
 def freshness_message(issued_at: int, expires_at: int, scope: str, body: bytes) -> bytes:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+Headers = Sequence[tuple[bytes, bytes]]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -29,9 +32,9 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, status: int, message: str) -> None:
-    """A device-facing error: ``{"error": message}`` and nothing internal."""
-    await send_bytes(send, status, json.dumps({"error": message}).encode())
+async def send_error(send: Send, status: int, message: str, extra: Headers = ()) -> None:
+    """A device-facing error: ``{"error": message}`` and nothing internal (plus ``extra`` headers)."""
+    await send_bytes(send, status, json.dumps({"error": message}).encode(), [*JSON_HEADERS, *extra])
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -66,3 +69,20 @@ def base_url(scope: Scope) -> str:
         server = scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"
     return f"{scope.get('scheme', 'http')}://{host}"
+
+
+def query_params(raw: bytes) -> dict[str, str]:
+    """``dict(parse_qsl(raw, keep_blank_values=True))``, skipping parse_qsl's cost for plain queries.
+
+    The update check is the hot path and parse_qsl was its largest single cost; queries without
+    percent-escapes or ``+`` (what devices send) are split directly, with the same result.
+    """
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    params: dict[str, str] = {}
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params[name] = value
+    return params

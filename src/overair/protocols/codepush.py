@@ -12,32 +12,23 @@ See ``docs/codepush.md`` and the protocol spec for every quirk reproduced here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
 
 import anyio.to_thread
 
 from overair.errors import OverairError
 from overair.metrics.service import MetricsService
-from overair.protocols.asgi import Receive, Scope, Send, base_url, header, read_body, send_bytes
-from overair.protocols.native import query_params
+from overair.protocols.answers import cached_answer
+from overair.protocols.asgi import Headers, Receive, Scope, Send, header, query_params, read_body, send_bytes
+from overair.protocols.downloads import Downloads
+from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
 from overair.releases.snapshots import DeviceSnapshot
-from overair.selection import (
-    CurrentMatch,
-    Decision,
-    DecisionKind,
-    DeviceQuery,
-    Plan,
-    RolloutHash,
-    plan_update,
-    semver,
-    takes_rollout,
-)
-from overair.storage import digest_of
+from overair.selection import CurrentMatch, Decision, DecisionKind, DeviceQuery, RolloutHash, semver
 
 LEGACY_CHECK = "/updateCheck"
 LEGACY_DEPLOY = "/reportStatus/deploy"
@@ -46,7 +37,6 @@ V01 = "/v0.1/public/codepush/"
 V01_CHECK = V01 + "update_check"
 V01_DEPLOY = V01 + "report_status/deploy"
 V01_DOWNLOAD = V01 + "report_status/download"
-PATHS = frozenset({LEGACY_CHECK, LEGACY_DEPLOY, LEGACY_DOWNLOAD, V01_CHECK, V01_DEPLOY, V01_DOWNLOAD})
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]{10,100}$")
 _MAJOR_ONLY = re.compile(r"^[0-9]+$")
@@ -125,11 +115,16 @@ def _snake(key: str) -> str:
 
 
 def encode_update_info(
-    decision: Decision, query: DeviceQuery, original_version: str | None, base: str, snake: bool
+    decision: Decision,
+    query: DeviceQuery,
+    original_version: str | None,
+    url: Callable[[str], str],
+    snake: bool,
 ) -> bytes:
     """The reference server's update check body, keys in its order, compact JSON.
 
     A device whose package hash has a diff archive to the offered release gets the diff's URL and size.
+    ``url(blob_key)`` is where the device downloads a blob (:meth:`Downloads.download_url`).
     """
     app_version = query.app_version
     info: dict[str, object] = {
@@ -148,7 +143,7 @@ def encode_update_info(
         release = decision.release
         blob_key, size = release.diff_from(query.package_hash) or (release.blob_key, release.size)
         info.update(
-            downloadURL=f"{base}/v1/blobs/{digest_of(blob_key)}",
+            downloadURL=url(blob_key),
             description=release.description,
             isAvailable=True,
             isMandatory=decision.mandatory,
@@ -173,34 +168,31 @@ def encode_update_info(
 
 
 class CodePushProtocol:
-    """The ASGI app behind the CodePush acquisition paths."""
+    """The CodePush acquisition paths, in both URL families."""
 
-    def __init__(self, cache: DeviceCache, metrics: MetricsService, public_url: str) -> None:
+    def __init__(self, cache: DeviceCache, metrics: MetricsService, downloads: Downloads) -> None:
         self._cache = cache
         self._metrics = metrics
-        self._public_url = public_url
+        self._downloads = downloads
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
-        origin = header(scope, b"origin")
-        cors = [(b"access-control-allow-origin", (origin or "*").encode()), *_CORS]
-        if method == "OPTIONS":
-            await send_bytes(send, 204, b"", [*cors])
-            return
-        path = scope["path"]
-        if path in (LEGACY_CHECK, V01_CHECK) and method in ("GET", "HEAD"):
-            await self.update_check(scope, send, cors, snake=path == V01_CHECK)
-        elif path in (LEGACY_DEPLOY, V01_DEPLOY) and method == "POST":
-            await self.report_deploy(receive, send, cors)
-        elif path in (LEGACY_DOWNLOAD, V01_DOWNLOAD) and method == "POST":
-            await self.report_download(receive, send, cors)
-        else:
-            await send_bytes(send, 404, b"Not Found", [*_TEXT, *cors])
+    def routes(self) -> RouteTable:
+        """Each path in both families, plus the CORS preflight every one of them answers."""
+        legacy = functools.partial(self.update_check, snake=False)
+        v01 = functools.partial(self.update_check, snake=True)
+        routes = [
+            DeviceRoute(("GET", "HEAD"), LEGACY_CHECK, legacy),
+            DeviceRoute(("GET", "HEAD"), V01_CHECK, v01),
+            DeviceRoute(("POST",), LEGACY_DEPLOY, self.report_deploy),
+            DeviceRoute(("POST",), V01_DEPLOY, self.report_deploy),
+            DeviceRoute(("POST",), LEGACY_DOWNLOAD, self.report_download),
+            DeviceRoute(("POST",), V01_DOWNLOAD, self.report_download),
+        ]
+        preflights = [DeviceRoute(("OPTIONS",), route.path, preflight) for route in routes]
+        return RouteTable([*routes, *preflights], refuse)
 
-    async def update_check(
-        self, scope: Scope, send: Send, cors: list[tuple[bytes, bytes]], snake: bool
-    ) -> None:
+    async def update_check(self, scope: Scope, _receive: Receive, send: Send, *, snake: bool) -> None:
         """Answer an update check from the cache, as the reference server does."""
+        cors = _cors(scope)
         params = query_params(scope["query_string"])
         if any(len(value) > 256 for value in params.values()):  # answers are cached per parameter values
             await send_bytes(send, 400, BAD_REQUEST.encode(), [*_HTML, *cors])
@@ -224,26 +216,20 @@ class CodePushProtocol:
             current_match=CurrentMatch.LABEL_ELSE_HASH,
         )
         restore = original if normalised != original else None
-        base = self._public_url or base_url(scope)
+        base = self._downloads.base(scope)
+        url = functools.partial(self._downloads.download_url, base=base)
 
-        def build(snapshot: DeviceSnapshot) -> tuple[Plan, bytes, bytes]:
-            plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
-            inside = plan.rollout_decision or plan.decision
-            return (
-                plan,
-                encode_update_info(plan.decision, query, restore, base, snake),
-                encode_update_info(inside, query, restore, base, snake),
-            )
+        def encode(decision: Decision, _snapshot: DeviceSnapshot) -> bytes:
+            return encode_update_info(decision, query, restore, url, snake)
 
-        cached = await self._cache.get(key, ("codepush", query, restore, base, snake), build)
-        if cached is None:
-            await send_bytes(send, 404, UNKNOWN_KEY.encode(), [*_TEXT, *cors])
-            return
-        plan, outside, inside = cached
         # an absent id is the string "undefined" here, which the reference buckets like any other id
         client_id = js_or(params, "clientUniqueId", "client_unique_id")
-        chosen = inside if takes_rollout(plan, client_id, RolloutHash.CODEPUSH) else outside
-        await send_bytes(send, 200, chosen, [*_JSON, *cors])
+        memo_key = ("codepush", query, restore, base, snake)
+        answer = await cached_answer(self._cache, key, query, memo_key, encode, client_id)
+        if answer is None:
+            await send_bytes(send, 404, UNKNOWN_KEY.encode(), [*_TEXT, *cors])
+            return
+        await send_bytes(send, 200, answer, [*_JSON, *cors])
 
     async def _json_body(self, receive: Receive) -> dict[str, object] | None:
         body = await read_body(receive, 10 * 1024)
@@ -256,20 +242,35 @@ class CodePushProtocol:
         return parsed if isinstance(parsed, dict) else None
 
     async def _count(
-        self, key: str, label: str, status: ReportStatus, client_id: str, previous: str | None = None
+        self,
+        key: str,
+        label: str,
+        status: ReportStatus,
+        client_id: str,
+        previous: str | None = None,
+        previous_key: str | None = None,
     ) -> None:
         # like the reference, reports for unknown keys or labels are accepted and not counted
         with contextlib.suppress(OverairError):
             await anyio.to_thread.run_sync(
-                self._metrics.record_report, key, label, status, client_id, previous
+                functools.partial(
+                    self._metrics.record_report,
+                    key,
+                    label,
+                    status,
+                    client_id,
+                    previous,
+                    previous_deployment_key=previous_key,
+                )
             )
 
-    async def report_deploy(self, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+    async def report_deploy(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count ``DeploymentSucceeded`` / ``DeploymentFailed`` / ``Downloaded`` for a label.
 
         A report without a label says the device runs the binary's own bundle (after a rollback to it or a
         store update): it then no longer counts as active on any label.
         """
+        cors = _cors(scope)
         body = await self._json_body(receive)
         if body is None:
             await send_bytes(send, 400, DEPLOY_MISSING.encode(), [*_TEXT, *cors])
@@ -281,6 +282,10 @@ class CodePushProtocol:
             return
         label = body.get("label")
         client_id = _text(body, "clientUniqueId", "client_unique_id")
+        # a device that switched deployment keys names the one it came from: it leaves that deployment
+        previous_key = (
+            _text(body, "previousDeploymentKey", "previous_deployment_key").strip(_JS_SPACE) or None
+        )
         if label:
             status = body.get("status")
             if not status:
@@ -291,14 +296,27 @@ class CodePushProtocol:
                 return
             previous = _text(body, "previousLabelOrAppVersion", "previous_label_or_app_version") or None
             await self._count(
-                str(key).strip(_JS_SPACE), str(label), _STATUS_COUNTS[str(status)], client_id, previous
+                str(key).strip(_JS_SPACE),
+                str(label),
+                _STATUS_COUNTS[str(status)],
+                client_id,
+                previous,
+                previous_key,
             )
         elif client_id:
-            await anyio.to_thread.run_sync(self._metrics.record_binary, str(key).strip(_JS_SPACE), client_id)
+            await anyio.to_thread.run_sync(
+                functools.partial(
+                    self._metrics.record_binary,
+                    str(key).strip(_JS_SPACE),
+                    client_id,
+                    previous_deployment_key=previous_key,
+                )
+            )
         await send_bytes(send, 200, b"OK", [*_TEXT, *cors])
 
-    async def report_download(self, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+    async def report_download(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A package was downloaded."""
+        cors = _cors(scope)
         body = await self._json_body(receive)
         key = (body or {}).get("deploymentKey") or (body or {}).get("deployment_key")
         label = (body or {}).get("label")
@@ -308,3 +326,19 @@ class CodePushProtocol:
         client_id = _text(body or {}, "clientUniqueId", "client_unique_id")
         await self._count(str(key).strip(_JS_SPACE), str(label), ReportStatus.DOWNLOADED, client_id)
         await send_bytes(send, 200, b"OK", [*_TEXT, *cors])
+
+
+def _cors(scope: Scope) -> Headers:
+    """The reference's CORS headers, echoing the request's origin."""
+    origin = header(scope, b"origin")
+    return [(b"access-control-allow-origin", (origin or "*").encode()), *_CORS]
+
+
+async def preflight(scope: Scope, _receive: Receive, send: Send) -> None:
+    """A CORS preflight (``OPTIONS``) on any acquisition path."""
+    await send_bytes(send, 204, b"", [*_cors(scope)])
+
+
+async def refuse(scope: Scope, send: Send, _status: int, _allowed: tuple[str, ...], _hint: str) -> None:
+    """Like the reference (Express), a method a path does not take is answered as an unknown path."""
+    await send_bytes(send, 404, b"Not Found", [*_TEXT, *_cors(scope)])

@@ -1,4 +1,9 @@
-"""Serving stored blobs to devices: exact Content-Length, strong ETag, single byte ranges, no encoding.
+"""Where devices download stored blobs, and serving them: exact Content-Length, strong ETag, single byte
+ranges, no encoding.
+
+:class:`Downloads` is the one place that builds download URLs: every device adapter (and the CodePush
+management API's ``blobUrl``) asks it, so pointing downloads at object storage or a CDN changes this
+module and the composition root only.
 
 Blobs are content-addressed, so a URL's bytes never change: the ETag is the SHA-256 and responses may
 be cached forever. CodePush clients compare Content-Length with the bytes read, so it is always exact
@@ -11,8 +16,11 @@ import re
 
 import anyio.to_thread
 
-from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes, send_error
-from overair.storage import BlobStore, ObjectNotFound, content_key
+from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes, send_error
+from overair.storage import BlobStore, ObjectNotFound, content_key, digest_of
+
+BLOBS = "/v1/blobs/"
+"""Where overair serves blobs itself: ``/v1/blobs/<sha256>``."""
 
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -42,11 +50,33 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+class Downloads:
+    """Download URLs for blobs, and the endpoint that serves them (built once, by the composition root).
+
+    With ``Downloads(blobs, "https://ota.example.com")``, ``download_url(release.blob_key, base(scope))`` is
+    ``https://ota.example.com/v1/blobs/<sha256>``.
+    """
+
+    def __init__(self, blobs: BlobStore, public_url: str = "") -> None:
+        self._blobs = blobs
+        self._public_url = public_url
+
+    def base(self, scope: Scope) -> str:
+        """The base of download URLs for one request: the configured public URL, else as the client
+        addressed the server. Answers that hold URLs are cached per base."""
+        return self._public_url or base_url(scope)
+
+    def download_url(self, blob_key: str, base: str) -> str:
+        """The URL a device downloads the blob stored under ``blob_key`` from (``base`` from :meth:`base`)."""
+        return f"{base}{BLOBS}{digest_of(blob_key)}"
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Endpoint of ``GET|HEAD /v1/blobs/{digest}``."""
+        await serve_blob(scope, receive, send, self._blobs, scope["path_params"]["digest"])
+
+
 async def serve_blob(scope: Scope, receive: Receive, send: Send, blobs: BlobStore, digest: str) -> None:
-    """Answer GET/HEAD for the blob with SHA-256 ``digest``."""
-    if scope["method"] not in ("GET", "HEAD"):
-        await send_error(send, 405, "Use GET to download a package.")
-        return
+    """Answer GET/HEAD (the route allows no other method) for the blob with SHA-256 ``digest``."""
     if not _HEX64.match(digest):
         await send_error(send, 404, "No such package: the URL must end in a SHA-256 hex digest.")
         return

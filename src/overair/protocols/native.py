@@ -15,12 +15,11 @@ delta from the bundle the device named in ``package_hash`` (docs/protocol.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from urllib.parse import parse_qsl
 
 import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,27 +29,29 @@ from overair.errors import OverairError
 from overair.metrics.service import MetricsService
 from overair.packages import signing
 from overair.problems import status_of
+from overair.protocols.answers import cached_answer
 from overair.protocols.asgi import (
     JSON_HEADERS,
     Receive,
     Scope,
     Send,
-    base_url,
+    query_params,
     read_body,
     send_bytes,
     send_error,
 )
-from overair.protocols.downloads import serve_blob
+from overair.protocols.downloads import BLOBS, Downloads
+from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.deltas import DeltaOffer
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
 from overair.releases.snapshots import DeviceSnapshot
-from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, semver, takes_rollout
-from overair.storage import BlobStore, digest_of
+from overair.selection import Decision, DecisionKind, DeviceQuery, semver
+from overair.storage import digest_of
 
+PREFIX = "/v1/"
 UPDATE_CHECK = "/v1/update-check"
 REPORT = "/v1/report"
-BLOBS = "/v1/blobs/"
 
 
 # Longest value accepted per query parameter: answers are cached per (version, label, hash, failed), so
@@ -78,23 +79,6 @@ class Report(BaseModel):
     reason: str = Field(default="", max_length=500, description="Why it failed (failed reports).")
 
 
-def query_params(raw: bytes) -> dict[str, str]:
-    """``dict(parse_qsl(raw, keep_blank_values=True))``, skipping parse_qsl's cost for plain queries.
-
-    The update check is the hot path and parse_qsl was its largest single cost; queries without
-    percent-escapes or ``+`` (what devices send) are split directly, with the same result.
-    """
-    text = raw.decode("latin-1")
-    if "%" in text or "+" in text:
-        return dict(parse_qsl(text, keep_blank_values=True))
-    params: dict[str, str] = {}
-    for part in text.split("&"):
-        if part:
-            name, _, value = part.partition("=")
-            params[name] = value
-    return params
-
-
 def attention_message(decision: Decision) -> str | None:
     """What the user must be told or asked for an attention-requiring answer (None when seamless)."""
     if decision.kind is DecisionKind.STORE_UPDATE_REQUIRED:
@@ -108,9 +92,12 @@ def attention_message(decision: Decision) -> str | None:
 
 
 def encode_decision(
-    decision: Decision, base: str, delta: DeltaOffer | None = None, from_hash: str = ""
+    decision: Decision, url: Callable[[str], str], delta: DeltaOffer | None = None, from_hash: str = ""
 ) -> bytes:
-    """The JSON answer of the native protocol for one decision (with ``delta`` from ``from_hash``, if any)."""
+    """The JSON answer of the native protocol for one decision (with ``delta`` from ``from_hash``, if any).
+
+    ``url(blob_key)`` is where the device downloads a blob (:meth:`Downloads.download_url`).
+    """
     update = None
     if decision.kind is DecisionKind.UPDATE and decision.release is not None:
         release = decision.release
@@ -118,8 +105,8 @@ def encode_decision(
             "label": release.label,
             "package_hash": release.package_hash,
             "size": release.size,
-            "download_url": f"{base}{BLOBS}{digest_of(release.blob_key)}",
-            "manifest_url": f"{base}{BLOBS}{digest_of(release.manifest_key)}",
+            "download_url": url(release.blob_key),
+            "manifest_url": url(release.manifest_key),
             "mandatory": decision.mandatory,
             "sync_before_update": decision.sync_before_update,
             "description": release.description,
@@ -131,7 +118,7 @@ def encode_decision(
         }
         if delta is not None:
             update["delta"] = {
-                "url": f"{base}{BLOBS}{digest_of(delta.blob_key)}",
+                "url": url(delta.blob_key),
                 "size": delta.size,
                 "sha256": digest_of(delta.blob_key),
                 "base_package_hash": from_hash,
@@ -144,6 +131,11 @@ def encode_decision(
         "message": attention_message(decision),
     }
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+_ISSUED_AT = signing.ISSUED_AT_HEADER.encode()
+_EXPIRES_AT = signing.EXPIRES_AT_HEADER.encode()
+_SIGNATURE = signing.SIGNATURE_HEADER.encode()
 
 
 class AnswerSigner:
@@ -184,9 +176,9 @@ class AnswerSigner:
         signature = signing.sign_freshness(self._key, now, expires, scope, body)
         headers = [
             *JSON_HEADERS,
-            (b"overair-issued-at", str(now).encode()),
-            (b"overair-expires-at", str(expires).encode()),
-            (b"overair-signature", self._key_id + b":" + signature.encode()),
+            (_ISSUED_AT, str(now).encode()),
+            (_EXPIRES_AT, str(expires).encode()),
+            (_SIGNATURE, self._key_id + b":" + signature.encode()),
         ]
         if len(self._signed) >= self._MAX_ENTRIES:
             self._signed.clear()
@@ -194,51 +186,43 @@ class AnswerSigner:
         return headers
 
 
-_SCOPE_PARAMS = ("deployment_key", "app_version", "build_number", "label", "package_hash", "failed")
-
-
-def freshness_scope(params: dict[str, str]) -> str:
-    """What a signed answer is bound to: the device's request as it sent it (all but its client id)."""
-    return "|".join(params.get(name, "") for name in _SCOPE_PARAMS)
-
-
 class NativeProtocol:
-    """The ASGI app behind ``/v1/…``."""
+    """overair's own device protocol: the routes under ``/v1/``."""
 
     def __init__(
         self,
         cache: DeviceCache,
         metrics: MetricsService,
-        blobs: BlobStore,
-        public_url: str,
+        downloads: Downloads,
         signer: AnswerSigner,
         request_delta: Callable[[str, str], bool] | None = None,
     ) -> None:
         self._cache = cache
         self._metrics = metrics
-        self._blobs = blobs
-        self._public_url = public_url
+        self._downloads = downloads
         self._signer = signer
         self._request_delta = request_delta  # (base hash, target hash): queue a delta build, never waits
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
-        if path == UPDATE_CHECK:
-            if scope["method"] not in ("GET", "HEAD"):
-                await send_error(send, 405, "Use GET for the update check.")
-                return
-            await self.update_check(scope, send)
-        elif path.startswith(BLOBS):
-            await serve_blob(scope, receive, send, self._blobs, path[len(BLOBS) :])
-        elif path == REPORT:
-            if scope["method"] != "POST":
-                await send_error(send, 405, "Use POST to send a status report.")
-                return
-            await self.report(receive, send)
-        else:
-            await send_error(send, 404, f"No device route {path}.")
+    def routes(self) -> RouteTable:
+        """Every path under ``/v1/`` is the native protocol's: unknown ones are answered here, as 404."""
+        return RouteTable(
+            [
+                DeviceRoute(
+                    ("GET", "HEAD"), UPDATE_CHECK, self.update_check, "Use GET for the update check."
+                ),
+                DeviceRoute(("POST",), REPORT, self.report, "Use POST to send a status report."),
+                DeviceRoute(
+                    ("GET", "HEAD"),
+                    BLOBS + "{digest}",
+                    self._downloads.serve,
+                    "Use GET to download a package.",
+                ),
+            ],
+            refuse,
+            owns=PREFIX,
+        )
 
-    async def update_check(self, scope: Scope, send: Send) -> None:
+    async def update_check(self, scope: Scope, _receive: Receive, send: Send) -> None:
         """Answer one update check from the cache (the database is read only when a deployment changed)."""
         params = query_params(scope["query_string"])
         for name, limit in _LIMITS.items():
@@ -267,25 +251,18 @@ class NativeProtocol:
             package_hash=params.get("package_hash", ""),
             excluded_labels=failed,
         )
-        base = self._public_url or base_url(scope)
+        base = self._downloads.base(scope)
 
-        def build(snapshot: DeviceSnapshot) -> tuple[Plan, bytes, bytes]:
-            plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
-            inside = plan.rollout_decision or plan.decision
-            return (
-                plan,
-                self._encode(plan.decision, base, snapshot, query),
-                self._encode(inside, base, snapshot, query),
-            )
+        def encode(decision: Decision, snapshot: DeviceSnapshot) -> bytes:
+            return self._encode(decision, base, snapshot, query)
 
-        cached = await self._cache.get(key, ("native", query, base), build)
-        if cached is None:
+        answer = await cached_answer(
+            self._cache, key, query, ("native", query, base), encode, params.get("client_id", "")
+        )
+        if answer is None:
             await send_error(send, 404, "Unknown deployment key: check the key the app was built with.")
             return
-        plan, outside, inside = cached
-        chosen = inside if takes_rollout(plan, params.get("client_id", "")) else outside
-        scope_text = freshness_scope(params)
-        await send_bytes(send, 200, chosen, self._signer.headers(scope_text, chosen))
+        await send_bytes(send, 200, answer, self._signer.headers(signing.freshness_scope(params), answer))
 
     def _encode(self, decision: Decision, base: str, snapshot: DeviceSnapshot, query: DeviceQuery) -> bytes:
         """Encode ``decision``, offering a built delta from the device's bundle when there is one.
@@ -295,17 +272,18 @@ class NativeProtocol:
         """
         release = decision.release
         current = query.package_hash
+        url = functools.partial(self._downloads.download_url, base=base)
         if decision.kind is not DecisionKind.UPDATE or release is None or not current:
-            return encode_decision(decision, base)
+            return encode_decision(decision, url)
         pair = (release.package_hash, current)
         if pair in snapshot.deltas:
-            return encode_decision(decision, base, snapshot.deltas[pair], current)
+            return encode_decision(decision, url, snapshot.deltas[pair], current)
         wanted = current in snapshot.delta_bases and current != release.package_hash
         if wanted and self._request_delta is not None:
             self._request_delta(current, release.package_hash)
-        return encode_decision(decision, base)
+        return encode_decision(decision, url)
 
-    async def report(self, receive: Receive, send: Send) -> None:
+    async def report(self, _scope: Scope, receive: Receive, send: Send) -> None:
         """Record a downloaded / installed / failed / rolled_back / running report (one transaction)."""
         body = await read_body(receive, 10_000)
         if body is None:
@@ -331,3 +309,11 @@ class NativeProtocol:
             await send_error(send, status_of(exc), exc.message)
             return
         await send_bytes(send, 200, b'{"ok":true}')
+
+
+async def refuse(scope: Scope, send: Send, status: int, allowed: tuple[str, ...], hint: str) -> None:
+    """A path under ``/v1/`` with no route (404), or a method its route does not take (405 with Allow)."""
+    if status == 405:
+        await send_error(send, 405, hint, [(b"allow", ", ".join(allowed).encode())])
+    else:
+        await send_error(send, 404, f"No device route {scope['path']}.")

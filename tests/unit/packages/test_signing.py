@@ -135,3 +135,46 @@ def test_sequence_numbers_stay_within_what_every_database_stores() -> None:
     huge = manifest(sequence=2**31).to_bytes()
     with pytest.raises(sig.SigningError, match="malformed"):
         sig.ReleaseManifest.from_bytes(huge)
+
+
+def test_server_and_device_bind_an_answer_to_the_same_scope() -> None:
+    """The device sends typed parameters, the server reads strings: both give one scope (no client id)."""
+    sent: dict[str, object] = {
+        "deployment_key": "k",
+        "app_version": "1.0.0",
+        "client_id": "d1",
+        "build_number": 7,
+    }
+    received = {name: str(value) for name, value in sent.items()}
+    assert sig.freshness_scope(sent) == sig.freshness_scope(received) == "k|1.0.0|7|||"
+    assert sig.freshness_scope({**sent, "failed": "v2,v5", "label": "v1"}) == "k|1.0.0|7|v1||v2,v5"
+    assert "client_id" not in sig.FRESHNESS_SCOPE_FIELDS
+
+
+def test_the_device_checks_an_answer_against_its_own_query() -> None:
+    from overair.client._trust import Trust
+    from overair.client._types import UpdateRefused
+
+    key = sig.generate_private_key()
+    trust = Trust(
+        public_keys=[],
+        retired_keys=[],
+        server_key=sig.public_key_text(key),
+        app_name=None,
+        deployment_name=None,
+        app_version="1.0.0",
+        build_number=7,
+    )
+    sent: dict[str, object] = {
+        "deployment_key": "k",
+        "app_version": "1.0.0",
+        "client_id": "d1",
+        "build_number": 7,
+    }
+    body = b'{"status":"no_update"}'
+    signer = AnswerSigner(key, ttl=3600, clock=lambda: 1_200.0)
+    headers = {k.decode(): v.decode() for k, v in signer.headers(sig.freshness_scope(sent), body)}
+    assert trust.check_answer(headers, body, sent, 1_300.0, 0) == 1_200
+    assert trust.check_answer(headers, body, sig.freshness_scope(sent), 1_300.0, 0) == 1_200
+    with pytest.raises(UpdateRefused, match="does not verify"):
+        trust.check_answer(headers, body, {**sent, "build_number": 8}, 1_300.0, 0)
