@@ -133,10 +133,7 @@ def console_rates(api: TestClient, device: TestClient, known: KnownReports) -> d
 
 def codepush_rates(api: TestClient, device: TestClient, known: KnownReports) -> dict[str, float]:
     """The CodePush management dialect's ``GET …/metrics``, turned into rates by the one rule: its ``failed``
-    must be the release's failures (not failures + rollbacks) for this to agree.
-
-    Not in :data:`SURFACES` until ``protocols.codepush_management.encode_metrics`` counts ``failed`` so.
-    """
+    must be the release's failures (not failures + rollbacks) for this to agree."""
     found = api.get(f"/apps/{known.app}/deployments/{known.deployment}/metrics").json()["metrics"]
     return {
         label: failure_rate(installs=counts["installed"], failures=counts["failed"])
@@ -150,5 +147,6 @@ SURFACES: dict[str, tuple[Reader, int]] = {
     "management API": (api_rates, 15),
     "/metrics": (prometheus_rates, 15),
     "console release page": (console_rates, 3),
+    "CodePush management": (codepush_rates, 15),
 }
 """Surface → (its reader, the decimal places it shows the rate with)."""

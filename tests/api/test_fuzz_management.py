@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from conftest import bundle, publish
 from overair.app import OverairApp, create_app

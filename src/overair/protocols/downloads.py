@@ -50,6 +50,12 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+def download_url(blob_key: str, base: str) -> str:
+    """Where the blob stored under ``blob_key`` is downloaded from: the one place such URLs are built (the
+    device protocols through :class:`Downloads`, the CodePush management answers directly)."""
+    return f"{base}{BLOBS}{digest_of(blob_key)}"
+
+
 class Downloads:
     """Download URLs for blobs, and the endpoint that serves them (built once, by the composition root).
 
@@ -68,7 +74,7 @@ class Downloads:
 
     def download_url(self, blob_key: str, base: str) -> str:
         """The URL a device downloads the blob stored under ``blob_key`` from (``base`` from :meth:`base`)."""
-        return f"{base}{BLOBS}{digest_of(blob_key)}"
+        return download_url(blob_key, base)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Endpoint of ``GET|HEAD /v1/blobs/{digest}``."""
