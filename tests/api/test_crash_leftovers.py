@@ -1,4 +1,4 @@
-"""A server killed mid-publish leaves temporary files; they live in its own folder and a restart sweeps them."""
+"""A server killed mid-publish leaves temporary files in its own folder, and a restart sweeps them."""
 
 from __future__ import annotations
 

@@ -64,8 +64,9 @@ class MemoryBlobStore:
 
     def list_objects(self) -> Iterator[StoredObject]:
         """Every object (a snapshot: storing meanwhile does not disturb the listing)."""
-        for key, data in list(self._objects.items()):
-            yield StoredObject(key, len(data), self._modified[key])
+        objects, modified = dict(self._objects), dict(self._modified)
+        for key, data in objects.items():
+            yield StoredObject(key, len(data), modified[key])
 
     def sweep_temporary(self, max_age_seconds: float) -> Swept:
         """Nothing is ever half-written here."""
