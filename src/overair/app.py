@@ -28,6 +28,7 @@ from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
 from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
+from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.service import MetricsService
@@ -158,8 +159,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     migrate(engine)
     sessions = make_sessionmaker(engine)
     blobs = open_blob_store(settings.resolved_blob_url())
+    # every worker sweeps what a killed process left (overair serve did so already, before the workers)
+    swept = sweep_leftovers(settings.resolved_temp_dir(), blobs, settings.temp_max_age_minutes * 60)
+    if swept:
+        log.warning(describe_sweep(swept))
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
-    releases = ReleaseDomain.open(sessions, blobs, limits, delta_min_saving=settings.delta_min_saving)
+    releases = ReleaseDomain.open(
+        sessions,
+        blobs,
+        limits,
+        delta_min_saving=settings.delta_min_saving,
+        scratch=settings.resolved_temp_dir(),
+    )
     access_keys = AccessKeyService(sessions, clock)
     console_sessions = ConsoleSessions(
         sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes), clock

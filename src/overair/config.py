@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="Ed25519 key that signs update-check answers (freshness); empty: "
         "data_dir/server-key.pem, created on first start.",
     )
+    temp_max_age_minutes: float = Field(
+        default=60.0,
+        ge=1.0,
+        description="At start, temporary files (uploads, extracted bundles, partial blob writes) older "
+        "than this are removed as leftovers of a crash; younger ones may belong to another worker.",
+    )
     answer_ttl_seconds: int = Field(
         default=86_400,
         ge=60,
@@ -78,6 +84,10 @@ class Settings(BaseSettings):
     def resolved_server_key_file(self) -> Path:
         """Where the server's online signing key lives."""
         return self.server_key_file or self.data_dir / "server-key.pem"
+
+    def resolved_temp_dir(self) -> Path:
+        """The folder for the server's temporary files: ``<data_dir>/tmp``, never a shared system folder."""
+        return (self.data_dir / "tmp").resolve()
 
     def resolved_blob_url(self) -> str:
         """The blob store URL, defaulting to ``file://<data_dir>/blobs``."""

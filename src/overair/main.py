@@ -42,10 +42,65 @@ def serve(
         ) from None
 
 
+def fsck(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The server's data folder (OVERAIR_DATA_DIR); other OVERAIR_* apply.")
+    ] = None,
+    remove_unreferenced: Annotated[
+        bool,
+        typer.Option(
+            "--remove-unreferenced",
+            help="Delete unreferenced blobs older than --grace-hours after the check.",
+        ),
+    ] = False,
+    grace_hours: Annotated[
+        float,
+        typer.Option(
+            help="Keep unreferenced blobs stored this recently (a publish on another host may own them).",
+            min=0,
+        ),
+    ] = 24.0,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON (for scripts).")
+    ] = False,
+) -> None:
+    """Check the database against the blob store: every release's blobs there and intact, none unreferenced.
+
+    Reads the database and blob store directly (like serve), and hashes every referenced blob. Exit
+    status: 0 consistent, 1 missing or damaged content (or the check could not run), 3 only unreferenced
+    blobs left. Progress goes to stderr.
+    """
+    import datetime as dt
+    import json
+
+    from overair.config import Settings
+    from overair.maintenance import fsck as check
+    from overair.maintenance import report as output
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+
+    def progress(line: str) -> None:
+        err_console.print(line, highlight=False, soft_wrap=True)
+
+    try:
+        report, blobs = check.check_settings(settings, progress)
+    except check.CannotCheck as exc:
+        raise CliError(exc.message) from None
+    if remove_unreferenced:
+        check.remove_unreferenced(blobs, report, dt.timedelta(hours=grace_hours))
+    if json_output:
+        print(json.dumps(output.to_json(report, blobs), indent=2))
+    else:
+        for line in output.render(report, blobs, grace_hours):
+            print(line)
+    raise typer.Exit(output.exit_code(report))
+
+
 def build() -> typer.Typer:
     """The full ``overair`` command."""
     cli = build_cli()
     cli.command("serve")(serve)
+    cli.command("fsck")(fsck)
     return cli
 
 

@@ -13,16 +13,26 @@ from overair.auth.principal import Principal, Surface
 from overair.auth.service import AccessKeyService
 from overair.config import Settings
 from overair.db import make_engine, make_sessionmaker, migrate
+from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.packages import signing
+from overair.storage import open_blob_store
 
 console = Console()
 
 
 def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
-    """Migrate the database; create the first admin key on an empty server, or a new one when asked.
+    """Sweep crash leftovers, migrate the database, make the first admin key (or a new one when asked).
 
-    The key is returned (to be shown once) or None when none was made.
+    Temporary files older than ``OVERAIR_TEMP_MAX_AGE_MINUTES`` (an upload or extraction a killed server
+    left) are removed and the amount printed. The key is returned (to be shown once) or None.
     """
+    swept = sweep_leftovers(
+        settings.resolved_temp_dir(),
+        open_blob_store(settings.resolved_blob_url()),
+        settings.temp_max_age_minutes * 60,
+    )
+    if swept:
+        console.print(describe_sweep(swept), highlight=False, soft_wrap=True)
     engine = make_engine(settings.resolved_database_url())
     try:
         migrate(engine)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,63 @@ def test_delete(store: BlobStore) -> None:
     key = store.put_bytes(b"x")
     store.delete(key)
     assert not store.exists(key)
+
+
+def test_list_objects_names_every_object_with_its_size_and_time(store: BlobStore) -> None:
+    assert list(store.list_objects()) == []
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    keys = {store.put_bytes(b"one"), store.put_bytes(b"three"), store.put_bytes(b"one")}
+    listed = {o.key: o for o in store.list_objects()}
+    assert set(listed) == keys
+    for key, found in listed.items():
+        assert found.size == store.size(key) and found == store.stat(key)
+        assert before <= found.modified <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    store.delete(next(iter(keys)))
+    assert len(list(store.list_objects())) == 1
+
+
+def test_stat_of_a_missing_object_raises_the_neutral_error(store: BlobStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        store.stat(content_key("0" * 64))
+
+
+def test_storing_existing_content_again_refreshes_its_time(store: BlobStore, tmp_path: Path) -> None:
+    """A sweep of unreferenced objects goes by age: content a publish stores again must look new."""
+    key = store.put_bytes(b"shared content")
+    local = store.local_path(key)
+    if local is not None:  # age it as a real store ages
+        old = time.time() - 7 * 86400
+        os.utime(local, (old, old))
+    first = store.stat(key).modified
+    time.sleep(0.01)
+    source = tmp_path / "same.bin"
+    source.write_bytes(b"shared content")
+    assert store.put_file(source) == key
+    assert store.stat(key).modified > first
+    again = store.stat(key).modified
+    time.sleep(0.01)
+    store.put_bytes(b"shared content")
+    assert store.stat(key).modified > again
+
+
+def test_sweeping_temporary_files_of_an_empty_store_removes_nothing(store: BlobStore) -> None:
+    store.put_bytes(b"kept")
+    assert not store.sweep_temporary(0)
+    assert len(list(store.list_objects())) == 1
+
+
+def test_filesystem_store_sweeps_stale_partial_writes_and_keeps_fresh_ones(tmp_path: Path) -> None:
+    store = open_blob_store((tmp_path / "blobs").as_uri())
+    key = store.put_bytes(b"committed")
+    stale, fresh = tmp_path / "blobs" / "tmp" / "tmpa1b2c3", tmp_path / "blobs" / "tmp" / "overair-blob-x"
+    stale.write_bytes(b"partial" * 100)  # what a process killed mid-write leaves
+    fresh.write_bytes(b"being written")  # another worker's write in progress
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    swept = store.sweep_temporary(3600)
+    assert (swept.entries, swept.bytes) == (1, 700)
+    assert not stale.exists() and fresh.exists() and store.exists(key)
+    assert [o.key for o in store.list_objects()] == [key]  # partial writes are never listed
 
 
 def test_filesystem_store_leaves_no_temporary_files(tmp_path: Path) -> None:

@@ -176,7 +176,9 @@ async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOp
         raise Invalid("The `release` field is nested too deeply to be release options.") from exc
     except ValidationError as exc:
         raise Invalid(describe_validation_error(exc, "release options")) from exc
-    fd, name = tempfile.mkstemp(prefix="overair-upload-", suffix=".zip")
+    # in the server's own temporary folder, where a start-up sweep finds it if the process is killed
+    scratch = request.app.state.settings.resolved_temp_dir()
+    fd, name = tempfile.mkstemp(prefix="overair-upload-", suffix=".zip", dir=scratch)
     path = Path(name)
     try:
         with open(fd, "wb") as out:

@@ -43,15 +43,18 @@ def archive_file(archive: Path, info: packages.PackageInfo, name: str) -> bytes 
 class ContentStore:
     """Packages in the blob store, and the checks that read their descriptor and data model."""
 
-    def __init__(self, blobs: BlobStore, limits: packages.Limits) -> None:
+    def __init__(self, blobs: BlobStore, limits: packages.Limits, scratch: Path | None = None) -> None:
         self.blobs = blobs
         self.limits = limits
+        # the server's own temporary folder (the data folder's tmp/), where a start-up sweep finds what a
+        # killed process left; None: the system's (for tools and tests that build a store by hand)
+        self.scratch = scratch
 
     def store(self, archive: Path, info: packages.PackageInfo) -> tuple[str, str]:
         """Store a checked archive, its manifest and each of its files; (archive key, manifest key)."""
         blob_key = self.blobs.put_file(archive)
         manifest_key = self.blobs.put_bytes(packages.manifest_to_json(info.manifest))
-        with tempfile.TemporaryDirectory(prefix="overair-files-") as folder:
+        with tempfile.TemporaryDirectory(prefix="overair-files-", dir=self.scratch) as folder:
             root = Path(folder) / "bundle"
             packages.extract_archive(archive, root, info.manifest, limits=self.limits)
             for entry in info.manifest:

@@ -98,7 +98,7 @@ class SmallerDownloads:
             plan = packages.plan_diff(old_manifest, new_manifest)
             if plan is None:
                 continue
-            with tempfile.TemporaryDirectory(prefix="overair-diff-") as folder:
+            with tempfile.TemporaryDirectory(prefix="overair-diff-", dir=self._content.scratch) as folder:
                 archive = Path(folder) / "diff.zip"
                 packages.write_diff_archive(
                     plan, archive, lambda entry: self._content.blobs.open(content_key(entry.sha256))

@@ -8,6 +8,7 @@ builders of smaller downloads. ``overair.app`` builds one of these; surfaces tak
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,10 +45,11 @@ class ReleaseDomain:
         blobs: BlobStore,
         limits: packages.Limits | None = None,
         delta_min_saving: float = deltas.DEFAULT_MIN_SAVING,
+        scratch: Path | None = None,
     ) -> ReleaseDomain:
-        """Build every service over ``sessions`` and ``blobs``."""
+        """Build every service over ``sessions`` and ``blobs``; temporary files go to ``scratch``."""
         changes = Changes(sessions)
-        content = ContentStore(blobs, limits or packages.Limits())
+        content = ContentStore(blobs, limits or packages.Limits(), scratch)
         downloads = SmallerDownloads(changes, content)
         return cls(
             apps=AppService(changes),

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from overair.storage.base import BlobStore, ObjectNotFound
+from overair.storage.base import BlobStore, ObjectNotFound, StoredObject
 from overair.storage.filesystem import FilesystemBlobStore
 from overair.storage.keys import content_key, digest_of
 from overair.storage.memory import MemoryBlobStore
+from overair.storage.scratch import Swept, remove_stale
 
 
 def open_blob_store(url: str) -> BlobStore:
@@ -32,7 +33,10 @@ __all__ = [
     "FilesystemBlobStore",
     "MemoryBlobStore",
     "ObjectNotFound",
+    "StoredObject",
+    "Swept",
     "content_key",
     "digest_of",
     "open_blob_store",
+    "remove_stale",
 ]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from overair.storage.scratch import Swept
 
 
 class ObjectNotFound(Exception):
@@ -14,11 +19,22 @@ class ObjectNotFound(Exception):
         self.key = key
 
 
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """An object as a listing sees it: its key, its size and when it was last stored (UTC)."""
+
+    key: str
+    size: int
+    modified: dt.datetime
+
+
 class BlobStore(Protocol):
     """Content-addressed object storage.
 
     ``put_file`` and ``put_bytes`` return the key the content is stored under (its SHA-256 address); storing
-    the same content twice stores it once. Writes are atomic: a reader sees the whole object or nothing.
+    the same content twice stores it once, and refreshes the object's ``modified`` time (so a sweep of
+    unreferenced objects never takes content a publish in flight has just stored again). Writes are
+    atomic: a reader sees the whole object or nothing.
     """
 
     def put_file(self, path: Path) -> str:
@@ -51,4 +67,23 @@ class BlobStore(Protocol):
 
     def url_for(self, key: str) -> str | None:
         """A URL devices may download from directly (a CDN or presigned URL), or None: serve it ourselves."""
+        ...
+
+    def stat(self, key: str) -> StoredObject:
+        """The object's size and modification time; raises :class:`ObjectNotFound`."""
+        ...
+
+    def list_objects(self) -> Iterator[StoredObject]:
+        """Every object in the store, in no particular order (temporary files of writes excluded).
+
+        Meant for maintenance (``overair fsck``), not for request paths: it walks the whole store.
+        """
+        ...
+
+    def sweep_temporary(self, max_age_seconds: float) -> Swept:
+        """Remove the backend's own leftovers of interrupted writes older than ``max_age_seconds``.
+
+        A process killed while writing leaves its partial object behind; a write in progress elsewhere is
+        younger than the age and kept. Backends without such leftovers remove nothing.
+        """
         ...

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from overair.storage.base import ObjectNotFound
+from overair.storage.base import ObjectNotFound, StoredObject
 from overair.storage.keys import content_key
+from overair.storage.scratch import Swept
 
 
 class MemoryBlobStore:
@@ -16,6 +19,7 @@ class MemoryBlobStore:
 
     def __init__(self) -> None:
         self._objects: dict[str, bytes] = {}
+        self._modified: dict[str, dt.datetime] = {}
 
     def put_file(self, path: Path) -> str:
         """Read the file into memory."""
@@ -25,6 +29,7 @@ class MemoryBlobStore:
         """Store ``data``."""
         key = content_key(hashlib.sha256(data).hexdigest())
         self._objects.setdefault(key, bytes(data))
+        self._modified[key] = dt.datetime.now(dt.UTC)
         return key
 
     def open(self, key: str) -> BinaryIO:
@@ -48,6 +53,24 @@ class MemoryBlobStore:
     def delete(self, key: str) -> None:
         """Remove the object."""
         self._objects.pop(key, None)
+        self._modified.pop(key, None)
+
+    def stat(self, key: str) -> StoredObject:
+        """The object's size and when it was last stored."""
+        try:
+            return StoredObject(key, len(self._objects[key]), self._modified[key])
+        except KeyError:
+            raise ObjectNotFound(key) from None
+
+    def list_objects(self) -> Iterator[StoredObject]:
+        """Every object (a snapshot: storing meanwhile does not disturb the listing)."""
+        objects, modified = dict(self._objects), dict(self._modified)
+        for key, data in objects.items():
+            yield StoredObject(key, len(data), modified[key])
+
+    def sweep_temporary(self, max_age_seconds: float) -> Swept:
+        """Nothing is ever half-written here."""
+        return Swept()
 
     def local_path(self, key: str) -> Path | None:
         """Never on disk."""
