@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         settings.max_upload_bytes,
         settings.data_dir / "uploads",
         metrics=metrics,
+        scratch=settings.resolved_temp_dir(),
     )
 
     @contextlib.asynccontextmanager

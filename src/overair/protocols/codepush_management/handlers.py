@@ -89,12 +89,14 @@ class Handlers:
         reads: DeploymentReads,
         uploads: Uploads,
         max_upload_bytes: int,
+        scratch: Path | None = None,
     ) -> None:
         self.releases = releases
         self.keys = keys
         self.reads = reads
         self.uploads = uploads
         self.max_upload_bytes = max_upload_bytes
+        self.scratch = scratch
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -317,7 +319,9 @@ class Handlers:
 
     async def release(self, call: Call) -> Response:
         """``POST …/release``: multipart ``package`` (a zip) and ``packageInfo`` (JSON)."""
-        archive, fields = await receive_multipart(call.request, "package", self.max_upload_bytes)
+        archive, fields = await receive_multipart(
+            call.request, "package", self.max_upload_bytes, self.scratch
+        )
         try:
             info = call.encoder.release_info(fields)
             refuse_invalid(validate_package_info(info, all_optional=False))

@@ -149,9 +149,11 @@ class CodePushManagement:
         max_upload_bytes: int,
         upload_folder: Path,
         metrics: MetricsService | None = None,
+        scratch: Path | None = None,
     ) -> None:
         uploads = Uploads(upload_folder, max_upload_bytes)
-        handlers = Handlers(releases, keys, DeploymentReads(releases, metrics), uploads, max_upload_bytes)
+        reads = DeploymentReads(releases, metrics)
+        handlers = Handlers(releases, keys, reads, uploads, max_upload_bytes, scratch)
         self.standalone = router(standalone_table(handlers), handlers, StandaloneEncoder(), public_url)
         self.appcenter = router(appcenter_table(handlers), handlers, AppCenterEncoder(), public_url)
         self.upload_router = Router(UploadEndpoints(uploads, public_url).routes(), redirect_slashes=False)

@@ -35,8 +35,11 @@ UPLOAD_MAX_AGE_SECONDS = 24 * 3600
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-async def receive_multipart(request: Request, field: str, limit: int) -> tuple[Path, dict[str, Any]]:
-    """Read a multipart upload: the file ``field`` into a temporary file, the other fields as text."""
+async def receive_multipart(
+    request: Request, field: str, limit: int, scratch: Path | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Read a multipart upload: the file ``field`` into a temporary file (in ``scratch``, which start-up
+    sweeps after a crash), the other fields as text."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Refused(413, TOO_LARGE)
@@ -48,7 +51,7 @@ async def receive_multipart(request: Request, field: str, limit: int) -> tuple[P
         upload = form.get(field)
         if not isinstance(upload, UploadFile):
             raise Refused(400, NO_FILE)
-        fd, name = tempfile.mkstemp(prefix="overair-codepush-", suffix=".zip")
+        fd, name = tempfile.mkstemp(prefix="overair-codepush-", suffix=".zip", dir=scratch)
         target = Path(name)
         copied = 0
         try:
