@@ -17,8 +17,6 @@ log = logging.getLogger("overair.client")
 
 _HASH = re.compile(r"[0-9a-f]{64}")
 _LABEL = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_SCOPE = ("deployment_key", "app_version", "build_number", "label", "package_hash", "failed")
-"""The query parameters a server-signed answer is bound to, in the order the server signs them."""
 
 
 def _optional_text(value: object) -> str | None:
@@ -161,11 +159,10 @@ class Checker:
 
     def _check_fresh(self, response: httpx.Response, params: Mapping[str, Any]) -> None:
         device = self._device
-        scope = "|".join(str(params.get(name, "")) for name in _SCOPE)
         now = device.wall_clock()
         with device.lock:
             last = device.state.fresh_issued
-        issued = device.trust.check_answer(response.headers, response.content, scope, now, last)
+        issued = device.trust.check_answer(response.headers, response.content, params, now, last)
         if issued is None:
             return
         with device.lock:

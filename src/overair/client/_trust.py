@@ -150,14 +150,12 @@ class Trust:
         """The issue time of a fresh, server-signed answer (None when no server key is configured).
 
         ``scope`` is the update check's query parameters (or their :func:`~overair.packages.signing.
-        freshness_scope` already). Raises :class:`UpdateRefused` when the answer is unsigned, its signature
-        does not verify for this request, it has expired, it comes from the future, or it is older than one
-        already seen.
+        freshness_scope` already). Raises :class:`UpdateRefused` when the answer is
+        unsigned, its signature does not verify for this request, it has expired, it comes from the future,
+        or it is older than one already seen.
         """
         if self.server is None:
             return None
-        if not isinstance(scope, str):
-            scope = sig.freshness_scope(scope)
         try:
             issued = int(headers[sig.ISSUED_AT_HEADER])
             expires = int(headers[sig.EXPIRES_AT_HEADER])
@@ -165,6 +163,7 @@ class Trust:
         except (KeyError, ValueError):
             raise UpdateRefused("the update-check answer is not signed by the server") from None
         try:
+            scope = scope if isinstance(scope, str) else sig.freshness_scope(scope)
             sig.verify_freshness(self.server, signature, issued, expires, scope, body)
         except sig.SigningError as exc:
             raise UpdateRefused(f"the update-check answer is refused: {exc.message}") from None
