@@ -13,6 +13,7 @@ import pytest
 from helpers import Proxy, embedded, engine_for
 from starlette.testclient import TestClient
 
+from overair.cli.hints import cli_hints
 from overair.client import CheckStatus, SyncStatus, UpdateEngine
 
 FIELD_MODEL = {
@@ -80,7 +81,8 @@ def test_destructive_model_changes_are_refused_unless_allowed(
     detail = refused.json()["detail"]
     for change in ("entity Asset removed or renamed", "entity Inspection removed or renamed"):
         assert change in detail
-    assert "--allow-destructive-model-change" in detail
+    # the server names the fix; the CLI words it with its flag (domain errors know no CLI flags)
+    assert "--allow-destructive-model-change" in " ".join(cli_hints(refused.json()["fixes"]))
     renamed = {
         "format": 1,
         "entities": {**FIELD_MODEL["entities"], "Asset": {"attributes": {"code": "String"}}},

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from helpers import Proxy, embedded, engine_for, make_bundle
 from starlette.testclient import TestClient
 
+from overair.cli.hints import cli_hints
 from overair.client import CheckStatus, InstallMode, SyncStatus, UpdateEngine, UpdateRefused
 from overair.packages import Limits, inspect_archive
 from overair.packages import signing as sig
@@ -201,9 +202,10 @@ def test_an_app_with_keys_refuses_unsigned_uploads_with_the_reason(
     trust(api, publisher)
     response = push(api, tmp_path, "Welcome", None)
     assert response.status_code == 422
-    assert (
-        "signed releases only" in response.json()["detail"] and "--signing-key" in response.json()["detail"]
-    )
+    assert "signed releases only" in response.json()["detail"]
+    # the flag is the CLI's word for the fix the server names (domain errors know no CLI flags)
+    assert response.json()["fixes"] == [{"action": "sign-release"}]
+    assert "--signing-key" in " ".join(cli_hints(response.json()["fixes"]))
     assert api.get(f"/api/v1/apps/{APP}/deployments/Production/releases").json() == []
 
 
