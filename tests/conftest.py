@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -238,3 +238,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out, err
+
+
+def refusal_code(call: Callable[[], object]) -> str:
+    """The code of the domain error ``call`` raises, or "ok": one column of the rule tables."""
+    from overair.errors import OverairError
+
+    try:
+        call()
+    except OverairError as exc:
+        return exc.code
+    return "ok"

@@ -147,13 +147,11 @@ class DeltaBuilder:
     def build_for_release(self, release_id: int) -> int:
         """Build the missing deltas to a release from its previous compatible releases; how many were made."""
         with self._sessions() as session:
-            release = session.get(Release, release_id)
-            if release is None:
+            found = repo.with_history(session, release_id)
+            if found is None:
                 return 0
-            deployment = session.get(Deployment, release.deployment_id)
-            assert deployment is not None
-            history = repo.releases_of(session, deployment)
-            bases = rules.download_bases(history, next(r for r in history if r.id == release.id))
+            release, history = found
+            bases = rules.download_bases(history, release)
             target = release.package_hash
             done = set(
                 session.scalars(select(PackageDelta.base_hash).where(PackageDelta.package_hash == target))

@@ -15,7 +15,7 @@ from overair.releases import deltas, rules
 from overair.releases import repository as repo
 from overair.releases.background import BackgroundJobs
 from overair.releases.content import ContentStore
-from overair.releases.models import Deployment, PackageDiff, Release
+from overair.releases.models import Deployment, PackageDiff
 from overair.releases.unit import Changes, touch
 from overair.storage import content_key
 
@@ -64,14 +64,14 @@ class SmallerDownloads:
     def build_diffs(self, release_id: int) -> int:
         """Build CodePush diff archives to a release from its download bases; how many archives it made."""
         with self._changes.sessions() as session:
-            release = session.get(Release, release_id)
-            if release is None:
+            found = repo.with_history(session, release_id)
+            if found is None:
                 return 0
+            release, history = found
             deployment = session.get(Deployment, release.deployment_id)
             assert deployment is not None
-            history = repo.releases_of(session, deployment)
             by_hash = {r.package_hash: r.package.manifest_key for r in history}
-            bases = rules.download_bases(history, next(r for r in history if r.id == release.id))
+            bases = rules.download_bases(history, release)
             done = set(
                 session.scalars(
                     select(PackageDiff.base_hash).where(PackageDiff.package_hash == release.package_hash)

@@ -68,6 +68,20 @@ def get_release(session: Session, deployment: Deployment, label: str) -> Release
     return release
 
 
+def with_history(session: Session, release_id: int) -> tuple[Release, list[Release]] | None:
+    """A release and its deployment's whole history (oldest first, the release itself in it), or None
+    when the release is gone (a background job may run after a deletion)."""
+    release = session.get(Release, release_id)
+    if release is None:
+        return None
+    history = list(
+        session.scalars(
+            select(Release).where(Release.deployment_id == release.deployment_id).order_by(Release.seq)
+        )
+    )
+    return release, history
+
+
 def deployment_by_key(session: Session, key: str) -> Deployment | None:
     """The deployment a device addresses by its key."""
     return session.scalar(

@@ -6,19 +6,11 @@ import datetime as dt
 
 import pytest
 
+from conftest import refusal_code
 from overair.auth import rules
-from overair.errors import OverairError
 
 NOON = dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
-
-
-def verdict(call) -> str:  # type: ignore[no-untyped-def]
-    try:
-        call()
-    except OverairError as exc:
-        return exc.code
-    return "ok"
 
 
 @pytest.mark.parametrize(
@@ -36,7 +28,7 @@ def verdict(call) -> str:  # type: ignore[no-untyped-def]
 def test_a_key_never_outlives_the_key_that_made_or_extended_it(
     actor_expires: dt.datetime | None, wanted: dt.datetime | None, expected: str
 ) -> None:
-    assert verdict(lambda: rules.check_expiry("ci", actor_expires, wanted)) == expected
+    assert refusal_code(lambda: rules.check_expiry("ci", actor_expires, wanted)) == expected
 
 
 @pytest.mark.parametrize(
@@ -44,7 +36,7 @@ def test_a_key_never_outlives_the_key_that_made_or_extended_it(
     [(1, None, "ok"), (1, 2, "ok"), (1, 1, "creator-key")],
 )
 def test_a_key_cannot_revoke_its_creator(target_id: int, actor_creator: int | None, expected: str) -> None:
-    assert verdict(lambda: rules.check_not_creator("admin", target_id, actor_creator)) == expected
+    assert refusal_code(lambda: rules.check_not_creator("admin", target_id, actor_creator)) == expected
 
 
 @pytest.mark.parametrize(
@@ -58,4 +50,4 @@ def test_a_key_cannot_revoke_its_creator(target_id: int, actor_creator: int | No
     ],
 )
 def test_the_last_lasting_key_manager_stays(target_lasts: bool, lasting: int, expected: str) -> None:
-    assert verdict(lambda: rules.check_keeps_a_manager("admin", target_lasts, lasting)) == expected
+    assert refusal_code(lambda: rules.check_keeps_a_manager("admin", target_lasts, lasting)) == expected

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from conftest import refusal_code
 from overair.errors import OverairError
 from overair.releases import rules
 
@@ -18,14 +19,6 @@ class R:
     build_number: int | None = None
     rollout: int = 100
     disabled: bool = False
-
-
-def code_of(call) -> str:  # type: ignore[no-untyped-def]
-    try:
-        call()
-    except OverairError as exc:
-        return exc.code
-    return "ok"
 
 
 @pytest.mark.parametrize(
@@ -43,7 +36,7 @@ def code_of(call) -> str:  # type: ignore[no-untyped-def]
     ],
 )
 def test_a_rollout_may_only_grow(current: int, asked: int, expected: str) -> None:
-    assert code_of(lambda: rules.check_rollout_change(R("v1", "a", rollout=current), asked)) == expected
+    assert refusal_code(lambda: rules.check_rollout_change(R("v1", "a", rollout=current), asked)) == expected
 
 
 @pytest.mark.parametrize(
@@ -58,7 +51,7 @@ def test_a_rollout_may_only_grow(current: int, asked: int, expected: str) -> Non
     ],
 )
 def test_one_unfinished_rollout_at_a_time(history: list[R], expected: str) -> None:
-    assert code_of(lambda: rules.check_can_release(history, "Production")) == expected
+    assert refusal_code(lambda: rules.check_can_release(history, "Production")) == expected
 
 
 def test_an_unfinished_rollout_names_both_ways_out() -> None:
@@ -89,7 +82,7 @@ def test_an_unfinished_rollout_names_both_ways_out() -> None:
 def test_identical_content(
     history: list[R], content: str, target: str, build: int | None, expected: str
 ) -> None:
-    assert code_of(lambda: rules.check_not_identical(history, content, target, build)) == expected
+    assert refusal_code(lambda: rules.check_not_identical(history, content, target, build)) == expected
 
 
 @pytest.mark.parametrize(
@@ -126,7 +119,7 @@ def test_rollback_targets(
 )
 def test_rollbacks_that_are_refused(history: list[R], chosen: str | None, expected: str) -> None:
     picked = next((r for r in history if r.label == chosen), None)
-    assert code_of(lambda: rules.rollback_target(history, "Production", picked)) == expected
+    assert refusal_code(lambda: rules.rollback_target(history, "Production", picked)) == expected
 
 
 @pytest.mark.parametrize(
@@ -165,4 +158,4 @@ def test_valid_targets(target: str) -> None:
 
 @pytest.mark.parametrize("target", ["banana", "1.0.0.0.0", ">>1", "1.0.0 || banana"])
 def test_invalid_targets(target: str) -> None:
-    assert code_of(lambda: rules.check_target(target)) == "invalid-release"
+    assert refusal_code(lambda: rules.check_target(target)) == "invalid-release"
