@@ -29,7 +29,9 @@ KEY_PATTERN = re.compile(r"oa_[A-Za-z0-9_-]{43}")
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", cache_recheck_seconds=60.0, _env_file=None)  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path / "data", cache_recheck_seconds=60.0, allowed_hosts="testserver", _env_file=None
+    )
 
 
 class MovableClock:
@@ -133,6 +135,7 @@ class LiveServer:
 
     def __init__(self, data_dir: Path, port: int, *args: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.data_dir = data_dir
         env = {
             **os.environ,
             "OVERAIR_DATA_DIR": str(data_dir),
@@ -180,6 +183,11 @@ class LiveServer:
             self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
+
+    @property
+    def metrics_key(self) -> str:
+        """The key ``/metrics`` asks for (made by the server on first start)."""
+        return (self.data_dir / "metrics-key").read_text().strip()
 
 
 @contextlib.contextmanager
@@ -238,6 +246,11 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, out, err
+
+
+def scrape_headers(client: TestClient) -> dict[str, str]:
+    """The ``Authorization`` header that reads ``/metrics`` of the app behind ``client``."""
+    return {"Authorization": f"Bearer {client.app.state.scrape_access.key}"}  # type: ignore[attr-defined]
 
 
 def refusal_code(call: Callable[[], object]) -> str:

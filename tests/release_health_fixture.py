@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from conftest import publish
+from conftest import publish, scrape_headers
 from overair.metrics.rules import ReleaseHealth, failure_rate
 
 
@@ -100,7 +100,7 @@ def api_rates(api: TestClient, device: TestClient, known: KnownReports) -> dict[
 def prometheus_rates(api: TestClient, device: TestClient, known: KnownReports) -> dict[str, float]:
     """``overair_release_failure_ratio`` of the deployment, from a scrape of ``/metrics``."""
     found: dict[str, float] = {}
-    for family in text_string_to_metric_families(device.get("/metrics").text):
+    for family in text_string_to_metric_families(device.get("/metrics", headers=scrape_headers(device)).text):
         for sample in family.samples:
             labels = sample.labels
             if sample.name == "overair_release_failure_ratio" and (labels["app"], labels["deployment"]) == (

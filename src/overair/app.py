@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -28,13 +29,15 @@ from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
 from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
+from overair.hosts import HostPolicy
 from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
+from overair.metrics.scrape import scrape_access
 from overair.metrics.service import MetricsService
 from overair.packages import Limits, signing
 from overair.problems import EXPECTED_FAILURES, describe, document_problems
-from overair.protocols.asgi import Receive, Scope, Send
+from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes
 from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
 from overair.protocols.codepush_management import handles as codepush_management_handles
@@ -133,20 +136,46 @@ class OverairApp:
         devices: DeviceRouter,
         state: Any,
         codepush_management: CodePushManagement | None = None,
+        hosts: HostPolicy | None = None,
     ) -> None:
         self.management = management
         self.devices = devices
         self.state = state
         self.codepush_management = codepush_management
+        self.hosts = hosts or HostPolicy.build("")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            host = header(scope, b"host")
+            if not self.hosts.allows(host):
+                await _misdirected(send, host or "", self.hosts)
+                return
             if await self.devices.dispatch(scope, receive, send):
                 return
             if self.codepush_management is not None and codepush_management_handles(scope["path"]):
                 await self.codepush_management(scope, receive, send)
                 return
         await self.management(scope, receive, send)
+
+
+async def _misdirected(send: Send, host: str, hosts: HostPolicy) -> None:
+    """421 for a request naming a host this server does not answer for (see :mod:`overair.hosts`)."""
+    shown = host[:100].encode("ascii", "backslashreplace").decode()
+    detail = (
+        f"This server does not answer for the host {shown!r}; it answers for {', '.join(hosts.names())}. "
+        "If devices or people reach it by that name, set OVERAIR_PUBLIC_URL to that URL (or add the name "
+        "to OVERAIR_ALLOWED_HOSTS) and restart the server."
+    )
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Misdirected Request",
+            "status": 421,
+            "detail": detail,
+            "code": "unknown-host",
+        }
+    ).encode()
+    await send_bytes(send, 421, body, [(b"content-type", PROBLEM.encode())])
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) -> OverairApp:
@@ -219,6 +248,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.device_cache = cache
     management.state.metrics = metrics
     management.state.prometheus = make_registry(metrics)
+    management.state.scrape_access = scrape_access(
+        settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()
+    )
     _install_error_table(management)
     plain_openapi = management.openapi
     management.openapi = lambda: document_problems(plain_openapi())  # type: ignore[method-assign]
@@ -251,4 +283,4 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             "console": "/console/",
         }
 
-    return OverairApp(management, devices, management.state, codepush_management)
+    return OverairApp(management, devices, management.state, codepush_management, settings.host_policy())

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from overair.hosts import HostPolicy
 
 
 class Settings(BaseSettings):
@@ -21,7 +24,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
     public_url: str = Field(
-        default="", description="Base URL devices use to reach this server; empty: derived."
+        default="",
+        description="Base URL devices use to reach this server (download URLs are built from it); empty: "
+        "the Host a request names, if it is an allowed host.",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names (optionally with :port) requests may address, besides the "
+        "public URL's host, the loopback names and the bind address; others get 421. '*' allows any host "
+        "(only behind a proxy that checks Host itself).",
     )
     workers: int = Field(default=1, ge=1, le=64)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
@@ -46,7 +57,13 @@ class Settings(BaseSettings):
         "(0.2: the delta is at most 80% of the package's size).",
     )
     metrics_key: str = Field(
-        default="", description="If set, GET /metrics requires it as a bearer token; empty: open."
+        default="",
+        description="The bearer token GET /metrics requires; empty: the key in data_dir/metrics-key "
+        "(made on first start), unless metrics_public.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve GET /metrics to anyone (it names every app, deployment and label).",
     )
     metrics_retention_days: int = Field(
         default=90, ge=0, description="Hourly metrics older than this are pruned; 0 keeps them forever."
@@ -75,7 +92,20 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        value = value.rstrip("/")
+        if value and not (value.startswith(("http://", "https://")) and urlsplit(value).hostname):
+            raise ValueError(f"{value!r} is not a URL: write it like https://ota.example.com")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, value: str) -> str:
+        HostPolicy.build(value)  # raises ValueError naming the entry that is not a host name
+        return value
+
+    def host_policy(self) -> HostPolicy:
+        """Which ``Host`` names requests may address (see :mod:`overair.hosts`)."""
+        return HostPolicy.build(self.allowed_hosts, self.public_url, self.host)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///<data_dir>/overair.db``."""
@@ -85,6 +115,10 @@ class Settings(BaseSettings):
         """Where the server's online signing key lives."""
         return self.server_key_file or self.data_dir / "server-key.pem"
 
+    def resolved_metrics_key_file(self) -> Path:
+        """Where the generated metrics key lives (used when OVERAIR_METRICS_KEY is not set)."""
+        return self.data_dir / "metrics-key"
+
     def resolved_temp_dir(self) -> Path:
         """The folder for the server's temporary files: ``<data_dir>/tmp``, never a shared system folder."""
         return (self.data_dir / "tmp").resolve()
@@ -92,3 +126,25 @@ class Settings(BaseSettings):
     def resolved_blob_url(self) -> str:
         """The blob store URL, defaulting to ``file://<data_dir>/blobs``."""
         return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used, with one line per wrong ``OVERAIR_*`` value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def load_settings(**overrides: object) -> Settings:
+    """``Settings(**overrides)``, turning a validation failure into a :class:`SettingsError` that names each
+    environment variable, what was wrong with it and what it should look like."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "OVERAIR_" + "_".join(str(part) for part in error["loc"]).upper()
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}={error.get('input')!r}: {reason}")
+        raise SettingsError("The server's settings are wrong: " + "; ".join(lines) + ".") from None

@@ -30,11 +30,14 @@ def serve(
     ] = False,
 ) -> None:
     """Run the overair server (SQLite and a local folder by default)."""
+    from overair.config import SettingsError
     from overair.packages.signing import SigningError
     from overair.server import run_server
 
     try:
         run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
+    except SettingsError as exc:
+        raise CliError(exc.message) from None
     except SigningError as exc:
         raise CliError(
             f"The server's signing key cannot be used: {exc.message}. Restore the file from a backup, or set "
@@ -73,11 +76,14 @@ def fsck(
     import datetime as dt
     import json
 
-    from overair.config import Settings
+    from overair.config import SettingsError, load_settings
     from overair.maintenance import fsck as check
     from overair.maintenance import report as output
 
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    try:
+        settings = load_settings() if data_dir is None else load_settings(data_dir=data_dir)
+    except SettingsError as exc:
+        raise CliError(exc.message) from None
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, soft_wrap=True)

@@ -11,9 +11,11 @@ from rich.console import Console
 from overair import __version__
 from overair.auth.principal import Principal, Surface
 from overair.auth.service import AccessKeyService
-from overair.config import Settings
+from overair.config import Settings, load_settings
 from overair.db import make_engine, make_sessionmaker, migrate
+from overair.hosts import is_loopback
 from overair.maintenance import describe_sweep, sweep_leftovers
+from overair.metrics.scrape import scrape_access
 from overair.packages import signing
 from overair.storage import open_blob_store
 
@@ -61,7 +63,7 @@ def run_server(
     for name, value in (("HOST", host), ("PORT", port), ("DATA_DIR", data_dir), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"OVERAIR_{name}"] = str(value)
-    settings = Settings()
+    settings = load_settings()
     key = prepare(settings, new_admin_key)
     url = f"http://{settings.host}:{settings.port}"
     say = console.print
@@ -69,6 +71,26 @@ def run_server(
     server_key = signing.public_key_text(signing.load_or_create_key_file(settings.resolved_server_key_file()))
     say(f"Update-check answers are signed with the server key {server_key}", soft_wrap=True, highlight=False)
     say(f"Web console: {url}/console/ (sign in with an access key)", highlight=False)
+    metrics = scrape_access(
+        settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()
+    )
+    if metrics.created:
+        say(
+            f"Prometheus reads {url}/metrics with the metrics key [bold]{metrics.key}[/] "
+            f"(kept in {metrics.source})"
+        )
+    elif metrics.key is None:
+        say(f"{url}/metrics is open to anyone (OVERAIR_METRICS_PUBLIC=true)", highlight=False)
+    else:
+        say(f"Prometheus reads {url}/metrics with the metrics key in {metrics.source}", highlight=False)
+    if not is_loopback(settings.host) and not settings.public_url and not settings.allowed_hosts:
+        say(
+            "[yellow]Requests that name a host other than this machine's loopback names are refused "
+            "(421).[/] Set OVERAIR_PUBLIC_URL to the URL devices use (like http://192.168.1.5:3000 or "
+            "https://ota.example.com), or list names in OVERAIR_ALLOWED_HOSTS.",
+            soft_wrap=True,
+            highlight=False,
+        )
     if key:
         say("\nAn admin access key was created. It is shown only this once:\n")
         say(f"    [bold yellow]{key}[/]\n", soft_wrap=True)

@@ -139,6 +139,7 @@ def test_an_expired_key_is_refused_and_ends_its_sessions(
 def short_sessions(tmp_path: Path, clock: MovableClock) -> Iterator[OverairApp]:
     settings = Settings(
         data_dir=tmp_path / "short",
+        allowed_hosts="testserver",
         console_session_minutes=1.5 / 60,
         _env_file=None,  # type: ignore[call-arg]
     )

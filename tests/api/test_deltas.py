@@ -94,7 +94,9 @@ def test_no_delta_when_it_does_not_save_the_margin(
 
 
 def test_the_margin_is_a_setting(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "d", delta_min_saving=0.999, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        allowed_hosts="testserver", data_dir=tmp_path / "d", delta_min_saving=0.999, _env_file=None
+    )  # type: ignore[call-arg]
     server = create_app(settings)
     admin = server.state.access_keys.ensure_initial_key()
     with TestClient(server, base_url="http://testserver") as client:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> tuple[OverairApp, str]:
     data = Path(tmp_path_factory.mktemp("fuzz"))
-    server = create_app(Settings(data_dir=data, _env_file=None))  # type: ignore[call-arg]
+    server = create_app(Settings(allowed_hosts="testserver", data_dir=data, _env_file=None))  # type: ignore[call-arg]
     created = server.state.access_keys.ensure_initial_key()
     assert created is not None
     from starlette.testclient import TestClient

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from conftest import publish
+from conftest import publish, scrape_headers
 from overair.app import OverairApp, create_app
 from overair.config import Settings
 from overair.db import make_sessionmaker
@@ -334,7 +334,7 @@ def test_prometheus_series_stay_bounded(api: TestClient, device: TestClient, key
     for n in range(1, 11):
         for client in range(30):
             report(device, key, f"v{n}", "installed", f"device-{n}-{client}")
-    response = device.get("/metrics")
+    response = device.get("/metrics", headers=scrape_headers(device))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     found = families(response.text)
@@ -355,13 +355,44 @@ def test_prometheus_series_stay_bounded(api: TestClient, device: TestClient, key
 
 
 def test_metrics_key_guards_the_scrape(tmp_path: Any) -> None:
-    settings = Settings(data_dir=tmp_path / "data", metrics_key="scrape-secret", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        allowed_hosts="testserver", data_dir=tmp_path / "data", metrics_key="scrape-secret", _env_file=None
+    )  # type: ignore[call-arg]
     with TestClient(create_app(settings)) as client:
         refused = client.get("/metrics")
         assert refused.status_code == 401 and "OVERAIR_METRICS_KEY" in refused.json()["detail"]
+        assert not (tmp_path / "data" / "metrics-key").exists()  # a configured key: no file is made
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
         assert scraped.status_code == 200 and "overair_active_devices" in scraped.text
+
+
+def test_metrics_are_closed_by_default_with_a_key_made_on_first_start(tmp_path: Any) -> None:
+    settings = Settings(allowed_hosts="testserver", data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    with TestClient(create_app(settings)) as client:
+        refused = client.get("/metrics")
+        assert refused.status_code == 401
+        assert (
+            "metrics-key" in refused.json()["detail"] and "OVERAIR_METRICS_PUBLIC" in refused.json()["detail"]
+        )
+        assert "overair_" not in refused.text
+        key_file = tmp_path / "data" / "metrics-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        key = key_file.read_text().strip()
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
+        assert scraped.status_code == 200 and "overair_active_devices" in scraped.text
+    with TestClient(create_app(settings)) as again:  # the same key after a restart
+        assert again.get("/metrics", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_metrics_can_be_opened_on_purpose(tmp_path: Any) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        allowed_hosts="testserver", data_dir=tmp_path / "data", metrics_public=True, _env_file=None
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/metrics").status_code == 200
+    assert not (tmp_path / "data" / "metrics-key").exists()
 
 
 def test_the_last_failure_reason_of_a_release_is_kept_and_shown(

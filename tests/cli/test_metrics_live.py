@@ -72,7 +72,12 @@ def test_a_simulated_fleet_shows_in_the_series_and_in_prometheus(
     assert v1[-1]["active"] == 20
 
     # Prometheus scrapes the live server and its parser reads every family
-    scraped = httpx.get(live_server.url + "/metrics", timeout=30)
+    assert f"/metrics with the metrics key {live_server.metrics_key}" in live_server.output
+    scraped = httpx.get(
+        live_server.url + "/metrics",
+        headers={"Authorization": f"Bearer {live_server.metrics_key}"},
+        timeout=30,
+    )
     assert scraped.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
     active = {

@@ -31,6 +31,8 @@ def test_first_key_is_shown_once_and_a_new_one_on_request(tmp_path: Path) -> Non
     second = LiveServer(data, free_port())
     try:
         assert second.key == "" and "Log in with" in second.output
+        assert f"/metrics with the metrics key in {data / 'metrics-key'}" in second.output
+        assert second.metrics_key not in second.output  # shown once, like the admin key
         assert whoami(second, first.key) == 200
     finally:
         second.stop()
@@ -67,3 +69,36 @@ def test_the_server_key_is_printed_kept_across_restarts_and_a_damaged_one_is_nam
     (data / "server-key.pem").write_text("damaged")
     code, _, err = run_cli(capsys, "serve", "--data-dir", str(data), "--port", str(free_port()))
     assert code == 1 and "signing key cannot be used" in err and "OVERAIR_SERVER_KEY_FILE" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("OVERAIR_ALLOWED_HOSTS", "https://ota.example.com", "is not a host name"),
+        ("OVERAIR_PUBLIC_URL", "ota.example.com", "is not a URL"),
+        ("OVERAIR_PORT", "eighty", "valid integer"),
+    ],
+)
+def test_a_wrong_setting_is_named_without_a_traceback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    named: str,
+) -> None:
+    from conftest import run_cli
+
+    monkeypatch.setenv(variable, value)
+    code, _, err = run_cli(capsys, "serve", "--data-dir", str(tmp_path / "data"))
+    assert code == 1 and f"{variable}={value!r}" in err and named in err and "Traceback" not in err
+
+
+def test_serving_on_every_address_says_how_devices_reach_it(tmp_path: Path) -> None:
+    server = LiveServer(tmp_path / "data", free_port(), "--host", "0.0.0.0")
+    try:
+        assert "OVERAIR_PUBLIC_URL" in server.output and "421" in server.output
+        misdirected = httpx.get(server.url + "/api/v1/apps", headers={"Host": "evil.example"})
+        assert misdirected.status_code == 421 and "OVERAIR_ALLOWED_HOSTS" in misdirected.json()["detail"]
+    finally:
+        server.stop()

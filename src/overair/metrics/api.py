@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from typing import Annotated
 
 import anyio.to_thread
@@ -13,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from overair.auth.api import Caller
 from overair.errors import Unauthorized
 from overair.metrics.schemas import DeploymentMetricsOut, HourlyPointOut, LabelMetricsOut
+from overair.metrics.scrape import ScrapeAccess
 from overair.metrics.service import MAX_HOURS, MetricsService
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
@@ -53,14 +53,12 @@ def deployment_metrics(
 
 
 def _check_scrape_key(request: Request) -> None:
-    expected: str = request.app.state.settings.metrics_key
-    if not expected:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), expected.encode()):
+    access: ScrapeAccess = request.app.state.scrape_access
+    if not access.allows(request.headers.get("authorization", "")):
         raise Unauthorized(
-            "This server's /metrics needs its metrics key: send Authorization: Bearer <OVERAIR_METRICS_KEY> "
-            "(in Prometheus: authorization: {credentials: ...} in the scrape config)."
+            f"/metrics needs this server's metrics key (from {access.source}): send Authorization: Bearer "
+            "<key> (in Prometheus: authorization: {credentials_file: ...} in the scrape config), or set "
+            "OVERAIR_METRICS_PUBLIC=true to open it."
         )
 
 

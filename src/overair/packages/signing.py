@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from overair.files import create_once
 from overair.packages.manifest import ManifestEntry
 
 FORMAT = "overair-release/1"
@@ -312,19 +310,7 @@ def load_or_create_key_file(path: Path) -> Ed25519PrivateKey:
     Several server processes may start at once: the key is written to a temporary file and linked
     into place, so each process reads either nothing or the complete key, and all end up with the same.
     """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".server-key-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(private_key_pem(generate_private_key()))
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temporary, 0o600)
-            with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
-                os.link(temporary, path)
-        finally:
-            os.unlink(temporary)
+    create_once(path, lambda: private_key_pem(generate_private_key()))
     try:
         return load_private_key(path.read_bytes())
     except OSError as exc:

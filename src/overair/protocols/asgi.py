@@ -17,6 +17,10 @@ Headers = Sequence[tuple[bytes, bytes]]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
+NO_STORE = (b"cache-control", b"private, no-store")
+"""Cache-Control of every update-check answer: it depends on the device and the moment, so no cache (a
+CDN, a proxy, the device's HTTP cache) may keep it."""
+
 
 async def send_bytes(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None

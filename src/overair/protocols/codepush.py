@@ -22,7 +22,17 @@ import anyio.to_thread
 from overair.errors import OverairError
 from overair.metrics.service import MetricsService
 from overair.protocols.answers import cached_answer
-from overair.protocols.asgi import Headers, Receive, Scope, Send, header, query_params, read_body, send_bytes
+from overair.protocols.asgi import (
+    NO_STORE,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    query_params,
+    read_body,
+    send_bytes,
+)
 from overair.protocols.downloads import Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
@@ -74,7 +84,6 @@ _CORS = [
         b"access-control-allow-headers",
         b"Content-Type, X-CodePush-Plugin-Name, X-CodePush-Plugin-Version, X-CodePush-SDK-Version",
     ),
-    (b"cache-control", b"no-cache"),
 ]
 
 _STATUS_COUNTS = {
@@ -191,8 +200,9 @@ class CodePushProtocol:
         return RouteTable([*routes, *preflights], refuse)
 
     async def update_check(self, scope: Scope, _receive: Receive, send: Send, *, snake: bool) -> None:
-        """Answer an update check from the cache, as the reference server does."""
-        cors = _cors(scope)
+        """Answer an update check from the cache, as the reference server does (but never stored by a
+        cache: the reference's ``no-cache`` would let a shared cache keep one device's answer)."""
+        cors = _cors(scope, NO_STORE)
         params = query_params(scope["query_string"])
         if any(len(value) > 256 for value in params.values()):  # answers are cached per parameter values
             await send_bytes(send, 400, BAD_REQUEST.encode(), [*_HTML, *cors])
@@ -328,10 +338,10 @@ class CodePushProtocol:
         await send_bytes(send, 200, b"OK", [*_TEXT, *cors])
 
 
-def _cors(scope: Scope) -> Headers:
-    """The reference's CORS headers, echoing the request's origin."""
+def _cors(scope: Scope, cache_control: tuple[bytes, bytes] = (b"cache-control", b"no-cache")) -> Headers:
+    """The reference's CORS and Cache-Control headers, echoing the request's origin."""
     origin = header(scope, b"origin")
-    return [(b"access-control-allow-origin", (origin or "*").encode()), *_CORS]
+    return [(b"access-control-allow-origin", (origin or "*").encode()), *_CORS, cache_control]
 
 
 async def preflight(scope: Scope, _receive: Receive, send: Send) -> None:

@@ -32,6 +32,7 @@ from overair.problems import status_of
 from overair.protocols.answers import cached_answer
 from overair.protocols.asgi import (
     JSON_HEADERS,
+    NO_STORE,
     Receive,
     Scope,
     Send,
@@ -176,6 +177,7 @@ class AnswerSigner:
         signature = signing.sign_freshness(self._key, now, expires, scope, body)
         headers = [
             *JSON_HEADERS,
+            NO_STORE,
             (_ISSUED_AT, str(now).encode()),
             (_EXPIRES_AT, str(expires).encode()),
             (_SIGNATURE, self._key_id + b":" + signature.encode()),
@@ -225,23 +227,22 @@ class NativeProtocol:
     async def update_check(self, scope: Scope, _receive: Receive, send: Send) -> None:
         """Answer one update check from the cache (the database is read only when a deployment changed)."""
         params = query_params(scope["query_string"])
+        fail = functools.partial(send_error, send, extra=[NO_STORE])
         for name, limit in _LIMITS.items():
             if len(params.get(name, "")) > limit:
-                await send_error(send, 400, f"{name} is too long: at most {limit} characters.")
+                await fail(400, f"{name} is too long: at most {limit} characters.")
                 return
         key = params.get("deployment_key", "").strip()
         if not key:
-            await send_error(send, 400, "deployment_key is missing: send the key of the app's deployment.")
+            await fail(400, "deployment_key is missing: send the key of the app's deployment.")
             return
         app_version = semver.valid(params.get("app_version", ""))
         if app_version is None:
-            await send_error(
-                send, 400, "app_version is missing or not a version: send the binary's version, like 1.0.0."
-            )
+            await fail(400, "app_version is missing or not a version: send the binary's version, like 1.0.0.")
             return
         build_text = params.get("build_number", "").strip()
         if build_text and not _DIGITS.fullmatch(build_text):
-            await send_error(send, 400, "build_number must be a whole number, like 1.")
+            await fail(400, "build_number must be a whole number, like 1.")
             return
         failed = frozenset(x for x in params.get("failed", "").split(",") if x)
         query = DeviceQuery(
@@ -260,7 +261,7 @@ class NativeProtocol:
             self._cache, key, query, ("native", query, base), encode, params.get("client_id", "")
         )
         if answer is None:
-            await send_error(send, 404, "Unknown deployment key: check the key the app was built with.")
+            await fail(404, "Unknown deployment key: check the key the app was built with.")
             return
         await send_bytes(send, 200, answer, self._signer.headers(signing.freshness_scope(params), answer))
 
