@@ -283,7 +283,12 @@ def _rehearsal_table(rehearsal: dict[str, Any]) -> Table:
 
 
 class Fleet:
-    """Simulated devices, one folder each under ``root``: a tiny embedded bundle and the engine's data."""
+    """Simulated devices, one folder each under ``root``: a tiny embedded bundle and the engine's data.
+
+    ``simulated`` (the default, and always so for ``overair simulate``) marks every request with
+    ``Overair-Simulated: 1``, so the server counts the fleet as a rehearsal. False makes the engines plain
+    devices that count in production metrics, for load and end-to-end tests of those metrics.
+    """
 
     def __init__(
         self,
@@ -294,8 +299,10 @@ class Fleet:
         app_version: str,
         build_number: int | None,
         embedded_text: str,
+        simulated: bool = True,
     ) -> None:
         self.root = root
+        self.simulated = simulated
         self.server = server
         self.deployment_key = deployment_key
         self.app_version = app_version
@@ -321,7 +328,10 @@ class Fleet:
         summaries: list[LaunchSummary] = []
         with (
             httpx.Client(
-                limits=limits, timeout=timeout, follow_redirects=True, headers={SIMULATED_HEADER: "1"}
+                limits=limits,
+                timeout=timeout,
+                follow_redirects=True,
+                headers={SIMULATED_HEADER: "1"} if self.simulated else {},
             ) as http,
             _pool(workers) as pool,
             _collect_check_failures() as check_failures,
