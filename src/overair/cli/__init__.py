@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from overair.cli import apps, binaries, deployments, keys, releases, signing, simulate
+from overair.cli import apps, binaries, deployments, keys, rehearsal, releases, signing, simulate
 
 
 def build_cli() -> typer.Typer:
@@ -23,4 +23,5 @@ def build_cli() -> typer.Typer:
     cli.add_typer(binaries.app, name="binary")
     cli.add_typer(signing.app, name="keys")
     cli.command("simulate")(simulate.simulate)
+    cli.command("simulate-cleanup")(rehearsal.simulate_cleanup)
     return cli
