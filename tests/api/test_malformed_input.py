@@ -11,11 +11,10 @@ import json
 import logging
 from typing import Any
 
-import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import bundle
+from conftest import bundle, call_asgi
 from overair.app import OverairApp
 
 DEEP = b"[" * 100_000
@@ -108,10 +107,12 @@ def test_a_content_length_that_is_not_a_number_is_never_a_500(
     headers = {"content-length": length, "content-type": "multipart/form-data; boundary=x"}
     body = [b"--x\r\n\r\n--x--\r\n"]
     headers["authorization"] = f"Bearer {admin_key}"
-    statuses = asgi(codepush.app, "POST", "/apps/CoolApp/deployments/Staging/release", headers, body)
-    assert statuses == [400]
-    statuses = asgi(codepush.app, "POST", "/api/v1/apps/CoolApp/deployments/Staging/releases", headers, body)
-    assert statuses == [411]
+    answered = statuses(codepush.app, "POST", "/apps/CoolApp/deployments/Staging/release", headers, body)
+    assert answered == [400]
+    answered = statuses(
+        codepush.app, "POST", "/api/v1/apps/CoolApp/deployments/Staging/releases", headers, body
+    )
+    assert answered == [411]
 
 
 # -- item 9: JSON bodies -------------------------------------------------------------------------------
@@ -226,44 +227,21 @@ def test_the_release_options_field_refuses_the_same_payloads(api: TestClient) ->
 # -- item 9: a client that hangs up halfway through its body ---------------------------------------------
 
 
-def asgi(
+def statuses(
     server: Any, method: str, target: str, headers: dict[str, str], chunks: list[bytes], hang_up: bool = False
 ) -> list[int]:
-    """Call the app directly (headers as given, latin-1), the body in ``chunks``, then disconnect if
-    ``hang_up``: the statuses the app answered with."""
+    """The statuses ``server`` answered a request with (none, or one)."""
     path, _, query = target.partition("?")
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    messages = [
-        {"type": "http.request", "body": c, "more_body": hang_up or i < len(chunks) - 1}
-        for i, c in enumerate(chunks)
-    ]
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    async def main() -> None:
-        await server(scope, receive, send)
-
-    anyio.run(main)
-    return statuses
+    answer = call_asgi(
+        server,
+        method,
+        path,
+        query=query.encode(),
+        headers=list(headers.items()),
+        chunks=chunks,
+        hang_up=hang_up,
+    )
+    return [answer.status] if answer else []
 
 
 @pytest.mark.parametrize(
@@ -316,8 +294,8 @@ def test_a_client_that_hangs_up_mid_body_is_one_log_line_and_no_500(
             HALF_MULTIPART if content_type.startswith("multipart/") else b'{"friendlyName": "' + b"x" * 480
         ]
         target = path + ("?" + query if query else "")
-        statuses = asgi(server, method, target, {**headers, "content-length": "1000"}, half, hang_up=True)
-    assert not [s for s in statuses if s >= 500], statuses
+        answered = statuses(server, method, target, {**headers, "content-length": "1000"}, half, hang_up=True)
+    assert not [s for s in answered if s >= 500], answered
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
     if dialect != "device":  # devices hang up often: a short report is a bad request, as it always was
         (line,) = [r.getMessage() for r in caplog.records if r.name == "overair"]
