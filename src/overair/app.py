@@ -75,12 +75,13 @@ def _validation_detail(exc: RequestValidationError) -> str:
 
 def unreadable_body(cause: BaseException | None) -> str | None:
     """What is wrong with a JSON body FastAPI could not parse (it answers them all "There was an error
-    parsing the body"), or None when ``cause`` is not a parsing failure."""
+    parsing the body"), or None when ``cause`` is not a parsing failure it knows (malformed JSON is a
+    RequestValidationError, answered as a 422)."""
     if isinstance(cause, RecursionError):
         reason = "it is nested too deeply"
     elif isinstance(cause, UnicodeDecodeError):
         reason = "it is not UTF-8 text"
-    elif isinstance(cause, ValueError):  # int() past 4,300 digits; JSONDecodeError is answered as a 422
+    elif isinstance(cause, ValueError) and "digits" in str(cause):  # int() past 4,300 digits
         reason = "a number has too many digits"
     else:
         return None
