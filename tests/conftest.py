@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -13,9 +14,12 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import anyio
 import httpx
 import pytest
 from starlette.testclient import TestClient
@@ -262,3 +266,64 @@ def refusal_code(call: Callable[[], object]) -> str:
     except OverairError as exc:
         return exc.code
     return "ok"
+
+
+@dataclasses.dataclass
+class Answer:
+    """What an ASGI app sent: status, headers (lower-case names) and the whole body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def call_asgi(
+    app: Any,
+    method: str,
+    path: str,
+    *,
+    query: bytes = b"",
+    headers: Sequence[tuple[str, str]] = (),
+    chunks: Sequence[bytes] = (b"",),
+    hang_up: bool = False,
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+) -> Answer | None:
+    """Call ``app`` as an ASGI server would, with exactly these bytes (no client library normalising
+    anything): ``path`` decoded, ``query`` raw, headers latin-1, the body in ``chunks``, and then a
+    disconnect when ``hang_up``. None when the app sent nothing."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": quote(path).encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "client": client,
+        "server": ("testserver", 80),
+    }
+    messages = [
+        {"type": "http.request", "body": chunk, "more_body": hang_up or i < len(chunks) - 1}
+        for i, chunk in enumerate(chunks)
+    ]
+    answers: list[Answer] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            sent = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])}
+            answers.append(Answer(message["status"], sent, b""))
+        elif message["type"] == "http.response.body" and answers:
+            answers[-1].body += message.get("body", b"")
+
+    async def main() -> None:
+        await app(scope, receive, send)
+
+    anyio.run(main)
+    assert len(answers) <= 1, f"{method} {path} answered {len(answers)} times"
+    return answers[0] if answers else None

@@ -17,9 +17,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 
 from overair import __version__
@@ -36,7 +37,7 @@ from overair.metrics.prometheus import make_registry
 from overair.metrics.scrape import scrape_access
 from overair.metrics.service import MetricsService
 from overair.packages import Limits, signing
-from overair.problems import EXPECTED_FAILURES, describe, document_problems
+from overair.problems import EXPECTED_FAILURES, client_gone, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes
 from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
@@ -66,10 +67,28 @@ def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | 
 def _validation_detail(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":  # FastAPI's location is a character offset
+            reason = error.get("ctx", {}).get("error", "malformed")
+            return f"The request body is not valid JSON: {reason} (at character {error['loc'][-1]})."
         location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
         where = ".".join(location) or "request body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
     return "Invalid request: " + "; ".join(parts)
+
+
+def unreadable_body(cause: BaseException | None) -> str | None:
+    """What is wrong with a JSON body FastAPI could not parse (it answers them all "There was an error
+    parsing the body"), or None when ``cause`` is not a parsing failure it knows (malformed JSON is a
+    RequestValidationError, answered as a 422)."""
+    if isinstance(cause, RecursionError):
+        reason = "it is nested too deeply"
+    elif isinstance(cause, UnicodeDecodeError):
+        reason = "it is not UTF-8 text"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):  # int() past 4,300 digits
+        reason = "a number has too many digits"
+    else:
+        return None
+    return f"The request body is not valid JSON: {reason}."
 
 
 def _install_error_table(api: FastAPI) -> None:
@@ -85,8 +104,17 @@ def _install_error_table(api: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return _problem(422, "Invalid request", _validation_detail(exc))
 
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    async def disconnected(request: Request, _exc: Exception) -> Response:
+        client_gone(request.method, request.url.path)
+        return Response(status_code=400)  # nobody reads it
+
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI wraps what reading a JSON body raised
+            return await disconnected(request, exc.__cause__)
+        detail = unreadable_body(exc.__cause__) if exc.status_code == 400 else None
+        if detail is not None:
+            return _problem(400, "Invalid request", detail)
         detail = str(exc.detail)
         headers = dict(exc.headers or {})
         if exc.status_code == 404:
@@ -117,6 +145,7 @@ def _install_error_table(api: FastAPI) -> None:
         api.add_exception_handler(failure, expected_failure)
     api.add_exception_handler(RequestValidationError, validation_error)
     api.add_exception_handler(StarletteHTTPException, http_error)
+    api.add_exception_handler(ClientDisconnect, disconnected)
     api.add_exception_handler(Exception, unexpected)
 
 

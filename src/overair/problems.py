@@ -12,6 +12,7 @@ as the CLI can word its own fixes::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,14 @@ STATUS: dict[ErrorKind, tuple[int, str]] = {
 
 EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound)
 """What a request can fail with that is the caller's to fix or to know: every surface answers these alike."""
+
+log = logging.getLogger("overair")
+
+
+def client_gone(method: str, path: str) -> None:
+    """Log a client that hung up before sending its whole request: one warning line and no traceback, as
+    it is the network's or the client's failure, not the server's (and nobody is left to answer)."""
+    log.warning("%s %r: the client disconnected before sending the whole request", method, path[:200])
 
 
 @dataclass(frozen=True, slots=True)

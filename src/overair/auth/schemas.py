@@ -6,6 +6,9 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_KEY_LIFETIME_SECONDS = 100 * 365 * 24 * 3600
+"""The longest lifetime a key may be given (100 years), in every dialect."""
+
 
 class AccessKeyCreate(BaseModel):
     """Create a named access key."""
@@ -13,7 +16,10 @@ class AccessKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$", description="1-100 characters")
     expires_in_seconds: int | None = Field(
-        default=None, ge=1, le=100 * 365 * 24 * 3600, description="Lifetime of the key; none: never expires."
+        default=None,
+        ge=1,
+        le=MAX_KEY_LIFETIME_SECONDS,
+        description="Lifetime of the key; none: never expires.",
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from overair.auth.principal import Principal
@@ -47,7 +47,8 @@ from overair.console.security import (
     safe_next,
 )
 from overair.errors import Invalid, NotFound, Unauthorized
-from overair.problems import EXPECTED_FAILURES, describe
+from overair.inputs import whole_number
+from overair.problems import EXPECTED_FAILURES, client_gone, describe
 from overair.releases import rules
 from overair.releases.domain import ReleaseDomain
 from overair.releases.schemas import (
@@ -218,13 +219,11 @@ def _bool(text: str, name: str) -> bool:
     raise Invalid(f"{name} must be true or false, not {text!r}.")
 
 
-_PERCENTAGE = re.compile(r"[0-9]{1,3}")
-
-
 def _percentage(text: str) -> int:
-    if not _PERCENTAGE.fullmatch(text) or not 1 <= int(text) <= 100:
+    percentage = whole_number(text, 100)
+    if not percentage:
         raise Invalid(f"The rollout must be a whole percentage from 1 to 100, not {text!r}.")
-    return int(text)
+    return percentage
 
 
 def create_console(
@@ -599,6 +598,10 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
             )
         return error_page(exc.status_code, str(exc.detail), str(exc.detail))
 
+    async def disconnected(request: Request, _exc: Exception) -> Response:
+        client_gone(request.method, request.url.path)
+        return Response(status_code=400)  # nobody reads it
+
     async def unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unexpected console error", exc_info=exc)
         return error_page(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
@@ -608,4 +611,5 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
         web.add_exception_handler(failure, expected_failure)
     web.add_exception_handler(RequestValidationError, validation_error)
     web.add_exception_handler(StarletteHTTPException, http_error)
+    web.add_exception_handler(ClientDisconnect, disconnected)
     web.add_exception_handler(Exception, unexpected)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 import anyio.to_thread
 
 from overair.errors import OverairError
+from overair.inputs import UnreadableJson, parse_json
 from overair.metrics.service import MetricsService
 from overair.protocols.answers import cached_answer
 from overair.protocols.asgi import (
@@ -246,8 +247,8 @@ class CodePushProtocol:
         if not body:
             return None
         try:
-            parsed = json.loads(body)
-        except (ValueError, RecursionError):
+            parsed = parse_json(body)
+        except UnreadableJson:
             return None
         return parsed if isinstance(parsed, dict) else None
 

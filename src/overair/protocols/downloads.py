@@ -16,6 +16,7 @@ import re
 
 import anyio.to_thread
 
+from overair.inputs import whole_number
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes, send_error
 from overair.storage import BlobStore, ObjectNotFound, content_key, digest_of
 
@@ -23,8 +24,15 @@ BLOBS = "/v1/blobs/"
 """Where overair serves blobs itself: ``/v1/blobs/<sha256>``."""
 
 _CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _offset(text: str) -> int:
+    number = whole_number(text)
+    if number is None:  # more digits than any blob's size: malformed
+        raise ValueError(text)
+    return number
 
 
 def parse_range(value: str, size: int) -> tuple[int, int] | None:
@@ -39,12 +47,12 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
     if not first_s and not last_s:
         raise ValueError(value)
     if not first_s:  # suffix range: the last N bytes
-        length = int(last_s)
+        length = _offset(last_s)
         if length == 0:
             return None
         return max(0, size - length), size - 1
-    first = int(first_s)
-    last = int(last_s) if last_s else size - 1
+    first = _offset(first_s)
+    last = _offset(last_s) if last_s else size - 1
     if first >= size or last < first:
         return None
     return first, min(last, size - 1)

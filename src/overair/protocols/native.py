@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import time
 from collections.abc import Callable
 
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overair.errors import OverairError
+from overair.inputs import whole_number
 from overair.metrics.service import MetricsService
 from overair.packages import signing
 from overair.problems import status_of
@@ -71,7 +71,7 @@ _LIMITS = {
     "client_id": 200,
     "failed": 1000,
 }
-_DIGITS = re.compile(r"[0-9]{1,9}")
+MAX_BUILD_NUMBER = 999_999_999
 
 
 class Report(BaseModel):
@@ -246,13 +246,14 @@ class NativeProtocol:
             await fail(400, "app_version is missing or not a version: send the binary's version, like 1.0.0.")
             return
         build_text = params.get("build_number", "").strip()
-        if build_text and not _DIGITS.fullmatch(build_text):
+        build_number = whole_number(build_text, MAX_BUILD_NUMBER) if build_text else None
+        if build_text and build_number is None:
             await fail(400, "build_number must be a whole number, like 1.")
             return
         failed = frozenset(x for x in params.get("failed", "").split(",") if x)
         query = DeviceQuery(
             app_version=app_version,
-            build_number=int(build_text) if build_text else None,
+            build_number=build_number,
             label=params.get("label", ""),
             package_hash=params.get("package_hash", ""),
             excluded_labels=failed,

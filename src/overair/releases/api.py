@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -11,9 +10,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from overair.auth.api import Caller
 from overair.errors import Invalid, LengthRequired, PayloadTooLarge
+from overair.inputs import UnreadableJson, parse_json, whole_number
 from overair.packages import ManifestEntry
 from overair.releases.domain import ReleaseDomain
 from overair.releases.schemas import (
@@ -141,15 +142,15 @@ def manifest(app: str, deployment: str, label: str, service: Service, caller: Ca
 
 
 async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOptions]:
-    declared = request.headers.get("content-length")
-    if declared is None or not declared.isdigit():
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is None:
         # without a length the multipart parser would spool the whole body before any limit applies
         raise LengthRequired(
             "Send the upload with a Content-Length header (chunked uploads are not accepted)."
         )
-    if int(declared) > limit:
+    if declared > limit:
         raise PayloadTooLarge(
-            f"The upload is {int(declared):,} bytes, over the server's limit of {limit:,} bytes "
+            f"The upload is {declared:,} bytes, over the server's limit of {limit:,} bytes "
             "(OVERAIR_MAX_UPLOAD_BYTES)."
         )
     content_type = request.headers.get("content-type", "")
@@ -160,6 +161,8 @@ async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOp
         )
     try:
         form = await request.form(max_files=1, max_fields=10)
+    except ClientDisconnect:
+        raise  # not a malformed body: nobody is left to answer (the app logs it)
     except Exception as exc:  # malformed multipart bodies raise several exception types
         raise Invalid(f"The upload is not a readable multipart form: {exc}") from exc
     package = form.get("package")
@@ -169,11 +172,9 @@ async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOp
     if not isinstance(raw, str):
         raise Invalid("The upload has no text field `release` with the release's JSON options.")
     try:
-        options = PublishOptions.model_validate(json.loads(raw))
-    except json.JSONDecodeError as exc:
-        raise Invalid(f"The `release` field is not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise Invalid("The `release` field is nested too deeply to be release options.") from exc
+        options = PublishOptions.model_validate(parse_json(raw))
+    except UnreadableJson as exc:
+        raise Invalid(f"The `release` field is not JSON: {exc}.") from exc
     except ValidationError as exc:
         raise Invalid(describe_validation_error(exc, "release options")) from exc
     # in the server's own temporary folder, where a start-up sweep finds it if the process is killed

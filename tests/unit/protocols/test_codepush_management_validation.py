@@ -216,6 +216,13 @@ def test_patch_refusals(history: list[ReleaseOut], info: dict[str, Any], message
         ("ci", True, True, [("ttl", INVALID)]),
         ("ci", "60d", False, [("ttl", INVALID)]),
         (None, -1, False, [("friendlyName", REQUIRED), ("ttl", INVALID)]),
+        # finite and at most 100 years, as the management API allows (issue 13, item 9)
+        ("ci", 100 * 365 * 24 * 3600 * 1000, False, []),
+        ("ci", 100 * 365 * 24 * 3600 * 1000 + 1, False, [("ttl", INVALID)]),
+        ("ci", 1e300, True, [("ttl", INVALID)]),
+        ("ci", 10**400, True, [("ttl", INVALID)]),
+        ("ci", float("nan"), True, [("ttl", INVALID)]),
+        ("ci", float("inf"), True, [("ttl", INVALID)]),
     ],
 )
 def test_access_key_fields(name: Any, ttl: Any, update: bool, expected: list[tuple[str, str]]) -> None:

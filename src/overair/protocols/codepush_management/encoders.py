@@ -13,7 +13,6 @@ writes domain objects in the dialect's shape:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -23,7 +22,12 @@ from starlette.responses import JSONResponse, Response
 
 from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
 from overair.protocols.codepush_management.errors import Refused
-from overair.protocols.codepush_management.validation import app_spec, as_object, deployment_spec
+from overair.protocols.codepush_management.validation import (
+    app_spec,
+    as_object,
+    deployment_spec,
+    field_object,
+)
 from overair.protocols.downloads import download_url
 from overair.releases.apps import DEFAULT_DEPLOYMENTS
 from overair.releases.read_model import DeploymentActivity, DeploymentDetail
@@ -196,10 +200,7 @@ class StandaloneEncoder:
     def release_info(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """A new release's properties as ``packageInfo``, from the values sent with its package: here the
         multipart field ``packageInfo``, holding JSON (anything else counts as ``{}``)."""
-        try:
-            return as_object(json.loads(values.get("packageInfo", "")))
-        except ValueError:
-            return {}
+        return field_object(values.get("packageInfo", ""))
 
     def refusal(self, refusal: Refused) -> Response:
         """An error answer."""

@@ -8,7 +8,6 @@ alone (as Owner), and the account's name and e-mail are the key's name.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from overair.protocols.codepush_management.errors import NOT_SUPPORTED, UNAUTHOR
 from overair.protocols.codepush_management.uploads import Uploads, receive_multipart
 from overair.protocols.codepush_management.validation import (
     as_object,
+    body_object,
     deployment_spec,
     is_key,
     key_errors,
@@ -65,13 +65,7 @@ class Call:
 
     async def json(self) -> dict[str, Any]:
         """The JSON object in the body (``{}`` for no body, or a JSON value that is not an object)."""
-        body = await self.request.body()
-        if not body:
-            return {}
-        try:
-            return as_object(json.loads(body))
-        except ValueError as exc:
-            raise Refused(400, "The request body is not valid JSON.") from exc
+        return body_object(await self.request.body())
 
     def answer(self, body: Any, status: int = 200, location: str | None = None) -> Response:
         """A JSON answer; ``location``: where the created object is, in the dialects that say so."""

@@ -16,12 +16,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from overair.auth.service import AccessKeyService
 from overair.metrics.service import MetricsService
+from overair.problems import client_gone
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
 from overair.protocols.codepush_management.encoders import AppCenterEncoder, Encoder, StandaloneEncoder
 from overair.protocols.codepush_management.errors import Refused
@@ -172,6 +173,8 @@ class CodePushManagement:
             router = self.standalone
         try:
             await router(scope, receive, send)
+        except ClientDisconnect:
+            client_gone(scope["method"], path)
         except Exception:
             log.exception("CodePush management request failed: %s %s", scope["method"], path)
             await send_bytes(send, 500, b"Internal Server Error", [(b"content-type", b"text/plain")])

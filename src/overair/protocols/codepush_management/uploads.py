@@ -14,20 +14,20 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio.to_thread
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from overair.inputs import whole_number
 from overair.protocols.asgi import base_url
 from overair.protocols.codepush_management.errors import NO_FILE, TOO_LARGE, Refused
-
-T = TypeVar("T")
+from overair.protocols.codepush_management.validation import chunk_number, upload_size
 
 UPLOAD_CHUNK_SIZE = 4 * 1024 * 1024
 UPLOAD_MAX_AGE_SECONDS = 24 * 3600
@@ -40,11 +40,13 @@ async def receive_multipart(
 ) -> tuple[Path, dict[str, Any]]:
     """Read a multipart upload: the file ``field`` into a temporary file (in ``scratch``, which start-up
     sweeps after a crash), the other fields as text."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = whole_number(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise Refused(413, TOO_LARGE)
     try:
         form = await request.form(max_files=1, max_fields=20)
+    except ClientDisconnect:
+        raise  # not a malformed body: nobody is left to answer (CodePushManagement logs it)
     except Exception as exc:  # malformed multipart bodies raise several exception types
         raise Refused(400, NO_FILE) from exc
     try:
@@ -160,8 +162,19 @@ class Uploads:
             shutil.rmtree(self._folder / upload_id, ignore_errors=True)
 
 
-def _failed(message: str, status: int) -> Response:
-    return JSONResponse({"error": True, "message": message}, status_code=status)
+def _answering(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """``endpoint`` with its refusals answered as App Center's upload service does:
+    ``{"error": true, "message"}``."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Refused as refusal:
+            return JSONResponse({"error": True, "message": refusal.message}, status_code=refusal.status)
+
+    return answer
 
 
 class UploadEndpoints:
@@ -173,56 +186,43 @@ class UploadEndpoints:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/upload/set_metadata/{id}", self.set_metadata, methods=["POST"]),
-            Route("/upload/upload_chunk/{id}", self.upload_chunk, methods=["POST"]),
-            Route("/upload/finished/{id}", self.finished, methods=["POST"]),
-            Route("/upload/cancel/{id}", self.cancel, methods=["POST"]),
+            Route("/upload/set_metadata/{id}", _answering(self.set_metadata), methods=["POST"]),
+            Route("/upload/upload_chunk/{id}", _answering(self.upload_chunk), methods=["POST"]),
+            Route("/upload/finished/{id}", _answering(self.finished), methods=["POST"]),
+            Route("/upload/cancel/{id}", _answering(self.cancel), methods=["POST"]),
         ]
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T | Response:
-        try:
-            return await anyio.to_thread.run_sync(fn, *args)
-        except Refused as refusal:
-            return _failed(refusal.message, refusal.status)
 
     async def set_metadata(self, request: Request) -> Response:
         """``POST /upload/set_metadata/<id>?file_name&file_Size&token``."""
         query = request.query_params
-        size = query.get("file_Size") or query.get("file_size") or ""
-        if not size.isdigit():
-            return _failed("file_size is required.", 400)
-        result = await self._run(
-            self.uploads.set_metadata, request.path_params["id"], query.get("token", ""), int(size)
+        size = upload_size(query.get("file_Size") or query.get("file_size") or "")
+        result = await anyio.to_thread.run_sync(
+            self.uploads.set_metadata, request.path_params["id"], query.get("token", ""), size
         )
-        return result if isinstance(result, Response) else JSONResponse(result)
+        return JSONResponse(result)
 
     async def upload_chunk(self, request: Request) -> Response:
         """``POST /upload/upload_chunk/<id>?block_number&token`` with the chunk as the body."""
-        number = request.query_params.get("block_number", "")
-        if not number.isdigit():
-            return _failed("block_number is required.", 400)
+        number = chunk_number(request.query_params.get("block_number", ""))
         data = bytearray()
         async for piece in request.stream():
             data.extend(piece)
             if len(data) > UPLOAD_CHUNK_SIZE:
-                return _failed("The chunk is too large.", 413)
-        result = await self._run(
+                raise Refused(413, "The chunk is too large.")
+        await anyio.to_thread.run_sync(
             self.uploads.put_chunk,
             request.path_params["id"],
             request.query_params.get("token", ""),
-            int(number),
+            number,
             bytes(data),
         )
-        if isinstance(result, Response):
-            return result
-        return JSONResponse({"error": False, "chunk_num": int(number), "error_code": "None"})
+        return JSONResponse({"error": False, "chunk_num": number, "error_code": "None"})
 
     async def finished(self, request: Request) -> Response:
         """``POST /upload/finished/<id>?token``: done, or the chunks still missing."""
         upload_id = request.path_params["id"]
-        missing = await self._run(self.uploads.missing, upload_id, request.query_params.get("token", ""))
-        if isinstance(missing, Response):
-            return missing
+        token = request.query_params.get("token", "")
+        missing = await anyio.to_thread.run_sync(self.uploads.missing, upload_id, token)
         if missing:
             return JSONResponse({"error": True, "state": "Missing", "missing_chunks": missing})
         location = f"{self.public_url or base_url(request.scope)}/upload/{upload_id}"
@@ -239,8 +239,6 @@ class UploadEndpoints:
     async def cancel(self, request: Request) -> Response:
         """``POST /upload/cancel/<id>?token``."""
         upload_id = request.path_params["id"]
-        checked = await self._run(self.uploads.missing, upload_id, request.query_params.get("token", ""))
-        if isinstance(checked, Response):
-            return checked
+        await anyio.to_thread.run_sync(self.uploads.missing, upload_id, request.query_params.get("token", ""))
         await anyio.to_thread.run_sync(self.uploads.discard, upload_id)
         return JSONResponse({"error": False, "state": "Cancelled"})

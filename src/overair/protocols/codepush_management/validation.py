@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from overair.auth.schemas import AccessKeyCreate
+from overair.auth.schemas import MAX_KEY_LIFETIME_SECONDS, AccessKeyCreate
+from overair.inputs import UnreadableJson, parse_json, whole_number
 from overair.protocols.codepush_management.errors import Refused
 from overair.releases.schemas import (
     AppCreate,
@@ -50,6 +51,47 @@ def js_string(value: Any) -> str:
 def as_object(value: Any) -> dict[str, Any]:
     """A JSON object, or an empty one for anything else."""
     return value if isinstance(value, dict) else {}
+
+
+def body_object(body: bytes) -> dict[str, Any]:
+    """The JSON object in a request body (``{}`` for no body, or a JSON value that is not an object); a 400
+    saying what is wrong for a body that is not JSON overair reads (:func:`overair.inputs.parse_json`)."""
+    if not body:
+        return {}
+    try:
+        return as_object(parse_json(body))
+    except UnreadableJson as exc:
+        raise Refused(400, f"The request body is not valid JSON: {exc}.") from exc
+
+
+def field_object(text: str) -> dict[str, Any]:
+    """The JSON object in a form field, or ``{}`` for anything else (unreadable JSON included)."""
+    try:
+        return as_object(parse_json(text))
+    except UnreadableJson:
+        return {}
+
+
+UPLOAD_SIZE_REQUIRED = "file_size must be the file's size in bytes, a whole number like 1048576."
+CHUNK_NUMBER_REQUIRED = "block_number must be the chunk's number, a whole number like 1."
+MAX_CHUNKS = 1_000_000
+"""More chunks than any upload the server accepts has (at 4 MiB a chunk: 4 TiB)."""
+
+
+def upload_size(text: str) -> int:
+    """An App Center upload's declared ``file_size`` (the size limit is the uploads' to apply)."""
+    size = whole_number(text)
+    if size is None:
+        raise Refused(400, UPLOAD_SIZE_REQUIRED)
+    return size
+
+
+def chunk_number(text: str) -> int:
+    """An App Center chunk's ``block_number`` (whether the upload has that chunk is the uploads' to say)."""
+    number = whole_number(text, MAX_CHUNKS)
+    if number is None:
+        raise Refused(400, CHUNK_NUMBER_REQUIRED)
+    return number
 
 
 def invalid(field: str) -> dict[str, str]:
@@ -95,6 +137,17 @@ def rollout_of(info: Mapping[str, Any]) -> int | None:
     return None if value is None else int(js_string(value))
 
 
+MAX_TTL = MAX_KEY_LIFETIME_SECONDS * 1000
+"""The longest ``ttl`` (ms) a key may be given: 100 years, as in the management API."""
+
+
+def valid_ttl(ttl: Any, update: bool) -> bool:
+    """A ``ttl`` in milliseconds: a finite number up to :data:`MAX_TTL`, 0 only when updating."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        return False
+    return 0 < ttl <= MAX_TTL or (ttl == 0 and update)  # NaN compares false: refused too
+
+
 def key_errors(name: Any, ttl: Any, update: bool) -> Fields:
     """An access key's ``friendlyName`` and ``ttl`` (ms; 0 only when updating: expire now)."""
     errors = []
@@ -106,9 +159,7 @@ def key_errors(name: Any, ttl: Any, update: bool) -> Fields:
             AccessKeyCreate(name=name)
         except ValidationError:
             errors.append(invalid("friendlyName"))
-    if ttl is not None and (
-        isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0 or (ttl == 0 and not update)
-    ):
+    if ttl is not None and not valid_ttl(ttl, update):
         errors.append(invalid("ttl"))
     return errors
 
