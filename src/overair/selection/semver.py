@@ -24,6 +24,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = ["compare", "gtr", "ltr", "satisfies", "valid", "valid_range"]
 
@@ -32,6 +33,8 @@ _MAX_SAFE_INTEGER = 9007199254740991  # Number.MAX_SAFE_INTEGER
 _MAX_SAFE_BUILD_LENGTH = _MAX_LENGTH - 6
 # Integers at or above 2**53 can collide when node turns them into doubles.
 _FLOAT_EXACT_LIMIT = 2**53
+
+_T = TypeVar("_T")
 
 # ---------------------------------------------------------------------------------------
 # Regular expressions (internal/re.js), translated to Python's dialect.
@@ -184,17 +187,27 @@ def _parse_semver(version: str) -> _SemVer:
     return _SemVer(major, minor, patch, prerelease, text, key, exotic)
 
 
+def _memoised(parse: Callable[[str], _T]) -> functools._lru_cache_wrapper[_T | None]:
+    """``parse`` with its results remembered, and ``None`` for what it refuses as invalid.
+
+    Callers refuse over-long input before it can become a cache key (the input comes from requests).
+    """
+
+    @functools.lru_cache(maxsize=4096)
+    def parsed(text: str) -> _T | None:
+        try:
+            return parse(text)
+        except _InvalidError:
+            return None
+
+    return parsed
+
+
+_parse_cached_inner = _memoised(_parse_semver)
+
+
 def _parse_cached(version: str) -> _SemVer | None:
-    # Over-long input is refused before it can become a cache key (the input comes from requests).
     return None if len(version) > _MAX_LENGTH else _parse_cached_inner(version)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_cached_inner(version: str) -> _SemVer | None:
-    try:
-        return _parse_semver(version)
-    except _InvalidError:
-        return None
 
 
 def _compare_identifiers(a: str, b: str) -> int:
@@ -502,16 +515,11 @@ _MAX_RANGE_LENGTH = 1024
 """Longer ranges are refused (node-semver has no limit, but parsing some long inputs is quadratic)."""
 
 
+_compile_range_inner = _memoised(_Range)
+
+
 def _compile_range(range_: str) -> _Range | None:
     return None if len(range_) > _MAX_RANGE_LENGTH else _compile_range_inner(range_)
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile_range_inner(range_: str) -> _Range | None:
-    try:
-        return _Range(range_)
-    except _InvalidError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------
