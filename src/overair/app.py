@@ -31,7 +31,7 @@ from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_n
 from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
-from overair.metrics.service import MetricsService
+from overair.metrics.service import MetricsService, RetentionPolicy
 from overair.packages import Limits, signing
 from overair.problems import EXPECTED_FAILURES, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send
@@ -177,7 +177,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     cache = DeviceCache(releases.snapshots, settings.cache_recheck_seconds)
     metrics = MetricsService(
-        sessions, retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+        sessions,
+        policy=RetentionPolicy(
+            retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+        ),
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from overair.auth.api import Caller
 from overair.errors import Unauthorized
-from overair.metrics.schemas import DeploymentMetricsOut, HourlyPointOut, LabelMetricsOut
+from overair.metrics.schemas import DeploymentMetricsOut
 from overair.metrics.service import MAX_HOURS, MetricsService
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
@@ -45,10 +44,10 @@ def deployment_metrics(
         app=app,
         deployment=deployment,
         hours=hours,
-        series=[HourlyPointOut(**dataclasses.asdict(p)) for p in series],
+        series=series,
         active_devices=service.active_devices(app, deployment),
         failure_rates={s.label: s.failure_rate for s in labels},
-        labels=[LabelMetricsOut(**dataclasses.asdict(s)) for s in labels],
+        labels=labels,
     )
 
 

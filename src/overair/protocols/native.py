@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overair.errors import OverairError
-from overair.metrics.service import MetricsService
+from overair.metrics.service import DeviceReport, MetricsService
 from overair.packages import signing
 from overair.problems import status_of
 from overair.protocols.answers import cached_answer
@@ -298,12 +298,9 @@ class NativeProtocol:
         try:
             await anyio.to_thread.run_sync(
                 self._metrics.record_report,
-                report.deployment_key,
-                report.label,
-                report.status,
-                report.client_id,
-                None,
-                report.reason,
+                DeviceReport(
+                    report.deployment_key, report.label, report.status, report.client_id, reason=report.reason
+                ),
             )
         except OverairError as exc:
             await send_error(send, status_of(exc), exc.message)
