@@ -321,16 +321,22 @@ def _inc(number: str) -> int:
     return int(number) + 1
 
 
+def _any_minor(major: str) -> str:
+    """``M.x``: every version of major ``M`` (nothing to add when ``M`` is x itself)."""
+    return "" if _is_x(major) else f">={major}.0.0 <{_inc(major)}.0.0-0"
+
+
+def _any_patch(major: str, minor: str) -> str:
+    """``M.m.x``: every version of ``M.m``."""
+    return f">={major}.{minor}.0 <{major}.{_inc(minor)}.0-0"
+
+
 def _caret(m: re.Match[str]) -> str:
     major, minor, patch, pre = m[1], m[2], m[3], m[4]
-    if _is_x(major):
-        return ""
-    if _is_x(minor):
-        return f">={major}.0.0 <{_inc(major)}.0.0-0"
+    if _is_x(major) or _is_x(minor):
+        return _any_minor(major)
     if _is_x(patch):
-        if major == "0":
-            return f">={major}.{minor}.0 <{major}.{_inc(minor)}.0-0"
-        return f">={major}.{minor}.0 <{_inc(major)}.0.0-0"
+        return _any_patch(major, minor) if major == "0" else f">={major}.{minor}.0 <{_inc(major)}.0.0-0"
     lower = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
     if major == "0":
         if minor == "0":
@@ -341,15 +347,12 @@ def _caret(m: re.Match[str]) -> str:
 
 def _tilde(m: re.Match[str]) -> str:
     major, minor, patch, pre = m[1], m[2], m[3], m[4]
-    if _is_x(major):
-        return ""
-    if _is_x(minor):
-        return f">={major}.0.0 <{_inc(major)}.0.0-0"
+    if _is_x(major) or _is_x(minor):
+        return _any_minor(major)
     if _is_x(patch):
-        return f">={major}.{minor}.0 <{major}.{_inc(minor)}.0-0"
-    if pre:
-        return f">={major}.{minor}.{patch}-{pre} <{major}.{_inc(minor)}.0-0"
-    return f">={major}.{minor}.{patch} <{major}.{_inc(minor)}.0-0"
+        return _any_patch(major, minor)
+    lower = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
+    return f"{lower} <{major}.{_inc(minor)}.0-0"
 
 
 def _xrange(m: re.Match[str]) -> str:
@@ -383,9 +386,9 @@ def _xrange(m: re.Match[str]) -> str:
         pre = "-0" if gtlt == "<" else ""
         return f"{gtlt}{major}.{minor}.{patch}{pre}"
     if x_minor:
-        return f">={major_s}.0.0 <{_inc(major_s)}.0.0-0"
+        return _any_minor(major_s)
     if any_x:
-        return f">={major_s}.{minor_s}.0 <{major_s}.{_inc(minor_s)}.0-0"
+        return _any_patch(major_s, minor_s)
     return m[0]
 
 
