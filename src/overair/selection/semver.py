@@ -321,38 +321,58 @@ def _inc(number: str) -> int:
     return int(number) + 1
 
 
+def _next_major(major: str) -> str:
+    """The first version past major ``M``, as an exclusive upper bound."""
+    return f"{_inc(major)}.0.0-0"
+
+
+def _next_minor(major: str, minor: str) -> str:
+    """The first version past ``M.m``, as an exclusive upper bound."""
+    return f"{major}.{_inc(minor)}.0-0"
+
+
 def _any_minor(major: str) -> str:
     """``M.x``: every version of major ``M`` (nothing to add when ``M`` is x itself)."""
-    return "" if _is_x(major) else f">={major}.0.0 <{_inc(major)}.0.0-0"
+    return "" if _is_x(major) else f">={major}.0.0 <{_next_major(major)}"
 
 
 def _any_patch(major: str, minor: str) -> str:
     """``M.m.x``: every version of ``M.m``."""
-    return f">={major}.{minor}.0 <{major}.{_inc(minor)}.0-0"
+    return f">={major}.{minor}.0 <{_next_minor(major, minor)}"
+
+
+def _caret_end(major: str, minor: str, patch: str) -> str:
+    """Where ``^M.m.p`` stops: before the next version of its first non-zero part (``0.0.x`` counts its
+    minor)."""
+    if major != "0":
+        return _next_major(major)
+    if minor != "0" or _is_x(patch):
+        return _next_minor(major, minor)
+    return f"{major}.{minor}.{_inc(patch)}-0"
+
+
+def _tilde_end(major: str, minor: str, _patch: str) -> str:
+    """Where ``~M.m.p`` stops: before the next minor."""
+    return _next_minor(major, minor)
+
+
+def _desugar(m: re.Match[str], end: Callable[[str, str, str], str]) -> str:
+    """A caret or tilde range as comparators: from the version given (x parts as 0) to ``end``."""
+    major, minor, patch, pre = m[1], m[2], m[3], m[4]
+    if _is_x(major) or _is_x(minor):
+        return _any_minor(major)
+    if _is_x(patch):
+        return f">={major}.{minor}.0 <{end(major, minor, patch)}"
+    start = f"{major}.{minor}.{patch}-{pre}" if pre else f"{major}.{minor}.{patch}"
+    return f">={start} <{end(major, minor, patch)}"
 
 
 def _caret(m: re.Match[str]) -> str:
-    major, minor, patch, pre = m[1], m[2], m[3], m[4]
-    if _is_x(major) or _is_x(minor):
-        return _any_minor(major)
-    if _is_x(patch):
-        return _any_patch(major, minor) if major == "0" else f">={major}.{minor}.0 <{_inc(major)}.0.0-0"
-    lower = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
-    if major == "0":
-        if minor == "0":
-            return f"{lower} <{major}.{minor}.{_inc(patch)}-0"
-        return f"{lower} <{major}.{_inc(minor)}.0-0"
-    return f"{lower} <{_inc(major)}.0.0-0"
+    return _desugar(m, _caret_end)
 
 
 def _tilde(m: re.Match[str]) -> str:
-    major, minor, patch, pre = m[1], m[2], m[3], m[4]
-    if _is_x(major) or _is_x(minor):
-        return _any_minor(major)
-    if _is_x(patch):
-        return _any_patch(major, minor)
-    lower = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
-    return f"{lower} <{major}.{_inc(minor)}.0-0"
+    return _desugar(m, _tilde_end)
 
 
 def _xrange(m: re.Match[str]) -> str:
@@ -399,22 +419,18 @@ def _hyphen(m: re.Match[str]) -> str:
     to, t_major, t_minor, t_patch, t_pre = m[7], m[8], m[9], m[10], m[11]
     if _is_x(f_major):
         frm = ""
-    elif _is_x(f_minor):
-        frm = f">={f_major}.0.0"
-    elif _is_x(f_patch):
-        frm = f">={f_major}.{f_minor}.0"
+    elif _is_x(f_minor) or _is_x(f_patch):
+        frm = f">={f_major}.{'0' if _is_x(f_minor) else f_minor}.0"
     else:
         frm = f">={frm}"
     if _is_x(t_major):
         to = ""
     elif _is_x(t_minor):
-        to = f"<{_inc(t_major)}.0.0-0"
+        to = f"<{_next_major(t_major)}"
     elif _is_x(t_patch):
-        to = f"<{t_major}.{_inc(t_minor)}.0-0"
-    elif t_pre:
-        to = f"<={t_major}.{t_minor}.{t_patch}-{t_pre}"
+        to = f"<{_next_minor(t_major, t_minor)}"
     else:
-        to = f"<={to}"
+        to = f"<={t_major}.{t_minor}.{t_patch}-{t_pre}" if t_pre else f"<={to}"
     return _js_trim(f"{frm} {to}")
 
 
