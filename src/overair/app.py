@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -124,20 +125,14 @@ class ServerKeyOut(BaseModel):
     key_id: str
 
 
+@dataclass(eq=False)
 class OverairApp:
     """The ASGI app: device routes first (raw ASGI), the management app for the rest."""
 
-    def __init__(
-        self,
-        management: FastAPI,
-        devices: DeviceRouter,
-        state: Any,
-        codepush_management: CodePushManagement | None = None,
-    ) -> None:
-        self.management = management
-        self.devices = devices
-        self.state = state
-        self.codepush_management = codepush_management
+    management: FastAPI
+    devices: DeviceRouter
+    state: Any
+    codepush_management: CodePushManagement | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
