@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,7 +36,7 @@ from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.scrape import scrape_access
-from overair.metrics.service import MetricsService
+from overair.metrics.service import MetricsService, RetentionPolicy
 from overair.packages import Limits, signing
 from overair.problems import EXPECTED_FAILURES, client_gone, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes
@@ -156,22 +157,15 @@ class ServerKeyOut(BaseModel):
     key_id: str
 
 
+@dataclass(eq=False)
 class OverairApp:
     """The ASGI app: device routes first (raw ASGI), the management app for the rest."""
 
-    def __init__(
-        self,
-        management: FastAPI,
-        devices: DeviceRouter,
-        state: Any,
-        codepush_management: CodePushManagement | None = None,
-        hosts: HostPolicy | None = None,
-    ) -> None:
-        self.management = management
-        self.devices = devices
-        self.state = state
-        self.codepush_management = codepush_management
-        self.hosts = hosts or HostPolicy.build("")
+    management: FastAPI
+    devices: DeviceRouter
+    state: Any
+    codepush_management: CodePushManagement | None = None
+    hosts: HostPolicy = field(default_factory=lambda: HostPolicy.build(""))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -235,7 +229,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     cache = DeviceCache(releases.snapshots, settings.cache_recheck_seconds)
     metrics = MetricsService(
-        sessions, retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+        sessions,
+        policy=RetentionPolicy(
+            retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
+        ),
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)

@@ -17,7 +17,7 @@ from overair.config import Settings
 from overair.db import make_sessionmaker
 from overair.errors import Invalid
 from overair.metrics.models import MetricDevice, MetricHour
-from overair.metrics.service import MetricsService
+from overair.metrics.service import DeviceReport, MetricsService, RetentionPolicy
 from release_health_fixture import SURFACES, seed_known_reports
 
 METRICS = "/api/v1/apps/CoolApp/deployments/Production/metrics"
@@ -185,7 +185,9 @@ def at(hour: int, day: int = 1) -> dt.datetime:
 def clocked(server: OverairApp, keys: dict[str, str]) -> tuple[MetricsService, Clock, str]:
     """A metrics service over the test server's database whose clock the test sets."""
     clock = Clock(at(0))
-    service = MetricsService(make_sessionmaker(server.state.engine), clock=clock, active_days=7)
+    service = MetricsService(
+        make_sessionmaker(server.state.engine), clock=clock, policy=RetentionPolicy(active_days=7)
+    )
     return service, clock, keys["Production"]
 
 
@@ -195,15 +197,15 @@ def table(points: list[Any]) -> list[tuple[int, str, int, int, int]]:
 
 def test_reports_fall_into_the_hour_they_arrive_in(clocked: tuple[MetricsService, Clock, str]) -> None:
     service, clock, key = clocked
-    service.record_report(key, "v1", "installed", "a")  # 00:00, before the window
+    service.record_report(DeviceReport(key, "v1", "installed", "a"))  # 00:00, before the window
     clock.at(10, 5)
-    service.record_report(key, "v1", "downloaded", "b")
+    service.record_report(DeviceReport(key, "v1", "downloaded", "b"))
     clock.at(10, 59)
-    service.record_report(key, "v1", "installed", "b")
+    service.record_report(DeviceReport(key, "v1", "installed", "b"))
     clock.at(11, 0)
-    service.record_report(key, "v2", "installed", "a")
+    service.record_report(DeviceReport(key, "v2", "installed", "a"))
     clock.at(13, 30)
-    service.record_report(key, "v2", "downloaded", "c")
+    service.record_report(DeviceReport(key, "v2", "downloaded", "c"))
 
     points = service.series("CoolApp", "Production", hours=5, now=at(13).replace(minute=59))
     assert table(points) == [
@@ -239,29 +241,33 @@ def test_a_device_that_moves_on_leaves_the_label_it_came_from(
         d["key"] for d in api.get("/api/v1/apps/CoolApp/deployments").json() if d["name"] == "Staging"
     )
 
-    service.record_report(production, "v1", "installed", "a")
-    service.record_report(production, "v2", "installed", "a", previous_label="v1")
+    service.record_report(DeviceReport(production, "v1", "installed", "a"))
+    service.record_report(DeviceReport(production, "v2", "installed", "a", previous_label="v1"))
     assert service.active_devices("CoolApp", "Production") == {"v2": 1}
 
     # b tests Staging's v1, then the app switches back to the Production key and installs v2 there
-    service.record_report(staging, "v1", "installed", "b")
+    service.record_report(DeviceReport(staging, "v1", "installed", "b"))
     assert service.active_devices("CoolApp", "Staging") == {"v1": 1}
     service.record_report(
-        production, "v2", "installed", "b", previous_label="v1", previous_deployment_key=staging
+        DeviceReport(production, "v2", "installed", "b", previous_label="v1", previous_deployment_key=staging)
     )
     assert service.active_devices("CoolApp", "Staging") == {}
     assert service.active_devices("CoolApp", "Production") == {"v2": 2}
 
     # the same when the app switches keys and runs the binary's own bundle
-    service.record_report(staging, "v1", "installed", "c")
+    service.record_report(DeviceReport(staging, "v1", "installed", "c"))
     service.record_binary(production, "c", previous_deployment_key=staging)
     assert service.active_devices("CoolApp", "Staging") == {}
 
     # a failure says nothing about where the device runs; unknown or same keys are ignored
-    service.record_report(staging, "v1", "installed", "d")
-    service.record_report(production, "v2", "failed", "d", previous_deployment_key=staging)
-    service.record_report(production, "v2", "installed", "e", previous_deployment_key="no-such-key")
-    service.record_report(production, "v2", "installed", "e", previous_deployment_key=production)
+    service.record_report(DeviceReport(staging, "v1", "installed", "d"))
+    service.record_report(DeviceReport(production, "v2", "failed", "d", previous_deployment_key=staging))
+    service.record_report(
+        DeviceReport(production, "v2", "installed", "e", previous_deployment_key="no-such-key")
+    )
+    service.record_report(
+        DeviceReport(production, "v2", "installed", "e", previous_deployment_key=production)
+    )
     assert service.active_devices("CoolApp", "Staging") == {"v1": 1}
     assert service.active_devices("CoolApp", "Production") == {"v2": 3}
 
@@ -278,12 +284,12 @@ def test_prune_drops_old_hours_and_expires_silent_devices(
     clocked: tuple[MetricsService, Clock, str],
 ) -> None:
     service, clock, key = clocked
-    service.record_report(key, "v1", "installed", "a")
-    service.record_report(key, "v1", "installed", "b")
+    service.record_report(DeviceReport(key, "v1", "installed", "a"))
+    service.record_report(DeviceReport(key, "v1", "installed", "b"))
     clock.at(0, day=5)
-    service.record_report(key, "v1", "running", "b")  # b is still there four days later
+    service.record_report(DeviceReport(key, "v1", "running", "b"))  # b is still there four days later
     service.wait_for_prune()  # a report after an hour starts a background prune; nothing is old yet
-    service.retention_days = 5
+    service.policy = RetentionPolicy(retention_days=5, active_days=7)
 
     assert service.prune(at(23, day=7)) == (1, 0)  # day 1's hour goes; nobody silent for 7 days yet
     assert service.active_devices("CoolApp", "Production") == {"v1": 2}
@@ -295,7 +301,7 @@ def test_prune_drops_old_hours_and_expires_silent_devices(
 
     # reports prune by themselves, in the background, at most once an hour
     clock.at(0, day=20)
-    service.record_report(key, "v2", "downloaded")
+    service.record_report(DeviceReport(key, "v2", "downloaded"))
     service.wait_for_prune()
     assert service.prune(at(0, day=20)) == (0, 0)  # the background prune already did it
     assert service.active_devices("CoolApp", "Production") == {}  # b, silent since day 5, expired

@@ -1,4 +1,5 @@
-"""The shape of the code, checked: domain modules know nothing of HTTP or the CLI, and classes stay small.
+"""The shape of the code, checked: domain modules know nothing of HTTP or the CLI, classes stay small, and
+the unit tests mirror ``src/``.
 
 Each domain package (releases, auth, metrics) has an ``api.py``: that module is the package's HTTP surface
 and may speak HTTP; every other module is domain code, which raises structured errors
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "overair"
+TESTS = Path(__file__).resolve().parents[1]
+SRC = TESTS.parent / "src" / "overair"
+UNIT = TESTS / "unit"
 DOMAIN_PACKAGES = ("releases", "auth", "metrics", "selection", "storage")
 SURFACES = {"api.py"}
 HTTP_MODULES = ("fastapi", "starlette", "httpx", "overair.problems", "overair.protocols")
@@ -84,3 +87,30 @@ def test_no_class_is_over_400_lines() -> None:
                 sizes.append((node.end_lineno - node.lineno + 1, f"{path.relative_to(SRC)}:{node.name}"))
     too_large = [f"{where} ({size} lines)" for size, where in sizes if size >= 400]
     assert not too_large, "classes a reader cannot hold in mind: " + ", ".join(too_large)
+
+
+def test_unit_tests_mirror_src() -> None:
+    """``tests/unit/<package>/`` holds the unit tests of ``overair.<package>``; a module directly in
+    ``tests/unit/`` tests a top-level module of the same name (``test_errors.py``: ``overair/errors.py``), or
+    is this file, which checks the whole tree."""
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in UNIT.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= packages, (
+        f"folders of tests/unit/ that are no package of src/overair: {folders - packages}"
+    )
+    modules = {p.stem for p in SRC.glob("*.py")}
+    strays = [
+        p.name
+        for p in UNIT.glob("test_*.py")
+        if p.name != Path(__file__).name and p.stem.removeprefix("test_") not in modules
+    ]
+    assert not strays, f"unit tests of no top-level module: move them to tests/unit/<package>/: {strays}"
+
+
+def test_test_module_names_are_unique() -> None:
+    """pytest imports test modules by basename (there is no ``__init__.py`` in tests/)."""
+    seen: dict[str, list[str]] = {}
+    for path in TESTS.rglob("test_*.py"):
+        if "node_modules" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path.relative_to(TESTS)))
+    assert not {name: paths for name, paths in seen.items() if len(paths) > 1}

@@ -26,6 +26,8 @@ class AccessKeyCreate(BaseModel):
 class AccessKeyOut(BaseModel):
     """A key as listed: never the key itself."""
 
+    model_config = ConfigDict(from_attributes=True)  # read from the stored row, field by field
+
     name: str
     created_by: str
     created_at: dt.datetime

@@ -27,16 +27,6 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _out(record: AccessKey) -> AccessKeyOut:
-    return AccessKeyOut(
-        name=record.name,
-        created_by=record.created_by,
-        created_at=record.created_at,
-        last_used_at=record.last_used_at,
-        expires_at=record.expires_at,
-    )
-
-
 class AccessKeyService:
     """Bearer keys for the management API. Only hashes are stored."""
 
@@ -73,7 +63,7 @@ class AccessKeyService:
                 session.add(record)
         except IntegrityError as exc:
             raise Conflict(f'An access key named "{name}" already exists; pick another name.') from exc
-        return AccessKeyCreated(key=key, **_out(record).model_dump())
+        return AccessKeyCreated(key=key, **AccessKeyOut.model_validate(record).model_dump())
 
     def ensure_initial_key(self) -> AccessKeyCreated | None:
         """On a server without keys, create the first admin key and return it; otherwise None."""
@@ -89,7 +79,10 @@ class AccessKeyService:
         """Every key, by name."""
         actor.require(Action.MANAGE_ACCESS_KEYS)
         with self._sessions() as session:
-            return [_out(r) for r in session.scalars(select(AccessKey).order_by(AccessKey.name))]
+            return [
+                AccessKeyOut.model_validate(r)
+                for r in session.scalars(select(AccessKey).order_by(AccessKey.name))
+            ]
 
     def revoke(self, actor: Principal, name: str) -> None:
         """Delete a key; requests with it are refused from then on."""
@@ -185,7 +178,7 @@ class AccessKeyService:
                 rules.check_keeps_a_manager(record.name, record.expires_at is None, self._lasting(session))
             record.expires_at = expires_at
             session.flush()
-            return _out(record)
+            return AccessKeyOut.model_validate(record)
 
     def get(self, actor: Principal, name: str) -> AccessKeyOut:
         """One key by name (never the key itself); :class:`NotFound` if there is none."""
@@ -194,7 +187,7 @@ class AccessKeyService:
             record = session.scalar(select(AccessKey).where(AccessKey.name == name))
             if record is None:
                 raise NotFound(f'No access key named "{name}".')
-            return _out(record)
+            return AccessKeyOut.model_validate(record)
 
     def rename(self, actor: Principal, name: str, new_name: str) -> AccessKeyOut:
         """Rename a key; the key itself keeps working."""
@@ -209,6 +202,6 @@ class AccessKeyService:
                     raise Conflict(f'An access key named "{new_name}" already exists; pick another name.')
                 record.name = new_name
                 session.flush()
-                return _out(record)
+                return AccessKeyOut.model_validate(record)
         except IntegrityError as exc:
             raise Conflict(f'An access key named "{new_name}" already exists; pick another name.') from exc

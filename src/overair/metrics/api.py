@@ -13,8 +13,6 @@ from overair.auth.api import Caller
 from overair.errors import Unauthorized
 from overair.metrics.schemas import (
     DeploymentMetricsOut,
-    HourlyPointOut,
-    LabelMetricsOut,
     RehearsalClearedOut,
     RehearsalOut,
     RehearsalReleaseOut,
@@ -52,10 +50,10 @@ def deployment_metrics(
         app=app,
         deployment=deployment,
         hours=hours,
-        series=[HourlyPointOut(**dataclasses.asdict(p)) for p in series],
+        series=series,
         active_devices=service.active_devices(app, deployment),
         failure_rates={s.label: s.failure_rate for s in labels},
-        labels=[LabelMetricsOut(**dataclasses.asdict(s)) for s in labels],
+        labels=labels,
     )
 
 

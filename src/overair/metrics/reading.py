@@ -20,6 +20,7 @@ from overair.db import utcnow
 from overair.errors import Invalid
 from overair.metrics.models import MetricHour, MetricLabel
 from overair.metrics.rules import ReleaseHealth, failure_rate
+from overair.metrics.schemas import HourlyPointOut, LabelMetricsOut
 from overair.metrics.store import COLUMNS, hour_of, label_key
 from overair.releases import repository as repo
 from overair.releases.models import App, Deployment, Release
@@ -29,47 +30,6 @@ MAX_HOURS = 24 * 90
 
 LATEST_LABELS = 3
 """Per-label Prometheus series exist for this many newest releases of each deployment."""
-
-
-@dataclass(frozen=True)
-class HourlyPoint:
-    """One label of a deployment in one hour: reports received and active devices."""
-
-    hour: dt.datetime
-    """UTC, truncated to the hour."""
-    label: str
-    downloads: int
-    installs: int
-    failures: int
-    rollbacks: int
-    active: int
-    """Active devices on this label at the end of that hour."""
-    running: int = 0
-    """App starts reported on this label in that hour (at most one a day per device)."""
-
-
-@dataclass(frozen=True)
-class LabelSummary:
-    """A release of a deployment with its all-time counters and active devices now."""
-
-    label: str
-    target_version: str
-    rollout: int
-    disabled: bool
-    downloads: int
-    installs: int
-    failures: int
-    rollbacks: int
-    active: int
-    failure_rate: float
-    """failures / (installs + failures): :func:`overair.metrics.rules.failure_rate`."""
-    last_failure: str | None = None
-    last_failure_at: dt.datetime | None = None
-
-    @property
-    def health(self) -> ReleaseHealth:
-        """The failure rate's inputs: failures out of install attempts."""
-        return ReleaseHealth(installs=self.installs, failures=self.failures)
 
 
 @dataclass(frozen=True)
@@ -94,6 +54,19 @@ class LatestRelease:
     failure_rate: float
 
 
+_FROM_RELEASE = (
+    "label",
+    "target_version",
+    "rollout",
+    "disabled",
+    "downloads",
+    "installs",
+    "failures",
+    "rollbacks",
+)
+"""The fields of :class:`LabelMetricsOut` read from the release's row under the same names."""
+
+
 class MetricsQueries:
     """Series, gauges, counters and failure rates out."""
 
@@ -106,7 +79,7 @@ class MetricsQueries:
 
     def series(
         self, app: str, deployment: str, hours: int = 48, now: dt.datetime | None = None
-    ) -> list[HourlyPoint]:
+    ) -> list[HourlyPointOut]:
         """The last ``hours`` hours (1 to 2160, the current one included) of a deployment, oldest first.
 
         One point per (hour, label) with reports that hour or active devices at its end; labels in their
@@ -137,7 +110,7 @@ class MetricsQueries:
                 snapshots[row.label].append(row)  # ordered by hour
         labels = {label for label, active in gauges.items() if active > 0}
         labels |= {label for _, label in in_window} | set(snapshots)
-        points: list[HourlyPoint] = []
+        points: list[HourlyPointOut] = []
         for label in sorted(labels, key=label_key):
             marks = snapshots.get(label, [])
             index = 0
@@ -152,7 +125,7 @@ class MetricsQueries:
                 found = in_window.get((hour, label))
                 if found is not None or active > 0:
                     points.append(
-                        HourlyPoint(
+                        HourlyPointOut(
                             hour=hour,
                             label=label,
                             downloads=found.downloads if found else 0,
@@ -194,12 +167,17 @@ class MetricsQueries:
             if s.last_failure
         }
 
-    def labels(self, app: str, deployment: str) -> list[LabelSummary]:
+    def labels(self, app: str, deployment: str) -> list[LabelMetricsOut]:
         """Every release of the deployment, oldest first, with its counters and active devices now."""
         with self._sessions() as session:
             deployment_id = self._deployment_id(session, app, deployment)
             rows = session.execute(
-                select(Release, MetricLabel.active, MetricLabel.last_failure, MetricLabel.last_failure_at)
+                select(
+                    *(getattr(Release, name) for name in _FROM_RELEASE),
+                    func.coalesce(MetricLabel.active, 0).label("active"),
+                    MetricLabel.last_failure,
+                    MetricLabel.last_failure_at,
+                )
                 .outerjoin(
                     MetricLabel,
                     (MetricLabel.deployment_id == Release.deployment_id)
@@ -207,23 +185,12 @@ class MetricsQueries:
                 )
                 .where(Release.deployment_id == deployment_id)
                 .order_by(Release.seq)
-            ).all()
+            ).mappings()
             return [
-                LabelSummary(
-                    label=r.label,
-                    target_version=r.target_version,
-                    rollout=r.rollout,
-                    disabled=r.disabled,
-                    downloads=r.downloads,
-                    installs=r.installs,
-                    failures=r.failures,
-                    rollbacks=r.rollbacks,
-                    active=active or 0,
-                    failure_rate=failure_rate(installs=r.installs, failures=r.failures),
-                    last_failure=last_failure,
-                    last_failure_at=last_failure_at,
+                LabelMetricsOut(
+                    **row, failure_rate=failure_rate(installs=row["installs"], failures=row["failures"])
                 )
-                for r, active, last_failure, last_failure_at in rows
+                for row in rows
             ]
 
     def totals(self) -> list[DeploymentTotals]:

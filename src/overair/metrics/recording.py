@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from overair.db import utcnow
 from overair.errors import Invalid
 from overair.metrics.models import MetricDevice, MetricHour, MetricLabel
 from overair.metrics.store import COLUMNS, device_hash, dialect_insert, hour_of, move_gauge, transaction
@@ -34,58 +34,65 @@ from overair.releases.models import Deployment
 from overair.releases.schemas import ReportStatus
 
 
+@dataclass(frozen=True)
+class DeviceReport:
+    """A device's report, addressed by deployment key (what the device protocols receive).
+
+    ``status`` is a :class:`ReportStatus` value. ``reason`` (failure reports) is kept as the label's last
+    failure.
+
+    Where the device came from (CodePush's ``DeploymentSucceeded`` says it): ``previous_label``
+    (``previousLabelOrAppVersion``) within this deployment is what the device's own row already holds, and
+    the row is what the gauges count, so the device leaves that label when it is placed on the new one (the
+    field is kept for what the device said, and not read). ``previous_deployment_key``
+    (``previousDeploymentKey``, sent when the app switched keys) names another deployment: an ``installed``
+    or ``running`` report with a client id takes the device off that deployment's label, as the reference
+    server does.
+    """
+
+    deployment_key: str
+    label: str
+    status: str
+    client_id: str = ""
+    previous_label: str | None = None
+    reason: str = ""
+    previous_deployment_key: str | None = None
+    simulated: bool = False
+    """From ``overair simulate`` (``Overair-Simulated: 1``): kept apart (:mod:`overair.metrics.rehearsal`)."""
+
+
 class ReportRecorder:
     """Device reports in: counters, totals, and which label each device runs."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], dt.datetime]) -> None:
         self._sessions = sessions
         self._clock = clock
 
-    def record_report(
-        self,
-        deployment_key: str,
-        label: str,
-        status: str,
-        client_id: str = "",
-        previous_label: str | None = None,
-        reason: str = "",
-        *,
-        previous_deployment_key: str | None = None,
-    ) -> None:
-        """Record a device's report addressed by deployment key (what the device protocols receive).
+    def record_report(self, report: DeviceReport) -> None:
+        """Record a device's report (see :class:`DeviceReport`).
 
-        ``status`` is a :class:`ReportStatus` value. ``reason`` (failure reports) is kept as the label's last
-        failure. Raises :class:`ReleaseNotFound` for an unknown key or label; nothing is recorded then.
-
-        Where the device came from (CodePush's ``DeploymentSucceeded`` says it): ``previous_label``
-        (``previousLabelOrAppVersion``) within this deployment is what the device's own row already holds,
-        and the row is what the gauges count, so the device leaves that label when it is placed on the new
-        one. ``previous_deployment_key`` (``previousDeploymentKey``, sent when the app switched keys) names
-        another deployment: an ``installed`` or ``running`` report with a client id takes the device off
-        that deployment's label, as the reference server does.
+        Raises :class:`ReleaseNotFound` for an unknown key or label; nothing is recorded then.
         """
-        del previous_label  # the device row says the same and is what the gauges count; see the docstring
         with transaction(self._sessions) as conn:
-            deployment_id = self._deployment_id(conn, deployment_key)
+            deployment_id = self._deployment_id(conn, report.deployment_key)
             if deployment_id is None:
                 raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
-            moved = self._record(conn, deployment_id, label, status, client_id, reason)
+            moved = self._record(conn, deployment_id, report)
             if moved:
-                self._leave_deployment(conn, previous_deployment_key, deployment_id, client_id)
+                self._leave_deployment(conn, report.previous_deployment_key, deployment_id, report.client_id)
 
     @staticmethod
     def _deployment_id(conn: Connection, key: str) -> int | None:
         return conn.scalar(select(Deployment.id).where(Deployment.key == key))
 
-    def _record(
-        self, conn: Connection, deployment_id: int, label: str, status: str, client_id: str, reason: str = ""
-    ) -> bool:
-        """Count the report; True when it placed a device on ``label`` (installed or running, client id)."""
+    def _record(self, conn: Connection, deployment_id: int, device_report: DeviceReport) -> bool:
+        """Count the report; True when it placed a device on its label (installed or running, client id)."""
+        label, client_id, reason = device_report.label, device_report.client_id, device_report.reason
         try:
-            report = ReportStatus(status)
+            report = ReportStatus(device_report.status)
         except ValueError:
             known = ", ".join(s.value for s in ReportStatus)
-            raise Invalid(f'Unknown report status "{status}": use one of {known}.') from None
+            raise Invalid(f'Unknown report status "{device_report.status}": use one of {known}.') from None
         now = self._clock()
         hour = hour_of(now)
         column = COLUMNS[report]

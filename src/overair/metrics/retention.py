@@ -12,12 +12,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from overair.db import utcnow
 from overair.metrics.models import MetricDevice, MetricHour
 from overair.metrics.store import dialect_insert, hour_of, move_gauge, transaction
 
@@ -26,20 +26,25 @@ log = logging.getLogger("overair")
 PRUNE_EVERY = dt.timedelta(hours=1)
 
 
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long the metrics store keeps what it knows (``OVERAIR_METRICS_RETENTION_DAYS``, ``…_ACTIVE_DAYS``
+    in the settings)."""
+
+    retention_days: int = 90
+    """Hourly rows older than this many days are pruned; 0 keeps them."""
+    active_days: int = 30
+    """A device silent this many days no longer counts as active; 0: never."""
+
+
 class Retention:
-    """Prunes hourly rows older than ``retention_days`` and expires devices silent for ``active_days``."""
+    """Prunes hourly rows and expires silent devices, as :attr:`policy` says."""
 
     def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        *,
-        retention_days: int = 90,
-        active_days: int = 30,
-        clock: Callable[[], dt.datetime] = utcnow,
+        self, sessions: sessionmaker[Session], policy: RetentionPolicy, clock: Callable[[], dt.datetime]
     ) -> None:
         self._sessions = sessions
-        self.retention_days = retention_days
-        self.active_days = active_days
+        self.policy = policy
         self._clock = clock
         self._next_prune: dt.datetime | None = None
         self._prune_lock = threading.Lock()
@@ -76,31 +81,31 @@ class Retention:
             pruning.result(timeout)
 
     def prune(self, now: dt.datetime | None = None) -> tuple[int, int]:
-        """Drop hourly rows older than the retention and expire devices silent for ``active_days``.
-
-        ``retention_days`` 0 keeps every hour; ``active_days`` 0 never expires devices.
+        """Drop hourly rows older than the policy's ``retention_days`` and expire devices silent for its
+        ``active_days`` (0 keeps every hour, or never expires devices).
 
         Returns (hourly rows deleted, devices expired). Expired devices leave their label's gauge, as if
         they had moved away. Idempotent and safe to run from several workers at once: each device is
         subtracted only by the transaction that deleted its row.
         """
         now = now or self._clock()
+        policy = self.policy
         deleted_hours = 0
         with transaction(self._sessions) as conn:
             insert = dialect_insert(conn)
             expired: list[Any] = []
-            if self.active_days > 0:
+            if policy.active_days > 0:
                 expired = list(
                     conn.execute(
                         delete(MetricDevice)
-                        .where(MetricDevice.seen_at < now - dt.timedelta(days=self.active_days))
+                        .where(MetricDevice.seen_at < now - dt.timedelta(days=policy.active_days))
                         .returning(MetricDevice.deployment_id, MetricDevice.label)
                     ).all()
                 )
             for (deployment_id, label), count in Counter((r[0], r[1]) for r in expired).items():
                 move_gauge(conn, insert, deployment_id, label, -count, hour_of(now))
-            if self.retention_days > 0:
-                cutoff = hour_of(now) - dt.timedelta(days=self.retention_days)
+            if policy.retention_days > 0:
+                cutoff = hour_of(now) - dt.timedelta(days=policy.retention_days)
                 result = conn.execute(delete(MetricHour).where(MetricHour.hour < cutoff))
                 deleted_hours = int(result.rowcount)
         return deleted_hours, len(expired)

@@ -1,14 +1,19 @@
-"""The metrics API's response bodies."""
+"""What the metrics domain hands out: a deployment's hourly points and release summaries, as the metrics API
+sends them and the console draws them."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from overair.metrics.rules import ReleaseHealth
 
 
 class HourlyPointOut(BaseModel):
-    """One label of a deployment in one UTC hour."""
+    """One label of a deployment in one UTC hour: reports received and active devices."""
+
+    model_config = ConfigDict(frozen=True)
 
     hour: dt.datetime = Field(description="Start of the hour, UTC.")
     label: str
@@ -21,7 +26,9 @@ class HourlyPointOut(BaseModel):
 
 
 class LabelMetricsOut(BaseModel):
-    """A release with its all-time counters and active devices now."""
+    """A release of a deployment with its all-time counters and active devices now."""
+
+    model_config = ConfigDict(frozen=True)
 
     label: str
     target_version: str
@@ -38,6 +45,11 @@ class LabelMetricsOut(BaseModel):
     )
     last_failure: str | None = Field(default=None, description="The reason the last failure report gave.")
     last_failure_at: dt.datetime | None = None
+
+    @property
+    def health(self) -> ReleaseHealth:
+        """The failure rate's inputs: failures out of install attempts."""
+        return ReleaseHealth(installs=self.installs, failures=self.failures)
 
 
 class DeploymentMetricsOut(BaseModel):

@@ -29,15 +29,14 @@ from overair.metrics.reading import (
     LATEST_LABELS,
     MAX_HOURS,
     DeploymentTotals,
-    HourlyPoint,
-    LabelSummary,
     LatestRelease,
     MetricsQueries,
 )
-from overair.metrics.recording import ReportRecorder
+from overair.metrics.recording import DeviceReport, ReportRecorder
 from overair.metrics.rehearsal import RehearsalCleared, Rehearsals, RehearsalSummary
-from overair.metrics.retention import PRUNE_EVERY, Retention
+from overair.metrics.retention import PRUNE_EVERY, Retention, RetentionPolicy
 from overair.metrics.rules import ReleaseHealth, failure_rate
+from overair.metrics.schemas import HourlyPointOut, LabelMetricsOut
 from overair.metrics.store import device_hash, hour_of
 
 __all__ = [
@@ -45,13 +44,15 @@ __all__ = [
     "MAX_HOURS",
     "PRUNE_EVERY",
     "DeploymentTotals",
-    "HourlyPoint",
-    "LabelSummary",
+    "DeviceReport",
+    "HourlyPointOut",
+    "LabelMetricsOut",
     "LatestRelease",
     "MetricsService",
     "RehearsalCleared",
     "RehearsalSummary",
     "ReleaseHealth",
+    "RetentionPolicy",
     "device_hash",
     "failure_rate",
     "hour_of",
@@ -65,37 +66,25 @@ class MetricsService:
         self,
         sessions: sessionmaker[Session],
         *,
-        retention_days: int = 90,
-        active_days: int = 30,
+        policy: RetentionPolicy = RetentionPolicy(),
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self._clock = clock
-        self._recorder = ReportRecorder(sessions, clock=clock)
-        self._retention = Retention(
-            sessions, retention_days=retention_days, active_days=active_days, clock=clock
-        )
+        self._recorder = ReportRecorder(sessions, clock)
+        self._retention = Retention(sessions, policy, clock)
         self._queries = MetricsQueries(sessions, clock=clock)
         self._rehearsals = Rehearsals(sessions, clock=clock)
 
     # -- settings and life cycle --------------------------------------------------------------------
 
     @property
-    def retention_days(self) -> int:
-        """Hourly rows older than this many days are pruned; 0 keeps them."""
-        return self._retention.retention_days
+    def policy(self) -> RetentionPolicy:
+        """How long hourly rows are kept and devices count as active; a new one applies at the next prune."""
+        return self._retention.policy
 
-    @retention_days.setter
-    def retention_days(self, days: int) -> None:
-        self._retention.retention_days = days
-
-    @property
-    def active_days(self) -> int:
-        """A device silent this many days no longer counts as active; 0: never."""
-        return self._retention.active_days
-
-    @active_days.setter
-    def active_days(self, days: int) -> None:
-        self._retention.active_days = days
+    @policy.setter
+    def policy(self, policy: RetentionPolicy) -> None:
+        self._retention.policy = policy
 
     def close(self) -> None:
         """Finish a running prune and stop the background thread."""
@@ -103,41 +92,20 @@ class MetricsService:
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def record_report(
-        self,
-        deployment_key: str,
-        label: str,
-        status: str,
-        client_id: str = "",
-        previous_label: str | None = None,
-        reason: str = "",
-        *,
-        previous_deployment_key: str | None = None,
-        simulated: bool = False,
-    ) -> None:
-        """Record a device's report (see :meth:`ReportRecorder.record_report`), then maybe prune.
+    def record_report(self, report: DeviceReport) -> None:
+        """Record a device's report (see :class:`DeviceReport`), then maybe prune.
 
-        ``previous_deployment_key`` (CodePush's ``previousDeploymentKey``): the deployment the device used
-        before the app switched keys; an install there takes it off that deployment's label. Raises
-        :class:`~overair.releases.errors.ReleaseNotFound` for an unknown key or label and
+        Raises :class:`~overair.releases.errors.ReleaseNotFound` for an unknown key or label and
         :class:`~overair.errors.Invalid` for an unknown status; nothing is recorded then.
 
         ``simulated``: the report comes from a simulated device (a rehearsal). It is counted in the
         rehearsal store only (:mod:`overair.metrics.rehearsal`), never in a production number: this is the
         one place that decides it.
         """
-        if simulated:
-            self._rehearsals.record(deployment_key, label, status, client_id)
+        if report.simulated:
+            self._rehearsals.record(report.deployment_key, report.label, report.status, report.client_id)
             return
-        self._recorder.record_report(
-            deployment_key,
-            label,
-            status,
-            client_id,
-            previous_label,
-            reason,
-            previous_deployment_key=previous_deployment_key,
-        )
+        self._recorder.record_report(report)
         self._retention.maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
     def record_binary(
@@ -173,7 +141,7 @@ class MetricsService:
 
     def series(
         self, app: str, deployment: str, hours: int = 48, now: dt.datetime | None = None
-    ) -> list[HourlyPoint]:
+    ) -> list[HourlyPointOut]:
         """The last ``hours`` hours (1 to 2160) of a deployment, oldest first, one point per label."""
         return self._queries.series(app, deployment, hours, now)
 
@@ -181,7 +149,7 @@ class MetricsService:
         """Label → devices active on it now (labels with none are left out)."""
         return self._queries.active_devices(app, deployment)
 
-    def labels(self, app: str, deployment: str) -> list[LabelSummary]:
+    def labels(self, app: str, deployment: str) -> list[LabelMetricsOut]:
         """Every release of the deployment, oldest first, with its counters, rate and active devices now."""
         return self._queries.labels(app, deployment)
 

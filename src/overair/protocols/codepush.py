@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from overair.errors import OverairError
 from overair.inputs import UnreadableJson, parse_json
-from overair.metrics.service import MetricsService
+from overair.metrics.service import DeviceReport, MetricsService
 from overair.protocols.answers import cached_answer
 from overair.protocols.asgi import (
     NO_STORE,
@@ -252,28 +252,10 @@ class CodePushProtocol:
             return None
         return parsed if isinstance(parsed, dict) else None
 
-    async def _count(
-        self,
-        key: str,
-        label: str,
-        status: ReportStatus,
-        client_id: str,
-        previous: str | None = None,
-        previous_key: str | None = None,
-    ) -> None:
+    async def _count(self, report: DeviceReport) -> None:
         # like the reference, reports for unknown keys or labels are accepted and not counted
         with contextlib.suppress(OverairError):
-            await anyio.to_thread.run_sync(
-                functools.partial(
-                    self._metrics.record_report,
-                    key,
-                    label,
-                    status,
-                    client_id,
-                    previous,
-                    previous_deployment_key=previous_key,
-                )
-            )
+            await anyio.to_thread.run_sync(self._metrics.record_report, report)
 
     async def report_deploy(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count ``DeploymentSucceeded`` / ``DeploymentFailed`` / ``Downloaded`` for a label.
@@ -307,12 +289,14 @@ class CodePushProtocol:
                 return
             previous = _text(body, "previousLabelOrAppVersion", "previous_label_or_app_version") or None
             await self._count(
-                str(key).strip(_JS_SPACE),
-                str(label),
-                _STATUS_COUNTS[str(status)],
-                client_id,
-                previous,
-                previous_key,
+                DeviceReport(
+                    str(key).strip(_JS_SPACE),
+                    str(label),
+                    _STATUS_COUNTS[str(status)],
+                    client_id,
+                    previous,
+                    previous_deployment_key=previous_key,
+                )
             )
         elif client_id:
             await anyio.to_thread.run_sync(
@@ -335,7 +319,9 @@ class CodePushProtocol:
             await send_bytes(send, 400, DOWNLOAD_MISSING.encode(), [*_TEXT, *cors])
             return
         client_id = _text(body or {}, "clientUniqueId", "client_unique_id")
-        await self._count(str(key).strip(_JS_SPACE), str(label), ReportStatus.DOWNLOADED, client_id)
+        await self._count(
+            DeviceReport(str(key).strip(_JS_SPACE), str(label), ReportStatus.DOWNLOADED, client_id)
+        )
         await send_bytes(send, 200, b"OK", [*_TEXT, *cors])
 
 

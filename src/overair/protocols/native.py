@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from overair.errors import OverairError
 from overair.inputs import whole_number
-from overair.metrics.service import MetricsService
+from overair.metrics.service import DeviceReport, MetricsService
 from overair.packages import signing
 from overair.problems import status_of
 from overair.protocols.answers import cached_answer
@@ -313,16 +313,15 @@ class NativeProtocol:
             return
         try:
             await anyio.to_thread.run_sync(
-                functools.partial(
-                    self._metrics.record_report,
+                self._metrics.record_report,
+                DeviceReport(
                     report.deployment_key,
                     report.label,
                     report.status,
                     report.client_id,
-                    None,
-                    report.reason,
+                    reason=report.reason,
                     simulated=marker is not None,
-                )
+                ),
             )
         except OverairError as exc:
             await send_error(send, status_of(exc), exc.message)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +35,7 @@ from overair.releases.schemas import (
     SigningKeyAdd,
     SigningKeyOut,
 )
+from overair.storage import spool
 
 router = APIRouter(prefix="/api/v1", tags=["releases"])
 
@@ -177,25 +177,16 @@ async def _receive_upload(request: Request, limit: int) -> tuple[Path, PublishOp
         raise Invalid(f"The `release` field is not JSON: {exc}.") from exc
     except ValidationError as exc:
         raise Invalid(describe_validation_error(exc, "release options")) from exc
-    # in the server's own temporary folder, where a start-up sweep finds it if the process is killed
-    scratch = request.app.state.settings.resolved_temp_dir()
-    fd, name = tempfile.mkstemp(prefix="overair-upload-", suffix=".zip", dir=scratch)
-    path = Path(name)
     try:
-        with open(fd, "wb") as out:
-            await package.seek(0)
-            copied = 0
-            while chunk := await package.read(1024 * 1024):
-                copied += len(chunk)
-                if copied > limit:
-                    raise PayloadTooLarge(
-                        f"The upload is over the server's limit of {limit:,} bytes "
-                        "(OVERAIR_MAX_UPLOAD_BYTES)."
-                    )
-                out.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        path = await spool(
+            package,
+            request.app.state.settings.resolved_temp_dir(),
+            "overair-upload-",
+            limit,
+            lambda: PayloadTooLarge(
+                f"The upload is over the server's limit of {limit:,} bytes (OVERAIR_MAX_UPLOAD_BYTES)."
+            ),
+        )
     finally:
         await form.close()
     return path, options

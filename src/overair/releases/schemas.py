@@ -187,6 +187,8 @@ class SigningKeyAdd(BaseModel):
 class SigningKeyOut(BaseModel):
     """A publisher key of an app; retired keys no longer sign new releases."""
 
+    model_config = ConfigDict(from_attributes=True)  # read from the stored row, field by field
+
     key_id: str
     public_key: str
     name: str

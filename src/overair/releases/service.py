@@ -36,6 +36,33 @@ from overair.releases.schemas import (
 from overair.releases.unit import Changes, touch
 
 
+def _history_before(
+    session: Session, deployment: Deployment, package_hash: str, target: str, build_number: int | None
+) -> list[Release]:
+    """The deployment's releases, once the rules allow a new one with this content and targeting."""
+    history = repo.releases_of(session, deployment)
+    rules.check_can_release(history, deployment.name)
+    rules.check_not_identical(history, package_hash, target, build_number)
+    return history
+
+
+def _republished(original: Release, origin: Deployment, **fields: Any) -> dict[str, Any]:
+    """The fields of a new release with ``original``'s content and settings (a promotion or rollback): the
+    same package, target and build, mandatory flag, description and sync rule, and where it came from;
+    ``fields`` set the rest and override any of these."""
+    return {
+        "package_hash": original.package_hash,
+        "target_version": original.target_version,
+        "build_number": original.build_number,
+        "mandatory": original.mandatory,
+        "description": original.description,
+        "sync_before_update": original.sync_before_update,
+        "origin_label": original.label,
+        "origin_deployment": origin.name,
+        **fields,
+    }
+
+
 class ReleaseService:
     """The releases of every deployment, over the database and the blob store."""
 
@@ -172,9 +199,7 @@ class ReleaseService:
         with self._changes.sessions() as session:  # and on the rules, before storing anything
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
-            history = repo.releases_of(session, deployment)
-            rules.check_can_release(history, deployment.name)
-            rules.check_not_identical(history, info.package_hash, target, options.build_number)
+            history = _history_before(session, deployment, info.package_hash, target, options.build_number)
             warnings = check_binaries(session, app, target, options.build_number, descriptor)
             sync_first = self._content.check_model(history, target, options, model)
         if any(e.is_directory for e in info.manifest):
@@ -187,9 +212,7 @@ class ReleaseService:
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
-            history = repo.releases_of(session, deployment)
-            rules.check_can_release(history, deployment.name)
-            rules.check_not_identical(history, info.package_hash, target, options.build_number)
+            history = _history_before(session, deployment, info.package_hash, target, options.build_number)
             self._content.ensure_row(session, info, blob_key, manifest_key)
             release = self._append(
                 session,
@@ -311,9 +334,9 @@ class ReleaseService:
                     fixes=[Fix("enable-release", {"label": original.label, "deployment": source.name})],
                 )
             target = rules.check_target(request.target_version or original.target_version)
-            history = repo.releases_of(session, destination)
-            rules.check_can_release(history, destination.name)
-            rules.check_not_identical(history, original.package_hash, target, original.build_number)
+            history = _history_before(
+                session, destination, original.package_hash, target, original.build_number
+            )
             warnings = check_binaries(
                 session, app, target, original.build_number, self._content.descriptor(original.package)
             )
@@ -323,18 +346,16 @@ class ReleaseService:
                 destination,
                 history,
                 request.signed,
-                package_hash=original.package_hash,
-                target_version=target,
-                build_number=original.build_number,
-                rollout=request.rollout or 100,
-                mandatory=original.mandatory if request.mandatory is None else request.mandatory,
-                disabled=bool(request.disabled),
-                description=original.description if request.description is None else request.description,
-                released_by=actor.name,
-                method="promote",
-                sync_before_update=original.sync_before_update,
-                origin_label=original.label,
-                origin_deployment=source.name,
+                **_republished(
+                    original,
+                    source,
+                    method="promote",
+                    released_by=actor.name,
+                    target_version=target,
+                    rollout=request.rollout or 100,
+                    disabled=bool(request.disabled),
+                    **request.model_dump(include={"mandatory", "description"}, exclude_none=True),
+                ),
             )
             result = self._released(release, destination, warnings)
         self._downloads.after_release(release.id)
@@ -374,18 +395,15 @@ class ReleaseService:
                 deployment,
                 history,
                 signed,
-                package_hash=goal.package_hash,
-                target_version=goal.target_version,
-                build_number=goal.build_number,
-                rollout=100,
-                mandatory=goal.mandatory,
-                disabled=False,
-                description=goal.description,
-                released_by=actor.name,
-                method="rollback",
-                sync_before_update=self._content.model_breaks(current.package, goal.package),
-                origin_label=goal.label,
-                origin_deployment=deployment.name,
+                **_republished(
+                    goal,
+                    deployment,
+                    method="rollback",
+                    released_by=actor.name,
+                    rollout=100,
+                    disabled=False,
+                    sync_before_update=self._content.model_breaks(current.package, goal.package),
+                ),
             )
             result = self._released(release, deployment, [*notes, *warnings])
         self._downloads.after_release(release.id)

@@ -52,17 +52,6 @@ def _take_sequence(session: Session, app: App, wanted: int | None) -> int:
     return int(taken)
 
 
-def _key_out(key: SigningKey) -> SigningKeyOut:
-    return SigningKeyOut(
-        key_id=key.key_id,
-        public_key=key.public_key,
-        name=key.name,
-        added_by=key.added_by,
-        added_at=key.added_at,
-        retired_at=key.retired_at,
-    )
-
-
 def add_key(session: Session, app: App, public_key: str, name: str, added_by: str) -> SigningKeyOut:
     """Trust ``public_key`` for the app's releases from now on."""
     try:
@@ -77,13 +66,13 @@ def add_key(session: Session, app: App, public_key: str, name: str, added_by: st
     key = SigningKey(app_id=app.id, key_id=kid, public_key=text, name=name, added_by=added_by)
     session.add(key)
     session.flush()
-    return _key_out(key)
+    return SigningKeyOut.model_validate(key)
 
 
 def list_keys(session: Session, app: App) -> list[SigningKeyOut]:
     """Every key of the app, active and retired, oldest first."""
     keys = session.scalars(select(SigningKey).where(SigningKey.app_id == app.id).order_by(SigningKey.id))
-    return [_key_out(k) for k in keys]
+    return [SigningKeyOut.model_validate(k) for k in keys]
 
 
 def retire_key(session: Session, app: App, kid: str) -> SigningKeyOut:
@@ -98,7 +87,7 @@ def retire_key(session: Session, app: App, kid: str) -> SigningKeyOut:
     if key.retired_at is None:
         key.retired_at = utcnow()
     session.flush()
-    return _key_out(key)
+    return SigningKeyOut.model_validate(key)
 
 
 def _active_keys(session: Session, app: App) -> list[SigningKey]:

@@ -24,6 +24,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = ["compare", "gtr", "ltr", "satisfies", "valid", "valid_range"]
 
@@ -32,6 +33,8 @@ _MAX_SAFE_INTEGER = 9007199254740991  # Number.MAX_SAFE_INTEGER
 _MAX_SAFE_BUILD_LENGTH = _MAX_LENGTH - 6
 # Integers at or above 2**53 can collide when node turns them into doubles.
 _FLOAT_EXACT_LIMIT = 2**53
+
+_T = TypeVar("_T")
 
 # ---------------------------------------------------------------------------------------
 # Regular expressions (internal/re.js), translated to Python's dialect.
@@ -184,17 +187,27 @@ def _parse_semver(version: str) -> _SemVer:
     return _SemVer(major, minor, patch, prerelease, text, key, exotic)
 
 
+def _memoised(parse: Callable[[str], _T]) -> functools._lru_cache_wrapper[_T | None]:
+    """``parse`` with its results remembered, and ``None`` for what it refuses as invalid.
+
+    Callers refuse over-long input before it can become a cache key (the input comes from requests).
+    """
+
+    @functools.lru_cache(maxsize=4096)
+    def parsed(text: str) -> _T | None:
+        try:
+            return parse(text)
+        except _InvalidError:
+            return None
+
+    return parsed
+
+
+_parse_cached_inner = _memoised(_parse_semver)
+
+
 def _parse_cached(version: str) -> _SemVer | None:
-    # Over-long input is refused before it can become a cache key (the input comes from requests).
     return None if len(version) > _MAX_LENGTH else _parse_cached_inner(version)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_cached_inner(version: str) -> _SemVer | None:
-    try:
-        return _parse_semver(version)
-    except _InvalidError:
-        return None
 
 
 def _compare_identifiers(a: str, b: str) -> int:
@@ -308,35 +321,58 @@ def _inc(number: str) -> int:
     return int(number) + 1
 
 
-def _caret(m: re.Match[str]) -> str:
+def _next_major(major: str) -> str:
+    """The first version past major ``M``, as an exclusive upper bound."""
+    return f"{_inc(major)}.0.0-0"
+
+
+def _next_minor(major: str, minor: str) -> str:
+    """The first version past ``M.m``, as an exclusive upper bound."""
+    return f"{major}.{_inc(minor)}.0-0"
+
+
+def _any_minor(major: str) -> str:
+    """``M.x``: every version of major ``M`` (nothing to add when ``M`` is x itself)."""
+    return "" if _is_x(major) else f">={major}.0.0 <{_next_major(major)}"
+
+
+def _any_patch(major: str, minor: str) -> str:
+    """``M.m.x``: every version of ``M.m``."""
+    return f">={major}.{minor}.0 <{_next_minor(major, minor)}"
+
+
+def _caret_end(major: str, minor: str, patch: str) -> str:
+    """Where ``^M.m.p`` stops: before the next version of its first non-zero part (``0.0.x`` counts its
+    minor)."""
+    if major != "0":
+        return _next_major(major)
+    if minor != "0" or _is_x(patch):
+        return _next_minor(major, minor)
+    return f"{major}.{minor}.{_inc(patch)}-0"
+
+
+def _tilde_end(major: str, minor: str, _patch: str) -> str:
+    """Where ``~M.m.p`` stops: before the next minor."""
+    return _next_minor(major, minor)
+
+
+def _desugar(m: re.Match[str], end: Callable[[str, str, str], str]) -> str:
+    """A caret or tilde range as comparators: from the version given (x parts as 0) to ``end``."""
     major, minor, patch, pre = m[1], m[2], m[3], m[4]
-    if _is_x(major):
-        return ""
-    if _is_x(minor):
-        return f">={major}.0.0 <{_inc(major)}.0.0-0"
+    if _is_x(major) or _is_x(minor):
+        return _any_minor(major)
     if _is_x(patch):
-        if major == "0":
-            return f">={major}.{minor}.0 <{major}.{_inc(minor)}.0-0"
-        return f">={major}.{minor}.0 <{_inc(major)}.0.0-0"
-    lower = f">={major}.{minor}.{patch}-{pre}" if pre else f">={major}.{minor}.{patch}"
-    if major == "0":
-        if minor == "0":
-            return f"{lower} <{major}.{minor}.{_inc(patch)}-0"
-        return f"{lower} <{major}.{_inc(minor)}.0-0"
-    return f"{lower} <{_inc(major)}.0.0-0"
+        return f">={major}.{minor}.0 <{end(major, minor, patch)}"
+    start = f"{major}.{minor}.{patch}-{pre}" if pre else f"{major}.{minor}.{patch}"
+    return f">={start} <{end(major, minor, patch)}"
+
+
+def _caret(m: re.Match[str]) -> str:
+    return _desugar(m, _caret_end)
 
 
 def _tilde(m: re.Match[str]) -> str:
-    major, minor, patch, pre = m[1], m[2], m[3], m[4]
-    if _is_x(major):
-        return ""
-    if _is_x(minor):
-        return f">={major}.0.0 <{_inc(major)}.0.0-0"
-    if _is_x(patch):
-        return f">={major}.{minor}.0 <{major}.{_inc(minor)}.0-0"
-    if pre:
-        return f">={major}.{minor}.{patch}-{pre} <{major}.{_inc(minor)}.0-0"
-    return f">={major}.{minor}.{patch} <{major}.{_inc(minor)}.0-0"
+    return _desugar(m, _tilde_end)
 
 
 def _xrange(m: re.Match[str]) -> str:
@@ -370,9 +406,9 @@ def _xrange(m: re.Match[str]) -> str:
         pre = "-0" if gtlt == "<" else ""
         return f"{gtlt}{major}.{minor}.{patch}{pre}"
     if x_minor:
-        return f">={major_s}.0.0 <{_inc(major_s)}.0.0-0"
+        return _any_minor(major_s)
     if any_x:
-        return f">={major_s}.{minor_s}.0 <{major_s}.{_inc(minor_s)}.0-0"
+        return _any_patch(major_s, minor_s)
     return m[0]
 
 
@@ -383,22 +419,18 @@ def _hyphen(m: re.Match[str]) -> str:
     to, t_major, t_minor, t_patch, t_pre = m[7], m[8], m[9], m[10], m[11]
     if _is_x(f_major):
         frm = ""
-    elif _is_x(f_minor):
-        frm = f">={f_major}.0.0"
-    elif _is_x(f_patch):
-        frm = f">={f_major}.{f_minor}.0"
+    elif _is_x(f_minor) or _is_x(f_patch):
+        frm = f">={f_major}.{'0' if _is_x(f_minor) else f_minor}.0"
     else:
         frm = f">={frm}"
     if _is_x(t_major):
         to = ""
     elif _is_x(t_minor):
-        to = f"<{_inc(t_major)}.0.0-0"
+        to = f"<{_next_major(t_major)}"
     elif _is_x(t_patch):
-        to = f"<{t_major}.{_inc(t_minor)}.0-0"
-    elif t_pre:
-        to = f"<={t_major}.{t_minor}.{t_patch}-{t_pre}"
+        to = f"<{_next_minor(t_major, t_minor)}"
     else:
-        to = f"<={to}"
+        to = f"<={t_major}.{t_minor}.{t_patch}-{t_pre}" if t_pre else f"<={to}"
     return _js_trim(f"{frm} {to}")
 
 
@@ -502,16 +534,11 @@ _MAX_RANGE_LENGTH = 1024
 """Longer ranges are refused (node-semver has no limit, but parsing some long inputs is quadratic)."""
 
 
+_compile_range_inner = _memoised(_Range)
+
+
 def _compile_range(range_: str) -> _Range | None:
     return None if len(range_) > _MAX_RANGE_LENGTH else _compile_range_inner(range_)
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile_range_inner(range_: str) -> _Range | None:
-    try:
-        return _Range(range_)
-    except _InvalidError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from overair.storage.base import BlobStore, ObjectNotFound, StoredObject
 from overair.storage.filesystem import FilesystemBlobStore
 from overair.storage.keys import content_key, digest_of
 from overair.storage.memory import MemoryBlobStore
-from overair.storage.scratch import Swept, remove_stale
+from overair.storage.scratch import Swept, remove_stale, spool
 
 
 def open_blob_store(url: str) -> BlobStore:
@@ -39,4 +39,5 @@ __all__ = [
     "digest_of",
     "open_blob_store",
     "remove_stale",
+    "spool",
 ]

@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+_SPOOL_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +79,39 @@ def remove_stale(folder: Path, max_age_seconds: float, *, now: float | None = No
             continue
         removed += Swept(1, size)
     return removed
+
+
+class AsyncReadable(Protocol):
+    """An uploaded file being received (Starlette's ``UploadFile`` is one)."""
+
+    async def seek(self, offset: int) -> None:
+        """Go to ``offset``."""
+
+    async def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes; empty at the end."""
+
+
+async def spool(
+    upload: AsyncReadable, folder: Path | None, prefix: str, limit: int, too_large: Callable[[], Exception]
+) -> Path:
+    """Copy ``upload`` into a new temporary file in ``folder`` (overair's own, which a sweep cleans after
+    a crash) and return its path; the caller removes it when done.
+
+    Past ``limit`` bytes the copy stops with ``too_large()``; on that or any other failure the partial
+    file is removed before the error goes on.
+    """
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".zip", dir=folder)
+    path = Path(name)
+    try:
+        with open(fd, "wb") as out:
+            await upload.seek(0)
+            copied = 0
+            while chunk := await upload.read(_SPOOL_CHUNK):
+                copied += len(chunk)
+                if copied > limit:
+                    raise too_large()
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
 
-from overair.storage import Swept, remove_stale
+import anyio
+import pytest
+from starlette.datastructures import UploadFile
+
+from overair.storage import Swept, remove_stale, spool
 
 HOUR = 3600.0
 
@@ -45,3 +50,22 @@ def test_stale_files_and_folders_go_fresh_ones_stay(tmp_path: Path) -> None:
 def test_a_missing_folder_sweeps_nothing(tmp_path: Path) -> None:
     assert remove_stale(tmp_path / "absent", HOUR) == Swept()
     assert not Swept() and Swept(1, 0) and Swept(1, 2) + Swept(3, 4) == Swept(4, 6)
+
+
+class TooLarge(Exception):
+    pass
+
+
+def test_an_upload_is_spooled_into_the_folder(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 5)  # more than one read
+    path = anyio.run(spool, UploadFile(io.BytesIO(data)), tmp_path, "overair-upload-", len(data), TooLarge)
+    assert path.parent == tmp_path and path.name.startswith("overair-upload-")
+    assert path.read_bytes() == data
+
+
+def test_an_upload_over_the_limit_stops_and_leaves_nothing(tmp_path: Path) -> None:
+    """The declared size can lie: the copy itself stops at the limit and removes what it wrote."""
+    data = b"x" * (2 * 1024 * 1024)
+    with pytest.raises(TooLarge):
+        anyio.run(spool, UploadFile(io.BytesIO(data)), tmp_path, "overair-upload-", 1024 * 1024, TooLarge)
+    assert list(tmp_path.iterdir()) == []
