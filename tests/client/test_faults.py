@@ -323,6 +323,10 @@ def test_crash_at_every_file_system_step(api: TestClient, device: TestClient, tm
                 violations.append(f"{where}: unexpected {type(error).__name__}: {error}")
             # The device restarts on the real file system.
             engine = launch(data, FileSystem())
+            if engine.journal_recovery is not None:
+                violations.append(
+                    f"{where}: the crash looked like a damaged journal: {engine.journal_recovery}"
+                )
             try:
                 folder = engine.start()
             except Exception as exc:
