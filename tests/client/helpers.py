@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -10,9 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.testclient import TestClient
 
 from overair.client import UpdateEngine
+from overair.packages import Limits, inspect_archive
+from overair.packages import signing as sig
 
 BASE = "http://testserver"
 
@@ -38,6 +42,36 @@ def push(api: TestClient, text: str, app: str = "CoolApp", **options: object) ->
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def signed_release(
+    api: TestClient,
+    tmp_path: Path,
+    key: Ed25519PrivateKey,
+    content: bytes,
+    deployment: str,
+    changes: dict[str, object],
+    app: str = "CoolApp",
+) -> dict[str, str]:
+    """What `push-update --signing-key` sends for ``content``; ``changes`` alter the manifest."""
+    archive = tmp_path / f"upload-{hashlib.sha256(content).hexdigest()[:8]}.zip"
+    archive.write_bytes(content)
+    info = inspect_archive(archive, Limits())
+    upcoming = api.get(f"/api/v1/apps/{app}/deployments/{deployment}/next-release").json()
+    fields: dict[str, object] = {
+        "app": app,
+        "deployment": deployment,
+        "label": upcoming["label"],
+        "sequence": upcoming["sequence"],
+        "target_version": "1.0.0",
+        "build_number": None,
+        "package_hash": info.package_hash,
+        "download_limit": info.archive_size,
+        "files": sig.signed_files(info.manifest),
+    }
+    fields.update(changes)
+    data, signature = sig.sign_manifest(sig.ReleaseManifest(**fields), key)  # type: ignore[arg-type]
+    return {"manifest": base64.b64encode(data).decode(), "signature": signature}
 
 
 def release_metrics(api: TestClient, label: str, app: str = "CoolApp") -> dict:

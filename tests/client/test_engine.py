@@ -59,6 +59,7 @@ def test_public_api_is_small_and_guarded() -> None:
             "FileSystem",
             "InstallMode",
             "InsufficientSpace",
+            "JournalRecovery",
             "SyncResult",
             "SyncStatus",
             "TextUI",
@@ -428,10 +429,16 @@ def test_store_update_required(api, proxy: Proxy, key: str, tmp_path: Path) -> N
 
 
 def test_damaged_state_file_falls_back_to_embedded(proxy: Proxy, key: str, tmp_path: Path) -> None:
+    """Both generations unreadable: the engine starts over and says why (tests/client/test_journal.py has
+    the rest: what survives a flipped byte, the floor proven from signed manifests)."""
     engine = new_engine(proxy, key, tmp_path)
     engine.start()
-    (tmp_path / "device" / "state.json").write_text("{not json")
-    assert new_engine(proxy, key, tmp_path).start() == embedded(tmp_path)
+    for name in ("state.json", "state.json.prev"):
+        (tmp_path / "device" / name).write_text("{not json")
+    again = new_engine(proxy, key, tmp_path)
+    assert again.start() == embedded(tmp_path)
+    recovery = again.journal_recovery
+    assert recovery is not None and recovery.started_over and "not JSON" in recovery.reason
 
 
 def test_text_ui(tmp_path: Path) -> None:

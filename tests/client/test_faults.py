@@ -323,6 +323,10 @@ def test_crash_at_every_file_system_step(api: TestClient, device: TestClient, tm
                 violations.append(f"{where}: unexpected {type(error).__name__}: {error}")
             # The device restarts on the real file system.
             engine = launch(data, FileSystem())
+            if engine.journal_recovery is not None:
+                violations.append(
+                    f"{where}: the crash looked like a damaged journal: {engine.journal_recovery}"
+                )
             try:
                 folder = engine.start()
             except Exception as exc:
@@ -618,6 +622,10 @@ def test_sigkill_at_random_moments(live_server, tmp_path: Path) -> None:
                 live_server.url, key, "1.0.0", 1, embedded_bundle=embedded_dir, data_dir=data, http=http
             ) as engine:
                 failed_before = len(engine.failed_labels)
+                if engine.journal_recovery is not None:  # a kill is no damage: old or new generation
+                    violations.append(
+                        f"{where}: the kill looked like a damaged journal: {engine.journal_recovery}"
+                    )
                 try:
                     folder = engine.start()
                 except Exception as exc:

@@ -17,12 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from helpers import Proxy, embedded, engine_for, make_bundle
+from helpers import Proxy, embedded, engine_for, make_bundle, signed_release
 from starlette.testclient import TestClient
 
 from overair.cli.hints import cli_hints
 from overair.client import CheckStatus, InstallMode, SyncStatus, UpdateEngine, UpdateRefused
-from overair.packages import Limits, inspect_archive
 from overair.packages import signing as sig
 
 APP = "CoolApp"
@@ -43,35 +42,6 @@ def keys(api: TestClient) -> dict[str, str]:
 def trust(api: TestClient, key: Ed25519PrivateKey) -> None:
     response = api.post(f"/api/v1/apps/{APP}/signing-keys", json={"public_key": sig.public_key_text(key)})
     assert response.status_code == 201, response.text
-
-
-def signed_release(
-    api: TestClient,
-    tmp_path: Path,
-    key: Ed25519PrivateKey,
-    content: bytes,
-    deployment: str,
-    changes: dict[str, object],
-) -> dict[str, str]:
-    """What `push-update --signing-key` sends for ``content``; ``changes`` alter the manifest."""
-    archive = tmp_path / f"upload-{hashlib.sha256(content).hexdigest()[:8]}.zip"
-    archive.write_bytes(content)
-    info = inspect_archive(archive, Limits())
-    upcoming = api.get(f"/api/v1/apps/{APP}/deployments/{deployment}/next-release").json()
-    fields: dict[str, object] = {
-        "app": APP,
-        "deployment": deployment,
-        "label": upcoming["label"],
-        "sequence": upcoming["sequence"],
-        "target_version": "1.0.0",
-        "build_number": None,
-        "package_hash": info.package_hash,
-        "download_limit": info.archive_size,
-        "files": sig.signed_files(info.manifest),
-    }
-    fields.update(changes)
-    data, signature = sig.sign_manifest(sig.ReleaseManifest(**fields), key)  # type: ignore[arg-type]
-    return {"manifest": base64.b64encode(data).decode(), "signature": signature}
 
 
 def push(

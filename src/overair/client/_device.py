@@ -13,8 +13,10 @@ from typing import Protocol
 import httpx
 
 from overair.client._fs import FileSystem
-from overair.client._journal import Bundle, Journal, State
+from overair.client._journal import Bundle, Journal, Loaded, Source, State, salvage_client_id
+from overair.client._manifests import SignedManifests
 from overair.client._trust import Trust
+from overair.client._types import JournalRecovery
 
 log = logging.getLogger("overair.client")
 
@@ -61,17 +63,56 @@ class Device:
         data_dir = settings.data_dir
         self.bundles = data_dir / "bundles"
         self.downloads = data_dir / "downloads"
-        for folder in (data_dir, self.bundles, self.downloads):
+        self.manifests = SignedManifests(data_dir / "manifests", fs, trust)
+        for folder in (data_dir, self.bundles, self.downloads, self.manifests.folder):
             folder.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(data_dir / "state.json", fs)
-        self.state = self.journal.load()
+        loaded = self.journal.load()
+        self.state = loaded.state
+        self.recovery = self._recover(loaded)
+        """What was done about a damaged journal at this launch (None: it was intact)."""
         if self.state.fresh_at is None:
             self.state.fresh_at = wall_clock()  # staleness counts from the first launch
-        if not self.journal.path.exists():
+        if loaded.source is not Source.CURRENT:
+            # a new device, a legacy journal (accepted once) or a recovered one: write both generations,
+            # so that the client id survives the first launch and nothing damaged is left to fall back to
             try:
-                self.save()  # the client id must survive the first launch
+                self.journal.rewrite(self.state)
             except OSError as exc:
                 log.error("cannot write %s: %s", self.journal.path, exc)
+
+    def _recover(self, loaded: Loaded) -> JournalRecovery | None:
+        """Say what was lost with a damaged journal, and prove the sequence floor again from the signed
+        manifests of the installed releases."""
+        state, source = loaded.state, loaded.source
+        if source is Source.LEGACY:
+            log.info("%s has no checksum (an older engine's); it is written back with one", self.journal.path)
+        if source is Source.CURRENT or source is Source.LEGACY:
+            return None
+        started_over = source is Source.NONE
+        if not loaded.damage:
+            if not started_over:  # killed between the two renames of a save: the old generation stands
+                log.info(
+                    "%s was being replaced when the app stopped; the previous one is used", self.journal.path
+                )
+                return None
+            if not self.manifests.any_installed():
+                return None  # a new device
+        proven = self.manifests.proven_floor()
+        client_id_kept = True
+        if started_over:
+            salvaged = salvage_client_id(loaded.damaged)
+            client_id_kept = salvaged is not None
+            state.client_id = salvaged or state.client_id
+        # The release that proves the floor may be installed again (the device may no longer run it, and
+        # the journal that said so is lost); nothing older may.
+        state.sequence_floor = max(state.sequence_floor, proven - 1)
+        floor = max(self.installed_sequence(), proven)
+        missing = f"{self.journal.path.name} and its previous generation are missing"
+        reason = "; ".join(loaded.damage) or missing
+        recovery = JournalRecovery(started_over, reason, client_id_kept, floor)
+        log.log(logging.ERROR if started_over else logging.WARNING, "%s", recovery.message)
+        return recovery
 
     def save(self) -> None:
         """Write the state to the journal (atomically)."""

@@ -118,6 +118,7 @@ class Downloader:
     def _downloaded(
         self, update: UpdateInfo, via_delta: bool = False, delta_failure: str | None = None
     ) -> DownloadedUpdate:
+        self._device.manifests.downloaded(update)
         with self._device.changing() as state:
             state.downloaded = Bundle(
                 update.label, update.package_hash, update.sync_before_update, update.sequence

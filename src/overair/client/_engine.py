@@ -32,6 +32,7 @@ from overair.client._types import (
     CheckTrigger,
     DownloadedUpdate,
     InstallMode,
+    JournalRecovery,
     SyncResult,
     SyncStatus,
     UpdateError,
@@ -152,6 +153,16 @@ class UpdateEngine:
     def failed_labels(self) -> tuple[str, ...]:
         """Labels that failed on this device; never installed again."""
         return tuple(self._device.state.failed_labels)
+
+    @property
+    def journal_recovery(self) -> JournalRecovery | None:
+        """Set when the engine's journal was found damaged at this launch: whether the previous
+        generation was loaded or the engine started over, why, and what it kept (also logged).
+
+        None when the journal was intact. An app may show ``message`` on a support screen or send it
+        to its own crash reporting; the update server is not told.
+        """
+        return self._device.recovery
 
     @property
     def pending_reports(self) -> int:

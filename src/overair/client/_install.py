@@ -129,13 +129,18 @@ class Installer:
             return device.bundle_path(device.state.current)
 
     def _clean_up(self) -> None:
-        """Keep the current, previous, pending and downloaded bundles; drop every other folder."""
+        """Keep the current, previous, pending and downloaded bundles; drop every other folder.
+
+        Their signed manifests stay with them, and the one that proves the sequence floor stays too.
+        """
         device, state = self._device, self._device.state
         keep = {
             b.package_hash
             for b in (state.current, state.previous, state.pending, state.downloaded)
             if b is not None
         }
+        downloaded = state.downloaded.package_hash if state.downloaded is not None else None
+        device.manifests.clean_up(keep, downloaded, device.installed_sequence())
         busy = device.downloading
         if busy is not None:
             keep |= {busy, f".staging-{busy}"}
@@ -165,6 +170,7 @@ class Installer:
                 # it stays downloaded; sync_completed() installs it (unsynced records are never put at risk)
                 log.info("%s waits until the app's offline data is synced", bundle.label)
                 return None
+            device.manifests.installed(bundle.package_hash)
             with device.changing() as state:
                 state.downloaded = None
                 if mode is InstallMode.IMMEDIATE:
@@ -205,6 +211,7 @@ class Installer:
                 return None
             if not device.complete(downloaded):
                 return None
+            device.manifests.installed(downloaded.package_hash)
             with device.changing() as state:
                 state.downloaded = None
                 state.pending, state.pending_mode = downloaded, InstallMode.ON_NEXT_RESTART.value

@@ -129,6 +129,20 @@ class Trust:
                 f"{label} announces {update.size:,} bytes, more than the {manifest.download_limit:,} signed"
             )
 
+    def proven_sequence(self, signed_manifest: str, signature: str) -> int | None:
+        """The sequence of a signed manifest kept on disk, if it proves a release of this app and
+        deployment: it verifies with a publisher key, trusted or retired (a key retired since still proves
+        what was installed with it, and the floor it proves only refuses more). None when it does not."""
+        try:
+            data = base64.b64decode(signed_manifest, validate=True)
+            keys = [*self.trusted.values(), *self.retired.values()]
+            manifest, _ = sig.verify_manifest(data, signature, keys)
+        except (binascii.Error, ValueError, sig.SigningError):
+            return None
+        if manifest.app != self.app_name or manifest.deployment != self.deployment_name:
+            return None
+        return manifest.sequence
+
     @staticmethod
     def check_files(
         update: UpdateInfo, manifest: sig.ReleaseManifest | None, files: Sequence[ManifestEntry]

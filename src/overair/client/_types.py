@@ -147,3 +147,50 @@ class InsufficientSpace(UpdateError):
 
 class DownloadFailed(UpdateError):
     """The download could not be completed (network); it resumes at the next attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecovery:
+    """The engine's journal (``state.json``) was damaged when the engine started, and what it did about it.
+
+    ``UpdateEngine.journal_recovery`` holds it for the life of the engine (None when the journal was
+    intact); it is also logged on the ``overair.client`` logger.
+    """
+
+    started_over: bool
+    """False: the previous generation (``state.json.prev``) was loaded, so at most the last change before
+    the damage is lost. True: neither generation could be read, and the engine started over on the embedded
+    bundle, with its failed labels and undelivered reports lost."""
+    reason: str
+    """What was wrong with each journal file ("state.json: the checksum does not match")."""
+    client_id_kept: bool
+    """Whether the device kept its client id (and so its place in rollouts). After starting over it is
+    kept only if it could be recovered safely from the damaged files; otherwise the device has a new one."""
+    sequence_floor: int
+    """The highest signed release sequence the device has proven it installed (0: none). Signed releases
+    older than it are refused; after starting over it is proven from the signed manifests of installed
+    releases kept on disk."""
+
+    @property
+    def message(self) -> str:
+        """One paragraph for a log or a support screen."""
+        floor = (
+            f" Signed releases older than sequence {self.sequence_floor} are refused."
+            if self.sequence_floor
+            else ""
+        )
+        if not self.started_over:
+            return (
+                f"The update engine's journal was damaged ({self.reason}); its previous generation was "
+                f"loaded, so at most the last change before the damage was lost.{floor}"
+            )
+        identity = (
+            "The client id was recovered."
+            if self.client_id_kept
+            else "The client id could not be recovered safely: the device has a new one (and may land in "
+            "another rollout bucket)."
+        )
+        return (
+            f"The update engine's journal could not be read ({self.reason}); the engine started over on the "
+            f"embedded bundle, and its failed labels and undelivered reports are lost. {identity}{floor}"
+        )
