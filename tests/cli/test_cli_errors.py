@@ -91,6 +91,27 @@ def test_a_refusal_names_the_commands_that_fix_it(
     assert "overair release patch-update --label v1 --deployment Production --disabled true" in flat
 
 
+def test_a_rollback_across_versions_says_how_to_reach_every_device(
+    config: Path, server: LiveServer, capsys, tmp_path: Path
+) -> None:
+    logged_in(config, server)
+    assert overair(capsys, "app", "create", "AcrossApp")[0] == 0
+    push = ["release", "push-update", "--project-name", "AcrossApp", "--bundle"]
+    for content, target in (("good", "1.0.0"), ("bad", "^1.0.0")):
+        (tmp_path / content).mkdir()
+        (tmp_path / content / "index.js").write_text(content)
+        assert overair(capsys, *push, str(tmp_path / content), "--target-version", target)[0] == 0
+    code, _, err = overair(capsys, "release", "rollback-update", "--project-name", "AcrossApp")
+    flat = " ".join(err.split())
+    assert code == 1 and "would leave devices on v2" in flat
+    again = 'overair release rollback-update --label v1 --target-version "^1.0.0" --deployment Production'
+    assert again in flat
+    assert 'overair release push-update --target-version "^1.0.0" --deployment Production' in flat
+    rollback = ["release", "rollback-update", "--project-name", "AcrossApp", "--label", "v1"]
+    code, out, _ = overair(capsys, *rollback, "--target-version", "^1.0.0")
+    assert code == 0 and "v3 now serves the content of v1 for ^1.0.0" in " ".join(out.split())
+
+
 def test_rollout_outside_1_to_100(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
     logged_in(config, server)
     (tmp_path / "b").mkdir()

@@ -353,6 +353,76 @@ def test_sdk_release_takes_a_zip_file(server: LiveServer, api: httpx.Client, tmp
     )
 
 
+def test_sdk_follows_the_reference_rules(server: LiveServer, api: httpx.Client, tmp_path: Path) -> None:
+    """Rollback to another app version, rollout patches that do not raise the rollout, identical content
+    and the default rollback target, as code-push-server decides them (codepush-protocol.md §5)."""
+    app = unique("RulesApp")
+    ok(sdk(server, tmp_path, {"call": "addApp", "args": [app]})[0])
+    one, two, three = folder(tmp_path, "one"), folder(tmp_path, "two"), folder(tmp_path, "three")
+    for deployment in ("Beta", "Gamma"):
+        ok(sdk(server, tmp_path, {"call": "addDeployment", "args": [app, deployment]})[0])
+    results = sdk(
+        server,
+        tmp_path,
+        # Production: a release for a wider range cannot be rolled back to the one before it
+        {"call": "release", "args": [app, "Production", str(one), "1.0.0", {}]},
+        {"call": "release", "args": [app, "Production", str(two), "^1.0.0", {}]},
+        {"call": "rollback", "args": [app, "Production"]},
+        {"call": "rollback", "args": [app, "Production", "v1"]},
+        # Staging: a rollout patch that does not raise the rollout is refused, with all of the patch
+        {"call": "release", "args": [app, "Staging", str(one), "1.0.0", {"rollout": 50, "description": "d"}]},
+        {"call": "patchRelease", "args": [app, "Staging", None, {"rollout": 50, "isMandatory": True}]},
+        {"call": "patchRelease", "args": [app, "Staging", None, {"rollout": 40, "description": "new"}]},
+        {"call": "patchRelease", "args": [app, "Staging", None, {"rollout": 60, "isMandatory": True}]},
+        # Beta: identical content compares with the latest release for a range (only)
+        {"call": "release", "args": [app, "Beta", str(one), "^1.0.0", {}]},
+        {"call": "release", "args": [app, "Beta", str(two), "2.0.0", {}]},
+        {"call": "release", "args": [app, "Beta", str(one), "^1.0.0", {}]},
+        {"call": "release", "args": [app, "Beta", str(two), "2.0.0", {}]},
+        # Gamma: the default rollback target is the release before the latest, even a disabled one
+        {"call": "release", "args": [app, "Gamma", str(one), "1.0.0", {}]},
+        {"call": "release", "args": [app, "Gamma", str(two), "1.0.0", {"isDisabled": True}]},
+        {"call": "release", "args": [app, "Gamma", str(three), "1.0.0", {}]},
+        {"call": "rollback", "args": [app, "Gamma"]},
+    )
+    across = {
+        "message": "Cannot perform rollback to a different app version. Please perform a new release with "
+        "the desired replacement package.",
+        "statusCode": 409,
+    }
+    assert results[2]["error"] == across and results[3]["error"] == across
+    assert [r["label"] for r in releases(api, app, "Production")] == ["v1", "v2"]
+
+    same, lower, raised = results[5:8]
+    assert same["error"] == {
+        "message": 'Rollout value must be greater than "50", the existing value.',
+        "statusCode": 409,
+    }
+    assert lower["error"] == {**same["error"]}
+    assert ok(raised) is None  # patchRelease resolves with nothing
+    staged = releases(api, app, "Staging")
+    assert [(r["rollout"], r["mandatory"], r["description"]) for r in staged] == [(60, True, "d")]
+
+    ok(results[8])
+    ok(results[9])
+    assert ok(results[10])["label"] == "v3"  # type: ignore[index]
+    assert results[11]["error"] == {
+        "message": "The uploaded package was not released because it is identical to the contents of the "
+        "specified deployment's current release.",
+        "statusCode": 409,
+    }
+
+    assert ok(results[15]) is None
+    gamma = releases(api, app, "Gamma")
+    assert [(r["label"], r["origin_label"], r["disabled"]) for r in gamma] == [
+        ("v1", None, False),
+        ("v2", None, True),
+        ("v3", None, False),
+        ("v4", "v2", True),
+    ]
+    assert gamma[3]["package_hash"] == gamma[1]["package_hash"]
+
+
 # -- the code-push command of code-push-cli 3.0.0 (App Center dialect) --------------------------------
 
 
@@ -459,6 +529,20 @@ def test_code_push_cli_3(server: LiveServer, api: httpx.Client, tmp_path: Path) 
     listing = cli("deployment", "ls", app, "-k")
     assert {d["key"] for d in api.get(f"/apps/{app}/deployments").json()} <= set(listing.split())
 
+    # the reference's rules: a finished rollout takes no rollout value, and nothing else of that patch applies
+    completed = cli("patch", app, "Production", "-r", "100%", "--des", "not applied", expect=1)
+    assert "Cannot update rollout value for a completed rollout release." in completed
+    assert releases(api, app, "Production")[-1]["description"] == history[2]["description"]
+    # a rollback never goes to another app version
+    three = folder(tmp_path, "cli three")
+    assert "Successfully released" in cli("release", app, str(three), "^1.0.0", "-d", "Production")
+    across = cli("rollback", app, "Production", stdin="y\n", expect=1)
+    assert (
+        "Cannot perform rollback to a different app version. Please perform a new release with the desired "
+        "replacement package." in across
+    )
+    assert [r["label"] for r in releases(api, app, "Production")] == ["v1", "v2", "v3", "v4"]
+
 
 # -- errors at the HTTP level ---------------------------------------------------------------------------
 
@@ -523,7 +607,13 @@ def test_errors_as_the_reference_answers_them(server: LiveServer, http: httpx.Cl
         409,
         'Rollout value must be greater than "25", the existing value.',
     )
-    assert http.patch(release, json={"packageInfo": {"rollout": 25}}).status_code == 204  # nothing changes
+    same = http.patch(release, json={"packageInfo": {"rollout": 25, "isMandatory": True, "description": "x"}})
+    assert (same.status_code, same.text) == (
+        409,
+        'Rollout value must be greater than "25", the existing value.',
+    )
+    unchanged = http.get(f"/apps/{app}/deployments/Staging/history").json()["history"][-1]
+    assert (unchanged["rollout"], unchanged["isMandatory"], unchanged.get("description")) == (25, False, "")
     assert http.patch(release, json={"packageInfo": {"label": "v7", "rollout": 30}}).text == (
         "Release not found for given label."
     )
@@ -534,6 +624,9 @@ def test_errors_as_the_reference_answers_them(server: LiveServer, http: httpx.Cl
         409,
         "Cannot update rollout value for a completed rollout release.",
     )
+    finished = http.patch(release, json={"packageInfo": {"rollout": 100, "isDisabled": True}})
+    assert (finished.status_code, finished.text) == (completed.status_code, completed.text)
+    assert http.get(f"/apps/{app}/deployments/Staging/history").json()["history"][-1]["isDisabled"] is False
 
     empty = http.patch(f"/apps/{app}/deployments/Production/release", json={"packageInfo": {"rollout": 50}})
     assert (empty.status_code, empty.text) == (404, "Deployment has no releases.")

@@ -167,6 +167,17 @@ def test_ranges_short_versions_and_prereleases(app: App, sdk: str) -> None:
 
 
 @pytest.mark.parametrize("sdk", SDKS)
+def test_short_versions_in_a_partial_rollout(app: App, sdk: str) -> None:
+    """A deliberate difference (docs/migrating-from-codepush.md §6): the SDK hands the app the version it
+    sent even inside a partial rollout with nothing outside it, where the reference would send "1.0.0"."""
+    app.publish("half", target_version="^1.0.0", rollout=50)
+    steps = [{"op": "check", "appVersion": "1.0", "clientUniqueId": f"phone-{i}"} for i in range(30)]
+    updates = [r["update"] for r in app.sdk(sdk, *steps) if r["update"]]
+    assert 0 < len(updates) < 30  # some devices are in the rollout, some are not
+    assert {(u["label"], u["appVersion"]) for u in updates} == {("v1", "1.0")}
+
+
+@pytest.mark.parametrize("sdk", SDKS)
 def test_update_app_version_hint(app: App, sdk: str) -> None:
     app.publish("for 2.0", target_version="2.0.0")
     (result,) = app.sdk(sdk, {"op": "check", "appVersion": "1.0.0"})

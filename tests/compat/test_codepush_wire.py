@@ -77,6 +77,34 @@ def test_captured_answers(device: TestClient, key: str, seeded: dict[str, dict])
         assert (body["appVersion"], body["target_binary_range"], body["label"]) == (sent, sent, "v3")
 
 
+def test_short_versions_get_their_own_string_back_in_a_partial_rollout_too(
+    device: TestClient, key: str, api: TestClient
+) -> None:
+    """A deliberate difference (docs/migrating-from-codepush.md §6): the reference gives "1" or "1.0" back
+    only when the answer outside the rollout is that same update; here nothing is outside the rollout, so it
+    would answer "1.0.0" to the devices in it, and Android's client drops an update whose appVersion is not
+    its versionName. overair always gives the device's own string back."""
+    publish(api, content=bundle("only"), target_version="1.0.0", rollout=50)
+    for sent in ("1", "1.0"):
+        for path, field in (
+            (f"/updateCheck?deploymentKey={key}&appVersion={sent}&clientUniqueId=", "updateInfo"),
+            (
+                f"/v0.1/public/codepush/update_check?deployment_key={key}&app_version={sent}&client_unique_id=",
+                "update_info",
+            ),
+        ):
+            answers = [device.get(f"{path}device-{i}").json()[field] for i in range(40)]
+            available = "isAvailable" if field == "updateInfo" else "is_available"
+            version = "appVersion" if field == "updateInfo" else "app_version"
+            inside = [a for a in answers if a[available]]
+            outside = [a for a in answers if not a[available]]
+            assert inside and outside  # both sides of the rollout are asked
+            assert {(a[version], a["target_binary_range"], a["label"]) for a in inside} == {
+                (sent, sent, "v1")
+            }
+            assert {(a[version], a["target_binary_range"]) for a in outside} == {("", "")}
+
+
 def test_empty_deployment(device: TestClient, key: str) -> None:
     assert device.get(f"/updateCheck?deploymentKey={key}&appVersion=1.0.0").text == (
         '{"updateInfo":{"downloadURL":"","description":"","isAvailable":false,"isMandatory":false,'

@@ -33,6 +33,17 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"{_deployment(a)} --disabled false"
     ),
     "roll-back": lambda a: "Or roll back with: overair release rollback-update" + _deployment(a),
+    "roll-back-for-target": lambda a: (
+        f"If {a['label']}'s content runs on those binaries, republish it for them: overair release "
+        f'rollback-update --label {a["label"]} --target-version "{a["target_version"]}"{_deployment(a)}'
+    ),
+    "publish-replacement": lambda a: (
+        f"Or push a fixed bundle for them: overair release push-update --target-version "
+        f'"{a["target_version"]}"'
+        + (f" --build-number {a['build_number']}" if a.get("build_number") else "")
+        + _deployment(a)
+        + " --bundle DIR"
+    ),
     "change-release": lambda a: (
         f"Change {a['label']} with: overair release patch-update --label {a['label']}"
     ),

@@ -403,6 +403,14 @@ def rollback_update(
         str | None,
         typer.Option("--label", help="The release whose content to go back to; default the previous."),
     ] = None,
+    target_version: Annotated[
+        str | None,
+        typer.Option(
+            "--target-version",
+            help="Republish the content for this target instead of its own: needed when the older release "
+            "does not reach every device of the newest one (give the newest one's target).",
+        ),
+    ] = None,
     deployment: Deployment = "Production",
     signing_key: SigningKeyOption = None,
     trusted_key: TrustedKeysOption = None,
@@ -410,7 +418,7 @@ def rollback_update(
 ) -> None:
     """Go back to an older release: its content is republished as a new label, so every device moves back."""
     key = load_signing_key(signing_key) if signing_key is not None else None
-    body: dict[str, Any] = {"label": label}
+    body: dict[str, Any] = {"label": label, "target_version": target_version}
     with Api() as api:
         if key is not None:
             body["signed"] = sign_republish(
@@ -423,11 +431,13 @@ def rollback_update(
                 back=2,
                 trusted=trusted_keys(key, trusted_key),
                 allow_unsigned=allow_unsigned_origin,
+                target_version=target_version,
             )
         release = api.post(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollback", json=body)
     console.print(
         f"[green]Rolled back {deployment} of {project_name}:[/] {release['label']} now serves the content of "
-        f"{release['origin_label']}. Devices get it at their next update check."
+        f"{release['origin_label']} for {release['target_version']}. Devices get it at their next update "
+        "check."
     )
     _print_warnings(release)
 

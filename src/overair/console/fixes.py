@@ -15,6 +15,11 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "disable-release": lambda a: f"Or stop it: disable {a['label']} on its release page.",
     "enable-release": lambda a: f"Enable {a['label']} of {a['deployment']} first, on its release page.",
     "roll-back": lambda a: "Or roll the deployment back to its previous release.",
+    "roll-back-for-target": lambda a: (
+        f"If {a['label']}'s content runs on those binaries, republish it for {a['target_version']} with the "
+        "CLI (rollback-update with the target version)."
+    ),
+    "publish-replacement": lambda a: f"Or publish a fixed bundle for {a['target_version']}.",
     "change-release": lambda a: f"Change {a['label']} itself instead (rollout, mandatory, description).",
     "allow-destructive-model-change": lambda a: (
         "If the change is intended, publish again allowing a destructive model change: devices then "

@@ -502,7 +502,7 @@ def _confirmation(
     if action == "disabled":
         return views.confirm_disabled(release, _bool(query.get("disabled", ""), "disabled"), history)
     if action == "rollback":
-        rules.rollback_target(history, release.deployment, chosen=release)
+        rules.rollback_plan(history, release.deployment, chosen=release)
         return views.confirm_rollback(release, history)
     if action == "promote":
         destination = query.get("destination", "")

@@ -253,8 +253,11 @@ def promote(app: str, body: PromoteRequest, service: Service, caller: Caller) ->
 def rollback(
     app: str, deployment: str, body: RollbackRequest, service: Service, caller: Caller
 ) -> ReleaseOut:
-    """Republish an older release's content as a new label."""
-    return service.releases.rollback(caller, app, deployment, body.label, body.signed)
+    """Republish an older release's content as a new label; refused (409) when that would leave devices of
+    the newest release on it, unless ``target_version`` reaches them all."""
+    return service.releases.rollback(
+        caller, app, deployment, body.label, body.signed, target_version=body.target_version
+    )
 
 
 @router.get("/apps/{app}/deployments/{deployment}/next-release", response_model=NextRelease)

@@ -29,6 +29,10 @@ class IdenticalRelease(Conflict):
     """The content is the same as the current release for the same target."""
 
 
+class CrossVersionRollback(Conflict):
+    """A rollback would republish content for other binaries than the release it replaces reaches."""
+
+
 class InvalidRelease(Invalid):
     """A release property is out of range or malformed."""
 

@@ -3,15 +3,26 @@
 The services load the facts (a deployment's history, a release's counters) and act on the verdict; the
 console's confirmation pages ask the same functions what an action would do. Nothing here touches the
 database, the blob store or a request.
+
+Where the CodePush reference server's rule differs from overair's, both variants are here and a
+:class:`Policy` names the ones a surface applies: overair's own surfaces use :data:`OVERAIR`, the CodePush
+management dialects the reference's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from overair.errors import Fix
-from overair.releases.errors import IdenticalRelease, InvalidRelease, ReleaseNotFound, RolloutInProgress
+from overair.releases.errors import (
+    CrossVersionRollback,
+    IdenticalRelease,
+    InvalidRelease,
+    ReleaseNotFound,
+    RolloutInProgress,
+)
 from overair.selection import semver
 
 BASES = 10
@@ -66,6 +77,25 @@ def matching_targets(a: str, b: str) -> bool:
     if exact_b is not None:
         return semver.satisfies(exact_b, a)
     return semver.valid_range(a) == semver.valid_range(b)
+
+
+def reaches_devices_of(target: str, build_number: int | None, release: ReleaseFacts) -> bool:
+    """Whether a release for ``target`` (and ``build_number``) is offered to every binary ``release`` is.
+
+    The build numbers agree (``build_number`` is None or ``release``'s), and the targets are the same range
+    however written, or ``release`` targets one exact version that ``target`` admits. Ranges that happen
+    to contain one another in other ways are not recognised (the answer is then False).
+    """
+    if build_number is not None and build_number != release.build_number:
+        return False
+    exact = semver.valid(release.target_version)
+    if exact is not None:
+        return semver.satisfies(exact, target)
+    return same_target(target, release.target_version)
+
+
+def _binaries(target: str, build_number: int | None) -> str:
+    return target if build_number is None else f"{target} build {build_number}"
 
 
 def compatible(a: ReleaseFacts, b: ReleaseFacts) -> bool:
@@ -143,15 +173,59 @@ def check_not_identical(
     """Refuse content that is already the current release for the same target: nothing would change."""
     current = current_for_target(history, target, build_number)
     if current is not None and current.package_hash == package_hash:
-        raise IdenticalRelease(
-            f"This bundle is identical to {current.label}, the current release for {target}: nothing to "
-            f"publish. Change the bundle, or change {current.label} itself.",
-            subject={"release": current.label},
-            fixes=[Fix("change-release", {"label": current.label})],
-        )
+        raise _identical(current, target)
+
+
+def check_not_identical_to_last(
+    history: Sequence[ReleaseFacts], package_hash: str, target: str, build_number: int | None
+) -> None:
+    """The reference server's identical-content rule (its ``getLastPackageHashWithSameAppVersion``).
+
+    An exact version is compared with the newest release whose range admits it; a range with the latest
+    release only, and only when that one has the same range. Disabled releases count; build numbers do
+    not (the reference has none: ``build_number`` is in the signature to match :func:`check_not_identical`).
+    """
+    if not history:
+        return
+    last: ReleaseFacts | None
+    if semver.valid(target) is not None:
+        last = next((r for r in reversed(history) if semver.satisfies(target, r.target_version)), None)
+    else:
+        latest = history[-1]
+        last = latest if semver.valid_range(latest.target_version) == semver.valid_range(target) else None
+    if last is not None and last.package_hash == package_hash:
+        raise _identical(last, target)
+
+
+def _identical(current: ReleaseFacts, target: str) -> IdenticalRelease:
+    return IdenticalRelease(
+        f"This bundle is identical to {current.label}, the current release for {target}: nothing to "
+        f"publish. Change the bundle, or change {current.label} itself.",
+        subject={"release": current.label},
+        fixes=[Fix("change-release", {"label": current.label})],
+    )
 
 
 # -- changing a release -------------------------------------------------------------------------------
+
+
+def check_rollout_raised(release: ReleaseFacts, asked: int) -> None:
+    """The reference server's rollout rule: a rollout value given must raise an unfinished rollout.
+
+    Stricter than :func:`check_rollout_change`: the current value is refused too, and a finished rollout
+    takes no value at all (not even 100).
+    """
+    if release.rollout < 100 and asked > release.rollout:
+        return
+    if asked == release.rollout:
+        state = "every device (100%)" if asked == 100 else f"{asked}% of devices"
+        raise RolloutInProgress(
+            f"{release.label} already reaches {state}: a new rollout value must be higher than the current "
+            "one, and a finished rollout takes none.",
+            subject={"release": release.label},
+            fixes=[Fix("disable-release", {"label": release.label}), Fix("roll-back")],
+        )
+    check_rollout_change(release, asked)
 
 
 def check_rollout_change(release: ReleaseFacts, asked: int) -> None:
@@ -180,9 +254,10 @@ def check_rollout_change(release: ReleaseFacts, asked: int) -> None:
 def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = None) -> tuple[R, list[str]]:
     """The release whose content a rollback republishes, and what the caller should be told about it.
 
-    By default the newest earlier release that is enabled and has other content than the current one:
-    a disabled release is never picked by default (it was disabled for a reason). A release named by the
-    caller (``chosen``) is taken as asked, but a disabled one comes with a warning saying so.
+    By default the newest earlier release that is enabled, has other content than the current one and
+    reaches every device of the current one (:func:`reaches_devices_of`; if none does, the newest enabled
+    one): a disabled release is never picked by default (it was disabled for a reason). A release named by
+    the caller (``chosen``) is taken as asked, but a disabled one comes with a warning saying so.
     """
     if not history:
         raise ReleaseNotFound(
@@ -209,7 +284,10 @@ def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = No
                     Fix("disable-release", {"label": current.label, "deployment": deployment}),
                 ],
             )
-        return enabled[-1], []
+        # first the releases for the devices of the current one; failing that, the rollback plan says why
+        # the newest enabled one cannot simply come back
+        same_binaries = [r for r in enabled if reaches_devices_of(r.target_version, r.build_number, current)]
+        return (same_binaries or enabled)[-1], []
     if chosen.package_hash == current.package_hash:
         raise IdenticalRelease(
             f"{current.label} already has the content of {chosen.label}: nothing to roll back.",
@@ -221,3 +299,144 @@ def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = No
             f"{chosen.label} was disabled; its content now goes to every device again as the new release."
         )
     return chosen, warnings
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPlan(Generic[R]):
+    """What a rollback publishes: ``goal``'s content as a new release for ``target_version`` and
+    ``build_number``, enabled or not, and what the caller should be told."""
+
+    goal: R
+    target_version: str
+    build_number: int | None
+    disabled: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def rollback_plan(
+    history: Sequence[R], deployment: str, chosen: R | None = None, target_version: str | None = None
+) -> RollbackPlan[R]:
+    """overair's rollback: :func:`rollback_target`'s content, republished enabled for its own target, or
+    for ``target_version`` when the caller gives one (with the goal's build number either way).
+
+    The new release must reach every device of the current one (:func:`reaches_devices_of`): otherwise
+    devices outside its target would keep the release being rolled back. Such a rollback is refused, and
+    the refusal says how to reach them: republish the content for the current release's target (the caller
+    vouches that it runs on those binaries) or publish a replacement. Content never crosses build numbers.
+    """
+    goal, warnings = rollback_target(history, deployment, chosen)
+    current = history[-1]
+    target = goal.target_version if target_version is None else check_target(target_version)
+    if not reaches_devices_of(target, goal.build_number, current):
+        raise _left_behind(current, goal, target, deployment)
+    return RollbackPlan(goal, target, goal.build_number, False, warnings)
+
+
+def _left_behind(
+    current: ReleaseFacts, goal: ReleaseFacts, target: str, deployment: str
+) -> CrossVersionRollback:
+    wanted = current.target_version
+    message = (
+        f"Rolling back to {goal.label} would leave devices on {current.label}: {current.label} targets "
+        f"{_binaries(wanted, current.build_number)}, and {goal.label}'s content would come back for "
+        f"{_binaries(target, goal.build_number)}, which does not reach all of them."
+    )
+    fixes = []
+    if goal.build_number is None or goal.build_number == current.build_number:
+        message += (
+            f" Republish {goal.label}'s content for {wanted} (every device of {current.label}) if it runs on "
+            f"those binaries, or publish a replacement for {wanted}."
+        )
+        fixes.append(
+            Fix(
+                "roll-back-for-target",
+                {"label": goal.label, "target_version": wanted, "deployment": deployment},
+            )
+        )
+    else:
+        message += f" Content never moves to another build number: publish a replacement for {wanted}."
+    replacement = {"target_version": wanted, "deployment": deployment}
+    if current.build_number is not None:
+        replacement["build_number"] = str(current.build_number)
+    fixes.append(Fix("publish-replacement", replacement))
+    return CrossVersionRollback(
+        message, subject={"deployment": deployment, "release": current.label}, fixes=fixes
+    )
+
+
+def reference_rollback_plan(
+    history: Sequence[R], deployment: str, chosen: R | None = None, target_version: str | None = None
+) -> RollbackPlan[R]:
+    """The reference server's rollback: the release before the latest (or ``chosen``), whatever its state,
+    copied as it is (a disabled one stays disabled), and only for the same app version, compared as written.
+
+    ``target_version``, when given, must be that app version too. overair adds one refusal the reference
+    does not make: content identical to the current release's (nothing would change).
+    """
+    if not history:
+        raise ReleaseNotFound(
+            f'"{deployment}" has no release to roll back.', subject={"deployment": deployment}
+        )
+    current = history[-1]
+    if chosen is None and len(history) < 2:
+        raise ReleaseNotFound(
+            f"{current.label} is the only release of {deployment}: there is nothing to roll back to.",
+            subject={"deployment": deployment, "release": current.label},
+        )
+    goal = history[-2] if chosen is None else chosen
+    if goal.label == current.label:
+        raise IdenticalRelease(
+            f"{current.label} is already the latest release of {deployment}: nothing to roll back.",
+            subject={"deployment": deployment, "release": current.label},
+        )
+    target = goal.target_version if target_version is None else target_version.strip()
+    if target != current.target_version:
+        raise CrossVersionRollback(
+            f"{goal.label} targets {goal.target_version} and {current.label} targets "
+            f"{current.target_version}: a rollback keeps the app version, or devices outside "
+            f"{goal.target_version} would keep {current.label}. Publish a replacement for "
+            f"{current.target_version} instead.",
+            subject={"deployment": deployment, "release": current.label},
+            fixes=[Fix("publish-replacement", {"target_version": current.target_version})],
+        )
+    if goal.package_hash == current.package_hash:
+        raise IdenticalRelease(
+            f"{current.label} already has the content of {goal.label}: nothing to roll back.",
+            subject={"deployment": deployment, "release": goal.label},
+        )
+    return RollbackPlan(goal, target, goal.build_number, goal.disabled)
+
+
+# -- which variant a surface applies -------------------------------------------------------------------
+
+IdenticalCheck = Callable[[Sequence[ReleaseFacts], str, str, "int | None"], None]
+"""``(history, package_hash, target, build_number)``: raises :class:`IdenticalRelease`."""
+RolloutCheck = Callable[[ReleaseFacts, int], None]
+"""``(release, asked)``: raises :class:`RolloutInProgress`."""
+
+
+class RollbackRule(Protocol):
+    """``(history, deployment, chosen, target_version)``: the :class:`RollbackPlan`, or a refusal."""
+
+    def __call__(
+        self,
+        history: Sequence[R],
+        deployment: str,
+        chosen: R | None = None,
+        target_version: str | None = None,
+    ) -> RollbackPlan[R]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The variant of each rule a surface applies where the CodePush reference server's differs from
+    overair's. The defaults are overair's (:data:`OVERAIR`); the CodePush management dialects name the
+    reference's (``overair.protocols.codepush_management.handlers.REFERENCE``)."""
+
+    not_identical: IdenticalCheck = check_not_identical
+    rollout_change: RolloutCheck = check_rollout_change
+    rollback: RollbackRule = rollback_plan
+
+
+OVERAIR = Policy()
+"""overair's own rules: the management API, the CLI and the console."""

@@ -173,6 +173,13 @@ class RollbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: str | None = None
+    target_version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Publish the content for this target instead of its own: needed when the older release "
+        "does not reach every device of the newest one (give the newest one's target).",
+    )
     signed: SignedRelease | None = None
 
 

@@ -37,12 +37,17 @@ from overair.releases.unit import Changes, touch
 
 
 def _history_before(
-    session: Session, deployment: Deployment, package_hash: str, target: str, build_number: int | None
+    session: Session,
+    deployment: Deployment,
+    package_hash: str,
+    target: str,
+    build_number: int | None,
+    policy: rules.Policy,
 ) -> list[Release]:
     """The deployment's releases, once the rules allow a new one with this content and targeting."""
     history = repo.releases_of(session, deployment)
     rules.check_can_release(history, deployment.name)
-    rules.check_not_identical(history, package_hash, target, build_number)
+    policy.not_identical(history, package_hash, target, build_number)
     return history
 
 
@@ -61,6 +66,31 @@ def _republished(original: Release, origin: Deployment, **fields: Any) -> dict[s
         "origin_deployment": origin.name,
         **fields,
     }
+
+
+def _release_to_patch(session: Session, deployment: Deployment, patch: ReleasePatch) -> Release:
+    """The release a patch names: by label, else the newest (for ``match_target_version``, if given)."""
+    if patch.label:
+        return repo.get_release(session, deployment, patch.label)
+    history = repo.releases_of(session, deployment)
+    if not history:
+        raise ReleaseNotFound(
+            f'Deployment "{deployment.name}" has no release yet: push one first.',
+            subject={"deployment": deployment.name},
+        )
+    if patch.match_target_version is None:
+        return history[-1]
+    for release in reversed(history):
+        if rules.same_target(release.target_version, patch.match_target_version.strip()) and (
+            patch.match_build_number is None or release.build_number == patch.match_build_number
+        ):
+            return release
+    build = f" build {patch.match_build_number}" if patch.match_build_number is not None else ""
+    raise ReleaseNotFound(
+        f'No release of "{deployment.name}" targets {patch.match_target_version}{build}.',
+        subject={"deployment": deployment.name},
+        fixes=[Fix("list-releases", {"deployment": deployment.name}), Fix("pick-label")],
+    )
 
 
 class ReleaseService:
@@ -184,9 +214,16 @@ class ReleaseService:
         return release_out(release, deployment).model_copy(update={"warnings": warnings})
 
     def publish(
-        self, actor: Principal, app_name: str, deployment_name: str, archive: Path, options: PublishOptions
+        self,
+        actor: Principal,
+        app_name: str,
+        deployment_name: str,
+        archive: Path,
+        options: PublishOptions,
+        policy: rules.Policy = rules.OVERAIR,
     ) -> ReleaseOut:
-        """Publish a zip archive as the deployment's next release (``v1``, ``v2``, ...)."""
+        """Publish a zip archive as the deployment's next release (``v1``, ``v2``, ...); ``policy``: which
+        identical-content rule applies."""
         actor.require(Action.PUBLISH, app=app_name, deployment=deployment_name)
         target = rules.check_target(options.target_version)
         with self._changes.sessions() as session:  # fail fast on names before reading a large archive
@@ -199,7 +236,9 @@ class ReleaseService:
         with self._changes.sessions() as session:  # and on the rules, before storing anything
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
-            history = _history_before(session, deployment, info.package_hash, target, options.build_number)
+            history = _history_before(
+                session, deployment, info.package_hash, target, options.build_number, policy
+            )
             warnings = check_binaries(session, app, target, options.build_number, descriptor)
             sync_first = self._content.check_model(history, target, options, model)
         if any(e.is_directory for e in info.manifest):
@@ -212,7 +251,9 @@ class ReleaseService:
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
-            history = _history_before(session, deployment, info.package_hash, target, options.build_number)
+            history = _history_before(
+                session, deployment, info.package_hash, target, options.build_number, policy
+            )
             self._content.ensure_row(session, info, blob_key, manifest_key)
             release = self._append(
                 session,
@@ -237,32 +278,19 @@ class ReleaseService:
 
     # -- changing releases --------------------------------------------------------------------------
 
-    @staticmethod
-    def _pick_for_patch(session: Session, deployment: Deployment, patch: ReleasePatch) -> Release:
-        if patch.label:
-            return repo.get_release(session, deployment, patch.label)
-        history = repo.releases_of(session, deployment)
-        if not history:
-            raise ReleaseNotFound(
-                f'Deployment "{deployment.name}" has no release yet: push one first.',
-                subject={"deployment": deployment.name},
-            )
-        if patch.match_target_version is None:
-            return history[-1]
-        for release in reversed(history):
-            if rules.same_target(release.target_version, patch.match_target_version.strip()) and (
-                patch.match_build_number is None or release.build_number == patch.match_build_number
-            ):
-                return release
-        build = f" build {patch.match_build_number}" if patch.match_build_number is not None else ""
-        raise ReleaseNotFound(
-            f'No release of "{deployment.name}" targets {patch.match_target_version}{build}.',
-            subject={"deployment": deployment.name},
-            fixes=[Fix("list-releases", {"deployment": deployment.name}), Fix("pick-label")],
-        )
+    def patch(
+        self,
+        actor: Principal,
+        app_name: str,
+        deployment_name: str,
+        patch: ReleasePatch,
+        policy: rules.Policy = rules.OVERAIR,
+    ) -> ReleaseOut:
+        """Change a pushed release's rollout, mandatory flag, disabled flag, description or targeting.
 
-    def patch(self, actor: Principal, app_name: str, deployment_name: str, patch: ReleasePatch) -> ReleaseOut:
-        """Change a pushed release's rollout, mandatory flag, disabled flag, description or targeting."""
+        Every change is checked before any is made: a refused one leaves the release as it was.
+        ``policy``: which rollout rule applies.
+        """
         actor.require(Action.CHANGE_RELEASES, app=app_name, deployment=deployment_name)
         changes = patch.model_dump(
             exclude={"label", "match_target_version", "match_build_number", "clear_build_number"},
@@ -276,7 +304,7 @@ class ReleaseService:
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
-            release = self._pick_for_patch(session, deployment, patch)
+            release = _release_to_patch(session, deployment, patch)
             retargets = patch.target_version is not None or patch.build_number is not None
             if release.signature is not None and (retargets or patch.clear_build_number):
                 raise InvalidRelease(
@@ -286,8 +314,11 @@ class ReleaseService:
                     subject={"deployment": deployment.name, "release": release.label},
                     fixes=[Fix("republish-signed")],
                 )
+            # every change is checked before any is made
             if patch.rollout is not None:
-                rules.check_rollout_change(release, patch.rollout)
+                policy.rollout_change(release, patch.rollout)
+            target = None if patch.target_version is None else rules.check_target(patch.target_version)
+            if patch.rollout is not None:
                 release.rollout = patch.rollout
             if patch.mandatory is not None:
                 release.mandatory = patch.mandatory
@@ -295,8 +326,8 @@ class ReleaseService:
                 release.disabled = patch.disabled
             if patch.description is not None:
                 release.description = patch.description
-            if patch.target_version is not None:
-                release.target_version = rules.check_target(patch.target_version)
+            if target is not None:
+                release.target_version = target
             if patch.build_number is not None:
                 release.build_number = patch.build_number
             elif patch.clear_build_number:
@@ -304,8 +335,11 @@ class ReleaseService:
             touch(session, deployment, changed)
             return release_out(release, deployment)
 
-    def promote(self, actor: Principal, app_name: str, request: PromoteRequest) -> ReleaseOut:
-        """Publish a release of one deployment (its newest, or ``label``) to another."""
+    def promote(
+        self, actor: Principal, app_name: str, request: PromoteRequest, policy: rules.Policy = rules.OVERAIR
+    ) -> ReleaseOut:
+        """Publish a release of one deployment (its newest, or ``label``) to another; ``policy``: which
+        identical-content rule applies."""
         actor.require(Action.READ, app=app_name, deployment=request.source)
         actor.require(Action.PUBLISH, app=app_name, deployment=request.destination)
         with self._changes.transaction() as (session, changed):
@@ -335,7 +369,7 @@ class ReleaseService:
                 )
             target = rules.check_target(request.target_version or original.target_version)
             history = _history_before(
-                session, destination, original.package_hash, target, original.build_number
+                session, destination, original.package_hash, target, original.build_number, policy
             )
             warnings = check_binaries(
                 session, app, target, original.build_number, self._content.descriptor(original.package)
@@ -368,8 +402,12 @@ class ReleaseService:
         deployment_name: str,
         label: str | None,
         signed: SignedRelease | None = None,
+        target_version: str | None = None,
+        policy: rules.Policy = rules.OVERAIR,
     ) -> ReleaseOut:
-        """Republish the content of an earlier release as a new label (which: :func:`rules.rollback_target`).
+        """Republish the content of an earlier release as a new label: which, and for which target, is
+        ``policy.rollback``'s plan (overair's: :func:`rules.rollback_plan`, which never leaves a device of
+        the newest release on it; ``target_version`` republishes for another target).
 
         Devices that installed the newest release see a newer label with the older content and move back;
         devices that never left the older content already have it and download nothing.
@@ -380,10 +418,10 @@ class ReleaseService:
             deployment = repo.get_deployment(session, app, deployment_name)
             history = repo.releases_of(session, deployment)
             chosen = repo.get_release(session, deployment, label) if label is not None and history else None
-            goal, notes = rules.rollback_target(history, deployment.name, chosen)
-            current = history[-1]
+            plan = policy.rollback(history, deployment.name, chosen, target_version)
+            goal, current = plan.goal, history[-1]
             warnings = check_binaries(
-                session, app, goal.target_version, goal.build_number, self._content.descriptor(goal.package)
+                session, app, plan.target_version, plan.build_number, self._content.descriptor(goal.package)
             )
             if current.rollout < 100:
                 # closing the rollout below would send the release being rolled back to every device the
@@ -400,11 +438,13 @@ class ReleaseService:
                     deployment,
                     method="rollback",
                     released_by=actor.name,
+                    target_version=plan.target_version,
+                    build_number=plan.build_number,
                     rollout=100,
-                    disabled=False,
+                    disabled=plan.disabled,
                     sync_before_update=self._content.model_breaks(current.package, goal.package),
                 ),
             )
-            result = self._released(release, deployment, [*notes, *warnings])
+            result = self._released(release, deployment, [*plan.warnings, *warnings])
         self._downloads.after_release(release.id)
         return result

@@ -169,7 +169,9 @@ HISTORY = [
     ("info", "label", "changes"),
     [
         ({}, "v2", {}),
-        ({"rollout": 25, "isMandatory": True, "description": "second"}, "v2", {}),
+        ({"isMandatory": True, "description": "second"}, "v2", {}),
+        # a rollout value always goes to the rule, which refuses one that does not raise the rollout
+        ({"rollout": 25, "isMandatory": True, "description": "second"}, "v2", {"rollout": 25}),
         ({"rollout": 50}, "v2", {"rollout": 50}),
         ({"rollout": "60"}, "v2", {"rollout": 60}),
         ({"isDisabled": True, "isMandatory": False}, "v2", {"disabled": True, "mandatory": False}),

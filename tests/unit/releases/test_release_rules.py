@@ -40,6 +40,25 @@ def test_a_rollout_may_only_grow(current: int, asked: int, expected: str) -> Non
 
 
 @pytest.mark.parametrize(
+    ("current", "asked", "expected"),
+    [
+        (20, 21, "ok"),
+        (20, 100, "ok"),
+        (1, 100, "ok"),
+        # the reference refuses the same value too: a rollout patch must raise it
+        (20, 20, "rollout-in-progress"),
+        (20, 19, "rollout-in-progress"),
+        (20, 1, "rollout-in-progress"),
+        # and a finished rollout takes no rollout value at all, not even 100
+        (100, 100, "rollout-in-progress"),
+        (100, 99, "rollout-in-progress"),
+    ],
+)
+def test_a_rollout_patch_must_raise_it_in_the_reference_rule(current: int, asked: int, expected: str) -> None:
+    assert refusal_code(lambda: rules.check_rollout_raised(R("v1", "a", rollout=current), asked)) == expected
+
+
+@pytest.mark.parametrize(
     ("history", "expected"),
     [
         ([], "ok"),
@@ -86,12 +105,54 @@ def test_identical_content(
 
 
 @pytest.mark.parametrize(
+    ("history", "content", "target", "expected"),
+    [
+        ([], "a", "1.0.0", "ok"),
+        ([R("v1", "a")], "a", "1.0.0", "identical-release"),
+        ([R("v1", "a")], "b", "1.0.0", "ok"),
+        # an exact version: the newest release whose range admits it, disabled or not
+        ([R("v1", "a", disabled=True)], "a", "1.0.0", "identical-release"),
+        (
+            [R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="2.0.0")],
+            "a",
+            "1.2.0",
+            "identical-release",
+        ),
+        ([R("v1", "a"), R("v2", "b")], "a", "1.0.0", "ok"),
+        ([R("v1", "a", target_version="2.0.0")], "a", "1.0.0", "ok"),
+        # overair's build numbers are unknown to the reference: they do not count
+        ([R("v1", "a", build_number=7)], "a", "1.0.0", "identical-release"),
+        # a range: only the latest release counts, and only for the same range
+        ([R("v1", "a", target_version="^1.0.0")], "a", "^1.0.0", "identical-release"),
+        ([R("v1", "a", target_version="1.x")], "a", "1.x.x", "identical-release"),
+        ([R("v1", "a", target_version="^1.0.0", disabled=True)], "a", "^1.0.0", "identical-release"),
+        ([R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="2.0.0")], "a", "^1.0.0", "ok"),
+        ([R("v1", "a", target_version="1.0.0")], "a", "^1.0.0", "ok"),
+    ],
+)
+def test_identical_content_as_the_reference_compares_it(
+    history: list[R], content: str, target: str, expected: str
+) -> None:
+    assert refusal_code(lambda: rules.check_not_identical_to_last(history, content, target, None)) == expected
+
+
+@pytest.mark.parametrize(
     ("history", "chosen", "expected_label", "expected_warnings"),
     [
         ([R("v1", "a"), R("v2", "b")], None, "v1", 0),
         # the default target skips disabled releases and the current content
         ([R("v1", "a"), R("v2", "b", disabled=True), R("v3", "c")], None, "v1", 0),
         ([R("v1", "a"), R("v2", "b"), R("v3", "b")], None, "v1", 0),
+        # an earlier release for the devices of the current one comes first
+        ([R("v1", "a"), R("v2", "b", target_version="2.0.0"), R("v3", "c")], None, "v1", 0),
+        (
+            [R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="2.0.0"), R("v3", "c")],
+            None,
+            "v1",
+            0,
+        ),
+        # none: the newest enabled one (the rollback plan then says why it cannot be used as it is)
+        ([R("v1", "a", target_version="2.0.0"), R("v2", "c")], None, "v1", 0),
         # a release chosen by name is taken, and a disabled one comes with a warning
         ([R("v1", "a"), R("v2", "b", disabled=True), R("v3", "c")], "v2", "v2", 1),
         ([R("v1", "a"), R("v2", "b"), R("v3", "c")], "v1", "v1", 0),
@@ -120,6 +181,144 @@ def test_rollback_targets(
 def test_rollbacks_that_are_refused(history: list[R], chosen: str | None, expected: str) -> None:
     picked = next((r for r in history if r.label == chosen), None)
     assert refusal_code(lambda: rules.rollback_target(history, "Production", picked)) == expected
+
+
+def plan_of(plan: rules.RollbackPlan[R]) -> tuple[str, str, int | None, bool]:
+    return plan.goal.label, plan.target_version, plan.build_number, plan.disabled
+
+
+@pytest.mark.parametrize(
+    ("history", "chosen", "target", "expected"),
+    [
+        # the same target: republished for it
+        ([R("v1", "a"), R("v2", "b")], None, None, ("v1", "1.0.0", None, False)),
+        (
+            [R("v1", "a", target_version="1.x"), R("v2", "b", target_version="1.x.x")],
+            None,
+            None,
+            ("v1", "1.x", None, False),
+        ),
+        # another target that reaches every device of the current release
+        (
+            [R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="1.2.0")],
+            None,
+            None,
+            ("v1", "^1.0.0", None, False),
+        ),
+        (
+            [R("v1", "a", build_number=None), R("v2", "b", build_number=3)],
+            None,
+            None,
+            ("v1", "1.0.0", None, False),
+        ),
+        # the operator gives the older content to every device of the current release
+        (
+            [R("v1", "a"), R("v2", "b", target_version="^1.0.0")],
+            "v1",
+            "^1.0.0",
+            ("v1", "^1.0.0", None, False),
+        ),
+        ([R("v1", "a"), R("v2", "b", target_version="^1.0.0")], "v1", "1.x", ("v1", "1.x", None, False)),
+        # a disabled release named by the operator is republished enabled (with a warning)
+        ([R("v1", "a", disabled=True), R("v2", "b")], "v1", None, ("v1", "1.0.0", None, False)),
+    ],
+)
+def test_rollback_plans(
+    history: list[R], chosen: str | None, target: str | None, expected: tuple[str, str, int | None, bool]
+) -> None:
+    picked = next((r for r in history if r.label == chosen), None)
+    assert plan_of(rules.rollback_plan(history, "Production", picked, target)) == expected
+
+
+BOTH_WAYS = ["roll-back-for-target", "publish-replacement"]
+
+
+@pytest.mark.parametrize(
+    ("history", "chosen", "target", "fixes"),
+    [
+        # devices of the current release outside the older one's target would keep it
+        ([R("v1", "a"), R("v2", "b", target_version="^1.0.0")], None, None, BOTH_WAYS),
+        ([R("v1", "a", target_version="2.0.0"), R("v2", "b")], None, None, BOTH_WAYS),
+        ([R("v1", "a", target_version="1.2.x"), R("v2", "b", target_version="1.x")], None, None, BOTH_WAYS),
+        # a target the operator gives must reach all of them too
+        ([R("v1", "a"), R("v2", "b", target_version="^1.0.0")], "v1", "1.0.0", BOTH_WAYS),
+        ([R("v1", "a"), R("v2", "b", target_version="^1.0.0")], "v1", "~1.0.0", BOTH_WAYS),
+        # a wider range is not recognised as reaching them (only the same range, however written)
+        ([R("v1", "a"), R("v2", "b", target_version="^1.0.0")], "v1", ">=1.0.0", BOTH_WAYS),
+        # devices of another build would keep it: content never crosses builds, only a new release can
+        ([R("v1", "a", build_number=2), R("v2", "b", build_number=3)], None, None, ["publish-replacement"]),
+        ([R("v1", "a", build_number=2), R("v2", "b")], None, None, ["publish-replacement"]),
+        ([R("v1", "a", build_number=2), R("v2", "b")], "v1", "1.0.0", ["publish-replacement"]),
+    ],
+)
+def test_rollbacks_that_would_leave_devices_on_the_current_release(
+    history: list[R], chosen: str | None, target: str | None, fixes: list[str]
+) -> None:
+    picked = next((r for r in history if r.label == chosen), None)
+    with pytest.raises(OverairError) as refused:
+        rules.rollback_plan(history, "Production", picked, target)
+    assert refused.value.code == "cross-version-rollback"
+    current, goal = history[-1], picked or history[0]
+    assert [f.action for f in refused.value.fixes] == fixes
+    assert refused.value.fixes[0].args["target_version"] == current.target_version
+    if len(fixes) == 2:
+        assert refused.value.fixes[0].args == {
+            "label": goal.label,
+            "target_version": current.target_version,
+            "deployment": "Production",
+        }
+    assert goal.label in refused.value.message and current.label in refused.value.message
+    assert "--" not in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("history", "chosen", "expected"),
+    [
+        ([R("v1", "a"), R("v2", "b")], None, ("v1", "1.0.0", None, False)),
+        # the release before the latest, whatever its state: a disabled one stays disabled, as copied
+        ([R("v1", "a"), R("v2", "b", disabled=True), R("v3", "c")], None, ("v2", "1.0.0", None, True)),
+        ([R("v1", "a", disabled=True), R("v2", "b")], None, ("v1", "1.0.0", None, True)),
+        ([R("v1", "a"), R("v2", "b"), R("v3", "c")], "v1", ("v1", "1.0.0", None, False)),
+        (
+            [R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="^1.0.0")],
+            None,
+            ("v1", "^1.0.0", None, False),
+        ),
+    ],
+)
+def test_reference_rollback_plans(
+    history: list[R], chosen: str | None, expected: tuple[str, str, int | None, bool]
+) -> None:
+    picked = next((r for r in history if r.label == chosen), None)
+    assert plan_of(rules.reference_rollback_plan(history, "Production", picked)) == expected
+
+
+@pytest.mark.parametrize(
+    ("history", "chosen", "expected"),
+    [
+        ([], None, "release-not-found"),
+        ([R("v1", "a")], None, "release-not-found"),
+        ([R("v1", "a"), R("v2", "b")], "v2", "identical-release"),
+        # the app version is compared as written, as the reference does
+        ([R("v1", "a"), R("v2", "b", target_version="^1.0.0")], None, "cross-version-rollback"),
+        (
+            [R("v1", "a", target_version="^1.0.0"), R("v2", "b", target_version="1.0.0")],
+            None,
+            "cross-version-rollback",
+        ),
+        (
+            [R("v1", "a", target_version="1.x"), R("v2", "b", target_version="1.x.x")],
+            None,
+            "cross-version-rollback",
+        ),
+        ([R("v1", "a"), R("v2", "b"), R("v3", "c", target_version="2.0.0")], "v1", "cross-version-rollback"),
+        # the previous release with the current content: nothing would change
+        ([R("v1", "a"), R("v2", "a")], None, "identical-release"),
+    ],
+)
+def test_reference_rollbacks_that_are_refused(history: list[R], chosen: str | None, expected: str) -> None:
+    picked = next((r for r in history if r.label == chosen), None)
+    assert refusal_code(lambda: rules.reference_rollback_plan(history, "Production", picked)) == expected
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from overair.packages import InvalidBundle
 from overair.problems import status_of
 from overair.releases.errors import (
     AppNotFound,
+    CrossVersionRollback,
     DeploymentNotFound,
     IdenticalRelease,
     InvalidRelease,
@@ -139,6 +140,11 @@ ERRORS: dict[tuple[str, type[Exception]], tuple[int, Text]] = {
     ("promote", InvalidRelease): (409, _promote_refused),
     ("rollback", ReleaseNotFound): (404, _rollback_missing),
     ("rollback", IdenticalRelease): (409, _rollback_identical),
+    ("rollback", CrossVersionRollback): (
+        409,
+        "Cannot perform rollback to a different app version. Please perform a new release with the desired "
+        "replacement package.",
+    ),
 }
 
 

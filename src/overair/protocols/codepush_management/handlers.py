@@ -37,11 +37,21 @@ from overair.protocols.codepush_management.validation import (
     refuse_invalid,
     validate_package_info,
 )
+from overair.releases import rules
 from overair.releases.domain import ReleaseDomain
 from overair.releases.read_model import DeploymentDetail, DeploymentReads
 from overair.releases.schemas import PublishOptions, ReleaseOut, ReleasePatch
 
 T = TypeVar("T")
+
+REFERENCE = rules.Policy(
+    not_identical=rules.check_not_identical_to_last,
+    rollout_change=rules.check_rollout_raised,
+    rollback=rules.reference_rollback_plan,
+)
+"""Where code-push-server's rules differ from overair's, both dialects apply the reference's: identical
+content compared as it compares it, a rollout value must raise an unfinished rollout, and a rollback goes to
+the release before the latest (whatever its state, copied as it is) and never to another app version."""
 
 
 def _path(*parts: str) -> str:
@@ -305,7 +315,7 @@ class Handlers:
         app, deployment = call.params["app"], call.params["deployment"]
 
         def publish() -> ReleaseOut:
-            return self.releases.releases.publish(call.caller, app, deployment, archive, options)
+            return self.releases.releases.publish(call.caller, app, deployment, archive, options, REFERENCE)
 
         release, detail = await self._then_detail(call, "release", call.params, (app, deployment), publish)
         location = _path("apps", app, "deployments", deployment)
@@ -356,7 +366,7 @@ class Handlers:
         patch = ReleasePatch(label=plan.release.label, **plan.changes)
         ctx = {**call.params, "current_rollout": plan.release.rollout}
         changed = await self.run(
-            "patch", ctx, self.releases.releases.patch, call.caller, app, deployment, patch
+            "patch", ctx, self.releases.releases.patch, call.caller, app, deployment, patch, REFERENCE
         )
         return call.answer(call.encoder.package(changed, detail, call.base))
 
@@ -383,7 +393,7 @@ class Handlers:
         spec = promote_request(call.params["deployment"], destination, info)
 
         def promote() -> ReleaseOut:
-            return self.releases.releases.promote(call.caller, app, spec)
+            return self.releases.releases.promote(call.caller, app, spec, REFERENCE)
 
         release, detail = await self._then_detail(call, "promote", call.params, (app, destination), promote)
         location = _path("apps", app, "deployments", destination)
@@ -399,7 +409,7 @@ class Handlers:
             return self.reads.labels(call.caller, app, deployment)
 
         def rollback() -> ReleaseOut:
-            return self.releases.releases.rollback(call.caller, app, deployment, label)
+            return self.releases.releases.rollback(call.caller, app, deployment, label, policy=REFERENCE)
 
         ctx = {**call.params, "label": label, "labels": labels}
         release, detail = await self._then_detail(call, "rollback", ctx, (app, deployment), rollback)

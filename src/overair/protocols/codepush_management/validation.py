@@ -230,7 +230,8 @@ class PatchPlan:
 
 
 def plan_patch(history: list[ReleaseOut], info: Mapping[str, Any]) -> PatchPlan:
-    """The reference's patch semantics: only fields that differ, ``description``/``appVersion`` if truthy."""
+    """The reference's patch semantics: only fields that differ, ``description``/``appVersion`` if truthy,
+    and a ``rollout`` whenever one is given (the rule then refuses one that does not raise the rollout)."""
     if not history:
         raise Refused(404, "Deployment has no releases.")
     label = info.get("label")
@@ -245,7 +246,7 @@ def plan_patch(history: list[ReleaseOut], info: Mapping[str, Any]) -> PatchPlan:
     if info.get("description") and info["description"] != release.description:
         changes["description"] = info["description"]
     rollout = rollout_of(info)
-    if rollout is not None and rollout != release.rollout:
+    if rollout is not None:
         changes["rollout"] = rollout
     if info.get("appVersion") and info["appVersion"] != release.target_version:
         changes["target_version"] = info["appVersion"]
