@@ -262,7 +262,7 @@ def rollback(
     app: str, deployment: str, body: RollbackRequest, service: Service, caller: Caller
 ) -> ReleaseOut:
     """Republish an older release's content as a new label."""
-    return service.releases.rollback(caller, app, deployment, body.label, body.signed)
+    return service.releases.rollback(caller, app, deployment, body.label, body.signed, body.confirm)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/next-release", response_model=NextRelease)

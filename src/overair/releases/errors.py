@@ -29,6 +29,10 @@ class IdenticalRelease(Conflict):
     """The content is the same as the current release for the same target."""
 
 
+class ConfirmationRequired(Conflict):
+    """The action sends a disabled or failing release back to devices, and was not confirmed."""
+
+
 class InvalidRelease(Invalid):
     """A release property is out of range or malformed."""
 
