@@ -32,6 +32,7 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "new-access-key": lambda a: "Ask an admin for a new access key and sign in with it.",
     "retry": lambda a: "Try again: another change happened at the same moment.",
     "create-access-key": lambda a: "Create another admin key first.",
+    "confirm-release": lambda a: f"To do it anyway, type {a['label']} on the confirmation page.",
 }
 
 
