@@ -283,7 +283,9 @@ def test_access_keys_are_made_listed_and_revoked_by_the_rules(
         assert 'The access key "ci" is revoked' in html.unescape(client.get(revoked.headers["location"]).text)
         # the last key that never expires cannot go
         last = client.post("/console/access-keys/admin/revoke", data={"csrf_token": csrf})
-        assert last.status_code == 409 and "Create another admin key first." in last.text
+        assert last.status_code == 409 and "<h1>The key stays</h1>" in last.text
+        assert html.unescape(last.text).count("Create another admin key first") == 1  # said once
+        assert 'href="/console/access-keys/admin/confirm-revoke"' not in last.text  # no referer, no back link
     names = [k["name"] for k in api.get("/api/v1/access-keys").json()]
     assert names == ["admin"]
 

@@ -39,6 +39,11 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 TITLES = {
     "cross-site-request": "Cross-site request refused",
     "forged-form": "Form refused",
+    "confirmation-required": "Confirmation needed",
+    "last-key-manager": "The key stays",
+    "creator-key": "The key stays",
+    "key-outlives-creator": "Expiry refused",
+    "name-taken": "Name taken",
 }
 """Error codes whose page gets a title of its own (the others: the status's title)."""
 

@@ -181,7 +181,7 @@ async def create_access_key(console: ConsoleApp, request: Request) -> Response:
         identity=identity,
         key=created,
         server=str(request.base_url).removesuffix("/").removesuffix(COOKIE_PATH),
-        crumbs=[("Access keys", url("access-keys")), (created.name, url("access-keys"))],
+        crumbs=[("Access keys", url("access-keys"))],
     )
 
 

@@ -144,9 +144,20 @@ def confirm_disabled(release: ReleaseOut, disabled: bool, history: Sequence[Rele
         )
     reach = "every device" if release.rollout == 100 else f"the first {release.rollout}% of devices"
     risky = bool(rules.enable_risks(release))
+    labels = [r.label for r in history]
+    later = history[labels.index(release.label) + 1 :] if release.label in labels else []
+    newer = [r for r in later if not r.disabled and rules.compatible(r, release)]
+    if newer:
+        # devices are offered the newest enabled release for their version: a newer one hides this one
+        consequences = [
+            f"{who} keep getting {newer[-1].label}, which is newer and enabled; {release.label} comes back "
+            f"for them only if every newer release is disabled ({reach} then)."
+        ]
+    else:
+        consequences = [f"{who} start getting {release.label} again at their next update check ({reach})."]
     return Confirmation(
         title=f"Enable {release.label}?",
-        consequences=[f"{who} start getting {release.label} again at their next update check ({reach})."],
+        consequences=consequences,
         button=f"Enable {release.label}",
         danger=risky,
         fields={"disabled": "false"},
@@ -178,11 +189,6 @@ def confirm_rollback(release: ReleaseOut, history: Sequence[ReleaseOut]) -> Conf
         warnings=_risk_warnings(release, disabled=True) if risky else [],
         typed=release.label if risky else "",
     )
-
-
-def rollback_warnings(release: ReleaseOut) -> list[str]:
-    """What speaks against rolling back to ``release``: it is disabled (who, when, why) or failing."""
-    return _risk_warnings(release, disabled=True) if rules.rollback_risks(release) else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,8 +406,9 @@ SERIES_COLOURS = {
 }
 """One colour per kind of number, the same in every chart (and the legend's meaning never changes)."""
 
-LABEL_COLOURS = ("#0b5cad", "#6941c6", "#0e7490", "#374151", "#7a4b00", "#1e40af", "#5b21b6", "#155e75")
-"""Colours of releases in the active-devices chart: none is the failures' red or the installs' green."""
+LABEL_COLOURS = ("#6941c6", "#0e7490", "#374151", "#7a4b00", "#1e40af", "#9333ea", "#155e75", "#78716c")
+"""Colours of releases in the active-devices chart: none is the colour of a kind of number (a release is
+never drawn in the failures' red, the installs' green or the downloads' blue)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -23,7 +24,13 @@ from starlette.staticfiles import StaticFiles
 
 from overair.auth.principal import Principal
 from overair.auth.service import AccessKeyService
-from overair.auth.sessions import ConsoleSessions, KeyExpired, NotSignedIn, SessionExpired
+from overair.auth.sessions import (
+    ConsoleIdentity,
+    ConsoleSessions,
+    KeyExpired,
+    NotSignedIn,
+    SessionExpired,
+)
 from overair.auth.throttle import TooManyAttempts
 from overair.console import manage, views
 from overair.console.core import (
@@ -228,7 +235,8 @@ def create_console(
             diffs=releases.releases.diffs(who, found.name, release.deployment, release.label),
             signature=views.signature_status(release),
             rates={r.label: views.failure_rate(r) for r in history},
-            risks=views.rollback_warnings(release),
+            failing=rules.failing(release),
+            risky=bool(rules.rollback_risks(release)),
             rollback=views.main_rollback(history, release.deployment),
             why_disabled=views.why_disabled(release),
             threshold=DEFAULT_THRESHOLD,
@@ -409,11 +417,47 @@ def _charts(
     return window, charts
 
 
+TRUST_NOTHING = ("cross-site-request", "forged-form")
+"""Refusals whose page shows nothing of the session (they may answer a request another site made)."""
+
+
+def _signed_in(console: Console, request: Request) -> ConsoleIdentity | None:
+    try:
+        return console.identity(request)
+    except Unauthorized:
+        return None
+
+
+def _came_from(request: Request) -> str:
+    """The console page a refused form was sent from (the browser says so: Referrer-Policy same-origin)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    origin = f"{referer.scheme}://{referer.netloc}".lower()
+    if origin not in console_origins(request) or not referer.path.startswith(COOKIE_PATH + "/"):
+        return ""
+    target = referer.path + (f"?{referer.query}" if referer.query else "")
+    return target if safe_next(target) == target else ""
+
+
+def console_origins(request: Request) -> set[str]:
+    """The origins of this console, as :meth:`Console.origins` gives them."""
+    console: Console = request.app.state.console
+    return console.origins(request)
+
+
 def _install_error_pages(web: FastAPI, console: Console) -> None:
     """Errors as pages a person can act on: sign-in for an unknown or expired session, else a message."""
 
-    def error_page(status: int, title: str, message: str, fixes: Sequence[str] = ()) -> HTMLResponse:
-        return console.page("error.html", status, title=title, message=message, fixes=fixes)
+    def error_page(
+        status: int,
+        title: str,
+        message: str,
+        fixes: Sequence[str] = (),
+        identity: ConsoleIdentity | None = None,
+        back: str = "",
+    ) -> HTMLResponse:
+        return console.page(
+            "error.html", status, identity=identity, title=title, message=message, fixes=fixes, back=back
+        )
 
     async def unauthorized(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unauthorized)
@@ -434,10 +478,16 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
             response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 
-    async def expected_failure(_request: Request, exc: Exception) -> Response:
+    async def expected_failure(request: Request, exc: Exception) -> Response:
         problem = describe(exc)
         title = TITLES.get(problem.code, problem.title)
-        return error_page(problem.status, title, problem.detail, console_fixes(problem.fixes))
+        # a fix the message already says is not said twice
+        fixes = [f for f in console_fixes(problem.fixes) if f.rstrip(".") not in problem.detail]
+        identity = None
+        if problem.code not in TRUST_NOTHING:
+            identity = await anyio.to_thread.run_sync(_signed_in, console, request)
+        back = _came_from(request) if identity else ""
+        return error_page(problem.status, title, problem.detail, fixes, identity, back)
 
     async def validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -291,7 +291,7 @@ def test_colours_mean_the_same_in_every_chart() -> None:
     assert colours["downloads"] not in (RED, GREEN) and colours["rollbacks"] not in (RED, GREEN)
     assert views.rate_chart([release("v1")])["series"][0]["color"] == RED
     labels = {s["color"] for s in charts["active"]["series"]}
-    assert not labels & {RED, GREEN}  # a release is never drawn in the colour of failures or installs
+    assert not labels & set(views.SERIES_COLOURS.values())  # a release never takes a number's colour
 
 
 # -- history rows, rollback safety ----------------------------------------------------------------------
@@ -443,3 +443,15 @@ def test_csrf_refuses_missing_and_wrong_tokens(given: str | None) -> None:
 )
 def test_safe_next_stays_in_the_console(target: str | None, result: str) -> None:
     assert safe_next(target) == result
+
+
+def test_enabling_a_release_behind_a_newer_one_says_the_newer_one_stays() -> None:
+    v2 = release("v2", rollout=60, **DISABLED)
+    history = [release("v1"), v2, release("v3", package_hash="v1" * 16)]
+    text = views.confirm_disabled(v2, False, history).consequences[0]
+    assert text == (
+        "Devices on 1.0.0 keep getting v3, which is newer and enabled; v2 comes back for them only if every "
+        "newer release is disabled (the first 60% of devices then)."
+    )
+    other_binary = [release("v1"), v2, release("v3", target_version="2.0.0")]
+    assert "start getting v2 again" in views.confirm_disabled(v2, False, other_binary).consequences[0]

@@ -55,6 +55,17 @@
     });
   }
 
+  function showHide() {
+    // "Show key" becomes "Hide key" while the key is shown
+    document.querySelectorAll(".secret details").forEach(function (details) {
+      const summary = details.querySelector("summary");
+      if (!summary) return;
+      const shown = summary.textContent.replace(/^Show /, "Hide ");
+      const hidden = summary.textContent;
+      details.addEventListener("toggle", function () { summary.textContent = details.open ? shown : hidden; });
+    });
+  }
+
   function typedConfirmations() {
     document.querySelectorAll("input[data-must-be]").forEach(function (input) {
       const button = input.form && input.form.querySelector("button[type=submit]");
@@ -101,7 +112,8 @@
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
-          scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+          // offset: a single point (the last hour) sits in the middle, not on the axis
+          scales: { x: { offset: true }, y: { beginAtZero: true, ticks: { precision: 0 } } },
           plugins: { legend: { position: "bottom" } },
         },
       });
@@ -116,6 +128,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     syncRanges();
     copyButtons();
+    showHide();
     typedConfirmations();
     drawCharts();
   });
