@@ -32,6 +32,8 @@ class Confirmation:
     """What speaks against the action (the release is disabled, failing), shown above the consequences."""
     typed: str = ""
     """The text the person must type to confirm (a release's label); empty: one click confirms."""
+    heading: str = "What devices will see"
+    """What the consequences are about."""
 
 
 def _when(moment: dt.datetime | None) -> str:
@@ -287,6 +289,7 @@ def confirm_revoke(name: str, yours: bool) -> Confirmation:
         consequences=consequences,
         button="Revoke the key",
         danger=True,
+        heading="What stops working",
     )
 
 

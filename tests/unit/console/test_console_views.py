@@ -389,7 +389,7 @@ def test_enabling_a_release_disabled_after_failures_warns(
 
 def test_revoking_a_key_says_what_stops_working() -> None:
     other = views.confirm_revoke("ci", yours=False)
-    assert "ci" in other.title and other.danger
+    assert "ci" in other.title and other.danger and other.heading == "What stops working"
     assert not any("signed out" in line for line in other.consequences)
     assert any(
         "you are signed out" in line for line in views.confirm_revoke("admin", yours=True).consequences
