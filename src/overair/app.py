@@ -287,7 +287,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
 
     # The console signs in with the same access keys and calls the same services (metrics for its charts).
     management.mount(
-        "/console", create_console(releases, console_sessions, settings.public_url, metrics=metrics)
+        "/console",
+        create_console(
+            releases, console_sessions, settings.public_url, metrics=metrics, access_keys=access_keys
+        ),
     )
 
     server_public_key = ServerKeyOut(

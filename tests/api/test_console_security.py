@@ -324,3 +324,88 @@ def test_rollouts_that_are_not_a_plain_percentage_are_refused_clearly(
         assert response.status_code == 422, (value, response.status_code)
         assert "whole percentage from 1 to 100" in response.text
     assert rollout(coolapp) == 20
+
+
+# -- every management form gets the same checks ----------------------------------------------------------
+
+MANAGEMENT_FORMS = [
+    ("/console/apps", {"name": "NewApp", "platforms": "ios"}),
+    ("/console/apps/CoolApp/deployments", {"name": "Beta"}),
+    ("/console/apps/CoolApp/distribution", {"mode": "store-only"}),
+    ("/console/access-keys", {"name": "eve"}),
+    ("/console/access-keys/bob/revoke", {}),
+    ("/console/apps/CoolApp/deployments/Production/releases/v2/disabled", {"disabled": "true"}),
+    ("/console/apps/CoolApp/deployments/Production/releases/v1/rollback", {"confirm": "v1"}),
+]
+
+
+def state(api: TestClient) -> tuple[object, ...]:
+    """Everything the management forms could change."""
+    app = api.get("/api/v1/apps/CoolApp").json()
+    return (
+        [a["name"] for a in api.get("/api/v1/apps").json()],
+        [d["name"] for d in app["deployments"]],
+        app["distribution"],
+        [k["name"] for k in api.get("/api/v1/access-keys").json()],
+        api.get("/api/v1/apps/CoolApp/deployments/Production/releases").json(),
+    )
+
+
+@pytest.mark.parametrize(("path", "fields"), MANAGEMENT_FORMS, ids=[p for p, _ in MANAGEMENT_FORMS])
+@pytest.mark.parametrize(
+    ("token", "headers", "status", "title"),
+    [
+        (None, {}, 403, "Form refused"),
+        ("forged-token", {}, 403, "Form refused"),
+        ("session", {"Origin": "https://evil.example"}, 403, "Cross-site request refused"),
+        ("session", {"Sec-Fetch-Site": "cross-site"}, 403, "Cross-site request refused"),
+    ],
+    ids=["no-token", "forged-token", "other-origin", "cross-site"],
+)
+def test_every_management_form_refuses_forged_and_cross_site_posts(
+    server: OverairApp,
+    admin_key: str,
+    coolapp: TestClient,
+    path: str,
+    fields: dict[str, str],
+    token: str | None,
+    headers: dict[str, str],
+    status: int,
+    title: str,
+) -> None:
+    assert coolapp.post("/api/v1/access-keys", json={"name": "bob"}).status_code == 201
+    before = state(coolapp)
+    with browser(server) as client:
+        csrf = sign_in(client, admin_key)
+        data = dict(fields) | ({"csrf_token": csrf if token == "session" else token} if token else {})
+        response = client.post(path, data=data, headers=headers)
+        assert response.status_code == status, response.text
+        assert title in response.text
+    assert state(coolapp) == before
+
+
+@pytest.mark.parametrize(("path", "fields"), MANAGEMENT_FORMS, ids=[p for p, _ in MANAGEMENT_FORMS])
+def test_every_management_form_needs_a_session(
+    server: OverairApp, coolapp: TestClient, path: str, fields: dict[str, str]
+) -> None:
+    assert coolapp.post("/api/v1/access-keys", json={"name": "bob"}).status_code == 201
+    before = state(coolapp)
+    with browser(server) as client:
+        response = client.post(path, data={"csrf_token": "x", **fields})
+        assert response.status_code == 401
+        assert "<h1>Sign in</h1>" in response.text
+    assert state(coolapp) == before
+
+
+def test_every_management_form_works_with_its_token(
+    server: OverairApp, admin_key: str, coolapp: TestClient
+) -> None:
+    assert coolapp.post("/api/v1/access-keys", json={"name": "bob"}).status_code == 201
+    before = state(coolapp)
+    with browser(server) as client:
+        csrf = sign_in(client, admin_key)
+        for path, fields in MANAGEMENT_FORMS:
+            response = client.post(path, data={"csrf_token": csrf, **fields})
+            assert response.status_code in (201, 303), (path, response.text)
+    after = state(coolapp)
+    assert all(a != b for a, b in zip(before, after, strict=True))  # each form changed what it says

@@ -111,7 +111,9 @@ def test_publishing_over_an_unfinished_rollout_is_refused(api: TestClient, coola
     assert patched.status_code == 200
     assert publish(api, content=bundle("B")).status_code == 201
     history = api.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()
-    assert history[0]["rollout"] == 100 and history[0]["disabled"] is True
+    # the stopped rollout keeps the share it had (enabling it again cannot reach every device at once)
+    assert history[0]["rollout"] == 20 and history[0]["disabled"] is True
+    assert history[0]["disabled_by"] == "admin" and history[0]["disabled_reason"] == "disabled by admin"
 
 
 def test_patch_rules(api: TestClient, coolapp: dict) -> None:

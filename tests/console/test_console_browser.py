@@ -8,6 +8,8 @@ Screenshots go to test-artifacts/console/.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,8 +170,7 @@ def test_console_story(
     v3_row = page.locator("tr[data-label=v3]")
     assert v3_row.locator("[data-rollout]").inner_text() == "20%"
     assert "admin" in v3_row.inner_text()
-    v2_cells = page.locator("tr[data-label=v2] td.num").all_inner_texts()
-    assert int(v2_cells[0]) > 0 and int(v2_cells[1]) > 0  # downloads and installs from the simulation
+    assert int(page.locator("tr[data-label=v2] [data-installs]").inner_text()) > 0  # from the simulation
 
     # charts render with the simulation's reports
     page.wait_for_selector("figure[data-chart=totals].drawn")
@@ -189,7 +190,6 @@ def test_console_story(
     )
     assert traffic[0] > 0 and traffic[1] > 0
     assert page.locator("figure[data-chart=trouble] canvas").count() == 1
-    assert int(page.locator("tr[data-label=v2] td.num").last.inner_text()) > 0  # active devices now
     shoot(page, "04-deployment")
 
     # move the rollout from 20 to 50
@@ -198,6 +198,10 @@ def test_console_story(
     assert "changed" in page.locator("#files-heading").inner_text()
     assert "index.js" in page.locator("section[aria-labelledby=files-heading]").inner_text()
     shoot(page, "05-release")
+    releases = server.url + "/console/apps/CoolApp/deployments/Production/releases/"
+    page.goto(releases + "v2")
+    assert int(page.locator("dd[data-active]").inner_text()) > 0  # active devices now, from the simulation
+    page.goto(releases + "v3")
     page.get_by_label("Rollout percentage").fill("50")
     assert page.locator("#rollout-value").inner_text() == "50%"
     page.get_by_role("button", name="Change rollout…").click()
@@ -219,7 +223,9 @@ def test_console_story(
     assert "A new release v4 with the content of v2" in page.locator("ul.consequences").inner_text()
     shoot(page, "07-confirm-rollback")
     page.get_by_role("button", name="Roll back to v2").click()
-    assert page.locator("p.notice").inner_text() == "Rolled back: v4 now serves the content of v2."
+    assert page.locator("p.notice").inner_text() == (
+        "Rolled back: v4 now serves the content of v2. v3 is disabled and stays at 50%."
+    )
     assert page.locator("table.history tbody tr").first.get_attribute("data-label") == "v4"
     assert "rollback of v2" in page.locator("tr[data-label=v4]").inner_text()
     shoot(page, "08-rolled-back")
@@ -245,3 +251,259 @@ def test_empty_console_explains_how_to_start(live_server: LiveServer, page: Any)
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     shoot(page, "10-empty")
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+# -- issue 14: safe rollbacks, meaningful colours, managing from the console -----------------------------
+
+
+def sign_in(page: Any, server: LiveServer) -> None:
+    page.goto(server.url + "/console/sign-in")
+    page.get_by_label("Access key").fill(server.key)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.locator("h1").inner_text() == "Apps"
+
+
+def report(server: LiveServer, key: str, label: str, status: str, times: int) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        for n in range(times):
+            body = {
+                "deployment_key": key,
+                "label": label,
+                "status": status,
+                "client_id": f"{label}-{status}-{n}",
+            }
+            assert client.post("/v1/report", json=body).status_code == 200
+
+
+def publish_over_api(api: httpx.Client, text: str, rollout: int) -> None:
+    from conftest import bundle
+
+    response = api.post(
+        "/apps/CoolApp/deployments/Production/releases",
+        files={"package": ("bundle.zip", bundle(text), "application/zip")},
+        data={"release": json.dumps({"target_version": "1.0.0", "rollout": rollout})},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def failing_v2(live_server: LiveServer) -> str:
+    """The issue's story: v1 healthy; v2 rolling out to 60% and failing on 31 of 50 installs (62%)."""
+    with admin_api(live_server) as api:
+        key = api.post("/apps", json={"name": "CoolApp"}).json()["deployments"][0]["key"]
+        publish_over_api(api, "one", 100)
+        publish_over_api(api, "two", 60)
+    report(live_server, key, "v1", "installed", 20)
+    report(live_server, key, "v2", "installed", 19)
+    report(live_server, key, "v2", "failed", 31)
+    return key
+
+
+def history_labels(page: Any) -> list[str]:
+    rows = page.locator("table.history tbody tr")
+    return [rows.nth(i).get_attribute("data-label") for i in range(rows.count())]
+
+
+def test_rolling_back_a_failing_rollout_is_safe_by_default(
+    live_server: LiveServer, failing_v2: str, page: Any
+) -> None:
+    server = live_server
+    sign_in(page, server)
+    page.goto(server.url + "/console/apps/CoolApp/deployments/Production")
+    headers = page.locator("table.history thead th").all_inner_texts()
+    assert headers == ["Label", "Version range", "Rollout", "Status", "Installs", "Failure rate", "Published"]
+    assert history_labels(page) == ["v2", "v1"]
+    v2 = page.locator("tr[data-label=v2]")
+    assert "62.0%" in v2.locator("[data-rate]").inner_text()
+    assert v2.locator(".badge.bad").inner_text() == "failing"
+    # the failing rate is red, the healthy one is not
+    assert v2.locator(".rate").evaluate("e => getComputedStyle(e).color") == "rgb(180, 35, 24)"
+    v1_colour = page.locator("tr[data-label=v1] .rate").evaluate("e => getComputedStyle(e).color")
+    assert v1_colour != "rgb(180, 35, 24)"
+    shoot(page, "11-failing-rollout")
+
+    # the main button rolls back to the healthy v1
+    page.get_by_role("button", name="Roll back v2 to v1…").click()
+    assert page.locator("input[name=confirm]").count() == 0
+    page.get_by_role("button", name="Roll back to v1").click()
+    assert page.locator("p.notice").inner_text() == (
+        "Rolled back: v3 now serves the content of v1. v2 is disabled and stays at 60%."
+    )
+    assert history_labels(page) == ["v3", "v2", "v1"]
+    v2 = page.locator("tr[data-label=v2]")
+    assert v2.locator("[data-rollout]").inner_text() == "60%"  # not rewritten to 100%
+    assert "disabled" in v2.inner_text() and "failing" in v2.inner_text()
+    # no button sends v2 back by default: the page says why
+    assert page.get_by_role("button", name=re.compile("^Roll back v3")).count() == 0
+    assert (
+        "No earlier release is safe to roll back to: v2 (disabled, failing, 62.0%)"
+        in page.locator("[data-no-rollback]").inner_text()
+    )
+    shoot(page, "12-deployment-after-rollback")
+
+    # v2's own page: the share it had, why it was disabled, its failure rate
+    page.get_by_role("link", name="v2", exact=True).click()
+    assert page.locator("dd[data-rollout]").inner_text() == "60%"
+    assert "Complete" not in page.locator("main").inner_text()
+    status = page.locator("dd[data-status]").inner_text()
+    assert "Disabled when admin rolled Production back to the content of v1 (as v3) on" in status
+    assert "62.0% of its 50 install attempts failed" in page.locator("[data-risks]").inner_text()
+    shoot(page, "13-release-after-rollback")
+
+    # choosing v2 deliberately: the label must be typed before the button works
+    page.get_by_role("button", name="Roll back to v2…").click()
+    warnings = page.locator(".danger-box").inner_text()
+    assert "v2 is disabled" in warnings and "62.0%" in warnings
+    button = page.get_by_role("button", name="Roll back to v2")
+    assert button.is_disabled()
+    page.get_by_label("Type v2 to confirm").fill("v1")
+    assert button.is_disabled()
+    page.get_by_label("Type v2 to confirm").fill("v2")
+    assert button.is_enabled()
+    shoot(page, "14-confirm-rollback-to-failing")
+    page.get_by_role("link", name="Cancel").click()
+
+    # enabling it warns the same way
+    page.get_by_role("button", name="Enable…").click()
+    assert "62.0%" in page.locator(".danger-box").inner_text()
+    assert "the first 60% of devices" in page.locator("ul.consequences").inner_text()
+    assert page.get_by_role("button", name="Enable v2").is_disabled()
+    shoot(page, "15-confirm-enable-failing")
+    with admin_api(server) as api:
+        history = api.get("/apps/CoolApp/deployments/Production/releases").json()
+    assert [(r["label"], r["rollout"], r["disabled"]) for r in history] == [
+        ("v1", 100, False),
+        ("v2", 60, True),
+        ("v3", 100, False),
+    ]
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_colours_ranges_and_the_rollout_scale(live_server: LiveServer, failing_v2: str, page: Any) -> None:
+    server = live_server
+    sign_in(page, server)
+    page.goto(server.url + "/console/apps/CoolApp/deployments/Production")
+    page.wait_for_selector("figure[data-chart=traffic].drawn")
+    # every report is from this hour: the charts show the last hour, not 48 hours with one busy pixel
+    assert "(the last hour)" in page.locator("figure[data-chart=traffic] figcaption").inner_text()
+    colours = page.evaluate(
+        "() => Object.fromEntries(['traffic', 'trouble', 'totals'].flatMap(k => "
+        "Chart.getChart('chart-' + k).data.datasets.map(d => [k + ':' + d.label, d.backgroundColor])))"
+    )
+    assert colours["traffic:installs"] == colours["totals:installs"] == "#11663a"  # green, never red
+    assert colours["trouble:failures"] == colours["totals:failures"] == "#b42318"  # red, never blue
+    assert colours["traffic:downloads"] == "#0b5cad"
+    assert page.evaluate("() => Chart.getChart('chart-traffic').data.labels.length") == 1
+    shoot(page, "16-charts-last-hour")
+
+    page.get_by_role("link", name="v2", exact=True).click()
+    slider = page.get_by_label("Rollout percentage")
+    assert (slider.get_attribute("min"), slider.get_attribute("max"), slider.input_value()) == (
+        "0",
+        "100",
+        "60",
+    )
+    mark = page.locator(".now-mark")
+    assert mark.inner_text() == "▲ now 60%"
+    box = page.locator(".range-box").bounding_box()
+    centre = mark.bounding_box()
+    share = (centre["x"] + 0.45 * 16 - box["x"]) / box["width"]  # where the ▲ points, along the scale
+    assert 0.55 < share < 0.65, share
+    slider.fill("30")  # below the current share: a rollout only grows
+    assert slider.input_value() == "60" and page.locator("#rollout-value").inner_text() == "60%"
+    slider.fill("80")
+    assert page.locator("#rollout-value").inner_text() == "80%"
+    shoot(page, "17-rollout-scale")
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_manage_apps_deployments_and_access_keys(live_server: LiveServer, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    server = live_server
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, server)
+        # create an app
+        page.get_by_label("Name").fill("CoolApp")
+        page.get_by_label("Android").uncheck()
+        shoot(page, "18-create-app")
+        page.get_by_role("button", name="Create app").click()
+        assert page.locator("h1").inner_text() == "CoolApp"
+        assert (
+            page.locator("p.notice").inner_text()
+            == "Created CoolApp with the deployments Production, Staging."
+        )
+        # add a deployment, show its key and copy it
+        page.get_by_label("New deployment").fill("Beta")
+        page.get_by_role("button", name="Add deployment").click()
+        assert page.locator("p.notice").inner_text() == "Added the deployment Beta: its key is below."
+        with admin_api(server) as api:
+            app = api.get("/apps/CoolApp").json()
+        keys = {d["name"]: d["key"] for d in app["deployments"]}
+        assert list(keys) == ["Production", "Staging", "Beta"] and app["platforms"] == ["ios"]
+        beta = page.locator("tr[data-deployment=Beta]")
+        assert not beta.locator("code.key").is_visible()  # shown on demand
+        beta.get_by_text("Show key").click()
+        assert beta.locator("code.key").inner_text() == keys["Beta"]
+        beta.get_by_role("button", name="Copy key").click()
+        expect(beta.locator(".copied")).to_have_text("Copied.")  # the clipboard answers asynchronously
+        assert page.evaluate("() => navigator.clipboard.readText()") == keys["Beta"]
+        shoot(page, "19-app-with-keys")
+
+        # switch the distribution mode, confirmed first
+        page.get_by_role("button", name="Switch to store-only…").click()
+        assert "stop getting over-the-air updates" in page.locator("ul.consequences").inner_text()
+        page.get_by_role("button", name="Switch to store-only").click()
+        assert page.locator("p.notice").inner_text() == "CoolApp is now store-only."
+        page.get_by_role("button", name="Switch to hybrid…").click()
+        page.get_by_role("button", name="Switch to hybrid").click()
+        assert page.locator("p.notice").inner_text() == "CoolApp is now hybrid."
+
+        # access keys: create one (shown once, copied), see it listed, revoke it
+        page.get_by_role("link", name="Access keys").click()
+        assert page.locator("h1").inner_text() == "Access keys"
+        page.get_by_label("Name").fill("ci-production")
+        page.get_by_label("Expires after (days)").fill("30")
+        page.get_by_role("button", name="Create key").click()
+        new_key = page.locator("#new-key").inner_text()
+        assert new_key.startswith("oa_") and "only time the key is shown" in page.locator("main").inner_text()
+        page.get_by_role("button", name="Copy key").click()
+        expect(page.locator(".copied")).to_have_text("Copied.")
+        assert page.evaluate("() => navigator.clipboard.readText()") == new_key
+        shoot(page, "20-access-key-created")
+        with httpx.Client(base_url=server.url + "/api/v1") as client:
+            whoami = client.get("/whoami", headers={"Authorization": f"Bearer {new_key}"})
+            assert whoami.status_code == 200
+        page.get_by_role("link", name="Back to the access keys").click()
+        row = page.locator("tr[data-key=ci-production]")
+        assert "made by you" in row.inner_text()
+        assert "you" in page.locator("tr[data-key=admin] .badge").inner_text()
+        shoot(page, "21-access-keys")
+        row.get_by_role("button", name="Revoke ci-production…").click()
+        assert "Every request with the key" in page.locator("ul.consequences").inner_text()
+        page.get_by_role("button", name="Revoke the key").click()
+        assert page.locator("p.notice").inner_text() == (
+            'The access key "ci-production" is revoked: requests with it are refused.'
+        )
+        # the server's key rules hold here too: the last key that never expires stays
+        page.locator("tr[data-key=admin]").get_by_role("button", name="Revoke admin…").click()
+        page.get_by_role("button", name="Revoke the key").click()
+        assert page.locator("h1").inner_text() == "The key stays"
+        assert "Create another admin key first" in page.locator("main").inner_text()
+        page.get_by_role("link", name="Back to the page you came from").click()
+        assert page.locator("h1").inner_text() == 'Revoke the access key "admin"?'
+
+        shoot(page, "22-last-key-refused")
+        # the refusal is a 409, which the browser logs as a failed load: expected here, and only here
+        assert problems == [
+            "error: Failed to load resource: the server responded with a status of 409 (Conflict)"
+        ]
+    finally:
+        context.close()

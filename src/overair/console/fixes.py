@@ -37,12 +37,18 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "new-access-key": lambda a: "Ask an admin for a new access key and sign in with it.",
     "retry": lambda a: "Try again: another change happened at the same moment.",
     "create-access-key": lambda a: "Create another admin key first.",
+    "confirm-release": lambda a: f"To do it anyway, type {a['label']} on the confirmation page.",
 }
 
 
 TITLES = {
     "cross-site-request": "Cross-site request refused",
     "forged-form": "Form refused",
+    "confirmation-required": "Confirmation needed",
+    "last-key-manager": "The key stays",
+    "creator-key": "The key stays",
+    "key-outlives-creator": "Expiry refused",
+    "name-taken": "Name taken",
 }
 """Error codes whose page gets a title of its own (the others: the status's title)."""
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overair.console.metrics import HourlyPointLike
-from overair.metrics.rules import ReleaseHealth
+from overair.errors import NotFound
+from overair.metrics.rules import DEFAULT_THRESHOLD, ReleaseHealth
 from overair.packages import ManifestEntry
+from overair.releases import rules
 from overair.releases.schemas import Distribution, ReleaseOut
 
 
@@ -26,6 +28,40 @@ class Confirmation:
     button: str
     danger: bool = False
     fields: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """What speaks against the action (the release is disabled, failing), shown above the consequences."""
+    typed: str = ""
+    """The text the person must type to confirm (a release's label); empty: one click confirms."""
+    heading: str = "What devices will see"
+    """What the consequences are about."""
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def percent(rate: float | None) -> str:
+    """A share as the console shows it: ``62.0%``, or ``—`` when there is nothing to show."""
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def why_disabled(release: ReleaseOut) -> str:
+    """Who disabled the release, when and why, as one sentence ("" while it is enabled)."""
+    if not release.disabled:
+        return ""
+    reason = release.disabled_reason or "disabled"
+    when = _when(release.disabled_at)
+    return f"{reason[0].upper()}{reason[1:]}{f' on {when}' if when else ''}."
+
+
+def _risk_warnings(release: ReleaseOut, disabled: bool) -> list[str]:
+    warnings = []
+    if disabled and release.disabled:
+        warnings.append(f"{release.label} is disabled. {why_disabled(release)}")
+    failing = rules.failing(release)
+    if failing:
+        warnings.append(f"{failing}.")
+    return warnings
 
 
 def _devices_on(release: ReleaseOut) -> str:
@@ -109,11 +145,26 @@ def confirm_disabled(release: ReleaseOut, disabled: bool, history: Sequence[Rele
             fields={"disabled": "true"},
         )
     reach = "every device" if release.rollout == 100 else f"the first {release.rollout}% of devices"
+    risky = bool(rules.enable_risks(release))
+    labels = [r.label for r in history]
+    later = history[labels.index(release.label) + 1 :] if release.label in labels else []
+    newer = [r for r in later if not r.disabled and rules.compatible(r, release)]
+    if newer:
+        # devices are offered the newest enabled release for their version: a newer one hides this one
+        consequences = [
+            f"{who} keep getting {newer[-1].label}, which is newer and enabled; {release.label} comes back "
+            f"for them only if every newer release is disabled ({reach} then)."
+        ]
+    else:
+        consequences = [f"{who} start getting {release.label} again at their next update check ({reach})."]
     return Confirmation(
         title=f"Enable {release.label}?",
-        consequences=[f"{who} start getting {release.label} again at their next update check ({reach})."],
+        consequences=consequences,
         button=f"Enable {release.label}",
+        danger=risky,
         fields={"disabled": "false"},
+        warnings=_risk_warnings(release, disabled=True) if risky else [],
+        typed=release.label if risky else "",
     )
 
 
@@ -131,12 +182,54 @@ def confirm_rollback(release: ReleaseOut, history: Sequence[ReleaseOut]) -> Conf
         consequences.append(
             f"{current.label} (rolling out to {current.rollout}%) is disabled, so it is offered to no one."
         )
+    risky = bool(rules.rollback_risks(release))
     return Confirmation(
         title=f"Roll {current.label} back to the content of {release.label}?",
         consequences=consequences,
         button=f"Roll back to {release.label}",
         danger=True,
+        warnings=_risk_warnings(release, disabled=True) if risky else [],
+        typed=release.label if risky else "",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MainRollback:
+    """The deployment page's main rollback: to ``target`` (never a disabled or failing release), or why
+    there is none."""
+
+    target: ReleaseOut | None
+    why_none: str = ""
+
+
+def main_rollback(history: Sequence[ReleaseOut], deployment: str) -> MainRollback:
+    """What the deployment's main rollback button offers: :func:`overair.releases.rules.rollback_target`'s
+    default, the same release the API and the CLI roll back to without a label."""
+    if len(history) < 2:
+        return MainRollback(None)
+    try:
+        target, _ = rules.rollback_target(list(history), deployment)
+    except NotFound:
+        current = history[-1]
+        risky = [
+            r for r in history[:-1] if r.package_hash != current.package_hash and rules.rollback_risks(r)
+        ]
+        if not risky:
+            return MainRollback(None, f"Every earlier release has the content {current.label} serves.")
+        names = ", ".join(f"{r.label} ({_risk_words(r)})" for r in reversed(risky))
+        return MainRollback(
+            None,
+            f"No earlier release is safe to roll back to: {names}. To roll back to one of them anyway, "
+            "open it and confirm by typing its label.",
+        )
+    return MainRollback(target)
+
+
+def _risk_words(release: ReleaseOut) -> str:
+    words = ["disabled"] if release.disabled else []
+    if rules.failing(release):
+        words.append(f"failing, {percent(failure_rate(release))}")
+    return ", ".join(words)
 
 
 def confirm_promote(
@@ -179,6 +272,24 @@ def confirm_distribution(app: str, mode: Distribution) -> Confirmation:
         ],
         button="Switch to hybrid",
         fields={"mode": mode.value},
+    )
+
+
+def confirm_revoke(name: str, yours: bool) -> Confirmation:
+    """Revoking an access key."""
+    consequences = [
+        f'Every request with the key "{name}" is refused from then on: CLI logins, CI jobs and scripts that '
+        "use it stop working.",
+        "Its console sessions end at once.",
+    ]
+    if yours:
+        consequences.append("You are signed in with this key: you are signed out, and need another key.")
+    return Confirmation(
+        title=f'Revoke the access key "{name}"?',
+        consequences=consequences,
+        button="Revoke the key",
+        danger=True,
+        heading="What stops working",
     )
 
 
@@ -249,58 +360,163 @@ def human_size(size: int | None) -> str:
     return f"{size} B"
 
 
+# -- the history table ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """A release as a row of the deployment's history, with its failure rate and what is wrong with it."""
+
+    release: ReleaseOut
+    rate: float | None
+    """Its failure rate (None before any install attempt)."""
+    attempts: int
+    failing: bool
+    """Above the deployment's threshold (:data:`overair.metrics.rules.DEFAULT_THRESHOLD`)."""
+    worse_than: str
+    """The label of the release before it when this one fails more often ("" otherwise)."""
+
+
+def history_rows(history: Sequence[ReleaseOut]) -> list[HistoryRow]:
+    """The deployment's releases newest first (the order of every release list in the console), each with
+    its failure rate flagged when above the threshold or above the release before it."""
+    rows = []
+    for index, release in enumerate(history):
+        health = ReleaseHealth(installs=release.installs, failures=release.failures)
+        previous = history[index - 1] if index else None
+        before = ReleaseHealth(installs=previous.installs, failures=previous.failures) if previous else None
+        worse = previous is not None and DEFAULT_THRESHOLD.worse(health, before)
+        rows.append(
+            HistoryRow(
+                release=release,
+                rate=failure_rate(release),
+                attempts=health.attempts,
+                failing=DEFAULT_THRESHOLD.failing(health),
+                worse_than=previous.label if worse and previous is not None else "",
+            )
+        )
+    return rows[::-1]
+
+
 # -- charts --------------------------------------------------------------------------------------------
 
+SERIES_COLOURS = {
+    "downloads": "#0b5cad",  # blue
+    "installs": "#11663a",  # green: installs are good news
+    "failures": "#b42318",  # red: failures are the bad news, and only they are red
+    "rollbacks": "#b54708",  # orange
+    "failure rate (%)": "#b42318",
+}
+"""One colour per kind of number, the same in every chart (and the legend's meaning never changes)."""
 
-def _hour_text(hour: dt.datetime) -> str:
-    return hour.astimezone(dt.UTC).strftime("%m-%d %H:00")
+LABEL_COLOURS = ("#6941c6", "#0e7490", "#374151", "#7a4b00", "#1e40af", "#9333ea", "#155e75", "#78716c")
+"""Colours of releases in the active-devices chart: none is the colour of a kind of number (a release is
+never drawn in the failures' red, the installs' green or the downloads' blue)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChartRange:
+    """A time range of the hourly charts, and the period each point sums up."""
+
+    hours: int
+    bucket_hours: int
+    title: str
+
+
+CHART_RANGES = (
+    ChartRange(1, 1, "the last hour"),
+    ChartRange(24, 1, "the last 24 hours, per hour"),
+    ChartRange(24 * 7, 6, "the last 7 days, per 6 hours"),
+    ChartRange(24 * 30, 24, "the last 30 days, per day"),
+)
+"""The ranges the charts choose from, shortest first."""
+
+
+def _hour(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def chart_range(first: dt.datetime | None, now: dt.datetime) -> ChartRange:
+    """The shortest range (1 h, 24 h, 7 d, 30 d) that holds every report since ``first`` (the oldest hour
+    with data), so that data of the last hour fills the chart instead of its last pixel; 30 days at most.
+    Without data: 24 hours."""
+    if first is None:
+        return CHART_RANGES[1]
+    age = (_hour(now) - _hour(first)) // dt.timedelta(hours=1)
+    return next((r for r in CHART_RANGES if age < r.hours), CHART_RANGES[-1])
+
+
+def first_data_hour(points: Sequence[HourlyPointLike]) -> dt.datetime | None:
+    """The oldest hour in which anything was reported or any device was active."""
+    busy = [p.hour for p in points if p.downloads or p.installs or p.failures or p.rollbacks or p.active]
+    return min(busy, default=None)
+
+
+def _period_text(start: dt.datetime, bucket_hours: int) -> str:
+    fmt = "%m-%d" if bucket_hours == 24 else "%m-%d %H:00"
+    return start.astimezone(dt.UTC).strftime(fmt)
+
+
+def _series(name: str, values: list[int], colour: str | None = None) -> dict[str, Any]:
+    return {"name": name, "values": values, "color": colour or SERIES_COLOURS.get(name, "#374151")}
 
 
 def hourly_charts(
-    points: Sequence[HourlyPointLike], start: dt.datetime | None = None, end: dt.datetime | None = None
+    points: Sequence[HourlyPointLike],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    bucket_hours: int = 1,
 ) -> dict[str, Any]:
     """Chart data from the metrics store's hourly points: active devices per label, downloads and installs,
-    failures and rollbacks (summed over labels), for every hour from ``start`` (or the first point) to
-    ``end`` (or the last point)."""
+    failures and rollbacks (summed over labels), for every period of ``bucket_hours`` from ``start`` (or
+    the first point) to ``end`` (or the last point). Counts are summed over a period; active devices are
+    the most seen in any of its hours."""
     seen = sorted({p.hour for p in points})
     first = min([start, *seen[:1]]) if start is not None else (seen[0] if seen else None)
     last = max([end, *seen[-1:]]) if end is not None else (seen[-1] if seen else None)
-    hours = []
+    periods: list[dt.datetime] = []
     if first is not None and last is not None:
-        # every hour of the window, so quiet hours show as zero rather than vanish
-        hour = first
-        while hour <= last:
-            hours.append(hour)
-            hour += dt.timedelta(hours=1)
+        # every period of the window, so quiet ones show as zero rather than vanish
+        period = first
+        while period <= last:
+            periods.append(period)
+            period += dt.timedelta(hours=bucket_hours)
     labels = sorted({p.label for p in points}, key=lambda lab: (len(lab), lab))
-    index = {h: i for i, h in enumerate(hours)}
-    active = {lab: [0] * len(hours) for lab in labels}
-    sums = {name: [0] * len(hours) for name in ("downloads", "installs", "failures", "rollbacks")}
+    active = {lab: [0] * len(periods) for lab in labels}
+    sums = {name: [0] * len(periods) for name in ("downloads", "installs", "failures", "rollbacks")}
     for p in points:
-        i = index[p.hour]
-        active[p.label][i] = p.active
+        assert first is not None
+        i = (p.hour - first) // dt.timedelta(hours=bucket_hours)
+        active[p.label][i] = max(active[p.label][i], p.active)
         sums["downloads"][i] += p.downloads
         sums["installs"][i] += p.installs
         sums["failures"][i] += p.failures
         sums["rollbacks"][i] += p.rollbacks
-    x = [_hour_text(h) for h in hours]
+    x = [_period_text(h, bucket_hours) for h in periods]
+    colours = {lab: LABEL_COLOURS[i % len(LABEL_COLOURS)] for i, lab in enumerate(labels)}
     return {
-        "active": {"x": x, "series": [{"name": lab, "values": active[lab]} for lab in labels]},
+        "active": {"x": x, "series": [_series(lab, active[lab], colours[lab]) for lab in labels]},
         "traffic": {
             "x": x,
-            "series": [
-                {"name": "downloads", "values": sums["downloads"]},
-                {"name": "installs", "values": sums["installs"]},
-            ],
+            "series": [_series("downloads", sums["downloads"]), _series("installs", sums["installs"])],
         },
         "trouble": {
             "x": x,
-            "series": [
-                {"name": "failures", "values": sums["failures"]},
-                {"name": "rollbacks", "values": sums["rollbacks"]},
-            ],
+            "series": [_series("failures", sums["failures"]), _series("rollbacks", sums["rollbacks"])],
         },
     }
+
+
+def range_charts(points: Sequence[HourlyPointLike], now: dt.datetime) -> tuple[ChartRange, dict[str, Any]]:
+    """The charts over the range that fits ``points`` (:func:`chart_range`), ending with the period of the
+    current hour."""
+    window = chart_range(first_data_hour(points), now)
+    end = _hour(now)
+    # periods start on their own boundaries (midnight UTC for days, 00/06/12/18 for six hours)
+    last = end - dt.timedelta(hours=end.hour % window.bucket_hours)
+    start = last - dt.timedelta(hours=window.hours - window.bucket_hours)
+    inside = [p for p in points if p.hour >= start]
+    return window, hourly_charts(inside, start, end, window.bucket_hours)
 
 
 def totals_chart(history: Sequence[ReleaseOut]) -> dict[str, Any]:
@@ -308,8 +524,22 @@ def totals_chart(history: Sequence[ReleaseOut]) -> dict[str, Any]:
     return {
         "x": [r.label for r in history],
         "series": [
-            {"name": name, "values": [getattr(r, name) for r in history]}
+            _series(name, [getattr(r, name) for r in history])
             for name in ("downloads", "installs", "failures", "rollbacks")
+        ],
+    }
+
+
+def rate_chart(releases: Sequence[ReleaseOut]) -> dict[str, Any]:
+    """The failure rate (in %) of each of ``releases`` (a release and the one before it)."""
+    return {
+        "x": [r.label for r in releases],
+        "series": [
+            {
+                "name": "failure rate (%)",
+                "values": [round((failure_rate(r) or 0.0) * 100, 1) for r in releases],
+                "color": SERIES_COLOURS["failure rate (%)"],
+            }
         ],
     }
 

@@ -11,22 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
-import jinja2
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from overair.auth.principal import Principal
+from overair.auth.service import AccessKeyService
 from overair.auth.sessions import (
     ConsoleIdentity,
     ConsoleSessions,
@@ -35,25 +32,28 @@ from overair.auth.sessions import (
     SessionExpired,
 )
 from overair.auth.throttle import TooManyAttempts
-from overair.console import views
+from overair.console import manage, views
+from overair.console.core import (
+    STATIC,
+    Console,
+    Identity,
+    SecurityHeaders,
+    crumbs,
+    field,
+    url,
+)
 from overair.console.fixes import TITLES, console_fixes
 from overair.console.metrics import MetricsReader
-from overair.console.security import (
-    COOKIE,
-    COOKIE_PATH,
-    check_csrf,
-    check_same_origin,
-    own_origins,
-    safe_next,
-)
+from overair.console.security import COOKIE, COOKIE_PATH, check_same_origin, safe_next
 from overair.errors import Invalid, NotFound, Unauthorized
 from overair.inputs import whole_number
+from overair.metrics.rules import DEFAULT_THRESHOLD
 from overair.problems import EXPECTED_FAILURES, client_gone, describe
 from overair.releases import rules
 from overair.releases.domain import ReleaseDomain
+from overair.releases.errors import ConfirmationRequired
 from overair.releases.schemas import (
     AppOut,
-    Distribution,
     PromoteRequest,
     ReleaseOut,
     ReleasePatch,
@@ -61,22 +61,8 @@ from overair.releases.schemas import (
 
 log = logging.getLogger("overair.console")
 
-HERE = Path(__file__).parent
-STATIC = HERE / "static"
-CHART_LIBRARY = STATIC / "vendor" / "chart.umd.min.js"
-"""Copied from npm by ``make console-assets``; without it pages work and say how to get the charts."""
-
-CHART_HOURS = 48
-
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+CHART_HOURS = 24 * 30
+"""How far back the charts look for data; they then show the range that fits it (views.chart_range)."""
 
 ACTIONS = ("rollout", "mandatory", "disabled", "rollback", "promote")
 
@@ -88,116 +74,6 @@ SIGN_IN_REASONS = {
     "signed-out": "You are signed out.",
 }
 """Why the sign-in page is shown after a redirect (``?reason=``): fixed texts, never taken from the URL."""
-
-
-def url(*parts: str, **query: str) -> str:
-    """A console URL from path segments (each escaped: app and deployment names may hold spaces)."""
-    path = COOKIE_PATH + "/" + "/".join(quote(p, safe="") for p in parts)
-    return path + ("?" + urlencode(query) if query else "")
-
-
-def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals.update(url=url, human_size=views.human_size, static=COOKIE_PATH + "/static/")
-    env.filters["when"] = lambda d: d.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if d else "—"
-    env.filters["percent"] = lambda r: "—" if r is None else f"{r * 100:.1f}%"
-    return env
-
-
-class _SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        for name, value in _SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if not request.url.path.startswith(COOKIE_PATH + "/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
-
-class Console:
-    """The console's handlers and what they need."""
-
-    def __init__(
-        self,
-        releases: ReleaseDomain,
-        sessions: ConsoleSessions,
-        public_url: str,
-        metrics: MetricsReader | None,
-    ) -> None:
-        self.releases = releases
-        self.sessions = sessions
-        self.public_url = public_url
-        self.metrics = metrics
-        self.env = _templates()
-
-    # -- rendering ------------------------------------------------------------------------------------
-
-    def page(
-        self,
-        template: str,
-        status: int = 200,
-        identity: ConsoleIdentity | None = None,
-        **context: Any,
-    ) -> HTMLResponse:
-        """Render a page; signed-in pages get the CSRF token for their forms."""
-        html = self.env.get_template(template).render(
-            identity=identity,
-            csrf=identity.csrf_token if identity else "",
-            charts_ready=CHART_LIBRARY.exists(),
-            **context,
-        )
-        return HTMLResponse(html, status_code=status)
-
-    def sign_in_page(
-        self, status: int, message: str = "", error: bool = False, next_url: str = ""
-    ) -> HTMLResponse:
-        """The sign-in form, with why it is shown."""
-        return self.page("sign_in.html", status, message=message, error=error, next_url=safe_next(next_url))
-
-    # -- request checks -------------------------------------------------------------------------------
-
-    def identity(self, request: Request) -> ConsoleIdentity:
-        """The signed-in identity of a request (raises :class:`Unauthorized` subclasses), with the
-        :class:`Principal` the services are called as."""
-        found = self.sessions.resolve(request.cookies.get(COOKIE))
-        client = request.client.host if request.client else None
-        return found.seen_from(client, request.headers.get("user-agent"))
-
-    async def checked_form(self, request: Request) -> tuple[ConsoleIdentity, FormData]:
-        """A POST's identity and form, once the origin, the session and the CSRF token are checked."""
-        check_same_origin(request.headers, self._origins(request))
-        identity = await anyio.to_thread.run_sync(self.identity, request)
-        form = await request.form(max_files=0, max_fields=20)
-        token = form.get("csrf_token")
-        check_csrf(identity.csrf_token, token if isinstance(token, str) else None)
-        return identity, form
-
-    def _origins(self, request: Request) -> set[str]:
-        return own_origins(request.url.scheme, request.headers.get("host", ""), self.public_url)
-
-    def secure_cookie(self, request: Request) -> bool:
-        """Mark the cookie Secure when the console is served over https."""
-        return request.url.scheme == "https" or self.public_url.startswith("https://")
-
-
-def _identity(request: Request) -> ConsoleIdentity:
-    console: Console = request.app.state.console
-    return console.identity(request)
-
-
-Identity = Annotated[ConsoleIdentity, Depends(_identity)]
-"""The signed-in identity of a page request (an unknown or expired session answers the sign-in page)."""
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 def _release_in(history: list[ReleaseOut], label: str, deployment: str) -> ReleaseOut:
@@ -231,12 +107,14 @@ def create_console(
     sessions: ConsoleSessions,
     public_url: str = "",
     metrics: MetricsReader | None = None,
+    access_keys: AccessKeyService | None = None,
 ) -> FastAPI:
-    """The console as an ASGI app, to be mounted at ``/console``."""
-    console = Console(releases, sessions, public_url, metrics)
+    """The console as an ASGI app, to be mounted at ``/console`` (its access-key pages need
+    ``access_keys``)."""
+    console = Console(releases, sessions, public_url, metrics, access_keys)
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.console = console
-    web.add_middleware(_SecurityHeaders)
+    web.add_middleware(SecurityHeaders)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_pages(web, console)
 
@@ -257,9 +135,9 @@ def create_console(
 
     @web.post("/sign-in", response_class=HTMLResponse)
     async def sign_in(request: Request) -> Response:
-        check_same_origin(request.headers, console._origins(request))
+        check_same_origin(request.headers, console.origins(request))
         form = await request.form(max_files=0, max_fields=5)
-        key, next_url = _field(form, "access_key"), _field(form, "next")
+        key, next_url = field(form, "access_key"), field(form, "next")
         client = request.client.host if request.client else None
         try:
             token, _identity = await anyio.to_thread.run_sync(sessions.open, key, client)
@@ -293,46 +171,10 @@ def create_console(
         response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 
-    # -- pages ----------------------------------------------------------------------------------------
+    # apps, deployments, access keys
+    web.include_router(manage.router)
 
-    @web.get("/", response_class=HTMLResponse)
-    def apps(identity: Identity) -> Response:
-        return console.page("apps.html", identity=identity, apps=releases.apps.list_apps(identity.principal))
-
-    @web.get("/apps/{app}", response_class=HTMLResponse)
-    def app_page(app: str, identity: Identity) -> Response:
-        who = identity.principal
-        found = releases.apps.get_app(who, app)
-        histories = {d.name: releases.releases.history(who, found.name, d.name) for d in found.deployments}
-        return console.page("app.html", identity=identity, app=found, histories=histories)
-
-    @web.get("/apps/{app}/distribution/confirm", response_class=HTMLResponse)
-    def confirm_distribution(app: str, identity: Identity, mode: str = "") -> Response:
-        found = releases.apps.get_app(identity.principal, app)
-        try:
-            wanted = Distribution(mode)
-        except ValueError as exc:
-            raise Invalid(f"The distribution mode must be hybrid or store-only, not {mode!r}.") from exc
-        confirmation = views.confirm_distribution(found.name, wanted)
-        return console.page(
-            "confirm.html",
-            identity=identity,
-            confirmation=confirmation,
-            action=url("apps", found.name, "distribution"),
-            back=url("apps", found.name),
-            crumbs=_crumbs(found.name),
-        )
-
-    @web.post("/apps/{app}/distribution")
-    async def set_distribution(app: str, request: Request) -> Response:
-        identity, form = await console.checked_form(request)
-        mode = _field(form, "mode")
-        try:
-            wanted = Distribution(mode)
-        except ValueError as exc:
-            raise Invalid(f"The distribution mode must be hybrid or store-only, not {mode!r}.") from exc
-        await anyio.to_thread.run_sync(releases.apps.set_distribution, identity.principal, app, wanted)
-        return RedirectResponse(url("apps", app, done="distribution"), status_code=303)
+    # -- a deployment and its releases ----------------------------------------------------------------
 
     @web.get("/apps/{app}/deployments/{deployment}", response_class=HTMLResponse)
     def deployment_page(
@@ -342,21 +184,23 @@ def create_console(
         found = releases.apps.get_app(who, app)
         history = releases.releases.history(who, found.name, deployment)
         name = next((d.name for d in found.deployments if d.name.lower() == deployment.lower()), deployment)
-        charts = _charts(console.metrics, found.name, name, history)
-        notice = _notice(done, label, history)
+        key = next((d.key for d in found.deployments if d.name == name), "")
+        window, charts = _charts(console.metrics, found.name, name, history)
         return console.page(
             "deployment.html",
             identity=identity,
             app=found,
             deployment=name,
-            history=list(reversed(history)),
+            deployment_key=key,
+            rows=views.history_rows(history),
             latest=history[-1] if history else None,
-            previous=history[-2] if len(history) > 1 else None,
+            rollback=views.main_rollback(history, name),
+            threshold=DEFAULT_THRESHOLD,
             charts=charts,
-            notice=notice,
+            window=window,
+            notice=_notice(done, label, history),
             signed_only=_signed_only(releases, who, found.name),
-            active=console.metrics.active_devices(found.name, name) if console.metrics else None,
-            crumbs=_crumbs(found.name, name),
+            crumbs=crumbs(found.name, name),
         )
 
     @web.get("/apps/{app}/deployments/{deployment}/releases/{label}", response_class=HTMLResponse)
@@ -372,44 +216,38 @@ def create_console(
             if previous
             else []
         )
-        changes = views.compare_manifests(old_manifest, new_manifest)
-        rates = _failure_rates(history)
-        rate_chart = {
-            "x": [r.label for r in (previous, release) if r is not None],
-            "series": [
-                {
-                    "name": "failure rate (%)",
-                    "values": [
-                        round((rates.get(r.label) or 0.0) * 100, 1)
-                        for r in (previous, release)
-                        if r is not None
-                    ],
-                }
-            ],
-        }
+        row = next(r for r in views.history_rows(history) if r.release.label == release.label)
+        shown = [r for r in (previous, release) if r is not None]
+        measured = any(views.failure_rate(r) is not None for r in history)
+        metrics = console.metrics
         return console.page(
             "release.html",
             identity=identity,
             app=found,
             deployment=release.deployment,
             release=release,
+            row=row,
             previous=previous,
             latest=history[-1],
-            changes=changes,
+            changes=views.compare_manifests(old_manifest, new_manifest),
             file_count=sum(1 for e in new_manifest if not e.is_directory),
             diffs=releases.releases.diffs(who, found.name, release.deployment, release.label),
             signature=views.signature_status(release),
-            rates=rates,
+            rates={r.label: views.failure_rate(r) for r in history},
+            failing=rules.failing(release),
+            risky=bool(rules.rollback_risks(release)),
+            rollback=views.main_rollback(history, release.deployment),
+            why_disabled=views.why_disabled(release),
+            threshold=DEFAULT_THRESHOLD,
+            active=metrics.active_devices(found.name, release.deployment) if metrics else None,
             last_failure=(
-                console.metrics.last_failures(found.name, release.deployment).get(release.label)
-                if console.metrics
-                else None
+                metrics.last_failures(found.name, release.deployment).get(release.label) if metrics else None
             ),
-            charts={"rate": rate_chart} if any(rates.get(r.label) is not None for r in history) else {},
+            charts={"rate": views.rate_chart(shown)} if measured else {},
             others=[d.name for d in found.deployments if d.name != release.deployment],
             signed_only=_signed_only(releases, who, found.name),
             notice=_notice(done, release.label, history),
-            crumbs=_crumbs(found.name, release.deployment, release.label),
+            crumbs=crumbs(found.name, release.deployment, release.label),
         )
 
     @web.get(
@@ -419,21 +257,7 @@ def create_console(
     def confirm_action(
         app: str, deployment: str, label: str, action: str, request: Request, identity: Identity
     ) -> Response:
-        who = identity.principal
-        found = releases.apps.get_app(who, app)
-        history = releases.releases.history(who, found.name, deployment)
-        release = _release_in(history, label, deployment)
-        query = request.query_params
-        confirmation = _confirmation(releases, who, found, release, history, action, dict(query))
-        base = url("apps", found.name, "deployments", release.deployment, "releases", release.label)
-        return console.page(
-            "confirm.html",
-            identity=identity,
-            confirmation=confirmation,
-            action=f"{base}/{action}",
-            back=base,
-            crumbs=_crumbs(found.name, release.deployment, release.label),
-        )
+        return _confirm_page(console, identity, app, deployment, label, action, dict(request.query_params))
 
     @web.post("/apps/{app}/deployments/{deployment}/releases/{label}/{action}")
     async def act(app: str, deployment: str, label: str, action: str, request: Request) -> Response:
@@ -441,43 +265,83 @@ def create_console(
         if action not in ACTIONS:
             raise NotFound(f"There is no action {action!r}; the actions are {', '.join(ACTIONS)}.")
         actor = identity.principal
-        if action == "rollout":
-            patch = ReleasePatch(label=label, rollout=_percentage(_field(form, "rollout")))
-        elif action == "mandatory":
-            patch = ReleasePatch(label=label, mandatory=_bool(_field(form, "mandatory"), "mandatory"))
-        elif action == "disabled":
-            patch = ReleasePatch(label=label, disabled=_bool(_field(form, "disabled"), "disabled"))
-        elif action == "rollback":
-            done = await anyio.to_thread.run_sync(releases.releases.rollback, actor, app, deployment, label)
-            target = url("apps", app, "deployments", done.deployment, done="rollback", label=done.label)
-            return RedirectResponse(target, status_code=303)
-        else:
-            request_body = PromoteRequest(
-                source=deployment, destination=_field(form, "destination"), label=label
+        confirm = field(form, "confirm")
+        try:
+            if action == "rollback":
+                done = await anyio.to_thread.run_sync(
+                    lambda: releases.releases.rollback(actor, app, deployment, label, confirm=confirm)
+                )
+                target = url("apps", app, "deployments", done.deployment, done="rollback", label=done.label)
+                return RedirectResponse(target, status_code=303)
+            if action == "promote":
+                request_body = PromoteRequest(
+                    source=deployment, destination=field(form, "destination"), label=label
+                )
+                done = await anyio.to_thread.run_sync(releases.releases.promote, actor, app, request_body)
+                target = url("apps", app, "deployments", done.deployment, done="promote", label=done.label)
+                return RedirectResponse(target, status_code=303)
+            patch = _patch(action, label, form)
+            changed = await anyio.to_thread.run_sync(releases.releases.patch, actor, app, deployment, patch)
+        except ConfirmationRequired:
+            # the label was not typed as asked: the same confirmation again, saying so
+            fields = {k: field(form, k) for k in ("rollout", "mandatory", "disabled", "destination")}
+            mistyped = f'You typed "{confirm}": type {label} exactly to confirm.' if confirm else ""
+            return await anyio.to_thread.run_sync(
+                lambda: _confirm_page(
+                    console, identity, app, deployment, label, action, fields, 409, mistyped or None
+                )
             )
-            done = await anyio.to_thread.run_sync(releases.releases.promote, actor, app, request_body)
-            target = url("apps", app, "deployments", done.deployment, done="promote", label=done.label)
-            return RedirectResponse(target, status_code=303)
-        changed = await anyio.to_thread.run_sync(releases.releases.patch, actor, app, deployment, patch)
         target = url("apps", app, "deployments", changed.deployment, "releases", changed.label, done=action)
         return RedirectResponse(target, status_code=303)
 
     return web
 
 
+def _patch(action: str, label: str, form: Any) -> ReleasePatch:
+    confirm = field(form, "confirm") or None
+    if action == "rollout":
+        return ReleasePatch(label=label, rollout=_percentage(field(form, "rollout")))
+    if action == "mandatory":
+        return ReleasePatch(label=label, mandatory=_bool(field(form, "mandatory"), "mandatory"))
+    return ReleasePatch(label=label, disabled=_bool(field(form, "disabled"), "disabled"), confirm=confirm)
+
+
+def _confirm_page(
+    console: Console,
+    identity: Any,
+    app: str,
+    deployment: str,
+    label: str,
+    action: str,
+    query: dict[str, str],
+    status: int = 200,
+    mistyped: str | None = None,
+) -> Response:
+    """The confirmation step of a release action (again, with ``mistyped``, when the label was not typed
+    as asked)."""
+    who = identity.principal
+    releases = console.releases
+    found = releases.apps.get_app(who, app)
+    history = releases.releases.history(who, found.name, deployment)
+    release = _release_in(history, label, deployment)
+    confirmation = _confirmation(releases, who, found, release, history, action, query)
+    base = url("apps", found.name, "deployments", release.deployment, "releases", release.label)
+    return console.page(
+        "confirm.html",
+        status,
+        identity=identity,
+        confirmation=confirmation,
+        action=f"{base}/{action}",
+        back=base,
+        mistyped=mistyped or ("" if status == 200 else f"Type {release.label} to confirm."),
+        crumbs=crumbs(found.name, release.deployment, release.label),
+    )
+
+
 def _signed_only(releases: ReleaseDomain, who: Principal, app: str) -> bool:
     """The app accepts signed releases only: rollback and promote need the publisher's offline key,
     which never reaches the server, so the console points to the CLI for them."""
     return any(k.retired_at is None for k in releases.signing_keys.list_signing_keys(who, app))
-
-
-def _crumbs(app: str, deployment: str | None = None, label: str | None = None) -> list[tuple[str, str]]:
-    crumbs = [("Apps", url()), (app, url("apps", app))]
-    if deployment:
-        crumbs.append((deployment, url("apps", app, "deployments", deployment)))
-    if deployment and label:
-        crumbs.append((label, url("apps", app, "deployments", deployment, "releases", label)))
-    return crumbs
 
 
 def _confirmation(
@@ -522,7 +386,10 @@ def _notice(done: str, label: str, history: list[ReleaseOut]) -> str:
     if release is None:
         return ""
     if done == "rollback":
-        return f"Rolled back: {release.label} now serves the content of {release.origin_label}."
+        before = _previous(history, release)
+        stopped = before is not None and before.disabled and before.rollout < 100
+        also = f" {before.label} is disabled and stays at {before.rollout}%." if stopped and before else ""
+        return f"Rolled back: {release.label} now serves the content of {release.origin_label}.{also}"
     if done == "promote":
         return (
             f"Promoted: {release.label} serves the content of {release.origin_label} "
@@ -537,29 +404,59 @@ def _notice(done: str, label: str, history: list[ReleaseOut]) -> str:
     return ""
 
 
-def _failure_rates(history: list[ReleaseOut]) -> dict[str, float | None]:
-    # the release counters are the ones the metrics store's rates are computed from, so one rule on them
-    # shows the same rate as the API and /metrics, with or without the store
-    return {r.label: views.failure_rate(r) for r in history}
-
-
 def _charts(
     metrics: MetricsReader | None, app: str, deployment: str, history: list[ReleaseOut]
-) -> dict[str, Any]:
+) -> tuple[views.ChartRange | None, dict[str, Any]]:
     charts: dict[str, Any] = {"totals": views.totals_chart(history)}
-    if metrics is not None:
-        end = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-        start = end - dt.timedelta(hours=CHART_HOURS - 1)
-        points = metrics.series(app, deployment, hours=CHART_HOURS, now=end)
-        charts.update(views.hourly_charts(points, start, end))
-    return charts
+    if metrics is None:
+        return None, charts
+    now = dt.datetime.now(dt.UTC)
+    window, hourly = views.range_charts(metrics.series(app, deployment, hours=CHART_HOURS, now=now), now)
+    charts.update(hourly)
+    return window, charts
+
+
+TRUST_NOTHING = ("cross-site-request", "forged-form")
+"""Refusals whose page shows nothing of the session (they may answer a request another site made)."""
+
+
+def _signed_in(console: Console, request: Request) -> ConsoleIdentity | None:
+    try:
+        return console.identity(request)
+    except Unauthorized:
+        return None
+
+
+def _came_from(request: Request) -> str:
+    """The console page a refused form was sent from (the browser says so: Referrer-Policy same-origin)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    origin = f"{referer.scheme}://{referer.netloc}".lower()
+    if origin not in console_origins(request) or not referer.path.startswith(COOKIE_PATH + "/"):
+        return ""
+    target = referer.path + (f"?{referer.query}" if referer.query else "")
+    return target if safe_next(target) == target else ""
+
+
+def console_origins(request: Request) -> set[str]:
+    """The origins of this console, as :meth:`Console.origins` gives them."""
+    console: Console = request.app.state.console
+    return console.origins(request)
 
 
 def _install_error_pages(web: FastAPI, console: Console) -> None:
     """Errors as pages a person can act on: sign-in for an unknown or expired session, else a message."""
 
-    def error_page(status: int, title: str, message: str, fixes: Sequence[str] = ()) -> HTMLResponse:
-        return console.page("error.html", status, title=title, message=message, fixes=fixes)
+    def error_page(
+        status: int,
+        title: str,
+        message: str,
+        fixes: Sequence[str] = (),
+        identity: ConsoleIdentity | None = None,
+        back: str = "",
+    ) -> HTMLResponse:
+        return console.page(
+            "error.html", status, identity=identity, title=title, message=message, fixes=fixes, back=back
+        )
 
     async def unauthorized(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Unauthorized)
@@ -580,10 +477,16 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
             response.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
         return response
 
-    async def expected_failure(_request: Request, exc: Exception) -> Response:
+    async def expected_failure(request: Request, exc: Exception) -> Response:
         problem = describe(exc)
         title = TITLES.get(problem.code, problem.title)
-        return error_page(problem.status, title, problem.detail, console_fixes(problem.fixes))
+        # a fix the message already says is not said twice
+        fixes = [f for f in console_fixes(problem.fixes) if f.rstrip(".") not in problem.detail]
+        identity = None
+        if problem.code not in TRUST_NOTHING:
+            identity = await anyio.to_thread.run_sync(_signed_in, console, request)
+        back = _came_from(request) if identity else ""
+        return error_page(problem.status, title, problem.detail, fixes, identity, back)
 
     async def validation_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

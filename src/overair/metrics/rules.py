@@ -77,3 +77,41 @@ class ReleaseHealth:
     def failure_rate(self) -> float:
         """failures / attempts, 0.0 when there was no attempt yet."""
         return self.failures / self.attempts if self.attempts else 0.0
+
+
+# -- when a release is failing ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FailureThreshold:
+    """When a release counts as failing: its failure rate is above ``rate`` and at least ``min_failures``
+    install attempts failed (so that one crash among the first ten installs does not mark it).
+
+    Every deployment uses :data:`DEFAULT_THRESHOLD` today; a deployment's own threshold (the guarded
+    rollouts' policy) will be one of these.
+
+    >>> DEFAULT_THRESHOLD.failing(ReleaseHealth(installs=19, failures=31))
+    True
+    >>> DEFAULT_THRESHOLD.failing(ReleaseHealth(installs=9, failures=1))
+    False
+    """
+
+    rate: float = 0.05
+    """A failure rate above this share of install attempts is too high."""
+    min_failures: int = 5
+    """Fewer failures than this never make a release failing, whatever the rate."""
+
+    def failing(self, health: ReleaseHealth) -> bool:
+        """Whether a release with this ``health`` is failing: enough failures, at a rate above ``rate``."""
+        return health.failures >= self.min_failures and health.failure_rate > self.rate
+
+    def worse(self, health: ReleaseHealth, previous: ReleaseHealth | None) -> bool:
+        """Whether ``health`` fails more often than the release before it did (``previous``), with enough
+        failures to say so; False when the previous release has no install attempt to compare with."""
+        if previous is None or not previous.measured:
+            return False
+        return health.failures >= self.min_failures and health.failure_rate > previous.failure_rate
+
+
+DEFAULT_THRESHOLD = FailureThreshold()
+"""The threshold of every deployment: failing above 5% of install attempts, with at least 5 failures."""

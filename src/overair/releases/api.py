@@ -254,9 +254,16 @@ def rollback(
     app: str, deployment: str, body: RollbackRequest, service: Service, caller: Caller
 ) -> ReleaseOut:
     """Republish an older release's content as a new label; refused (409) when that would leave devices of
-    the newest release on it, unless ``target_version`` reaches them all."""
+    the newest release on it, unless ``target_version`` reaches them all, and when the release named is
+    disabled or failing, unless ``confirm`` repeats its label."""
     return service.releases.rollback(
-        caller, app, deployment, body.label, body.signed, target_version=body.target_version
+        caller,
+        app,
+        deployment,
+        body.label,
+        body.signed,
+        target_version=body.target_version,
+        confirm=body.confirm,
     )
 
 

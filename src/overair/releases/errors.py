@@ -33,6 +33,10 @@ class CrossVersionRollback(Conflict):
     """A rollback would republish content for other binaries than the release it replaces reaches."""
 
 
+class ConfirmationRequired(Conflict):
+    """The action sends a disabled or failing release back to devices, and was not confirmed."""
+
+
 class InvalidRelease(Invalid):
     """A release property is out of range or malformed."""
 

@@ -143,6 +143,11 @@ class Release(Base):
     rollout: Mapped[int] = mapped_column(Integer, default=100)
     mandatory: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # who disabled the release, when and why (empty while it is enabled): shown before it is enabled again
+    # or republished by a rollback
+    disabled_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     sync_before_update: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     description: Mapped[str] = mapped_column(Text, default="")
     released_by: Mapped[str] = mapped_column(String(100), default="")

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from overair.errors import Fix
+from overair.metrics.rules import DEFAULT_THRESHOLD, FailureThreshold, ReleaseHealth
 from overair.releases.errors import (
+    ConfirmationRequired,
     CrossVersionRollback,
     IdenticalRelease,
     InvalidRelease,
@@ -44,6 +46,12 @@ class ReleaseFacts(Protocol):
     def rollout(self) -> int: ...
     @property
     def disabled(self) -> bool: ...
+    @property
+    def disabled_reason(self) -> str: ...
+    @property
+    def installs(self) -> int: ...
+    @property
+    def failures(self) -> int: ...
 
 
 R = TypeVar("R", bound=ReleaseFacts)
@@ -248,16 +256,69 @@ def check_rollout_change(release: ReleaseFacts, asked: int) -> None:
         )
 
 
+# -- releases that failed -----------------------------------------------------------------------------
+
+
+def health(release: ReleaseFacts) -> ReleaseHealth:
+    """The release's install attempts and failures (the failure rate's inputs)."""
+    return ReleaseHealth(installs=release.installs, failures=release.failures)
+
+
+def failing(release: ReleaseFacts, threshold: FailureThreshold = DEFAULT_THRESHOLD) -> str | None:
+    """Why the release counts as failing (its failure rate above the deployment's threshold), or None."""
+    counted = health(release)
+    if not threshold.failing(counted):
+        return None
+    return (
+        f"{release.label} is failing: {counted.failure_rate:.1%} of its {counted.attempts} install attempts "
+        f"failed, above the {threshold.rate:.0%} threshold"
+    )
+
+
+def _disabled(release: ReleaseFacts) -> str:
+    why = f" ({release.disabled_reason})" if release.disabled_reason else ""
+    return f"{release.label} is disabled{why}"
+
+
+def rollback_risks(release: ReleaseFacts) -> list[str]:
+    """Why republishing ``release``'s content needs a deliberate confirmation: it is disabled, failing, or
+    both (empty: nothing against it)."""
+    risks = [_disabled(release)] if release.disabled else []
+    why_failing = failing(release)
+    return [*risks, why_failing] if why_failing else risks
+
+
+def enable_risks(release: ReleaseFacts) -> list[str]:
+    """Why enabling ``release`` again needs a deliberate confirmation: it was disabled and is failing."""
+    why_failing = failing(release) if release.disabled else None
+    return [_disabled(release), why_failing] if why_failing else []
+
+
+def check_confirmed(
+    release: ReleaseFacts, risks: Sequence[str], confirm: str | None, doing: str, deployment: str
+) -> None:
+    """Refuse ``doing`` (an action on ``release`` with these ``risks``) unless ``confirm`` repeats the
+    release's label: a disabled or failing release never goes back to devices by a single click."""
+    if risks and (confirm or "").strip() != release.label:
+        raise ConfirmationRequired(
+            f"{doing} sends content that may hurt devices: {'; '.join(risks)}. To do it anyway, confirm with "
+            f"the label {release.label}.",
+            subject={"deployment": deployment, "release": release.label},
+            fixes=[Fix("confirm-release", {"label": release.label, "deployment": deployment})],
+        )
+
+
 # -- rollback -----------------------------------------------------------------------------------------
 
 
 def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = None) -> tuple[R, list[str]]:
     """The release whose content a rollback republishes, and what the caller should be told about it.
 
-    By default the newest earlier release that is enabled, has other content than the current one and
-    reaches every device of the current one (:func:`reaches_devices_of`; if none does, the newest enabled
-    one): a disabled release is never picked by default (it was disabled for a reason). A release named by
-    the caller (``chosen``) is taken as asked, but a disabled one comes with a warning saying so.
+    By default the newest earlier release that is enabled, not failing (:func:`failing`), has other content
+    than the current one and reaches every device of the current one (:func:`reaches_devices_of`; if none
+    does, the newest safe one): a disabled or failing release is never picked by default. A release named
+    by the caller (``chosen``) is taken as asked, with a warning for each risk (:func:`rollback_risks`);
+    the service also asks for a confirmation then (:func:`check_confirmed`).
     """
     if not history:
         raise ReleaseNotFound(
@@ -273,11 +334,11 @@ def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = No
                 subject={"deployment": deployment, "release": current.label},
                 fixes=[Fix("disable-release", {"label": current.label, "deployment": deployment})],
             )
-        enabled = [r for r in earlier if not r.disabled]
-        if not enabled:
+        safe = [r for r in earlier if not rollback_risks(r)]
+        if not safe:
             raise ReleaseNotFound(
-                f"Every earlier release of {deployment} is disabled: name the one to roll back to, or "
-                f"disable {current.label} instead.",
+                f"Every earlier release of {deployment} is disabled or failing: name the one to roll back "
+                f"to (and confirm it), or disable {current.label} instead.",
                 subject={"deployment": deployment, "release": current.label},
                 fixes=[
                     Fix("list-releases", {"deployment": deployment}),
@@ -285,9 +346,9 @@ def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = No
                 ],
             )
         # first the releases for the devices of the current one; failing that, the rollback plan says why
-        # the newest enabled one cannot simply come back
-        same_binaries = [r for r in enabled if reaches_devices_of(r.target_version, r.build_number, current)]
-        return (same_binaries or enabled)[-1], []
+        # the newest safe one cannot simply come back
+        same_binaries = [r for r in safe if reaches_devices_of(r.target_version, r.build_number, current)]
+        return (same_binaries or safe)[-1], []
     if chosen.package_hash == current.package_hash:
         raise IdenticalRelease(
             f"{current.label} already has the content of {chosen.label}: nothing to roll back.",
@@ -298,6 +359,9 @@ def rollback_target(history: Sequence[R], deployment: str, chosen: R | None = No
         warnings.append(
             f"{chosen.label} was disabled; its content now goes to every device again as the new release."
         )
+    why_failing = failing(chosen)
+    if why_failing:
+        warnings.append(f"{why_failing}; its content now goes to every device again as the new release.")
     return chosen, warnings
 
 
@@ -436,6 +500,9 @@ class Policy:
     not_identical: IdenticalCheck = check_not_identical
     rollout_change: RolloutCheck = check_rollout_change
     rollback: RollbackRule = rollback_plan
+    confirm_risks: bool = True
+    """Whether sending a disabled or failing release back to devices needs its label repeated
+    (:func:`check_confirmed`); the reference has no such confirmation."""
 
 
 OVERAIR = Policy()

@@ -111,6 +111,9 @@ class ReleaseOut(BaseModel):
     rollout: int
     mandatory: bool
     disabled: bool
+    disabled_by: str = Field(default="", description="Who disabled the release (empty while enabled).")
+    disabled_at: dt.datetime | None = Field(default=None, description="When it was disabled.")
+    disabled_reason: str = Field(default="", description="Why it was disabled (empty while enabled).")
     sync_before_update: bool
     description: str
     released_by: str
@@ -143,6 +146,11 @@ class ReleasePatch(BaseModel):
     target_version: str | None = Field(default=None, min_length=1, max_length=200)
     build_number: int | None = Field(default=None, ge=0, le=MAX_BUILD_NUMBER)
     clear_build_number: bool = False
+    confirm: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The release's label again, to enable a release that is failing (refused without it).",
+    )
 
 
 class SignedRelease(BaseModel):
@@ -181,6 +189,11 @@ class RollbackRequest(BaseModel):
         "does not reach every device of the newest one (give the newest one's target).",
     )
     signed: SignedRelease | None = None
+    confirm: str | None = Field(
+        default=None,
+        max_length=20,
+        description="``label`` again, to roll back to a disabled or failing release (refused without it).",
+    )
 
 
 class SigningKeyAdd(BaseModel):

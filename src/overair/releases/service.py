@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from overair import packages
 from overair.auth.principal import Action, Principal
+from overair.db import utcnow
 from overair.errors import Fix
 from overair.releases import deltas, rules, signing
 from overair.releases import repository as repo
@@ -91,6 +92,21 @@ def _release_to_patch(session: Session, deployment: Deployment, patch: ReleasePa
         subject={"deployment": deployment.name},
         fixes=[Fix("list-releases", {"deployment": deployment.name}), Fix("pick-label")],
     )
+
+
+def _disable(release: Release, actor: str, reason: str) -> None:
+    """Disable ``release``, recording who did it, when and why (what a later enable or rollback shows)."""
+    release.disabled = True
+    release.disabled_by = actor
+    release.disabled_at = utcnow()
+    release.disabled_reason = reason
+
+
+def _enable(release: Release) -> None:
+    release.disabled = False
+    release.disabled_by = ""
+    release.disabled_at = None
+    release.disabled_reason = ""
 
 
 class ReleaseService:
@@ -192,8 +208,7 @@ class ReleaseService:
             manifest=lambda: self._content.manifest(package.manifest_key),
             signed=signed,
         )
-        if history and history[-1].rollout < 100:
-            history[-1].rollout = 100  # at most one unfinished rollout per deployment: close the previous
+        # an earlier release keeps its rollout: a disabled one enabled again reaches the share it had
         release = Release(
             deployment_id=deployment.id,
             seq=seq,
@@ -204,6 +219,8 @@ class ReleaseService:
             signing_key_id=signature.signing_key_id,
             **fields,
         )
+        if release.disabled:
+            _disable(release, fields["released_by"], f"published disabled by {fields['released_by']}")
         session.add(release)
         session.flush()
         session.refresh(release)
@@ -293,7 +310,7 @@ class ReleaseService:
         """
         actor.require(Action.CHANGE_RELEASES, app=app_name, deployment=deployment_name)
         changes = patch.model_dump(
-            exclude={"label", "match_target_version", "match_build_number", "clear_build_number"},
+            exclude={"label", "match_target_version", "match_build_number", "clear_build_number", "confirm"},
             exclude_none=True,
         )
         if not changes and not patch.clear_build_number:
@@ -318,12 +335,23 @@ class ReleaseService:
             if patch.rollout is not None:
                 policy.rollout_change(release, patch.rollout)
             target = None if patch.target_version is None else rules.check_target(patch.target_version)
+            enabling = patch.disabled is False and release.disabled
+            if enabling and policy.confirm_risks:
+                rules.check_confirmed(
+                    release,
+                    rules.enable_risks(release),
+                    patch.confirm,
+                    f"Enabling {release.label}",
+                    deployment.name,
+                )
             if patch.rollout is not None:
                 release.rollout = patch.rollout
             if patch.mandatory is not None:
                 release.mandatory = patch.mandatory
-            if patch.disabled is not None:
-                release.disabled = patch.disabled
+            if patch.disabled and not release.disabled:
+                _disable(release, actor.name, f"disabled by {actor.name}")
+            elif enabling:
+                _enable(release)
             if patch.description is not None:
                 release.description = patch.description
             if target is not None:
@@ -404,13 +432,15 @@ class ReleaseService:
         signed: SignedRelease | None = None,
         target_version: str | None = None,
         policy: rules.Policy = rules.OVERAIR,
+        confirm: str | None = None,
     ) -> ReleaseOut:
         """Republish the content of an earlier release as a new label: which, and for which target, is
         ``policy.rollback``'s plan (overair's: :func:`rules.rollback_plan`, which never leaves a device of
         the newest release on it; ``target_version`` republishes for another target).
 
         Devices that installed the newest release see a newer label with the older content and move back;
-        devices that never left the older content already have it and download nothing.
+        devices that never left the older content already have it and download nothing. A release named by
+        ``label`` that is disabled or failing is taken only when ``confirm`` repeats its label.
         """
         actor.require(Action.PUBLISH, app=app_name, deployment=deployment_name)
         with self._changes.transaction() as (session, changed):
@@ -420,13 +450,25 @@ class ReleaseService:
             chosen = repo.get_release(session, deployment, label) if label is not None and history else None
             plan = policy.rollback(history, deployment.name, chosen, target_version)
             goal, current = plan.goal, history[-1]
+            if chosen is not None and policy.confirm_risks:
+                rules.check_confirmed(
+                    goal,
+                    rules.rollback_risks(goal),
+                    confirm,
+                    f"Rolling back to {goal.label}",
+                    deployment.name,
+                )
             warnings = check_binaries(
                 session, app, plan.target_version, plan.build_number, self._content.descriptor(goal.package)
             )
-            if current.rollout < 100:
-                # closing the rollout below would send the release being rolled back to every device the
-                # moment the rollback itself is disabled
-                current.disabled = True
+            if current.rollout < 100 and not current.disabled:
+                # the release rolled back from stops where it is: disabled, at the share it had
+                _disable(
+                    current,
+                    actor.name,
+                    f"disabled when {actor.name} rolled {deployment.name} back to the content of "
+                    f"{goal.label} (as v{current.seq + 1})",
+                )
             release = self._append(
                 session,
                 changed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -178,6 +179,11 @@ class Point:
     active: int = 0
 
 
+def plain(chart: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chart's series without their colours (tested on their own)."""
+    return [{"name": s["name"], "values": s["values"]} for s in chart["series"]]
+
+
 def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
     h1, h2 = NOW, NOW + dt.timedelta(hours=2)
     points = [
@@ -188,16 +194,16 @@ def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
     ]
     charts = views.hourly_charts(points)
     assert charts["active"]["x"] == ["11-22 12:00", "11-22 13:00", "11-22 14:00"]  # the quiet hour too
-    assert charts["active"]["series"] == [
+    assert plain(charts["active"]) == [
         {"name": "v1", "values": [5, 0, 4]},
         {"name": "v2", "values": [0, 0, 3]},
         {"name": "v10", "values": [1, 0, 0]},
     ]
-    assert charts["traffic"]["series"] == [
+    assert plain(charts["traffic"]) == [
         {"name": "downloads", "values": [1, 0, 4]},
         {"name": "installs", "values": [1, 0, 3]},
     ]
-    assert charts["trouble"]["series"] == [
+    assert plain(charts["trouble"]) == [
         {"name": "failures", "values": [1, 0, 0]},
         {"name": "rollbacks", "values": [0, 0, 2]},
     ]
@@ -208,7 +214,7 @@ def test_hourly_charts_sum_labels_per_hour_and_keep_active_per_label() -> None:
 def test_hourly_charts_cover_the_whole_window() -> None:
     charts = views.hourly_charts([Point(NOW, "v1", active=2)], NOW - dt.timedelta(hours=2), NOW)
     assert charts["active"]["x"] == ["11-22 10:00", "11-22 11:00", "11-22 12:00"]
-    assert charts["active"]["series"] == [{"name": "v1", "values": [0, 0, 2]}]
+    assert plain(charts["active"]) == [{"name": "v1", "values": [0, 0, 2]}]
     empty = views.hourly_charts([], NOW - dt.timedelta(hours=1), NOW)
     assert empty["traffic"]["x"] == ["11-22 11:00", "11-22 12:00"]
     assert empty["active"]["series"] == []
@@ -217,8 +223,177 @@ def test_hourly_charts_cover_the_whole_window() -> None:
 def test_totals_chart_per_release() -> None:
     chart = views.totals_chart([release("v1", downloads=3, installs=2), release("v2", failures=1)])
     assert chart["x"] == ["v1", "v2"]
-    assert chart["series"][0] == {"name": "downloads", "values": [3, 0]}
-    assert chart["series"][2] == {"name": "failures", "values": [0, 1]}
+    assert plain(chart)[0] == {"name": "downloads", "values": [3, 0]}
+    assert plain(chart)[2] == {"name": "failures", "values": [0, 1]}
+
+
+# -- chart ranges and colours ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "hours", "bucket"),
+    [
+        (None, 24, 1),  # no data: a day, empty
+        (NOW, 1, 1),  # everything in the current hour: the last hour fills the chart
+        (NOW + dt.timedelta(minutes=59), 1, 1),
+        (NOW - dt.timedelta(minutes=1), 24, 1),  # the hour before: a day
+        (NOW - dt.timedelta(hours=23), 24, 1),
+        (NOW - dt.timedelta(hours=24), 24 * 7, 6),
+        (NOW - dt.timedelta(days=6, hours=23), 24 * 7, 6),
+        (NOW - dt.timedelta(days=7), 24 * 30, 24),
+        (NOW - dt.timedelta(days=29, hours=23), 24 * 30, 24),
+        (NOW - dt.timedelta(days=90), 24 * 30, 24),  # older data: 30 days at most
+    ],
+)
+def test_charts_pick_the_range_that_fits_the_data(first: dt.datetime | None, hours: int, bucket: int) -> None:
+    window = views.chart_range(first, NOW + dt.timedelta(minutes=30))
+    assert (window.hours, window.bucket_hours) == (hours, bucket)
+
+
+def test_fresh_data_fills_the_chart_instead_of_its_last_pixel() -> None:
+    window, charts = views.range_charts(
+        [Point(NOW, "v1", installs=3, active=2)], NOW + dt.timedelta(minutes=5)
+    )
+    assert window.title == "the last hour"
+    assert charts["traffic"]["x"] == ["11-22 12:00"]
+    assert plain(charts["traffic"])[1] == {"name": "installs", "values": [3]}
+
+
+def test_a_week_is_drawn_per_six_hours_and_a_month_per_day() -> None:
+    points = [
+        Point(NOW - dt.timedelta(days=3, hours=1), "v1", installs=2, active=1),
+        Point(NOW - dt.timedelta(days=3), "v1", installs=3, failures=1, active=4),
+        Point(NOW, "v2", installs=1, active=2),
+    ]
+    window, charts = views.range_charts(points, NOW)
+    assert (window.hours, window.bucket_hours) == (168, 6)
+    assert len(charts["traffic"]["x"]) == 28
+    installs = plain(charts["traffic"])[1]["values"]
+    assert sum(installs) == 6 and installs[-1] == 1
+    assert max(plain(charts["active"])[0]["values"]) == 4  # the most active devices seen in a period
+    month, daily = views.range_charts([*points, Point(NOW - dt.timedelta(days=20), "v1", downloads=1)], NOW)
+    assert (month.hours, month.bucket_hours) == (720, 24)
+    assert len(daily["traffic"]["x"]) == 30 and daily["traffic"]["x"][-1] == "11-22"
+    assert sum(plain(daily["traffic"])[0]["values"]) == 1
+
+
+RED, GREEN = views.SERIES_COLOURS["failures"], views.SERIES_COLOURS["installs"]
+
+
+def test_colours_mean_the_same_in_every_chart() -> None:
+    points = [Point(NOW, f"v{i}", installs=1, failures=1, active=1) for i in range(1, 12)]
+    charts = views.hourly_charts(points)
+    totals = views.totals_chart([release("v1", installs=2, failures=1)])
+    colours = {
+        s["name"]: s["color"] for c in (charts["traffic"], charts["trouble"], totals) for s in c["series"]
+    }
+    assert colours["failures"] == RED and colours["installs"] == GREEN  # installs not red, failures not blue
+    assert colours["downloads"] not in (RED, GREEN) and colours["rollbacks"] not in (RED, GREEN)
+    assert views.rate_chart([release("v1")])["series"][0]["color"] == RED
+    labels = {s["color"] for s in charts["active"]["series"]}
+    assert not labels & set(views.SERIES_COLOURS.values())  # a release never takes a number's colour
+
+
+# -- history rows, rollback safety ----------------------------------------------------------------------
+
+
+def test_history_rows_are_newest_first_and_flag_failure_rates() -> None:
+    history = [
+        release("v1", installs=99, failures=1),
+        release("v2", installs=19, failures=31),  # 62%: failing, and worse than v1
+        release("v3", installs=90, failures=5),  # 5.3%: failing, but better than v2
+        release("v4", installs=10, failures=0),
+    ]
+    rows = views.history_rows(history)
+    assert [r.release.label for r in rows] == ["v4", "v3", "v2", "v1"]
+    flags = {r.release.label: (r.failing, r.worse_than) for r in rows}
+    assert flags == {"v1": (False, ""), "v2": (True, "v1"), "v3": (True, ""), "v4": (False, "")}
+    assert rows[2].rate == pytest.approx(0.62) and rows[2].attempts == 50
+
+
+FAILING = {"installs": 19, "failures": 31}
+DISABLED = {
+    "disabled": True,
+    "disabled_by": "alice",
+    "disabled_at": NOW,
+    "disabled_reason": "disabled when alice rolled Production back to the content of v1 (as v3)",
+}
+
+
+def test_why_a_release_was_disabled() -> None:
+    assert views.why_disabled(release()) == ""
+    assert views.why_disabled(release(**DISABLED)) == (
+        "Disabled when alice rolled Production back to the content of v1 (as v3) on 2026-11-22 12:00 UTC."
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "target", "why_none"),
+    [
+        ([release("v1")], None, ""),
+        ([release("v1"), release("v2")], "v1", ""),
+        # the issue's story after the rollback: v2 disabled and failing, v3 serves v1's content
+        (
+            [
+                release("v1"),
+                release("v2", rollout=60, **FAILING, **DISABLED),
+                release("v3", package_hash="v1" * 16),
+            ],
+            None,
+            "No earlier release is safe to roll back to: v2 (disabled, failing, 62.0%).",
+        ),
+        ([release("v1"), release("v2", **FAILING), release("v3")], "v1", ""),
+        ([release("v1", **DISABLED), release("v2")], None, "v1 (disabled)"),
+        ([release("v1"), release("v2", package_hash="v1" * 16)], None, "has the content v2 serves"),
+    ],
+)
+def test_the_main_rollback_is_never_disabled_or_failing(
+    history: list[ReleaseOut], target: str | None, why_none: str
+) -> None:
+    found = views.main_rollback(history, "Production")
+    assert (found.target.label if found.target else None) == target
+    assert why_none in found.why_none
+    assert bool(found.why_none) is bool(why_none)
+
+
+def test_rolling_back_to_a_failing_disabled_release_shows_why_and_asks_for_its_label() -> None:
+    v2 = release("v2", rollout=60, **FAILING, **DISABLED)
+    history = [release("v1"), v2, release("v3", package_hash="v1" * 16)]
+    c = views.confirm_rollback(v2, history)
+    assert c.typed == "v2" and c.danger
+    assert c.warnings == [
+        "v2 is disabled. Disabled when alice rolled Production back to the content of v1 (as v3) on "
+        "2026-11-22 12:00 UTC.",
+        "v2 is failing: 62.0% of its 50 install attempts failed, above the 5% threshold.",
+    ]
+    healthy = views.confirm_rollback(history[0], [history[0], release("v2")])
+    assert healthy.typed == "" and healthy.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "typed", "reach"),
+    [
+        ({**DISABLED, **FAILING, "rollout": 60}, "v3", "the first 60% of devices"),
+        ({**DISABLED, "rollout": 60}, "", "the first 60% of devices"),  # disabled, but not failing
+        ({**DISABLED, "rollout": 100}, "", "every device"),
+    ],
+)
+def test_enabling_a_release_disabled_after_failures_warns(
+    fields: dict[str, Any], typed: str, reach: str
+) -> None:
+    c = views.confirm_disabled(release(**fields), False, [])
+    assert c.typed == typed
+    assert bool(c.warnings) is bool(typed) and c.danger is bool(typed)
+    assert reach in c.consequences[0]
+
+
+def test_revoking_a_key_says_what_stops_working() -> None:
+    other = views.confirm_revoke("ci", yours=False)
+    assert "ci" in other.title and other.danger and other.heading == "What stops working"
+    assert not any("signed out" in line for line in other.consequences)
+    assert any(
+        "you are signed out" in line for line in views.confirm_revoke("admin", yours=True).consequences
+    )
 
 
 ORIGINS = own_origins("http", "127.0.0.1:3000", "https://ota.example.com/")
@@ -268,3 +443,15 @@ def test_csrf_refuses_missing_and_wrong_tokens(given: str | None) -> None:
 )
 def test_safe_next_stays_in_the_console(target: str | None, result: str) -> None:
     assert safe_next(target) == result
+
+
+def test_enabling_a_release_behind_a_newer_one_says_the_newer_one_stays() -> None:
+    v2 = release("v2", rollout=60, **DISABLED)
+    history = [release("v1"), v2, release("v3", package_hash="v1" * 16)]
+    text = views.confirm_disabled(v2, False, history).consequences[0]
+    assert text == (
+        "Devices on 1.0.0 keep getting v3, which is newer and enabled; v2 comes back for them only if every "
+        "newer release is disabled (the first 60% of devices then)."
+    )
+    other_binary = [release("v1"), v2, release("v3", target_version="2.0.0")]
+    assert "start getting v2 again" in views.confirm_disabled(v2, False, other_binary).consequences[0]

@@ -19,6 +19,12 @@ class R:
     build_number: int | None = None
     rollout: int = 100
     disabled: bool = False
+    disabled_reason: str = ""
+    installs: int = 0
+    failures: int = 0
+
+
+FAILING = {"installs": 19, "failures": 31}  # 62% of 50 install attempts: above the default threshold
 
 
 @pytest.mark.parametrize(
@@ -156,6 +162,12 @@ def test_identical_content_as_the_reference_compares_it(
         # a release chosen by name is taken, and a disabled one comes with a warning
         ([R("v1", "a"), R("v2", "b", disabled=True), R("v3", "c")], "v2", "v2", 1),
         ([R("v1", "a"), R("v2", "b"), R("v3", "c")], "v1", "v1", 0),
+        # the default target skips failing releases too, enabled or not
+        ([R("v1", "a"), R("v2", "b", **FAILING), R("v3", "c")], None, "v1", 0),
+        ([R("v1", "a"), R("v2", "b", installs=96, failures=4), R("v3", "c")], None, "v2", 0),
+        # the story: v2 failing at 60% rolled back to v1 (as v3); v2 is never the default again
+        ([R("v1", "a"), R("v2", "b", rollout=60, disabled=True, **FAILING), R("v3", "a")], "v2", "v2", 2),
+        ([R("v1", "a"), R("v2", "b", **FAILING), R("v3", "c")], "v2", "v2", 1),
     ],
 )
 def test_rollback_targets(
@@ -174,6 +186,12 @@ def test_rollback_targets(
         ([R("v1", "a")], None, "release-not-found"),
         ([R("v1", "a"), R("v2", "a")], None, "release-not-found"),
         ([R("v1", "a", disabled=True), R("v2", "b")], None, "release-not-found"),
+        ([R("v1", "a", **FAILING), R("v2", "b")], None, "release-not-found"),
+        (
+            [R("v1", "a"), R("v2", "b", rollout=60, disabled=True, **FAILING), R("v3", "a")],
+            None,
+            "release-not-found",
+        ),
         ([R("v1", "a"), R("v2", "b")], "v2", "identical-release"),
         ([R("v1", "a"), R("v2", "b"), R("v3", "a")], "v1", "identical-release"),
     ],
@@ -358,3 +376,77 @@ def test_valid_targets(target: str) -> None:
 @pytest.mark.parametrize("target", ["banana", "1.0.0.0.0", ">>1", "1.0.0 || banana"])
 def test_invalid_targets(target: str) -> None:
     assert refusal_code(lambda: rules.check_target(target)) == "invalid-release"
+
+
+@pytest.mark.parametrize(
+    ("release", "risks"),
+    [
+        (R("v2", "b"), []),
+        (R("v2", "b", installs=96, failures=4), []),
+        (R("v2", "b", disabled=True), ["v2 is disabled"]),
+        (
+            R("v2", "b", disabled=True, disabled_reason="disabled by alice"),
+            ["v2 is disabled (disabled by alice)"],
+        ),
+        (
+            R("v2", "b", **FAILING),
+            ["v2 is failing: 62.0% of its 50 install attempts failed, above the 5% threshold"],
+        ),
+        (
+            R("v2", "b", disabled=True, **FAILING),
+            [
+                "v2 is disabled",
+                "v2 is failing: 62.0% of its 50 install attempts failed, above the 5% threshold",
+            ],
+        ),
+    ],
+)
+def test_rollback_risks(release: R, risks: list[str]) -> None:
+    assert rules.rollback_risks(release) == risks
+
+
+@pytest.mark.parametrize(
+    ("release", "risky"),
+    [
+        (R("v2", "b"), False),  # enabled already
+        (R("v2", "b", **FAILING), False),  # enabled already: nothing to enable
+        (R("v2", "b", disabled=True), False),  # disabled, but not after failures
+        (R("v2", "b", disabled=True, **FAILING), True),
+    ],
+)
+def test_enable_risks(release: R, risky: bool) -> None:
+    assert bool(rules.enable_risks(release)) is risky
+
+
+@pytest.mark.parametrize(
+    ("release", "confirm", "expected"),
+    [
+        (R("v2", "b"), None, "ok"),
+        (R("v2", "b", disabled=True), None, "confirmation-required"),
+        (R("v2", "b", disabled=True), "", "confirmation-required"),
+        (R("v2", "b", disabled=True), "v1", "confirmation-required"),
+        (R("v2", "b", disabled=True), "V2", "confirmation-required"),
+        (R("v2", "b", disabled=True), "v2", "ok"),
+        (R("v2", "b", disabled=True), " v2 ", "ok"),
+        (R("v2", "b", **FAILING), None, "confirmation-required"),
+        (R("v2", "b", **FAILING), "v2", "ok"),
+    ],
+)
+def test_a_risky_release_needs_its_label_typed(release: R, confirm: str | None, expected: str) -> None:
+    risks = rules.rollback_risks(release)
+    check = lambda: rules.check_confirmed(release, risks, confirm, "Rolling back to v2", "Production")  # noqa: E731
+    assert refusal_code(check) == expected
+
+
+def test_a_refused_confirmation_says_why_and_how() -> None:
+    release = R("v2", "b", disabled=True, disabled_reason="disabled by alice", **FAILING)
+    with pytest.raises(OverairError) as refused:
+        rules.check_confirmed(
+            release, rules.rollback_risks(release), None, "Rolling back to v2", "Production"
+        )
+    message = refused.value.message
+    assert "v2 is disabled (disabled by alice)" in message and "62.0%" in message
+    assert message.endswith("confirm with the label v2.")
+    assert [(f.action, dict(f.args)) for f in refused.value.fixes] == [
+        ("confirm-release", {"label": "v2", "deployment": "Production"})
+    ]

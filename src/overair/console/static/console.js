@@ -1,17 +1,78 @@
-// overair console: shows slider values and draws the charts from the JSON the page embeds.
-// Pages work without this script; it only adds the live slider value and the chart canvases.
+// overair console: live slider values, copy buttons, typed confirmations and the charts drawn from the JSON
+// the page embeds. Pages work without this script: the server checks everything it helps with.
 "use strict";
 
 (function () {
-  const palette = ["#0b5cad", "#b42318", "#11663a", "#7a4b00", "#6941c6", "#0e7490", "#9d174d", "#374151"];
+  const fallback = ["#0b5cad", "#6941c6", "#0e7490", "#374151"];
 
   function syncRanges() {
     document.querySelectorAll("input[type=range]").forEach(function (range) {
       const output = document.querySelector("output[for='" + range.id + "']");
-      if (!output) return;
-      const show = function () { output.textContent = range.value + "%"; };
+      const floor = Number(range.dataset.floor || range.min || 0);
+      const box = range.closest(".range-box");
+      const mark = box && box.querySelector(".now-mark");
+      if (mark) {
+        // the current share, under the slider's 0–100 scale
+        // the thumb's centre runs from half a thumb (8px) in at 0% to half a thumb short of the end at 100%
+        const at = Number(mark.dataset.at);
+        mark.style.left = "calc(" + at + "% + " + ((0.5 - at / 100) * 16).toFixed(1) + "px)";
+        mark.classList.add("placed");
+      }
+      const show = function () {
+        if (Number(range.value) < floor) range.value = String(floor); // a rollout only grows
+        if (output) output.textContent = range.value + "%";
+      };
       range.addEventListener("input", show);
       show();
+    });
+  }
+
+  function copyButtons() {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      const source = document.getElementById(button.dataset.copy);
+      const said = button.parentElement.querySelector(".copied");
+      if (!source) return;
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        const text = source.textContent.trim();
+        const done = function () { if (said) said.textContent = "Copied."; };
+        const byHand = function () {
+          const details = source.closest("details");
+          if (details) details.open = true;
+          const selection = window.getSelection();
+          const range = document.createRange();
+          range.selectNodeContents(source);
+          selection.removeAllRanges();
+          selection.addRange(range);
+          if (said) said.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(done, byHand);
+        } else {
+          byHand();
+        }
+      });
+    });
+  }
+
+  function showHide() {
+    // "Show key" becomes "Hide key" while the key is shown
+    document.querySelectorAll(".secret details").forEach(function (details) {
+      const summary = details.querySelector("summary");
+      if (!summary) return;
+      const shown = summary.textContent.replace(/^Show /, "Hide ");
+      const hidden = summary.textContent;
+      details.addEventListener("toggle", function () { summary.textContent = details.open ? shown : hidden; });
+    });
+  }
+
+  function typedConfirmations() {
+    document.querySelectorAll("input[data-must-be]").forEach(function (input) {
+      const button = input.form && input.form.querySelector("button[type=submit]");
+      if (!button) return;
+      const check = function () { button.disabled = input.value.trim() !== input.dataset.mustBe; };
+      input.addEventListener("input", check);
+      check();
     });
   }
 
@@ -40,15 +101,19 @@
         data: {
           labels: chart.x,
           datasets: chart.series.map(function (s, i) {
+            // each kind of number has one colour everywhere (views.SERIES_COLOURS)
+            const colour = s.color || fallback[i % fallback.length];
             return {
-              label: s.name, data: s.values, borderColor: palette[i % palette.length],
-              backgroundColor: palette[i % palette.length], borderWidth: line ? 2 : 0, pointRadius: line ? 2 : 0,
+              label: s.name, data: s.values, borderColor: colour, backgroundColor: colour,
+              borderWidth: line ? 2 : 0, pointRadius: line ? (chart.x.length < 3 ? 4 : 2) : 0,
+              maxBarThickness: 48,
             };
           }),
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
-          scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+          // offset: a single point (the last hour) sits in the middle, not on the axis
+          scales: { x: { offset: true }, y: { beginAtZero: true, ticks: { precision: 0 } } },
           plugins: { legend: { position: "bottom" } },
         },
       });
@@ -62,6 +127,9 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     syncRanges();
+    copyButtons();
+    showHide();
+    typedConfirmations();
     drawCharts();
   });
 })();

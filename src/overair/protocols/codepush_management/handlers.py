@@ -48,6 +48,7 @@ REFERENCE = rules.Policy(
     not_identical=rules.check_not_identical_to_last,
     rollout_change=rules.check_rollout_raised,
     rollback=rules.reference_rollback_plan,
+    confirm_risks=False,
 )
 """Where code-push-server's rules differ from overair's, both dialects apply the reference's: identical
 content compared as it compares it, a rollout value must raise an unfinished rollout, and a rollback goes to
