@@ -160,7 +160,7 @@ def test_names_the_app_deployment_and_label_that_do_not_exist(
     code, _, err = overair(
         capsys, "simulate", "--project-name", "NoSuchApp", "--devices", "1", "--launches", "1"
     )
-    assert code == 1 and "NoSuchApp" in err
+    assert code == 2 and "NoSuchApp" in err
     code, _, err = overair(
         capsys,
         "simulate",

@@ -1,0 +1,124 @@
+"""An HTTP proxy in front of a live ``overair serve`` that records every request and can, on demand, break
+a connection or answer one request itself: the faults a CI runner meets (a reset connection, a change
+that collided with another one) made to happen when a test says so.
+
+Everything else is forwarded to the real server unchanged, so the CLI talks to overair as usual.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from conftest import LiveServer
+
+
+@dataclass
+class Seen:
+    """One request the proxy received."""
+
+    method: str
+    path: str
+    body_size: int
+
+
+Fault = Callable[[Seen], bytes | None]
+"""Given a request, the raw answer to send instead of the server's (``b""``: reset the connection), or
+None to forward it."""
+
+
+@dataclass
+class Proxy:
+    """Forwards to ``upstream``; ``faults`` are used up one per request, first to last."""
+
+    upstream: str
+    seen: list[Seen] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def reset_connection(_request: Seen) -> bytes:
+    """Break the connection after the request arrived, with a TCP reset (no answer)."""
+    return b""
+
+
+def answer(status: int, reason: str, body: bytes, content_type: str) -> Fault:
+    """Answer the request with this response instead of forwarding it."""
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return lambda _request: head.encode() + body
+
+
+def _read_request(stream) -> tuple[str, str, dict[str, str], bytes] | None:
+    line = stream.readline()
+    if not line:
+        return None
+    method, target, _ = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = header.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while (size := int(stream.readline().split(b";")[0], 16)) > 0:
+            body += stream.read(size)
+            stream.readline()
+        stream.readline()
+    else:
+        body = stream.read(int(headers.get("content-length", "0")))
+    return method, target, headers, body
+
+
+@contextmanager
+def running_proxy(server: LiveServer) -> Iterator[Proxy]:
+    """A :class:`Proxy` to ``server`` on a free port of 127.0.0.1 for the duration of the block."""
+    proxy = Proxy(upstream=server.url)
+    upstream = httpx.Client(base_url=server.url, timeout=60)
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            request = _read_request(self.rfile)
+            if request is None:
+                return
+            method, target, headers, body = request
+            seen = Seen(method, target, len(body))
+            with proxy.lock:
+                proxy.seen.append(seen)
+                fault = proxy.faults.pop(0) if proxy.faults else None
+            canned = fault(seen) if fault is not None else None
+            if canned == b"":
+                # SO_LINGER with a zero timeout: close() sends RST, the client sees "connection reset"
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            if canned is None:
+                forwarded = {k: v for k, v in headers.items() if k not in ("host", "transfer-encoding")}
+                forwarded["content-length"] = str(len(body))
+                response = upstream.request(method, target, headers=forwarded, content=body)
+                canned = (
+                    f"HTTP/1.1 {response.status_code} {response.reason_phrase}\r\n"
+                    f"Content-Type: {response.headers.get('content-type', 'application/octet-stream')}\r\n"
+                    f"Content-Length: {len(response.content)}\r\nConnection: close\r\n\r\n"
+                ).encode() + response.content
+            self.wfile.write(canned)
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as tcp:
+        tcp.daemon_threads = True
+        proxy.url = f"http://127.0.0.1:{tcp.server_address[1]}"
+        thread = threading.Thread(target=tcp.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield proxy
+        finally:
+            tcp.shutdown()
+            upstream.close()
