@@ -11,7 +11,7 @@ import socket
 import socketserver
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -29,14 +29,35 @@ class Seen:
     body_size: int
 
 
-Fault = Callable[[Seen], bytes | None]
-"""Given a request, the raw answer to send instead of the server's (``b""``: reset the connection), or
-None to forward it."""
+RESET = b""
+"""A fault's answer that breaks the connection with a TCP reset instead (the request arrived, no answer)."""
+
+
+@dataclass
+class Fault:
+    """Instead of forwarding the next request ``method`` ``path…``, send ``answer`` (or reset)."""
+
+    method: str
+    path: str
+    answer: bytes = RESET
+
+    def matches(self, request: Seen) -> bool:
+        return request.method == self.method and request.path.split("?")[0].endswith(self.path)
+
+
+def response(status: int, reason: str, body: bytes, content_type: str = "application/problem+json") -> bytes:
+    """A whole HTTP/1.1 response, for :attr:`Fault.answer`."""
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 @dataclass
 class Proxy:
-    """Forwards to ``upstream``; ``faults`` are used up one per request, first to last."""
+    """Forwards to ``upstream``, except that each of ``faults`` is used once, by the first request it
+    matches."""
 
     upstream: str
     seen: list[Seen] = field(default_factory=list)
@@ -44,19 +65,9 @@ class Proxy:
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-
-def reset_connection(_request: Seen) -> bytes:
-    """Break the connection after the request arrived, with a TCP reset (no answer)."""
-    return b""
-
-
-def answer(status: int, reason: str, body: bytes, content_type: str) -> Fault:
-    """Answer the request with this response instead of forwarding it."""
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return lambda _request: head.encode() + body
+    def requests(self, method: str | None = None) -> list[str]:
+        """``"GET /api/v1/apps"``… of the requests seen so far (of one method)."""
+        return [f"{s.method} {s.path}" for s in self.seen if method in (None, s.method)]
 
 
 def _read_request(stream) -> tuple[str, str, dict[str, str], bytes] | None:
@@ -94,9 +105,11 @@ def running_proxy(server: LiveServer) -> Iterator[Proxy]:
             seen = Seen(method, target, len(body))
             with proxy.lock:
                 proxy.seen.append(seen)
-                fault = proxy.faults.pop(0) if proxy.faults else None
-            canned = fault(seen) if fault is not None else None
-            if canned == b"":
+                fault = next((f for f in proxy.faults if f.matches(seen)), None)
+                if fault is not None:
+                    proxy.faults.remove(fault)
+            canned = fault.answer if fault is not None else None
+            if canned == RESET:
                 # SO_LINGER with a zero timeout: close() sends RST, the client sees "connection reset"
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return

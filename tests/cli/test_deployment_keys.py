@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from no_terminal import logged_in, overair
 
 from conftest import LiveServer, refusal_code, running_server
-from no_terminal import logged_in, overair
 from overair.releases.rules import check_deployment_key
 
 

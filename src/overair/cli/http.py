@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from overair.cli.config import Login, load_login
-from overair.cli.errors import Refused, Unreachable
+from overair.cli.errors import CliError, Refused, Unreachable
 from overair.cli.hints import cli_hints
 from overair.cli.output import defang, err_console
 
@@ -163,17 +163,18 @@ class Api:
                 "right server?"
             ) from None
 
-    def _refusal(self, response: httpx.Response) -> Refused:
-        """The server's refusal in one message: its reason, then what to do in this CLI's words."""
+    def _refusal(self, response: httpx.Response) -> CliError:
+        """The server's refusal in one message: its reason, then what to do in this CLI's words. An error
+        without overair's problem document comes from something else (a proxy, another server):
+        :class:`Unreachable`."""
         body = _body(response)
         detail = body.get("detail") or body.get("error")
         code = body.get("code") if isinstance(body.get("code"), str) else None
         if not isinstance(detail, str):
-            return Refused(
-                f"The server at {self.login.server} answered {response.status_code} "
-                f"{response.reason_phrase}.",
-                status=response.status_code,
-                code=code,
+            return Unreachable(
+                f"{self.login.server} answered {response.status_code} {response.reason_phrase}, not with "
+                "overair's JSON: is that the overair server's address (without /console)? Or a proxy in "
+                "front of it failed."
             )
         fixes = [f for f in body.get("fixes") or [] if isinstance(f, Mapping)]
         if response.status_code == 401:
