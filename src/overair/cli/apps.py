@@ -15,6 +15,9 @@ from overair.cli.output import JsonOutput, add_text_row, console, emit, new_tabl
 
 app = typer.Typer(help="Create, list and remove apps.", no_args_is_help=True)
 
+Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+"""``--yes`` of the commands that delete."""
+
 
 def print_deployments(deployments: list[Mapping[str, Any]]) -> None:
     """The deployments with their keys, as a table."""
@@ -93,17 +96,10 @@ def list_apps(json_output: JsonOutput = False) -> None:
 
 
 @app.command("remove")
-def remove(
-    name: Annotated[str, typer.Argument(help="The app to delete.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
-) -> None:
+def remove(name: Annotated[str, typer.Argument(help="The app to delete.")], yes: Yes = False) -> None:
     """Delete an app with all its deployments and releases."""
-    remove_confirmed(
-        f"/apps/{quote(name)}",
-        f"Delete {name} with all its deployments and releases?",
-        f"Removed app {name}.",
-        yes,
-    )
+    question = f"Delete {name} with all its deployments and releases?"
+    remove_confirmed(f"/apps/{quote(name)}", question, f"Removed app {name}.", yes)
 
 
 @app.command("set-distribution")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from overair.cli import documents
-from overair.cli.apps import print_deployments, remove_confirmed
+from overair.cli.apps import Yes, print_deployments, remove_confirmed
 from overair.cli.http import Api, quote
 from overair.cli.output import JsonOutput, console, emit
 
@@ -70,12 +70,9 @@ def rename(
 def remove(
     project_name: Project,
     name: Annotated[str, typer.Argument(help="The deployment to delete.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """Delete a deployment and its releases."""
-    remove_confirmed(
-        f"/apps/{quote(project_name)}/deployments/{quote(name)}",
-        f"Delete deployment {name} of {project_name} and its releases?",
-        f"Removed deployment {name}.",
-        yes,
-    )
+    path = f"/apps/{quote(project_name)}/deployments/{quote(name)}"
+    question = f"Delete deployment {name} of {project_name} and its releases?"
+    remove_confirmed(path, question, f"Removed deployment {name}.", yes)

@@ -14,97 +14,61 @@ from typing import Any
 Document = dict[str, Any]
 
 
+def _fields(source: Mapping[str, Any], *names: str) -> Document:
+    """``source``'s fields by name, in that order; a name ending in ``?`` may be missing (then ``null``)."""
+    return {name.rstrip("?"): source.get(name[:-1]) if name.endswith("?") else source[name] for name in names}
+
+
 def deployment(d: Mapping[str, Any]) -> Document:
     """A deployment with its key."""
-    return {
-        "name": d["name"],
-        "key": d["key"],
-        "latest_label": d.get("latest_label"),
-        "created_at": d.get("created_at"),
-    }
+    return _fields(d, "name", "key", "latest_label?", "created_at?")
 
 
 def app(a: Mapping[str, Any]) -> Document:
     """An app with its deployments."""
     return {
-        "name": a["name"],
-        "platforms": list(a["platforms"]),
-        "distribution": a["distribution"],
-        "created_at": a.get("created_at"),
+        **_fields(a, "name", "platforms", "distribution", "created_at?"),
         "deployments": [deployment(d) for d in a.get("deployments", [])],
     }
 
 
 def access_key(k: Mapping[str, Any]) -> Document:
     """An access key as listed (never the key itself)."""
-    return {
-        "name": k["name"],
-        "created_by": k["created_by"],
-        "created_at": k["created_at"],
-        "last_used_at": k.get("last_used_at"),
-        "expires_at": k.get("expires_at"),
-    }
+    return _fields(k, "name", "created_by", "created_at", "last_used_at?", "expires_at?")
 
 
 def release(r: Mapping[str, Any]) -> Document:
     """A release with its targeting, rollout, origin and report counters."""
-    return {
-        "label": r["label"],
-        "deployment": r["deployment"],
-        "target_version": r["target_version"],
-        "build_number": r["build_number"],
-        "rollout": r["rollout"],
-        "mandatory": r["mandatory"],
-        "disabled": r["disabled"],
-        "description": r.get("description", ""),
-        "released_at": r["released_at"],
-        "released_by": r.get("released_by"),
-        "method": r["method"],
-        "origin_label": r.get("origin_label"),
-        "origin_deployment": r.get("origin_deployment"),
-        "package_hash": r["package_hash"],
-        "size": r["size"],
-        "file_count": r["file_count"],
-        "sync_before_update": r.get("sync_before_update", False),
-        "signing_key_id": r.get("signing_key_id"),
-        "downloads": r["downloads"],
-        "installs": r["installs"],
-        "failures": r["failures"],
-        "rollbacks": r["rollbacks"],
-        "warnings": list(r.get("warnings", [])),
-    }
+    document = _fields(
+        r,
+        *("label", "deployment", "target_version", "build_number", "rollout", "mandatory", "disabled"),
+        *("description?", "released_at", "released_by?", "method", "origin_label?", "origin_deployment?"),
+        *("package_hash", "size", "file_count", "sync_before_update?", "signing_key_id?"),
+        *("downloads", "installs", "failures", "rollbacks"),
+    )
+    document["description"] = document["description"] or ""
+    document["sync_before_update"] = bool(document["sync_before_update"])
+    return {**document, "warnings": list(r.get("warnings", []))}
 
 
 def health(m: Mapping[str, Any] | None) -> Document:
     """A release's state on devices from the server's metrics: active devices now, failure rate and the
     last failure; ``null`` values when the server reports no metrics for it."""
-    m = m or {}
     return {
-        "active_devices": m.get("active"),
-        "failure_rate": m.get("failure_rate"),
-        "last_failure": m.get("last_failure"),
-        "last_failure_at": m.get("last_failure_at"),
+        "active_devices": (m or {}).get("active"),
+        **_fields(m or {}, "failure_rate?", "last_failure?", "last_failure_at?"),
     }
 
 
 def binary(b: Mapping[str, Any]) -> Document:
     """A registered store binary and its descriptor."""
     return {
-        "version": b["version"],
-        "build_number": b.get("build_number"),
+        **_fields(b, "version", "build_number?"),
         "descriptor": dict(b.get("descriptor") or {}),
-        "registered_by": b.get("registered_by"),
-        "registered_at": b["registered_at"],
+        **_fields(b, "registered_by?", "registered_at"),
     }
 
 
 def signing_key(k: Mapping[str, Any]) -> Document:
     """A publisher signing key of an app."""
-    return {
-        "key_id": k["key_id"],
-        "name": k["name"],
-        "public_key": k["public_key"],
-        "added_by": k["added_by"],
-        "added_at": k["added_at"],
-        "retired_at": k.get("retired_at"),
-    }
+    return _fields(k, "key_id", "name", "public_key", "added_by", "added_at", "retired_at?")
