@@ -66,6 +66,17 @@ def test_a_server_without_scheme_gets_the_exact_command_to_type(tmp_path: Path) 
     assert "overair login --server https://ota.example.com:3000 --access-key KEY" in said
     assert "http://ota.example.com:3000" in said  # for a server without TLS
     assert not (tmp_path / "c").exists()
+    from_env = overair(
+        "app",
+        "list",
+        config=tmp_path / "c",
+        env={"OVERAIR_SERVER": "ota.example.com", "OVERAIR_ACCESS_KEY": "oa_x"},
+    )
+    assert (
+        from_env.returncode == 1
+        and "OVERAIR_SERVER ota.example.com has no scheme: set it to https://ota.example.com"
+        in one_message(from_env.stderr)
+    )
 
 
 def test_a_rejected_key_says_where_it_came_from(server: LiveServer, tmp_path: Path) -> None:

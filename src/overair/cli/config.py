@@ -51,9 +51,13 @@ def server_url(text: str, option: str = "--server") -> tuple[str, str | None]:
     if "://" not in typed:
         host = urlsplit("//" + typed).hostname or ""
         if not host or not is_loopback(host):
+            fix = (
+                f"type overair login --server https://{typed} --access-key KEY"
+                if option == "--server"
+                else f"set it to https://{typed}"
+            )
             raise CliError(
-                f"{option} {typed} has no scheme: type overair login --server https://{typed} --access-key "
-                f"KEY (or http://{typed} for a server without TLS)."
+                f"{option} {typed} has no scheme: {fix} (or http://{typed} for a server without TLS)."
             )
         typed = "http://" + typed
         why.append("http:// for a loopback address")
