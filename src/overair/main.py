@@ -115,9 +115,12 @@ def build() -> typer.Typer:
 def _usage_error(exc: click.ClickException) -> None:
     """A mistake on the command line, in one line (no box, no wrapping): what is wrong and where the
     command's help is."""
+    message = exc.format_message().rstrip()
+    if message[-1:] not in ".?!":
+        message += "."
     ctx = getattr(exc, "ctx", None)
     see = f" See: {ctx.command_path} --help" if ctx is not None else ""
-    err_console.print(f"[red]Error:[/] {escape(exc.format_message())}{escape(see)}", highlight=False)
+    err_console.print(f"[red]Error:[/] {escape(message)}{escape(see)}", highlight=False)
 
 
 def run(argv: list[str] | None = None) -> None:
