@@ -1,10 +1,12 @@
-# overair: `make run` starts a server on the embedded default; `make test` installs what the tests need
-# and runs them all. Both work on a fresh Debian machine with Python 3.11.
+# overair: `make run` installs what the server needs and starts it on the embedded default; `make test`
+# adds what the tests need and runs them all. Both work on a fresh Debian machine with Python 3.11.
 
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What `make run` needs (the server, CLI and engine) and, apart, what the checks and tests add.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: run demo docs test test-fast lint typecheck architecture pytest system-deps npm-deps console-assets bench bench-delta clean
@@ -14,19 +16,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(APT) update && $(APT) install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(RUN_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
 
-run: $(STAMP) console-assets
+$(TEST_STAMP): $(RUN_STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(RUN_STAMP) console-assets
 	$(BIN)/overair serve $(ARGS)
 
 # The seeds' story, scripted: a typo, a pushed fix, the prompt, a broken update rolled back by itself.
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/python examples/welcome-app/demo.py
 
 # docs/cli-reference.md, generated from the commands (tests fail when it is out of date).
-docs: $(STAMP)
+docs: $(RUN_STAMP)
 	$(BIN)/python scripts/gen_cli_reference.py
 
 # System packages the tests use: Node.js and npm (real CodePush/semver packages, the console's chart
@@ -51,17 +57,17 @@ npm-deps: system-deps
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/fixtures/rn-bundle-app && npm ci --no-audit --no-fund --loglevel=error
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts
 	$(BIN)/ruff format --check src tests benchmarks examples scripts
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-architecture: $(STAMP)
+architecture: $(TEST_STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) npm-deps console-assets
+pytest: $(TEST_STAMP) npm-deps console-assets
 	$(BIN)/pytest -q
 
 test: lint typecheck architecture pytest
@@ -71,12 +77,12 @@ test-fast: lint typecheck architecture
 	$(BIN)/pytest -q -m "not slow"
 
 # Benchmarks need wrk (Debian package); not part of `make test`.
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	@command -v wrk >/dev/null || { $(APT) update && $(APT) install -y wrk; }
 	$(BIN)/python benchmarks/update_check.py
 
 # Delta sizes on real react-dom builds (npm installs them into benchmarks/.cache); not part of `make test`.
-bench-delta: $(STAMP) system-deps
+bench-delta: $(RUN_STAMP) system-deps
 	$(BIN)/python benchmarks/delta.py
 
 clean:

@@ -1,5 +1,6 @@
-"""Metrics end to end on `overair serve`: a simulated fleet fills the series, Prometheus scrapes /metrics,
-and push-update says how many active devices the release reaches."""
+"""Metrics end to end on `overair serve`: a fleet of real engines fills the series, Prometheus scrapes
+/metrics, and push-update says how many active devices the release reaches; a rehearsal (`overair simulate`)
+moves none of it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import LiveServer
 from conftest import run_cli as overair
+from overair.cli.simulate import Fleet
 
 pytestmark = pytest.mark.slow
 
@@ -54,12 +56,24 @@ def push(capsys: pytest.CaptureFixture[str], folder: Path, text: str, *args: str
     return out
 
 
-def test_a_simulated_fleet_shows_in_the_series_and_in_prometheus(
+def test_a_fleet_shows_in_the_series_and_in_prometheus_and_a_rehearsal_does_not(
     live_server: LiveServer, api: httpx.Client, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     out = push(capsys, tmp_path / "b1", "Welcome")
     assert "No active devices reported yet on 1.0.0." in out
 
+    key = next(d["key"] for d in api.get("/apps/CoolApp/deployments").json() if d["name"] == "Production")
+    real = Fleet(
+        tmp_path / "fleet",
+        server=live_server.url,
+        deployment_key=key,
+        app_version="1.0.0",
+        build_number=None,
+        embedded_text="CoolApp",
+        simulated=False,  # devices as apps run them: they count in production metrics
+    )
+    real.run(devices=20, launches=3, crash_label=None, workers=4)
+    # a rehearsal on top (marked as simulated by `overair simulate`) changes nothing below
     code, out, err = overair(
         capsys, "simulate", "--project-name", "CoolApp", "--devices", "20", "--launches", "3"
     )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +20,7 @@ import pytest
 
 from conftest import LiveServer, free_port
 from conftest import run_cli as overair
-from overair.cli.simulate import Fleet
+from overair.cli.simulate import Fleet, launch_device
 from overair.client import UpdateEngine
 from overair.selection.rollout import in_rollout
 
@@ -56,7 +62,24 @@ def publish(api: httpx.Client, text: str, rollout: int) -> str:
 
 
 def metrics(api: httpx.Client) -> dict[str, dict]:
+    """The production counters of each release (what `release list` and the console show)."""
     return {r["label"]: r for r in api.get("/apps/CoolApp/deployments/Production/releases").json()}
+
+
+def rehearsal(api: httpx.Client) -> dict[str, dict]:
+    """What the server counted of the simulated devices, per release."""
+    found = api.get("/apps/CoolApp/deployments/Production/rehearsal").json()
+    return {r["label"]: r for r in found["releases"]}
+
+
+def untouched(api: httpx.Client) -> None:
+    """No production number moved: release counters, active devices, the hourly series."""
+    for label, counted in metrics(api).items():
+        numbers = [counted[c] for c in ("downloads", "installs", "failures", "rollbacks")]
+        assert numbers == [0, 0, 0, 0], (label, counted)
+    production = api.get("/apps/CoolApp/deployments/Production/metrics").json()
+    assert production["active_devices"] == {} and production["series"] == []
+    assert all(r["active"] == 0 for r in production["labels"])
 
 
 def simulate(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -121,11 +144,15 @@ def test_a_half_rollout_moves_half_of_the_fleet(
     for client_id, label, _ in devices:
         assert label == ("v2" if in_rollout(client_id, 50, "v2") else "v1")
 
-    # the server counted what the devices did; the printed metrics are the server's
-    counted = metrics(api)
+    # the server counted what the devices did, as a rehearsal: the printed table is the server's, and no
+    # production number moved
+    counted = rehearsal(api)
     assert (counted["v2"]["downloads"], counted["v2"]["installs"]) == (on_v2, on_v2)
     assert (counted["v1"]["downloads"], counted["v1"]["installs"]) == (200 - on_v2, 200 - on_v2)
-    assert "Server metrics of CoolApp / Production" in out and "50%" in out
+    assert (counted["v1"]["active"], counted["v2"]["active"]) == (200 - on_v2, on_v2)
+    assert "Rehearsal on CoolApp / Production" in out and "50%" in out
+    assert "overair simulate-cleanup" in out and "earlier rehearsals" not in out
+    untouched(api)
 
 
 def test_a_crashing_release_rolls_every_device_back(
@@ -135,6 +162,7 @@ def test_a_crashing_release_rolls_every_device_back(
     publish(api, "Welcome", 100)
     out = simulate(capsys, "--devices", "100", "--launches", "2", "--data-dir", fleet)
     assert movement(out)[-1]["v1"] == 100
+    first = api.get("/apps/CoolApp/deployments/Production/rehearsal").json()["reports"]
 
     # v2 to everybody, but its bundle crashes: the same devices take it, crash, and go back to v1
     assert publish(api, "Welcome (broken)", 100) == "v2"
@@ -147,10 +175,125 @@ def test_a_crashing_release_rolls_every_device_back(
     assert "After launch 4: v1 100 (100%)." in out
     assert {(label, failed) for _, label, failed in devices_in(Path(fleet), server)} == {("v1", ("v2",))}
 
-    counted = metrics(api)
+    counted = rehearsal(api)
     assert counted["v2"]["failures"] == 100 and counted["v2"]["rollbacks"] == 100
     assert counted["v2"]["installs"] == 0 and counted["v2"]["downloads"] == 100  # never taken again
-    assert counted["v1"]["installs"] == 100
+    assert counted["v1"]["installs"] == 100 and counted["v2"]["failure_rate"] == 1.0
+    assert f"These numbers include {first:,} reports of earlier rehearsals on Production." in out
+    untouched(api)  # v2 failed on every simulated device: its production failure rate is still 0
+    assert api.get("/apps/CoolApp/deployments/Production/metrics").json()["failure_rates"]["v2"] == 0.0
+
+
+def test_a_rehearsal_never_reaches_production_numbers_and_is_removed_on_request(
+    server: LiveServer, api: httpx.Client, capsys, tmp_path: Path
+) -> None:
+    publish(api, "Welcome", 100)
+    key = next(d["key"] for d in api.get("/apps/CoolApp/deployments").json() if d["name"] == "Production")
+    # one real device (the engine as an app runs it, without the simulator's header) takes v1
+    real = Fleet(
+        tmp_path / "real",
+        server=server.url,
+        deployment_key=key,
+        app_version="1.0.0",
+        build_number=None,
+        embedded_text="real",
+    )
+    with httpx.Client() as http:
+        engine = real._device(tmp_path / "real" / "phone", http)
+        assert [launch_device(engine, None).label for _ in range(2)] == ["embedded", "v1"]
+    production = api.get("/apps/CoolApp/deployments/Production/metrics").json()
+    assert production["active_devices"] == {"v1": 1}
+
+    out = simulate(capsys, "--devices", "30", "--launches", "2")
+    assert movement(out)[-1]["v1"] == 30 and rehearsal(api)["v1"]["active"] == 30
+    assert api.get("/apps/CoolApp/deployments/Production/metrics").json() == production
+    assert (metrics(api)["v1"]["downloads"], metrics(api)["v1"]["installs"]) == (1, 1)
+
+    # the reach push-update announces counts the real device only
+    bundle = tmp_path / "v2"
+    bundle.mkdir()
+    (bundle / "index.js").write_text("showWelcome('Welcome back');\n")
+    code, out, err = overair(
+        capsys,
+        "release",
+        "push-update",
+        "--project-name",
+        "CoolApp",
+        "--target-version",
+        "1.0.0",
+        "--rollout-percentage",
+        "100",
+        "--bundle",
+        str(bundle),
+    )
+    assert code == 0, out + err
+    assert "Rolled out to 100% of 1 active devices on 1.0.0." in " ".join(out.split())
+
+    # without a terminal, the cleanup asks for --yes and removes nothing
+    code, out, err = overair(capsys, "simulate-cleanup", "--project-name", "CoolApp")
+    assert code == 1 and "Nothing removed" in err and "--yes" in err and "30 of them running" in err
+    assert rehearsal(api)["v1"]["active"] == 30
+
+    code, out, err = overair(capsys, "simulate-cleanup", "--project-name", "CoolApp", "--yes")
+    assert code == 0, out + err
+    assert "Removed" in out and "30 of them running a release from CoolApp / Production" in out
+    assert all(r["downloads"] == r["active"] == 0 for r in rehearsal(api).values())
+    assert api.get("/apps/CoolApp/deployments/Production/metrics").json()["active_devices"] == {"v1": 1}
+    assert (metrics(api)["v1"]["downloads"], metrics(api)["v1"]["installs"]) == (1, 1)
+
+    code, out, _ = overair(capsys, "simulate-cleanup", "--project-name", "CoolApp", "--yes")
+    assert code == 0 and "CoolApp / Production has no rehearsal traces: nothing to remove." in out
+    code, _, err = overair(capsys, "simulate-cleanup", "--project-name", "CoolApp", "--deployment", "Prod")
+    assert code == 2 and "Prod" in err and "Production" in err  # the server refused (docs/cli.md)
+
+
+def cleanup_on_a_terminal(answer: bytes) -> tuple[int, str]:
+    """`overair simulate-cleanup` on a pseudo-terminal, answering its question: (exit status, output)."""
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "overair.main", "simulate-cleanup", "--project-name", "CoolApp"]
+    process = subprocess.Popen(
+        command, stdin=follower, stdout=follower, stderr=follower, close_fds=True, env={**os.environ}
+    )
+    os.close(follower)
+    seen = ""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "[y/N]" in seen and answer:
+                os.write(leader, answer)
+                answer = b""
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the command closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk.decode(errors="replace")
+        return process.wait(timeout=30), seen
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+
+
+def test_the_cleanup_asks_on_a_terminal(server: LiveServer, api: httpx.Client, capsys) -> None:
+    publish(api, "Welcome", 100)
+    simulate(capsys, "--devices", "5", "--launches", "2")
+
+    code, seen = cleanup_on_a_terminal(b"n\n")
+    assert "Remove " in seen and "reports of simulated devices, 5 of them running a release" in seen
+    assert "from CoolApp / Production? Production numbers are not touched. [y/N]" in " ".join(seen.split())
+    assert code == 1 and "Nothing removed." in seen
+    assert rehearsal(api)["v1"]["active"] == 5
+
+    code, seen = cleanup_on_a_terminal(b"y\n")
+    assert code == 0 and "Removed " in seen, seen
+    assert rehearsal(api)["v1"]["active"] == 0
 
 
 def test_names_the_app_deployment_and_label_that_do_not_exist(
@@ -205,7 +348,7 @@ def test_an_unreachable_server_is_counted_never_fatal(
     out = simulate(capsys, "--devices", "5", "--launches", "2")
     assert [(r["embedded"], r["failed checks"]) for r in movement(out)] == [(5, 5), (5, 5)]
     assert "10 x update check failed" in out
-    assert metrics(api)["v1"]["downloads"] == 0
+    assert rehearsal(api)["v1"]["downloads"] == 0
 
 
 def test_updates_that_cannot_be_downloaded_are_counted(

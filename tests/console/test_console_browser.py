@@ -2,7 +2,7 @@
 
 The story of the issue: releases made through the CLI, sign in, open CoolApp, see the history, raise a
 rollout from 20% to 50% and watch the server's answer change for a device between the two, roll back and
-see the new label, charts drawn from `overair simulate`'s reports, no browser console errors, sign out.
+see the new label, charts drawn from a fleet of real engines' reports, no browser console errors, sign out.
 Screenshots go to test-artifacts/console/.
 """
 
@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, LiveServer, admin_api
 from conftest import run_cli as overair
+from overair.cli.simulate import Fleet
 from overair.selection.rollout import rollout_bucket
 
 pytestmark = pytest.mark.slow
@@ -118,23 +119,22 @@ def test_console_story(
     push(capsys, folder, "Welcome", 100)
     (folder / "styles" / "extra.css").write_text("p { margin: 0 }\n")
     push(capsys, folder, "Welcome back", 100)
-    code, out, err = overair(
-        capsys,
-        "simulate",
-        "--project-name",
-        "CoolApp",
-        "--devices",
-        "12",
-        "--launches",
-        "3",
-        "--workers",
-        "4",
+    with admin_api(server) as api:
+        key = api.get("/apps/CoolApp/deployments").json()[0]["key"]
+    # devices as apps run them (a rehearsal, `overair simulate`, would never show in the console)
+    fleet = Fleet(
+        tmp_path / "fleet",
+        server=server.url,
+        deployment_key=key,
+        app_version="1.0.0",
+        build_number=None,
+        embedded_text="CoolApp",
+        simulated=False,
     )
-    assert code == 0, out + err
+    fleet.run(devices=12, launches=3, crash_label=None, workers=4)
     push(capsys, folder, "Welcome, friend", 20)
 
     with admin_api(server) as api:
-        key = api.get("/apps/CoolApp/deployments").json()[0]["key"]
         v2 = api.get("/apps/CoolApp/deployments/Production/releases").json()[1]
     client_id = device_between(20, 50, "v3")
     assert offered(server, key, client_id, v2) is None  # outside the first 20%

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from overair import __version__
-from overair.cli import apps, binaries, deployments, keys, metrics, releases, signing, simulate
+from overair.cli import apps, binaries, deployments, keys, metrics, rehearsal, releases, signing, simulate
 from overair.cli.output import JSON_SCHEMA
 
 HELP = "overair: publish and steer over-the-air updates."
@@ -44,4 +44,5 @@ def build_cli() -> typer.Typer:
     cli.add_typer(binaries.app, name="binary")
     cli.add_typer(signing.app, name="keys")
     cli.command("simulate")(simulate.simulate)
+    cli.command("simulate-cleanup")(rehearsal.simulate_cleanup)
     return cli

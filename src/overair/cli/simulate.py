@@ -3,8 +3,12 @@
 Every simulated device is a real :class:`overair.client.UpdateEngine` with its own data folder and a tiny
 embedded bundle, talking to the server the CLI is logged in to over HTTP, exactly as an app in the field
 does. Launch by launch, each device starts, confirms its bundle (unless that label is the one told to
-crash), checks for an update, downloads and installs it for the next restart, and delivers its reports;
-so the server's metrics after a simulation are those real devices would have produced.
+crash), checks for an update, downloads and installs it for the next restart, and delivers its reports.
+
+Every request of the simulated devices carries ``Overair-Simulated: 1``: the server counts their reports
+apart (the deployment's rehearsal), so they never move production numbers (release counters, failure
+rates, active devices, the reach ``push-update`` announces, Prometheus). The table printed at the end is
+that rehearsal, read back from the server; ``overair simulate-cleanup`` removes it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ from overair.cli.config import load_login
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
 from overair.cli.output import add_text_row, console, new_table, progress
+from overair.cli.rehearsal import rehearsal_path
 from overair.client import CheckStatus, InstallMode, UpdateEngine, UpdateError
+
+SIMULATED_HEADER = "Overair-Simulated"
+"""Sent with every request of a simulated device (value ``1``): the server counts its reports apart."""
 
 EMBEDDED = "embedded"
 """The column of devices running the bundle built into the binary (no update installed)."""
@@ -249,12 +257,13 @@ def _movement_table(summaries: list[LaunchSummary], known: list[str], devices: i
     return table
 
 
-def _metrics_table(releases: list[dict[str, Any]], project_name: str, deployment: str) -> Table:
-    numbers = ("Rollout", "Downloads", "Installs", "Failures", "Rollbacks")
-    table = new_table(
-        "Label", *numbers, title=f"Server metrics of {project_name} / {deployment}", numeric=numbers
-    )
-    for r in releases:
+def _rehearsal_table(rehearsal: dict[str, Any]) -> Table:
+    """The server's count of what the simulated devices did, per release (never production numbers)."""
+    numbers = ("Rollout", "Downloads", "Installs", "Failures", "Rollbacks", "Active")
+    where = f"{rehearsal['app']} / {rehearsal['deployment']}"
+    title = f"Rehearsal on {where}: the server's count of simulated devices"
+    table = new_table("Label", *numbers, title=title, numeric=numbers)
+    for r in rehearsal["releases"]:
         add_text_row(
             table,
             str(r["label"]),
@@ -263,12 +272,18 @@ def _metrics_table(releases: list[dict[str, Any]], project_name: str, deployment
             str(r["installs"]),
             str(r["failures"]),
             str(r["rollbacks"]),
+            str(r["active"]),
         )
     return table
 
 
 class Fleet:
-    """Simulated devices, one folder each under ``root``: a tiny embedded bundle and the engine's data."""
+    """Simulated devices, one folder each under ``root``: a tiny embedded bundle and the engine's data.
+
+    ``simulated`` (the default, and always so for ``overair simulate``) marks every request with
+    ``Overair-Simulated: 1``, so the server counts the fleet as a rehearsal. False makes the engines plain
+    devices that count in production metrics, for load and end-to-end tests of those metrics.
+    """
 
     def __init__(
         self,
@@ -279,8 +294,10 @@ class Fleet:
         app_version: str,
         build_number: int | None,
         embedded_text: str,
+        simulated: bool = True,
     ) -> None:
         self.root = root
+        self.simulated = simulated
         self.server = server
         self.deployment_key = deployment_key
         self.app_version = app_version
@@ -301,7 +318,12 @@ class Fleet:
         )
         summaries: list[LaunchSummary] = []
         with (
-            httpx.Client(limits=limits, timeout=timeout, follow_redirects=True) as http,
+            httpx.Client(
+                limits=limits,
+                timeout=timeout,
+                follow_redirects=True,
+                headers={SIMULATED_HEADER: "1"} if self.simulated else {},
+            ) as http,
             _pool(workers) as pool,
             _collect_check_failures() as check_failures,
             bars,
@@ -383,7 +405,8 @@ def simulate(
 ) -> None:
     """Rehearse a rollout: real update engines launch the app against the server, launch by launch.
 
-    Shows how the devices moved between releases after each launch, then the server's metrics per release.
+    Shows how the devices moved between releases after each launch, then the server's count of them per
+    release. Simulated devices are counted apart: they never move production numbers.
     """
     _check_counts(devices, launches, workers)
     login = load_login()
@@ -398,6 +421,7 @@ def simulate(
                 f"(it has: {', '.join(known) or 'none'}). See them with: overair release list "
                 f'--project-name "{project_name}" --deployment "{deployment}"'
             )
+        earlier = api.get(rehearsal_path(project_name, deployment))
         if not known:
             console.print(
                 f"{deployment} of {project_name} has no release yet: every device stays on its embedded "
@@ -443,4 +467,19 @@ def simulate(
                 console.print(f"  {count} x {message}", highlight=False, markup=False)
         if data_dir is not None:
             console.print(f"The devices' folders are kept in {root}.")
-        console.print(_metrics_table(api.get(history_path), project_name, deployment))
+        rehearsal = api.get(rehearsal_path(project_name, deployment))
+    console.print(_rehearsal_table(rehearsal))
+    if earlier["reports"]:
+        console.print(
+            f"These numbers include {int(earlier['reports']):,} reports of earlier rehearsals on "
+            f"{deployment}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        "Simulated devices are counted apart: production numbers (release list, the console, metrics) "
+        "never include them. Remove this rehearsal with: overair simulate-cleanup "
+        f'--project-name "{project_name}" --deployment "{deployment}"',
+        highlight=False,
+        soft_wrap=True,
+    )

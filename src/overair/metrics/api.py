@@ -11,7 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from overair.auth.api import Caller
 from overair.errors import Unauthorized
-from overair.metrics.schemas import DeploymentMetricsOut, HourlyPointOut, LabelMetricsOut
+from overair.metrics.schemas import (
+    DeploymentMetricsOut,
+    HourlyPointOut,
+    LabelMetricsOut,
+    RehearsalClearedOut,
+    RehearsalOut,
+    RehearsalReleaseOut,
+)
 from overair.metrics.scrape import ScrapeAccess
 from overair.metrics.service import MAX_HOURS, MetricsService
 
@@ -50,6 +57,25 @@ def deployment_metrics(
         failure_rates={s.label: s.failure_rate for s in labels},
         labels=[LabelMetricsOut(**dataclasses.asdict(s)) for s in labels],
     )
+
+
+@router.get("/apps/{app}/deployments/{deployment}/rehearsal", response_model=RehearsalOut)
+def rehearsal(app: str, deployment: str, service: Metrics, caller: Caller) -> RehearsalOut:
+    """What simulated devices (``Overair-Simulated: 1`` reports) did on each release; never in the metrics."""
+    found = service.rehearsal(caller, app, deployment)
+    return RehearsalOut(
+        app=found.app,
+        deployment=found.deployment,
+        devices=found.devices,
+        reports=found.reports,
+        releases=[RehearsalReleaseOut(**dataclasses.asdict(r)) for r in found.releases],
+    )
+
+
+@router.delete("/apps/{app}/deployments/{deployment}/rehearsal", response_model=RehearsalClearedOut)
+def clear_rehearsal(app: str, deployment: str, service: Metrics, caller: Caller) -> RehearsalClearedOut:
+    """Remove every trace simulated devices left on the deployment; production numbers are untouched."""
+    return RehearsalClearedOut(**dataclasses.asdict(service.clear_rehearsal(caller, app, deployment)))
 
 
 def _check_scrape_key(request: Request) -> None:

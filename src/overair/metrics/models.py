@@ -77,3 +77,36 @@ class MetricDevice(Base):
     device: Mapped[str] = mapped_column(String(32), primary_key=True)
     label: Mapped[str] = mapped_column(String(20))
     seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RehearsalLabel(Base):
+    """What simulated devices (``overair simulate``) reported about one label of a deployment.
+
+    Kept apart from every production table (release counters, ``metric_hours``, ``metric_labels``,
+    ``metric_devices``), which never see a simulated report: see :mod:`overair.metrics.rehearsal`.
+    """
+
+    __tablename__ = "rehearsal_labels"
+
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(20), primary_key=True)
+    downloads: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    installs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rollbacks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RehearsalDevice(Base):
+    """The label a simulated device of a deployment runs (a hash of its client id, as for real devices)."""
+
+    __tablename__ = "rehearsal_devices"
+
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    device: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(20))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -52,3 +52,36 @@ class DeploymentMetricsOut(BaseModel):
         description="Label → failures / (installs + failures), 0 before any install attempt."
     )
     labels: list[LabelMetricsOut] = Field(description="Every release, oldest first.")
+
+
+class RehearsalReleaseOut(BaseModel):
+    """A release as simulated devices saw it (never counted in the release's own numbers)."""
+
+    label: str
+    rollout: int
+    disabled: bool
+    downloads: int
+    installs: int
+    failures: int
+    rollbacks: int
+    active: int = Field(description="Simulated devices running this release now.")
+    failure_rate: float = Field(description="failures / (installs + failures) of the simulated devices.")
+
+
+class RehearsalOut(BaseModel):
+    """A deployment's rehearsal traces: what simulated devices (overair simulate) reported, kept apart."""
+
+    app: str
+    deployment: str
+    devices: int = Field(description="Simulated devices running a release now.")
+    reports: int = Field(description="Reports received from simulated devices, all statuses together.")
+    releases: list[RehearsalReleaseOut] = Field(description="Every release, oldest first.")
+
+
+class RehearsalClearedOut(BaseModel):
+    """What removing a deployment's rehearsal traces removed."""
+
+    app: str
+    deployment: str
+    devices: int = Field(description="Simulated devices forgotten.")
+    reports: int = Field(description="Reports of simulated devices removed.")

@@ -6,7 +6,11 @@ A thin facade over the store's three concerns, each in its own module:
   report (``ReportRecorder``);
 - :mod:`overair.metrics.retention`: old hours and silent devices pruned in the background (``Retention``);
 - :mod:`overair.metrics.reading`: series, gauges, counters and failure rates (``MetricsQueries``), the rate
-  by the one definition in :mod:`overair.metrics.rules`.
+  by the one definition in :mod:`overair.metrics.rules`;
+- :mod:`overair.metrics.rehearsal`: what simulated devices report (``Rehearsals``), kept apart.
+
+Simulated devices never count in production numbers, by one rule in one place: :meth:`MetricsService.
+record_report` sends a report marked ``simulated`` to the rehearsal store and nowhere else.
 
 Callers (device protocols, the management API, the console, the Prometheus collector) hold one
 ``MetricsService`` built by ``overair.app``; this module re-exports the names they import.
@@ -19,6 +23,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.auth.principal import Principal
 from overair.db import utcnow
 from overair.metrics.reading import (
     LATEST_LABELS,
@@ -30,6 +35,7 @@ from overair.metrics.reading import (
     MetricsQueries,
 )
 from overair.metrics.recording import ReportRecorder
+from overair.metrics.rehearsal import RehearsalCleared, Rehearsals, RehearsalSummary
 from overair.metrics.retention import PRUNE_EVERY, Retention
 from overair.metrics.rules import ReleaseHealth, failure_rate
 from overair.metrics.store import device_hash, hour_of
@@ -43,6 +49,8 @@ __all__ = [
     "LabelSummary",
     "LatestRelease",
     "MetricsService",
+    "RehearsalCleared",
+    "RehearsalSummary",
     "ReleaseHealth",
     "device_hash",
     "failure_rate",
@@ -67,6 +75,7 @@ class MetricsService:
             sessions, retention_days=retention_days, active_days=active_days, clock=clock
         )
         self._queries = MetricsQueries(sessions, clock=clock)
+        self._rehearsals = Rehearsals(sessions, clock=clock)
 
     # -- settings and life cycle --------------------------------------------------------------------
 
@@ -104,6 +113,7 @@ class MetricsService:
         reason: str = "",
         *,
         previous_deployment_key: str | None = None,
+        simulated: bool = False,
     ) -> None:
         """Record a device's report (see :meth:`ReportRecorder.record_report`), then maybe prune.
 
@@ -111,7 +121,14 @@ class MetricsService:
         before the app switched keys; an install there takes it off that deployment's label. Raises
         :class:`~overair.releases.errors.ReleaseNotFound` for an unknown key or label and
         :class:`~overair.errors.Invalid` for an unknown status; nothing is recorded then.
+
+        ``simulated``: the report comes from a simulated device (a rehearsal). It is counted in the
+        rehearsal store only (:mod:`overair.metrics.rehearsal`), never in a production number: this is the
+        one place that decides it.
         """
+        if simulated:
+            self._rehearsals.record(deployment_key, label, status, client_id)
+            return
         self._recorder.record_report(
             deployment_key,
             label,
@@ -131,6 +148,16 @@ class MetricsService:
         self._recorder.record_binary(
             deployment_key, client_id, previous_deployment_key=previous_deployment_key
         )
+
+    # -- rehearsals (simulated devices) -------------------------------------------------------------
+
+    def rehearsal(self, actor: Principal, app: str, deployment: str) -> RehearsalSummary:
+        """What simulated devices reported on each release of the deployment, and where they run now."""
+        return self._rehearsals.summary(actor, app, deployment)
+
+    def clear_rehearsal(self, actor: Principal, app: str, deployment: str) -> RehearsalCleared:
+        """Remove every trace simulated devices left on the deployment (production numbers untouched)."""
+        return self._rehearsals.clear(actor, app, deployment)
 
     # -- retention ----------------------------------------------------------------------------------
 

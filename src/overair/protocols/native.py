@@ -11,6 +11,8 @@ delta from the bundle the device named in ``package_hash`` (docs/protocol.md).
 ``GET /v1/blobs/<sha256>`` downloads a package, manifest or delta. ``POST /v1/report`` takes
 ``{"deployment_key", "label", "status": downloaded|installed|failed|rolled_back|running, "client_id"}``;
 ``running`` says the app started on that label (engines send it once a day per label at most).
+A report sent with the header ``Overair-Simulated: 1`` comes from a simulated device (``overair
+simulate``): it is counted apart and never in production metrics (:mod:`overair.metrics.rehearsal`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from overair.protocols.asgi import (
     Receive,
     Scope,
     Send,
+    header,
     query_params,
     read_body,
     send_bytes,
@@ -53,6 +56,8 @@ from overair.storage import digest_of
 PREFIX = "/v1/"
 UPDATE_CHECK = "/v1/update-check"
 REPORT = "/v1/report"
+SIMULATED_HEADER = b"overair-simulated"
+"""A report with this header set to ``1`` comes from a simulated device; real devices never send it."""
 
 
 # Longest value accepted per query parameter: answers are cached per (version, label, hash, failed), so
@@ -284,8 +289,17 @@ class NativeProtocol:
             self._request_delta(current, release.package_hash)
         return encode_decision(decision, url)
 
-    async def report(self, _scope: Scope, receive: Receive, send: Send) -> None:
-        """Record a downloaded / installed / failed / rolled_back / running report (one transaction)."""
+    async def report(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Record a downloaded / installed / failed / rolled_back / running report (one transaction).
+
+        With ``Overair-Simulated: 1`` the report is a simulated device's: the metrics count it apart.
+        """
+        marker = header(scope, SIMULATED_HEADER)
+        if marker is not None and marker.strip() != "1":
+            await send_error(
+                send, 400, "Overair-Simulated must be 1 (a simulated device's report) or absent (a device's)."
+            )
+            return
         body = await read_body(receive, 10_000)
         if body is None:
             await send_error(send, 413, "A report is at most 10,000 bytes.")
@@ -298,13 +312,16 @@ class NativeProtocol:
             return
         try:
             await anyio.to_thread.run_sync(
-                self._metrics.record_report,
-                report.deployment_key,
-                report.label,
-                report.status,
-                report.client_id,
-                None,
-                report.reason,
+                functools.partial(
+                    self._metrics.record_report,
+                    report.deployment_key,
+                    report.label,
+                    report.status,
+                    report.client_id,
+                    None,
+                    report.reason,
+                    simulated=marker is not None,
+                )
             )
         except OverairError as exc:
             await send_error(send, status_of(exc), exc.message)

@@ -20,6 +20,9 @@ CALLERS = {
     # Prometheus
     "totals": "metrics.prometheus",
     "latest_releases": "metrics.prometheus",
+    # rehearsals: what simulated devices reported, and their removal (overair simulate, simulate-cleanup)
+    "rehearsal": "metrics.api",
+    "clear_rehearsal": "metrics.api",
     # retention and the app's life cycle
     "prune": "retention (background) and tests",
     "wait_for_prune": "tests",
