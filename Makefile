@@ -36,10 +36,12 @@ docs: $(RUN_STAMP)
 	$(BIN)/python scripts/gen_cli_reference.py
 
 # System packages the tests use: Node.js and npm (real CodePush/semver packages, the console's chart
-# library) and Debian's Chromium (the console's browser tests; Playwright never downloads a browser).
+# library), Debian's Chromium (the console's browser tests; Playwright never downloads a browser) and jq
+# (docs/ci.md's pipelines parse the CLI's JSON with it).
 system-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
 	@[ -x /usr/bin/chromium ] || { $(APT) update && $(APT) install -y chromium; }
+	@command -v jq >/dev/null || { $(APT) update && $(APT) install -y jq; }
 
 # The console's chart library, installed from npm at build time and served by overair itself (offline).
 CONSOLE_VENDOR := src/overair/console/static/vendor

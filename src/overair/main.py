@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from typer import _click as click  # typer vendors click
 
 from overair.cli import build_cli
-from overair.cli.errors import CliError
-from overair.cli.output import err_console, expand_optional_bools
+from overair.cli.errors import CliError, ExitCode
+from overair.cli.output import err_console, expand_optional_bools, start
 
 
 def serve(
@@ -110,19 +112,40 @@ def build() -> typer.Typer:
     return cli
 
 
+def _usage_error(exc: click.ClickException) -> None:
+    """A mistake on the command line, in one line (no box, no wrapping): what is wrong and where the
+    command's help is."""
+    message = exc.format_message().rstrip()
+    if message[-1:] not in ".?!":
+        message += "."
+    ctx = getattr(exc, "ctx", None)
+    see = f" See: {ctx.command_path} --help" if ctx is not None else ""
+    err_console.print(f"[red]Error:[/] {escape(message)}{escape(see)}", highlight=False)
+
+
 def run(argv: list[str] | None = None) -> None:
-    """Run the command line; user errors print a message and exit 1, never a traceback."""
+    """Run the command line and exit with its status (docs/cli.md, "Exit status"): 0 done, 1 a usage or
+    validation error, 2 the server refused, 3 the server could not be reached. Never a traceback."""
     args = expand_optional_bools(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(build())
+    start()
     try:
-        # standalone mode: usage errors print typer's help-style message and exit 2
-        command.main(args=args, prog_name="overair", standalone_mode=True)
+        status = command.main(args=args, prog_name="overair", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError:  # `overair release`: typer printed its help already
+        sys.exit(ExitCode.INVALID)
+    except click.ClickException as exc:
+        _usage_error(exc)
+        sys.exit(ExitCode.INVALID)
+    except typer.Abort:  # a question answered with Ctrl+D, or no terminal to ask on
+        err_console.print("Aborted: nothing was changed.")
+        sys.exit(ExitCode.INVALID)
     except CliError as exc:
-        err_console.print(f"[red]Error:[/] {exc.message}", soft_wrap=True, highlight=False)
-        sys.exit(1)
+        err_console.print(f"[red]Error:[/] {escape(exc.message)}", highlight=False)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         sys.exit(130)
+    sys.exit(status if isinstance(status, int) else ExitCode.OK)
 
 
 if __name__ == "__main__":

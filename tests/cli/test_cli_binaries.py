@@ -414,11 +414,11 @@ def test_register_needs_a_version_and_a_sane_build_number(tmp_path: Path, config
     )
     assert code == 1 and "--version needs the binary's exact version" in err
     code, _, err = register(capsys, path, "--build-number", "-1")
-    assert code == 2 and "--build-number" in err
+    assert code == 1 and "--build-number" in err
     code, _, err = overair(
         capsys, "binary", "register", "--project-name", "CoolApp", "--descriptor", str(path)
     )
-    assert code == 2 and "--version" in err
+    assert code == 1 and "--version" in err
 
 
 def test_register_and_list_need_a_login(tmp_path: Path, config: Path, capsys) -> None:
@@ -497,7 +497,7 @@ def test_register_and_list_binaries(tmp_path: Path, config: Path, server: LiveSe
         "--descriptor",
         str(descriptor),
     )
-    assert code == 1 and "^1.0.0" in err
+    assert code == 2 and "^1.0.0" in err
     code, _, err = overair(
         capsys,
         "binary",
@@ -509,7 +509,7 @@ def test_register_and_list_binaries(tmp_path: Path, config: Path, server: LiveSe
         "--descriptor",
         str(descriptor),
     )
-    assert code == 1 and "Ghost" in err
+    assert code == 2 and "Ghost" in err
 
 
 def test_push_update_with_project_dir_is_checked_against_registered_binaries(
@@ -578,5 +578,5 @@ def test_push_update_with_project_dir_is_checked_against_registered_binaries(
     (project / "native.json").write_text(_json.dumps(native))
     (bundle_dir / "index.js").write_text("showWelcome('Welcome!'); nfc();")
     code, out = cli(*push)
-    assert code == 1
+    assert code == 2
     assert "new native module react-native-nfc 2.0.0 is not in 1.0.0 build 1" in " ".join(out.split())

@@ -45,12 +45,12 @@ def test_config_file_of_the_wrong_shape(config: Path, capsys) -> None:
 def test_server_unreachable(config: Path, capsys) -> None:
     config.write_text(json.dumps({"server": f"http://127.0.0.1:{free_port()}", "access_key": "oa_x"}))
     code, _, err = overair(capsys, "app", "list")
-    assert code == 1 and "Cannot reach the overair server" in err and "make run" in err
+    assert code == 3 and "Cannot reach the overair server" in err and "make run" in err
 
 
 def test_login_with_a_rejected_key_saves_nothing(config: Path, server: LiveServer, capsys) -> None:
     code, _, err = overair(capsys, "login", "--server", server.url, "--access-key", "oa_wrong")
-    assert code == 1 and "rejected the access key" in err
+    assert code == 2 and "rejected the access key" in err
     assert not config.exists()
 
 
@@ -64,14 +64,14 @@ def test_login_saves_a_private_config(config: Path, server: LiveServer, capsys) 
 def test_unknown_app_and_label(config: Path, server: LiveServer, capsys) -> None:
     logged_in(config, server)
     code, _, err = overair(capsys, "release", "list", "--project-name", "Ghost")
-    assert code == 1 and 'No app named "Ghost"' in err and "overair app create" in err
+    assert code == 2 and 'No app named "Ghost"' in err and "overair app create" in err
     assert overair(capsys, "app", "create", "ErrApp")[0] == 0
     code, _, err = overair(capsys, "release", "rollback-update", "--project-name", "ErrApp", "--label", "v9")
-    assert code == 1 and "no release to roll back" in err
+    assert code == 2 and "no release to roll back" in err
     code, _, err = overair(
         capsys, "release", "patch-update", "--project-name", "ErrApp", "--label", "v3", "--mandatory"
     )
-    assert code == 1 and 'no release "v3"' in err
+    assert code == 2 and 'no release "v3"' in err
 
 
 def test_a_refusal_names_the_commands_that_fix_it(
@@ -85,7 +85,7 @@ def test_a_refusal_names_the_commands_that_fix_it(
         (tmp_path / content).mkdir()
         (tmp_path / content / "index.js").write_text(content)
         code, _, err = overair(capsys, *push, str(tmp_path / content), "--rollout-percentage", rollout)
-    assert code == 1 and "rollout in progress" in err
+    assert code == 2 and "rollout in progress" in err
     flat = " ".join(err.split())
     assert "overair release patch-update --label v1 --deployment Production --rollout-percentage 100" in flat
     assert "overair release patch-update --label v1 --deployment Production --disabled true" in flat
@@ -103,13 +103,34 @@ def test_a_rollback_across_versions_says_how_to_reach_every_device(
         assert overair(capsys, *push, str(tmp_path / content), "--target-version", target)[0] == 0
     code, _, err = overair(capsys, "release", "rollback-update", "--project-name", "AcrossApp")
     flat = " ".join(err.split())
-    assert code == 1 and "would leave devices on v2" in flat
+    assert code == 2 and "would leave devices on v2" in flat
     again = 'overair release rollback-update --label v1 --target-version "^1.0.0" --deployment Production'
     assert again in flat
     assert 'overair release push-update --target-version "^1.0.0" --deployment Production' in flat
     rollback = ["release", "rollback-update", "--project-name", "AcrossApp", "--label", "v1"]
     code, out, _ = overair(capsys, *rollback, "--target-version", "^1.0.0")
     assert code == 0 and "v3 now serves the content of v1 for ^1.0.0" in " ".join(out.split())
+
+
+def test_a_disabled_release_comes_back_only_with_its_label_confirmed(
+    config: Path, server: LiveServer, capsys, tmp_path: Path
+) -> None:
+    logged_in(config, server)
+    assert overair(capsys, "app", "create", "ConfirmApp")[0] == 0
+    push = ["release", "push-update", "--project-name", "ConfirmApp", "--target-version", "1.0.0", "--bundle"]
+    for content in ("one", "two", "three"):
+        (tmp_path / content).mkdir()
+        (tmp_path / content / "index.js").write_text(content)
+        assert overair(capsys, *push, str(tmp_path / content))[0] == 0
+    patch = ["release", "patch-update", "--project-name", "ConfirmApp", "--label", "v2"]
+    assert overair(capsys, *patch, "--disabled", "true")[0] == 0
+    rollback = ["release", "rollback-update", "--project-name", "ConfirmApp", "--label", "v2"]
+    code, _, err = overair(capsys, *rollback)
+    flat = " ".join(err.split())
+    assert code == 2 and "v2 is disabled" in flat and "run the same command again with --confirm v2" in flat
+    assert overair(capsys, *rollback, "--confirm", "v1")[0] == 2  # the label of another release is no answer
+    code, out, _ = overair(capsys, *rollback, "--confirm", "v2")
+    assert code == 0 and "v4 now serves the content of v2" in " ".join(out.split())
 
 
 def test_rollout_outside_1_to_100(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:
@@ -130,7 +151,7 @@ def test_rollout_outside_1_to_100(config: Path, server: LiveServer, capsys, tmp_
             "--rollout-percentage",
             value,
         )
-        assert code == 2 and "--rollout-percentage" in err and "outside 1-100" in err
+        assert code == 1 and "--rollout-percentage" in err and "outside 1-100" in err
 
 
 def test_bad_mandatory_value_and_missing_bundle(
@@ -151,7 +172,7 @@ def test_bad_mandatory_value_and_missing_bundle(
         "--mandatory",
         "maybe",
     )
-    assert code == 2 or "true or false" in err
+    assert code == 1 and "true or false" in err
     code, _, err = overair(
         capsys,
         "release",
@@ -196,7 +217,7 @@ def test_access_keys_and_deployments(config: Path, server: LiveServer, capsys) -
     assert "Expires" in out and "never" in out
     assert overair(capsys, "access-key", "revoke", "ci-bot")[0] == 0
     code, _, err = overair(capsys, "access-key", "revoke", "ci-bot")
-    assert code == 1 and 'No access key named "ci-bot"' in err
+    assert code == 2 and 'No access key named "ci-bot"' in err
     overair(capsys, "app", "create", "DeployApp")
     assert (
         overair(capsys, "deployment", "add", "--project-name", "DeployApp", "QA", "--key", "kept-key-1234")[0]
@@ -207,7 +228,7 @@ def test_access_keys_and_deployments(config: Path, server: LiveServer, capsys) -
     assert "Beta" in out and "kept-key-1234" in out
     assert overair(capsys, "deployment", "remove", "--project-name", "DeployApp", "Beta", "--yes")[0] == 0
     code, _, err = overair(capsys, "deployment", "remove", "--project-name", "DeployApp", "Beta", "--yes")
-    assert code == 1 and 'no deployment "Beta"' in err
+    assert code == 2 and 'no deployment "Beta"' in err
     assert overair(capsys, "app", "remove", "DeployApp", "--yes")[0] == 0
 
 
@@ -232,7 +253,7 @@ def test_distribution_mode_is_shown_and_changed(config: Path, server: LiveServer
     code, out, _ = overair(capsys, "app", "list")
     assert "store-only" in out
     code, _, err = overair(capsys, "app", "set-distribution", "ModeApp", "sometimes")
-    assert code == 1 and "distribution" in err
+    assert code == 2 and "distribution" in err
 
 
 def test_push_update_runs_the_build_first(config: Path, server: LiveServer, capsys, tmp_path: Path) -> None:

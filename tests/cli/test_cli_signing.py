@@ -79,7 +79,7 @@ def test_keys_sign_push_promote_and_rollback_end_to_end(
     assert "sequence 3" in out
 
     code, _, err = overair(capsys, "release", "promote", "--project-name", "SignedApp")
-    assert code == 1 and "signed releases only" in err
+    assert code == 2 and "signed releases only" in err
     out = ok(capsys, "release", "promote", "--project-name", "SignedApp", "--signing-key", str(key))
     assert "Signed v3 (sequence 4, content of v1)" in out and "Promoted v1 of Staging" in out
     out = ok(capsys, "release", "rollback-update", "--project-name", "SignedApp", "--signing-key", str(key))
@@ -136,7 +136,7 @@ def test_unusable_signing_keys_are_named(config: Path, server: LiveServer, tmp_p
     code, _, err = overair(capsys, "keys", "add", "--project-name", "KeyErrors", "ed25519:nope")
     assert code == 1 and "Not a usable public key" in err
     code, _, err = overair(capsys, "keys", "retire", "--project-name", "KeyErrors", "0123456789abcdef")
-    assert code == 1 and "no signing key" in err
+    assert code == 2 and "no signing key" in err
 
 
 def test_promote_never_re_signs_content_the_publisher_did_not_sign(

@@ -50,4 +50,4 @@ def test_control_characters_in_an_error_are_escaped(tmp_path: Path, config: Path
     with running_server(tmp_path / "server") as server:
         config.write_text(json.dumps({"server": server.url, "access_key": server.key}))
         code, _, err = overair(capsys, "release", "list", "--project-name", "Ghost\x1b[2J")
-    assert code == 1 and "\x1b" not in err and "Ghost\\x1b[2J" in " ".join(err.split())
+    assert code == 2 and "\x1b" not in err and "Ghost\\x1b[2J" in " ".join(err.split())

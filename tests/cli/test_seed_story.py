@@ -137,7 +137,7 @@ def test_seed_story(live_server: LiveServer, tmp_path: Path) -> None:
 
     # publishing over the unfinished rollout is refused with the way out
     refused = cli(*push, "--bundle", str(write_bundle(tmp_path / "v2b", "other")), ok=False)
-    assert refused.returncode == 1 and "patch-update" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "patch-update" in refused.stderr and "Traceback" not in refused.stderr
 
     # patch-update to 100: everybody gets v2
     cli(

@@ -244,7 +244,7 @@ def test_a_rehearsal_never_reaches_production_numbers_and_is_removed_on_request(
     code, out, _ = overair(capsys, "simulate-cleanup", "--project-name", "CoolApp", "--yes")
     assert code == 0 and "CoolApp / Production has no rehearsal traces: nothing to remove." in out
     code, _, err = overair(capsys, "simulate-cleanup", "--project-name", "CoolApp", "--deployment", "Prod")
-    assert code == 1 and "Prod" in err and "Production" in err
+    assert code == 2 and "Prod" in err and "Production" in err  # the server refused (docs/cli.md)
 
 
 def cleanup_on_a_terminal(answer: bytes) -> tuple[int, str]:
@@ -303,7 +303,7 @@ def test_names_the_app_deployment_and_label_that_do_not_exist(
     code, _, err = overair(
         capsys, "simulate", "--project-name", "NoSuchApp", "--devices", "1", "--launches", "1"
     )
-    assert code == 1 and "NoSuchApp" in err
+    assert code == 2 and "NoSuchApp" in err
     code, _, err = overair(
         capsys,
         "simulate",

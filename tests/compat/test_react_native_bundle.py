@@ -91,7 +91,7 @@ def test_failed_bundle_stops_the_push(
 
 def test_unknown_platform_is_refused(app: App, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _push(capsys, app, "--react-native", "windows")
-    assert code == 2 and "--react-native" in err and "windows" in err and "ios or android" in err
+    assert code == 1 and "--react-native" in err and "windows" in err and "ios or android" in err
     assert app.history() == []
 
 

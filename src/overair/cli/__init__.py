@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from overair.cli import apps, binaries, deployments, keys, rehearsal, releases, signing, simulate
+from overair import __version__
+from overair.cli import apps, binaries, deployments, keys, metrics, rehearsal, releases, signing, simulate
+from overair.cli.output import JSON_SCHEMA
+
+HELP = "overair: publish and steer over-the-air updates."
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"overair {__version__} (JSON output schema {JSON_SCHEMA})")
+        raise typer.Exit()
+
+
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """overair: publish and steer over-the-air updates."""
 
 
 def build_cli() -> typer.Typer:
-    """The ``overair`` command with its groups (the server's ``serve`` is added by ``overair.main``)."""
-    cli = typer.Typer(
-        help="overair: publish and steer over-the-air updates.",
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-        add_completion=False,
-    )
+    """The ``overair`` command with its groups (the server's ``serve`` is added by ``overair.main``).
+
+    Typer's ``--install-completion`` and ``--show-completion [bash|zsh|fish|powershell]`` come with it.
+    """
+    cli = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True)
+    cli.callback()(_root)
     cli.command("login")(keys.login)
     cli.add_typer(apps.app, name="app")
     cli.add_typer(deployments.app, name="deployment")
     cli.add_typer(keys.app, name="access-key")
     cli.add_typer(releases.app, name="release")
+    cli.command("metrics")(metrics.show_metrics)
     cli.add_typer(binaries.app, name="binary")
     cli.add_typer(signing.app, name="keys")
     cli.command("simulate")(simulate.simulate)

@@ -27,19 +27,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from overair.cli import documents
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import add_text_row, console, err_console, when
+from overair.cli.output import (
+    JsonOutput,
+    Project,
+    add_text_row,
+    console,
+    emit,
+    err_console,
+    new_table,
+    plain,
+    print_table,
+    say,
+    when,
+)
 from overair.packages import Descriptor, InvalidBundle, parse_descriptor
 
 app = typer.Typer(
     help="Describe, register and list store binaries: what over-the-air updates may carry.",
     no_args_is_help=True,
 )
-
-Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
 
 NATIVE_FILE = "native.json"
 """The plain layout's file of native facts."""
@@ -334,11 +344,13 @@ def register(
         str, typer.Option("--version", help="The binary's exact version in the stores, e.g. 1.0.0.")
     ],
     descriptor: Annotated[
-        Path, typer.Option("--descriptor", help="The file written by overair binary describe --output.")
+        Path,
+        typer.Option("--descriptor", help="The descriptor file written by overair binary describe --output."),
     ],
     build_number: Annotated[
         int | None, typer.Option("--build-number", min=0, help="The binary's build number.")
     ] = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Record a store binary and what it contains (the same version and build again: replace it)."""
     if not version.strip():
@@ -346,40 +358,32 @@ def register(
     facts = read_descriptor_file(descriptor)
     if facts == Descriptor():
         err_console.print(
-            f"[yellow]Warning:[/] {descriptor} states no fact, so no update is ever refused for this binary.",
+            f"[yellow]Warning:[/] {plain(str(descriptor))} states no fact, so no update is ever refused for "
+            "this binary.",
             highlight=False,
-            soft_wrap=True,
         )
     body = {"version": version.strip(), "build_number": build_number, "descriptor": facts.to_json()}
     with Api() as api:
         binary = api.post(f"/apps/{quote(project_name)}/binaries", json=body)
-    build = f" build {binary['build_number']}" if binary.get("build_number") is not None else ""
-    console.print(
-        f"[green]Registered {project_name} {binary['version']}{build}[/]: {_summary(facts)}.",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(
-        "overair release push-update now refuses an update that needs a store release for this binary.",
-        highlight=False,
-        soft_wrap=True,
-    )
+
+    def human() -> None:
+        build = f" build {binary['build_number']}" if binary.get("build_number") is not None else ""
+        console.print(
+            f"[green]Registered {plain(project_name)} {binary['version']}{build}[/]: "
+            f"{plain(_summary(facts))}.",
+            highlight=False,
+        )
+        say("overair release push-update now refuses an update that needs a store release for this binary.")
+
+    emit(json_output, {"app": project_name, "binary": documents.binary(binary)}, human)
 
 
 @app.command("list")
-def list_binaries(project_name: Project) -> None:
+def list_binaries(project_name: Project, json_output: JsonOutput = False) -> None:
     """Show the app's registered store binaries and what they contain."""
     with Api() as api:
         binaries = api.get(f"/apps/{quote(project_name)}/binaries")
-    if not binaries:
-        console.print(
-            f"{project_name} has no registered binary. Register one with: overair binary register "
-            f'--project-name "{project_name}" --version 1.0.0 --descriptor FILE',
-            highlight=False,
-            soft_wrap=True,
-        )
-        return
-    table = Table(
+    table = new_table(
         "Version", "Build", "App name", "Runtime", "Native modules", "Registered", title=project_name
     )
     for b in binaries:
@@ -394,4 +398,12 @@ def list_binaries(project_name: Project) -> None:
             "-" if modules is None else str(len(modules)),
             when(b["registered_at"]),
         )
-    console.print(table)
+    empty = (
+        f"{project_name} has no registered binary. Register one with: overair binary register "
+        f'--project-name "{project_name}" --version 1.0.0 --descriptor FILE'
+    )
+    emit(
+        json_output,
+        {"app": project_name, "binaries": [documents.binary(b) for b in binaries]},
+        lambda: print_table(table, empty),
+    )

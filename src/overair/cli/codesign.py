@@ -57,9 +57,8 @@ def release_token(key: rsa.RSAPrivateKey, content_hash: str, issued_at: int | No
     return f"{header}.{payload}.{_b64url(signature)}"
 
 
-def sign_archive(archive: Path, key_path: Path, destination: Path) -> str:
+def sign_archive(archive: Path, key: rsa.RSAPrivateKey, destination: Path) -> str:
     """Write ``destination``: ``archive`` plus a fresh ``.codepushrelease``; return the signed hash."""
-    key = load_private_key(key_path)
     try:
         content_hash = inspect_archive(archive).package_hash
     except InvalidBundle as exc:

@@ -6,8 +6,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from overair.cli.errors import CliError
+from overair.hosts import is_loopback
+
+_NOT_THE_SERVER = ("/console", "/api/v1")
+"""Paths of the server's parts (the console, the management API): the server's own address is what comes
+before them."""
 
 
 def config_path() -> Path:
@@ -25,6 +31,52 @@ class Login:
 
     server: str
     access_key: str
+    key_source: str = ""
+    """Where the key came from, for messages: ``OVERAIR_ACCESS_KEY``, ``--access-key`` or the config file."""
+
+
+def server_url(text: str, option: str = "--server") -> tuple[str, str | None]:
+    """The server's address from what a user typed, and a note saying why when it is not what they typed.
+
+    A loopback address without a scheme (``127.0.0.1:3000``, ``localhost:3000``) means ``http://``; any
+    other address without one is refused with the command to type, since guessing http could send the key
+    in clear text. The address of the console or of the API (``…/console/``, ``…/api/v1``) becomes the
+    server's own address (``…`` before it). Raises :class:`CliError` when nothing usable is left.
+    """
+    typed = text.strip()
+    why = []
+    example = "overair login --server https://ota.example.com --access-key KEY"
+    if not typed:
+        raise CliError(f"{option} is empty: give the server's URL, e.g. {example}")
+    if "://" not in typed:
+        host = urlsplit("//" + typed).hostname or ""
+        if not host or not is_loopback(host):
+            fix = (
+                f"type overair login --server https://{typed} --access-key KEY"
+                if option == "--server"
+                else f"set it to https://{typed}"
+            )
+            raise CliError(
+                f"{option} {typed} has no scheme: {fix} (or http://{typed} for a server without TLS)."
+            )
+        typed = "http://" + typed
+        why.append("http:// for a loopback address")
+    try:
+        parts = urlsplit(typed)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise CliError(f"{option} {text.strip()} is not a URL: give it like {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"{option} {text.strip()} is not an http:// or https:// URL: give it like {example}")
+    path = parts.path.rstrip("/")
+    for part in _NOT_THE_SERVER:
+        at = (path + "/").find(part + "/")
+        if at >= 0:
+            path = path[:at]
+            why.append(f"the server's address, without {part}")
+            break
+    url = f"{parts.scheme}://{parts.netloc}{path}"
+    return url, f"{option} {text.strip()} was read as {url}: {' and '.join(why)}." if why else None
 
 
 def load_login() -> Login:
@@ -54,7 +106,9 @@ def load_login() -> Login:
             "Not logged in: run `overair login --server URL --access-key KEY` "
             "(or set OVERAIR_SERVER and OVERAIR_ACCESS_KEY)."
         )
-    return Login(server=server.rstrip("/"), access_key=key)
+    option = "OVERAIR_SERVER" if os.environ.get("OVERAIR_SERVER") else f"The server in {path}"
+    source = "OVERAIR_ACCESS_KEY" if os.environ.get("OVERAIR_ACCESS_KEY") else str(path)
+    return Login(server=server_url(server, option)[0], access_key=key.strip(), key_source=source)
 
 
 def save_login(login: Login) -> Path:

@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
-from overair.cli.apps import _print_deployments
+from overair.cli import documents
+from overair.cli.apps import Yes, print_deployments, remove_confirmed
 from overair.cli.http import Api, quote
-from overair.cli.output import console
+from overair.cli.output import JsonOutput, console, emit
 
 app = typer.Typer(help="List, add, rename and remove an app's deployments.", no_args_is_help=True)
 
@@ -16,11 +17,15 @@ Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. Cool
 
 
 @app.command("list")
-def list_deployments(project_name: Project) -> None:
+def list_deployments(project_name: Project, json_output: JsonOutput = False) -> None:
     """Show the app's deployments and their keys."""
     with Api() as api:
         deployments = api.get(f"/apps/{quote(project_name)}/deployments")
-    _print_deployments(deployments)
+    emit(
+        json_output,
+        {"app": project_name, "deployments": [documents.deployment(d) for d in deployments]},
+        lambda: print_deployments(deployments),
+    )
 
 
 @app.command("add")
@@ -28,14 +33,25 @@ def add(
     project_name: Project,
     name: Annotated[str, typer.Argument(help="The new deployment's name.")],
     key: Annotated[
-        str | None, typer.Option(help="Use this deployment key (to keep keys of apps moved from elsewhere).")
+        str | None,
+        typer.Option(
+            help="Use this deployment key (to keep the keys of apps moved from elsewhere): 10-100 letters, "
+            "digits, '_' or '-'."
+        ),
     ] = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Add a deployment."""
     body = {"name": name, **({"key": key} if key else {})}
     with Api() as api:
         created = api.post(f"/apps/{quote(project_name)}/deployments", json=body)
-    console.print(f"[green]Added deployment {created['name']}[/] with key {created['key']}")
+    emit(
+        json_output,
+        {"app": project_name, "deployment": documents.deployment(created)},
+        lambda: console.print(
+            f"[green]Added deployment {created['name']}[/] with key {created['key']}", highlight=False
+        ),
+    )
 
 
 @app.command("rename")
@@ -54,11 +70,9 @@ def rename(
 def remove(
     project_name: Project,
     name: Annotated[str, typer.Argument(help="The deployment to delete.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """Delete a deployment and its releases."""
-    if not yes and not typer.confirm(f"Delete deployment {name} of {project_name} and its releases?"):
-        raise typer.Exit(1)
-    with Api() as api:
-        api.delete(f"/apps/{quote(project_name)}/deployments/{quote(name)}")
-    console.print(f"[green]Removed deployment {name}.[/]")
+    path = f"/apps/{quote(project_name)}/deployments/{quote(name)}"
+    question = f"Delete deployment {name} of {project_name} and its releases?"
+    remove_confirmed(path, question, f"Removed deployment {name}.", yes)

@@ -32,6 +32,7 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"Name another --label, or enable it first with: overair release patch-update --label {a['label']}"
         f"{_deployment(a)} --disabled false"
     ),
+    "confirm-release": lambda a: f"If you are sure, run the same command again with --confirm {a['label']}",
     "roll-back": lambda a: "Or roll back with: overair release rollback-update" + _deployment(a),
     "roll-back-for-target": lambda a: (
         f"If {a['label']}'s content runs on those binaries, republish it for them: overair release "

@@ -5,27 +5,42 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from overair.cli.config import Login, save_login
+from overair.cli import documents
+from overair.cli.config import Login, save_login, server_url
+from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import add_text_row, console, when
+from overair.cli.output import JsonOutput, add_text_row, console, emit, new_table, plain, say, when
 
 app = typer.Typer(help="Create, list and revoke access keys.", no_args_is_help=True)
 
 
 def login(
-    server: Annotated[str, typer.Option(help="The server's URL, e.g. http://127.0.0.1:3000")],
+    server: Annotated[
+        str,
+        typer.Option(
+            help="The server's URL, e.g. https://ota.example.com or http://127.0.0.1:3000 (a loopback "
+            "address may leave out http://)."
+        ),
+    ],
     access_key: Annotated[
         str, typer.Option("--access-key", help="An access key (overair access-key create).")
     ],
 ) -> None:
     """Check the key against the server and save both for the next commands."""
-    credentials = Login(server=server.rstrip("/"), access_key=access_key.strip())
+    url, note = server_url(server)
+    key = access_key.strip()
+    if not key:
+        raise CliError("--access-key is empty: give the key overair access-key create printed.")
+    credentials = Login(server=url, access_key=key, key_source="--access-key")
     with Api(credentials) as api:
         me = api.get("/whoami")
-    path = save_login(credentials)
-    console.print(f"[green]Logged in to {credentials.server} as {me['name']}.[/] Saved in {path}")
+    path = save_login(Login(server=url, access_key=key))
+    if note:
+        say(f"Note: {note}")
+    console.print(
+        f"[green]Logged in to {url} as {plain(me['name'])}.[/] Saved in {plain(str(path))}", highlight=False
+    )
 
 
 @app.command("create")
@@ -40,6 +55,7 @@ def create(
             help="Refuse the key after this many days (the API and the console); default: never.",
         ),
     ] = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Create a key. It is shown once: store it now."""
     body: dict[str, object] = {"name": name}
@@ -47,29 +63,37 @@ def create(
         body["expires_in_seconds"] = max(1, round(expires_in_days * 86400))
     with Api() as api:
         created = api.post("/access-keys", json=body)
-    console.print(f"[green]Created access key {created['name']}:[/]")
-    console.print(created["key"], soft_wrap=True, highlight=False)
-    console.print("It is shown only this once.")
-    if created.get("expires_at"):
-        console.print(f"It expires on {when(created['expires_at'])}.")
+
+    def human() -> None:
+        console.print(f"[green]Created access key {created['name']}:[/]")
+        say(created["key"])
+        say("It is shown only this once.")
+        if created.get("expires_at"):
+            say(f"It expires on {when(created['expires_at'])}.")
+
+    emit(json_output, {"access_key": {**documents.access_key(created), "key": created["key"]}}, human)
 
 
 @app.command("list")
-def list_keys() -> None:
+def list_keys(json_output: JsonOutput = False) -> None:
     """List the keys (names and dates; keys themselves are never shown again)."""
     with Api() as api:
         keys = api.get("/access-keys")
-    table = Table("Name", "Created by", "Created", "Last used", "Expires")
-    for k in keys:
-        add_text_row(
-            table,
-            k["name"],
-            k["created_by"],
-            when(k["created_at"]),
-            when(k["last_used_at"]) if k["last_used_at"] else "never",
-            when(k["expires_at"]) if k.get("expires_at") else "never",
-        )
-    console.print(table)
+
+    def human() -> None:
+        table = new_table("Name", "Created by", "Created", "Last used", "Expires")
+        for k in keys:
+            add_text_row(
+                table,
+                k["name"],
+                k["created_by"],
+                when(k["created_at"]),
+                when(k["last_used_at"]) if k["last_used_at"] else "never",
+                when(k["expires_at"]) if k.get("expires_at") else "never",
+            )
+        console.print(table)
+
+    emit(json_output, {"access_keys": [documents.access_key(k) for k in keys]}, human)
 
 
 @app.command("revoke")

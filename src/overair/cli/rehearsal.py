@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
+from overair.cli.apps import Yes
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import console
+from overair.cli.output import Project, console
 
 
 def rehearsal_path(project_name: str, deployment: str) -> str:
@@ -30,11 +31,11 @@ def describe(found: dict[str, Any]) -> str:
 
 
 def simulate_cleanup(
-    project_name: Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")],
+    project_name: Project,
     deployment: Annotated[
         str, typer.Option("--deployment", help="The deployment the rehearsal ran on.")
     ] = "Production",
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: Yes = False,
 ) -> None:
     """Remove a rehearsal's traces: what simulated devices reported on a deployment.
 

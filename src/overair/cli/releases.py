@@ -1,51 +1,118 @@
 """``overair release …``: the Native Builder's commands (push-update, list, rollback-update, patch-update,
-promote) with the same flags."""
+promote) with the same flags.
+
+Everything that can be checked without the server is checked before anything is built or uploaded (the
+target version with the server's own semver rules, the flags together, the key files, the project folder),
+and the app and deployment are looked up with one cheap request before the bundle is built or uploaded.
+"""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import tempfile
-import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
 
+from overair.cli import documents
 from overair.cli.binaries import describe_project
-from overair.cli.codesign import sign_archive
+from overair.cli.codesign import load_private_key, sign_archive
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import add_text_row, console, err_console, parse_bool, plain, when
+from overair.cli.metrics import (
+    Deployment,
+    OldestFirst,
+    by_label,
+    deployment_metrics,
+    failure_rate,
+    last_failures,
+)
+from overair.cli.output import (
+    JsonOutput,
+    Project,
+    add_text_row,
+    console,
+    emit,
+    new_table,
+    parse_bool,
+    plain,
+    say,
+    when,
+)
+from overair.cli.packaging import (
+    RN_BUNDLE_FILES,
+    bundle_react_native,
+    describe,
+    package,
+    run_build,
+    upload,
+)
 from overair.cli.signing import (
     AllowUnsignedOption,
     SigningKeyOption,
     TrustedKeysOption,
+    check_signing,
     load_signing_key,
-    sign_republish,
+    resigning,
     sign_upload,
-    trusted_keys,
 )
-from overair.packages import (
-    DESCRIPTOR_FILE,
-    Descriptor,
-    InvalidBundle,
-    rewrite_archive,
-    top_folder,
-    zip_directory,
-)
+from overair.selection import semver
 
 app = typer.Typer(help="Publish and steer releases.", no_args_is_help=True)
 
-Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
-Deployment = Annotated[str, typer.Option("--deployment", help="The deployment.")]
+MAX_TARGET_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_BUILD_NUMBER = 2**31 - 1
+"""The server's limits on a release's fields (its API answers 422 past them)."""
 
 
 def _check_rollout(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 100:
         raise typer.BadParameter(f"{value} is outside 1-100: give the percentage of devices, e.g. 25 or 100.")
+    return value
+
+
+ConfirmOption = Annotated[
+    str | None,
+    typer.Option(
+        "--confirm",
+        metavar="LABEL",
+        help="Repeat the release's label to send a disabled or failing release back to devices on purpose.",
+    ),
+]
+
+
+def _check_target(value: str | None) -> str | None:
+    """A target version range as the server reads it (its semver module), trimmed; else a usage error."""
+    if value is None:
+        return None
+    target = value.strip()
+    if len(target) > MAX_TARGET_LENGTH or semver.valid_range(target) is None:
+        raise typer.BadParameter(
+            f'"{value}" is not a valid target version: use an exact version like 1.0.0 or an npm-style range '
+            'like "^1.2.0", "1.2.x", ">=1.0.0 <2.0.0" or "*".'
+        )
+    return target
+
+
+def _check_description(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_DESCRIPTION_LENGTH:
+        raise typer.BadParameter(
+            f"{len(value):,} characters is too long: at most {MAX_DESCRIPTION_LENGTH:,}."
+        )
+    return value
+
+
+def _check_build_number(value: int | None) -> int | None:
+    if value is not None and value > MAX_BUILD_NUMBER:
+        raise typer.BadParameter(f"{value} is too large: build numbers go up to {MAX_BUILD_NUMBER:,}.")
+    return value
+
+
+def _check_platform(value: str | None) -> str | None:
+    if value is not None and value not in RN_BUNDLE_FILES:
+        raise typer.BadParameter(f"{value!r} is not a React Native platform: give ios or android.")
     return value
 
 
@@ -55,155 +122,54 @@ Rollout = Annotated[
         "--rollout-percentage", callback=_check_rollout, help="Share of devices (1-100) that get the release."
     ),
 ]
-MANDATORY_HELP = "Devices must install it: --mandatory alone means true; --mandatory false makes it optional."
-DISABLED_HELP = "Hide it from devices (true) or show it again (false)."
+Mandatory = Annotated[
+    str | None,
+    typer.Option(
+        "--mandatory",
+        help="Devices must install it: --mandatory alone means true; --mandatory false makes it optional.",
+    ),
+]
+Disabled = Annotated[
+    str | None, typer.Option("--disabled", help="Hide it from devices (true) or show it again (false).")
+]
+BuildNumber = Annotated[
+    int | None,
+    typer.Option(
+        "--build-number", min=0, callback=_check_build_number, help="Only binaries with this build number."
+    ),
+]
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-    )
+def _target_option(help_text: str) -> Any:
+    return typer.Option("--target-version", callback=_check_target, help=help_text)
 
 
-class _ProgressReader:
-    """A file wrapper that advances a progress bar as httpx reads the upload."""
-
-    def __init__(self, stream: IO[bytes], progress: Progress, task: Any) -> None:
-        self._stream = stream
-        self._progress = progress
-        self._task = task
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._stream.read(size)
-        self._progress.advance(self._task, len(chunk))
-        return chunk
-
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._stream.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._stream.tell()
+def _description_option(help_text: str) -> Any:
+    return typer.Option("--description", callback=_check_description, help=help_text)
 
 
-def _package(bundle: Path, workdir: Path) -> Path:
-    if not bundle.exists():
-        raise CliError(f"The bundle {bundle} does not exist: pass --bundle with a folder or a .zip file.")
-    if bundle.is_file():
-        return bundle
-    archive = workdir / "bundle.zip"
-    with _progress() as progress:
-        task = progress.add_task("Packaging", total=None)
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        try:
-            zip_directory(bundle, archive, progress=advance)
-        except InvalidBundle as exc:
-            raise CliError(exc.message) from None
-    return archive
+def _deployment_path(project_name: str, deployment: str) -> str:
+    return f"/apps/{quote(project_name)}/deployments/{quote(deployment)}"
 
 
-def _print_warnings(release: dict[str, Any]) -> None:
+def _print_warnings(release: Mapping[str, Any]) -> None:
     for warning in release.get("warnings", []):
-        console.print(f"[yellow]Warning:[/] {warning}", soft_wrap=True)
+        console.print(f"[yellow]Warning:[/] {plain(warning)}", highlight=False)
 
 
-def _run_build(command: str | list[str], cwd: Path | None = None, what: str = "build command") -> None:
-    """Run the build command (a shell line, or an argv list run without a shell) in ``cwd``, streaming its
-    output; stop with its exit status if it fails."""
-    shown = command if isinstance(command, str) else " ".join(command)
-    console.print(f"Building: {shown}", highlight=False)
-    try:
-        status = subprocess.run(command, shell=isinstance(command, str), cwd=cwd, check=False).returncode
-    except OSError as exc:
-        raise CliError(f"Could not run the {what} {shown!r}: {exc}") from None
-    if status != 0:
-        err_console.print(f"[red]Error:[/] the {what} failed with exit status {status}; nothing was pushed.")
-        raise typer.Exit(status)
-
-
-_RN_BUNDLE_FILES = {"ios": "main.jsbundle", "android": "index.android.bundle"}
-"""The bundle file name react-native-code-push expects per platform (as ``code-push release-react``)."""
-
-
-def _check_platform(value: str | None) -> str | None:
-    if value is not None and value not in _RN_BUNDLE_FILES:
-        raise typer.BadParameter(f"{value!r} is not a React Native platform: give ios or android.")
-    return value
-
-
-def _bundle_react_native(platform: str, project: Path, workdir: Path) -> Path:
-    """Run ``react-native bundle`` as ``code-push release-react`` does, into ``<tmp>/CodePush``; returns
-    the folder to zip (``<tmp>``), so the archive's entries are ``CodePush/...``."""
-    if not project.is_dir():
-        raise CliError(
-            f"The project folder {project} does not exist: pass --project-dir with your app's folder."
-        )
-    root = workdir / "react-native"
-    output = root / "CodePush"
-    output.mkdir(parents=True)
-    entry = f"index.{platform}.js" if (project / f"index.{platform}.js").is_file() else "index.js"
-    command = [
-        "npx",
-        "--no",
-        "react-native",
-        "bundle",
-        "--platform",
-        platform,
-        "--dev",
-        "false",
-        "--entry-file",
-        entry,
-        "--bundle-output",
-        str(output / _RN_BUNDLE_FILES[platform]),
-        "--assets-dest",
-        str(output),
-    ]
-    _run_build(command, cwd=project, what="react-native bundle command")
-    return root
-
-
-def _describe(archive: Path, descriptor: Descriptor, workdir: Path) -> Path:
-    """The archive with the project's descriptor as overair.json (next to the bundle's files)."""
-    with zipfile.ZipFile(archive) as zf:
-        names = [n for n in zf.namelist() if not n.endswith("/" + DESCRIPTOR_FILE) and n != DESCRIPTOR_FILE]
-    name = top_folder(names) + DESCRIPTOR_FILE
-    described = workdir / "described.zip"
-    data = json.dumps(descriptor.to_json(), indent=2).encode()
-    rewrite_archive(archive, described, lambda entry: entry == name, {name: data})
-    return described
-
-
-def _upload(api: Api, path: str, archive: Path, options: dict[str, Any]) -> Any:
-    size = archive.stat().st_size
-    with archive.open("rb") as stream, _progress() as progress:
-        task = progress.add_task("Uploading", total=size)
-        reader = _ProgressReader(stream, progress, task)
-        return api.post(
-            path,
-            files={"package": ("bundle.zip", reader, "application/zip")},
-            data={"release": json.dumps(options)},
-        )
-
-
-def _audience(api: Api, project_name: str, deployment: str, release: dict[str, Any]) -> str:
-    """How many active devices run a release for the new release's target, from the server's metrics."""
+def _audience(api: Api, project_name: str, deployment: str, release: Mapping[str, Any]) -> int | None:
+    """How many active devices run a release for the new release's target (None: no metrics)."""
     target = release["target_version"]
     try:
-        body = api.get(
-            f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/metrics", params={"hours": 1}
-        )
-        labels = body.get("labels", []) if isinstance(body, dict) else []
-        devices = sum(int(x.get("active", 0)) for x in labels if x.get("target_version") == target)
-    except (CliError, ValueError, TypeError, AttributeError):
+        labels = by_label(deployment_metrics(api, project_name, deployment)).values()
+        return sum(int(x.get("active", 0)) for x in labels if x.get("target_version") == target)
+    except (CliError, ValueError, TypeError, AttributeError, KeyError):
+        return None
+
+
+def _audience_sentence(devices: int | None, release: Mapping[str, Any]) -> str:
+    target = release["target_version"]
+    if devices is None:
         return "Active devices: not known (the server reports no metrics)."
     if not devices:
         return f"No active devices reported yet on {target}."
@@ -214,26 +180,36 @@ def _audience(api: Api, project_name: str, deployment: str, release: dict[str, A
     return f"Rolled out to {share}% of {devices:,} active devices on {target}{reach}."
 
 
+def _check_bundle_flags(bundle: Path | None, react_native: str | None, build: str | None) -> None:
+    if bundle is None and react_native is None:
+        raise CliError(
+            "Nothing to push: pass --bundle with the bundle folder or .zip, or --react-native ios|android "
+            "to bundle a React Native app."
+        )
+    if bundle is not None and react_native is not None:
+        raise CliError(
+            "Pass either --bundle or --react-native, not both: --react-native builds the bundle itself."
+        )
+    if bundle is not None and build is None and not bundle.expanduser().exists():
+        raise CliError(f"The bundle {bundle} does not exist: pass --bundle with a folder or a .zip file.")
+
+
 @app.command("push-update")
 def push_update(
     project_name: Project,
-    target_version: Annotated[
-        str, typer.Option("--target-version", help='Binary version: "1.0.0" or a range like "^1.0.0".')
-    ],
+    target_version: Annotated[str, _target_option('Binary version: "1.0.0" or a range like "^1.0.0".')],
     bundle: Annotated[
         Path | None,
         typer.Option(
             "--bundle", help="The bundle folder (zipped for you) or a .zip; not with --react-native."
         ),
     ] = None,
-    build_number: Annotated[
-        int | None, typer.Option("--build-number", min=0, help="Only binaries with this build number.")
-    ] = None,
+    build_number: BuildNumber = None,
     rollout_percentage: Rollout = 100,
-    mandatory: Annotated[str | None, typer.Option("--mandatory", help=MANDATORY_HELP)] = None,
-    disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
+    mandatory: Mandatory = None,
+    disabled: Disabled = None,
     deployment: Deployment = "Production",
-    description: Annotated[str, typer.Option("--description", help="What changed, shown to users.")] = "",
+    description: Annotated[str, _description_option("What changed, shown to users.")] = "",
     build: Annotated[
         str | None,
         typer.Option(
@@ -277,17 +253,9 @@ def push_update(
             "a CodePush/ folder) and push that instead of --bundle.",
         ),
     ] = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Package the bundle and publish it as the deployment's next release."""
-    if bundle is None and react_native is None:
-        raise CliError(
-            "Nothing to push: pass --bundle with the bundle folder or .zip, or --react-native ios|android "
-            "to bundle a React Native app."
-        )
-    if bundle is not None and react_native is not None:
-        raise CliError(
-            "Pass either --bundle or --react-native, not both: --react-native builds the bundle itself."
-        )
     options: dict[str, Any] = {
         "target_version": target_version,
         "build_number": build_number,
@@ -297,103 +265,159 @@ def push_update(
         "description": description,
         "allow_destructive_model_change": allow_destructive_model_change,
     }
+    _check_bundle_flags(bundle, react_native, build)
+    project = (project_dir or Path.cwd()).expanduser() if react_native is not None else None
+    if project is not None and not project.is_dir():
+        raise CliError(
+            f"The project folder {project} does not exist: pass --project-dir with your app's folder."
+        )
     key = load_signing_key(signing_key) if signing_key is not None else None
+    codepush_key = load_private_key(private_key.expanduser()) if private_key is not None else None
+    path = _deployment_path(project_name, deployment)
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
-        api.get(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases")  # fail fast on names
+        api.get(f"{path}/releases")  # the app and the deployment exist: before building or uploading
+        check_signing(api, project_name, key is not None)
         if build is not None:
-            _run_build(build)
-        if react_native is not None:
-            project = (project_dir or Path.cwd()).expanduser()
-            bundle = _bundle_react_native(react_native, project, Path(work))
+            run_build(build)
+        if react_native is not None and project is not None:
+            bundle = bundle_react_native(react_native, project, Path(work))
         assert bundle is not None
-        archive = _package(bundle.expanduser(), Path(work))
-        if project_dir is not None:
-            archive = _describe(archive, describe_project(project_dir.expanduser()), Path(work))
-        if private_key is not None:
+        descriptor = describe_project(project_dir.expanduser()) if project_dir is not None else None
+        archive = package(bundle.expanduser(), Path(work))
+        if descriptor is not None:
+            archive = describe(archive, descriptor, Path(work))
+        if codepush_key is not None:
             signed = Path(work) / "signed.zip"
-            sign_archive(archive, private_key.expanduser(), signed)
+            sign_archive(archive, codepush_key, signed)
             archive = signed
-            console.print(f"Signed with {private_key} (.codepushrelease, RS256).")
+            say(f"Signed with {private_key} (.codepushrelease, RS256).")
         if key is not None:
             options["signed"] = sign_upload(
                 api, key, project_name, deployment, archive, target_version, build_number
             )
-        release = _upload(
-            api, f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", archive, options
+        release = upload(api, f"{path}/releases", archive, options)
+        devices = _audience(api, project_name, deployment, release)
+    page = f"{api.login.server}/console{path}/releases/{quote(release['label'])}"
+
+    def human() -> None:
+        built = f" build {release['build_number']}" if release["build_number"] is not None else ""
+        kind = "mandatory" if release["mandatory"] else "optional"
+        console.print(
+            f"[green]Released {release['label']}[/] to {plain(release['deployment'])} of "
+            f"{plain(project_name)}: {kind}, {release['rollout']}% of devices on "
+            f"{plain(release['target_version'])}{built} ({release['file_count']} files, "
+            f"{release['size']:,} bytes).",
+            highlight=False,
         )
-        audience = _audience(api, project_name, deployment, release)
-    build = f" build {release['build_number']}" if release["build_number"] is not None else ""
-    kind = "mandatory" if release["mandatory"] else "optional"
-    console.print(
-        f"[green]Released {release['label']}[/] to {release['deployment']} of {project_name}: "
-        f"{kind}, {release['rollout']}% of devices on {release['target_version']}{build} "
-        f"({release['file_count']} files, {release['size']:,} bytes)."
-    )
-    if release.get("sync_before_update"):
-        console.print("Devices install it only after their offline data is synced (sync before update).")
-    console.print(audience, highlight=False)
-    _print_warnings(release)
-    page = (
-        f"{api.login.server}/console/apps/{quote(project_name)}/deployments/{quote(deployment)}"
-        f"/releases/{quote(release['label'])}"
-    )
-    console.print(f"Watch it in the console: {page}", soft_wrap=True, highlight=False)
-    console.print(f'or with: overair release list --project-name "{project_name}"')
+        if release.get("sync_before_update"):
+            say("Devices install it only after their offline data is synced (sync before update).")
+        say(_audience_sentence(devices, release))
+        _print_warnings(release)
+        say(f"Watch it in the console: {page}")
+        say(f'or with: overair release list --project-name "{project_name}"')
+
+    document = {
+        "app": project_name,
+        "release": documents.release(release),
+        "active_devices_on_target": devices,
+        "console_url": page,
+    }
+    if json_output:
+        _print_warnings(release)  # in the document too; on stderr so that a CI log shows them
+    emit(json_output, document, human)
+
+
+def _label_cell(r: Mapping[str, Any]) -> str:
+    """The label, with where its content came from for a rollback or a promotion (as the console shows)."""
+    if r["method"] == "upload" or not r.get("origin_label"):
+        return str(r["label"])
+    elsewhere = r.get("origin_deployment")
+    where = f" ({elsewhere})" if elsewhere and elsewhere != r["deployment"] else ""
+    return f"{r['label']} ({r['method']} of {r['origin_label']}{where})"
+
+
+HISTORY_COLUMNS = (
+    "Label",
+    "Version range",
+    "Build",
+    "Rollout",
+    "Mandatory",
+    "Status",
+    "Downloads",
+    "Installs",
+    "Failures",
+    "Failure rate",
+    "Rollbacks",
+    "Active devices",
+    "Published",
+    "By",
+)
+"""The console's release history columns in its order (label, version range, rollout, status, installs,
+failure rate, published), with the CLI's extra ones between them."""
 
 
 @app.command("list")
-def list_releases(project_name: Project, deployment: Deployment = "Production") -> None:
-    """Show the deployment's releases with their targeting, rollout and metrics."""
+def list_releases(
+    project_name: Project,
+    deployment: Deployment = "Production",
+    oldest_first: OldestFirst = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Show the deployment's releases, newest first, with their targeting, rollout and metrics (the
+    console's release history)."""
     with Api() as api:
-        path = f"/apps/{quote(project_name)}/deployments/{quote(deployment)}"
-        releases = api.get(f"{path}/releases")
-        labels = api.get(f"{path}/metrics", params={"hours": 1})["labels"]
-    failed = [m for m in labels if m.get("last_failure")]
-    if not releases:
-        console.print(
-            f"{deployment} of {project_name} has no release yet. "
-            "Publish one with: overair release push-update"
-        )
-        return
-    table = Table(title=f"{project_name} / {deployment}")
-    for column in (
-        "Label",
-        "Target",
-        "Build",
-        "Rollout",
-        "Mandatory",
-        "Disabled",
-        "Released",
-        "Method",
-        "Downloads",
-        "Installs",
-        "Failures",
-        "Rollbacks",
-    ):
-        table.add_column(column)
-    for r in releases:
-        method = r["method"] + (f" of {r['origin_label']}" if r["origin_label"] else "")
-        add_text_row(
-            table,
-            r["label"],
-            r["target_version"],
-            "-" if r["build_number"] is None else str(r["build_number"]),
-            f"{r['rollout']}%",
-            "yes" if r["mandatory"] else "no",
-            "yes" if r["disabled"] else "no",
-            when(r["released_at"]),
-            method,
-            str(r["downloads"]),
-            str(r["installs"]),
-            str(r["failures"]),
-            str(r["rollbacks"]),
-        )
-    console.print(table)
-    for m in failed:
-        at = f" ({when(m['last_failure_at'])})" if m.get("last_failure_at") else ""
-        console.print(
-            f"{m['label']} last failed: {plain(m['last_failure'])}{at}", soft_wrap=True, highlight=False
-        )
+        releases = list(api.get(f"{_deployment_path(project_name, deployment)}/releases"))
+        metrics = by_label(deployment_metrics(api, project_name, deployment))
+    if not oldest_first:
+        releases.reverse()
+
+    def human() -> None:
+        if not releases:
+            say(
+                f"{deployment} of {project_name} has no release yet. Publish one with: overair release "
+                "push-update"
+            )
+            return
+        numeric = HISTORY_COLUMNS[6:12]
+        table = new_table(*HISTORY_COLUMNS, title=f"{project_name} / {deployment}", numeric=numeric)
+        for r in releases:
+            health = metrics.get(r["label"])
+            add_text_row(
+                table,
+                _label_cell(r),
+                r["target_version"],
+                "-" if r["build_number"] is None else str(r["build_number"]),
+                f"{r['rollout']}%",
+                "yes" if r["mandatory"] else "no",
+                "disabled" if r["disabled"] else "enabled",
+                str(r["downloads"]),
+                str(r["installs"]),
+                str(r["failures"]),
+                failure_rate(health),
+                str(r["rollbacks"]),
+                str(health["active"]) if health else "-",
+                when(r["released_at"]),
+                r.get("released_by") or "-",
+            )
+        console.print(table)
+        last_failures([metrics[r["label"]] for r in releases if r["label"] in metrics])
+
+    document = {
+        "app": project_name,
+        "deployment": deployment,
+        "releases": [{**documents.release(r), **documents.health(metrics.get(r["label"]))} for r in releases],
+    }
+    emit(json_output, document, human)
+
+
+def _published(json_output: bool, project_name: str, release: Mapping[str, Any], sentence: str) -> None:
+    """The release a rollback, patch or promote made or changed: the sentence, or the JSON document."""
+
+    def human() -> None:
+        console.print(sentence, highlight=False)
+
+    emit(json_output, {"app": project_name, "release": documents.release(release)}, human)
+    _print_warnings(release)  # after the sentence, or on stderr under --json
 
 
 @app.command("rollback-update")
@@ -407,6 +431,7 @@ def rollback_update(
         str | None,
         typer.Option(
             "--target-version",
+            callback=_check_target,
             help="Republish the content for this target instead of its own: needed when the older release "
             "does not reach every device of the newest one (give the newest one's target).",
         ),
@@ -415,31 +440,33 @@ def rollback_update(
     signing_key: SigningKeyOption = None,
     trusted_key: TrustedKeysOption = None,
     allow_unsigned_origin: AllowUnsignedOption = False,
+    confirm: ConfirmOption = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Go back to an older release: its content is republished as a new label, so every device moves back."""
-    key = load_signing_key(signing_key) if signing_key is not None else None
-    body: dict[str, Any] = {"label": label, "target_version": target_version}
+    resign = resigning(signing_key, trusted_key, allow_unsigned_origin)
+    body: dict[str, Any] = {"label": label, "target_version": target_version, "confirm": confirm}
+    path = _deployment_path(project_name, deployment)
     with Api() as api:
-        if key is not None:
-            body["signed"] = sign_republish(
+        if resign is not None:
+            body["signed"] = resign.sign(
                 api,
-                key,
                 project_name,
                 source=deployment,
                 destination=deployment,
                 label=label,
                 back=2,
-                trusted=trusted_keys(key, trusted_key),
-                allow_unsigned=allow_unsigned_origin,
                 target_version=target_version,
             )
-        release = api.post(f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollback", json=body)
-    console.print(
-        f"[green]Rolled back {deployment} of {project_name}:[/] {release['label']} now serves the content of "
-        f"{release['origin_label']} for {release['target_version']}. Devices get it at their next update "
-        "check."
+        release = api.post(f"{path}/rollback", json=body)
+    _published(
+        json_output,
+        project_name,
+        release,
+        f"[green]Rolled back {plain(deployment)} of {plain(project_name)}:[/] {release['label']} now serves "
+        f"the content of {release['origin_label']} for {release['target_version']}. Devices get it at their "
+        "next update check.",
     )
-    _print_warnings(release)
 
 
 @app.command("patch-update")
@@ -448,43 +475,56 @@ def patch_update(
     label: Annotated[str | None, typer.Option("--label", help="The release to change (e.g. v2).")] = None,
     target_version: Annotated[
         str | None,
-        typer.Option(
-            "--target-version",
-            help="Without --label: change the newest release for this version. With --label: the new target.",
+        _target_option(
+            "Without --label: change the newest release for this version. With --label: the new target."
         ),
     ] = None,
     build_number: Annotated[
         int | None,
-        typer.Option("--build-number", min=0, help="Like --target-version: picks the release, or sets it."),
+        typer.Option(
+            "--build-number",
+            min=0,
+            callback=_check_build_number,
+            help="Like --target-version: picks the release, or sets it.",
+        ),
     ] = None,
     rollout_percentage: Rollout = None,
-    mandatory: Annotated[str | None, typer.Option("--mandatory", help=MANDATORY_HELP)] = None,
-    disabled: Annotated[str | None, typer.Option("--disabled", help=DISABLED_HELP)] = None,
-    description: Annotated[str | None, typer.Option("--description", help="New description.")] = None,
+    mandatory: Mandatory = None,
+    disabled: Disabled = None,
+    description: Annotated[str | None, _description_option("New description.")] = None,
     deployment: Deployment = "Production",
+    confirm: ConfirmOption = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Change a pushed release: raise its rollout, make it mandatory or optional, disable or enable it."""
-    body: dict[str, Any] = {
+    changes: dict[str, Any] = {
         "rollout": rollout_percentage,
         "mandatory": parse_bool("--mandatory", mandatory),
         "disabled": parse_bool("--disabled", disabled),
         "description": description,
     }
     if label:
-        body.update(label=label, target_version=target_version, build_number=build_number)
+        changes.update(target_version=target_version, build_number=build_number)
+        picked: dict[str, Any] = {"label": label}
     else:
-        body.update(match_target_version=target_version, match_build_number=build_number)
-    body = {k: v for k, v in body.items() if v is not None}
-    with Api() as api:
-        release = api.patch(
-            f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/releases", json=body
+        picked = {"match_target_version": target_version, "match_build_number": build_number}
+    if all(value is None for value in changes.values()):
+        raise CliError(
+            "Nothing to change: pass --rollout-percentage, --mandatory, --disabled or --description"
+            + (" (or, with --label, a new --target-version or --build-number)." if label else ".")
         )
+    body = {k: v for k, v in {**picked, **changes, "confirm": confirm}.items() if v is not None}
+    with Api() as api:
+        release = api.patch(f"{_deployment_path(project_name, deployment)}/releases", json=body)
     state = "disabled" if release["disabled"] else f"{release['rollout']}% of devices"
     kind = "mandatory" if release["mandatory"] else "optional"
-    console.print(
-        f"[green]Updated {release['label']}[/] of {deployment}: {kind}, {state}, target "
-        f"{release['target_version']}"
-        + (f" build {release['build_number']}" if release["build_number"] is not None else "")
+    built = f" build {release['build_number']}" if release["build_number"] is not None else ""
+    _published(
+        json_output,
+        project_name,
+        release,
+        f"[green]Updated {release['label']}[/] of {plain(deployment)}: {kind}, {state}, target "
+        f"{plain(release['target_version'])}{built}",
     )
 
 
@@ -497,19 +537,18 @@ def promote(
         str | None, typer.Option("--label", help="Release of --from; default its newest.")
     ] = None,
     rollout_percentage: Rollout = None,
-    mandatory: Annotated[str | None, typer.Option("--mandatory", help=MANDATORY_HELP)] = None,
-    target_version: Annotated[
-        str | None, typer.Option("--target-version", help="Override the target.")
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option("--description", help="Override the description.")
-    ] = None,
+    mandatory: Mandatory = None,
+    target_version: Annotated[str | None, _target_option("Override the target.")] = None,
+    description: Annotated[str | None, _description_option("Override the description.")] = None,
     signing_key: SigningKeyOption = None,
     trusted_key: TrustedKeysOption = None,
     allow_unsigned_origin: AllowUnsignedOption = False,
+    json_output: JsonOutput = False,
 ) -> None:
     """Publish a tested release of one deployment (Staging) to another (Production)."""
-    key = load_signing_key(signing_key) if signing_key is not None else None
+    if source == destination:
+        raise CliError(f"--from and --to both name {source}: name two different deployments.")
+    resign = resigning(signing_key, trusted_key, allow_unsigned_origin)
     body: dict[str, Any] = {
         "source": source,
         "destination": destination,
@@ -520,24 +559,23 @@ def promote(
         "description": description,
     }
     with Api() as api:
-        if key is not None:
-            body["signed"] = sign_republish(
+        if resign is not None:
+            body["signed"] = resign.sign(
                 api,
-                key,
                 project_name,
                 source=source,
                 destination=destination,
                 label=label,
                 back=1,
-                trusted=trusted_keys(key, trusted_key),
-                allow_unsigned=allow_unsigned_origin,
                 target_version=target_version,
             )
         release = api.post(
             f"/apps/{quote(project_name)}/promote", json={k: v for k, v in body.items() if v is not None}
         )
-    console.print(
-        f"[green]Promoted {release['origin_label']} of {source}[/] to {destination} as {release['label']} "
-        f"({release['rollout']}% of devices on {release['target_version']})."
+    _published(
+        json_output,
+        project_name,
+        release,
+        f"[green]Promoted {release['origin_label']} of {plain(source)}[/] to {plain(destination)} as "
+        f"{release['label']} ({release['rollout']}% of devices on {plain(release['target_version'])}).",
     )
-    _print_warnings(release)

@@ -5,16 +5,28 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from rich.table import Table
 
+from overair.cli import documents
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import add_text_row, console, when
+from overair.cli.output import (
+    JsonOutput,
+    Project,
+    add_text_row,
+    console,
+    emit,
+    new_table,
+    plain,
+    print_table,
+    say,
+    when,
+)
 from overair.packages import Limits, inspect_archive
 from overair.packages import signing as sig
 
@@ -23,7 +35,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Project = Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")]
 TrustedKeysOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -84,6 +95,7 @@ def generate(
     out: Annotated[
         Path, typer.Option("--out", help="Where to write the private key (PEM); never overwritten.")
     ] = Path("overair-signing.key"),
+    json_output: JsonOutput = False,
 ) -> None:
     """Make a new Ed25519 key pair: the private key stays with the publisher, offline."""
     out = out.expanduser()
@@ -98,11 +110,19 @@ def generate(
         stream.write(sig.private_key_pem(key))
     public = sig.public_key_text(key)
     out.with_name(out.name + ".pub").write_text(public + "\n")
-    console.print(f"[green]Wrote the private key to {out}[/] (mode 600; keep it offline, never commit it).")
-    console.print(f"Public key {sig.key_id(key)}: {public}", soft_wrap=True, highlight=False)
-    console.print("Next:")
-    console.print(f'    overair keys add --project-name "CoolApp" {public}', soft_wrap=True, highlight=False)
-    console.print("and give the public key to the app's engine: UpdateEngine(..., public_keys=[...]).")
+
+    def human() -> None:
+        console.print(
+            f"[green]Wrote the private key to {plain(str(out))}[/] (mode 600; keep it offline, never commit "
+            "it)."
+        )
+        say(f"Public key {sig.key_id(key)}: {public}")
+        say("Next:")
+        say(f'    overair keys add --project-name "CoolApp" {public}')
+        say("and give the public key to the app's engine: UpdateEngine(..., public_keys=[...]).")
+
+    document = {"key_id": sig.key_id(key), "public_key": public, "private_key_file": str(out)}
+    emit(json_output, {"signing_key": document}, human)
 
 
 @app.command("add")
@@ -113,71 +133,114 @@ def add(
         typer.Argument(help='"ed25519:…" as generate prints it, or a key file (.pub or the private key).'),
     ],
     name: Annotated[str, typer.Option("--name", help="Who or what holds the key, e.g. release-laptop.")] = "",
+    json_output: JsonOutput = False,
 ) -> None:
     """Trust a public key for the app's releases. From then on, unsigned releases are refused."""
     text = _public_key_argument(public_key)
     with Api() as api:
         key = api.post(f"/apps/{quote(project_name)}/signing-keys", json={"public_key": text, "name": name})
-    console.print(
-        f"[green]Added signing key {key['key_id']}[/] to {project_name}. Releases must now be signed: "
-        "pass --signing-key to push-update, promote and rollback-update."
+    emit(
+        json_output,
+        {"app": project_name, "signing_key": documents.signing_key(key)},
+        lambda: console.print(
+            f"[green]Added signing key {key['key_id']}[/] to {plain(project_name)}. Releases must now be "
+            "signed: pass --signing-key to push-update, promote and rollback-update."
+        ),
     )
 
 
 @app.command("list")
-def list_keys(project_name: Project) -> None:
+def list_keys(project_name: Project, json_output: JsonOutput = False) -> None:
     """Show the app's signing keys, active and retired."""
     with Api() as api:
         keys = api.get(f"/apps/{quote(project_name)}/signing-keys")
-    if not keys:
-        console.print(
-            f"{project_name} has no signing keys: its releases are not signed. Add one with: "
-            "overair keys generate, then overair keys add"
-        )
-        return
-    table = Table("Key id", "Name", "Added by", "Added", "State", "Public key")
+    table = new_table("Key id", "Name", "Added by", "Added", "State", "Public key")
     for k in keys:
         state = f"retired {when(k['retired_at'])}" if k["retired_at"] else "active"
         add_text_row(
             table, k["key_id"], k["name"], k["added_by"], when(k["added_at"]), state, k["public_key"]
         )
-    console.print(table)
+    empty = (
+        f"{project_name} has no signing keys: its releases are not signed. Add one with: overair keys "
+        "generate, then overair keys add"
+    )
+    emit(
+        json_output,
+        {"app": project_name, "signing_keys": [documents.signing_key(k) for k in keys]},
+        lambda: print_table(table, empty),
+    )
 
 
 @app.command("retire")
 def retire(
     project_name: Project,
     key_id: Annotated[str, typer.Argument(help="The key id (overair keys list).")],
+    json_output: JsonOutput = False,
 ) -> None:
     """Stop accepting releases signed with a key (for rotation, or when it may be compromised)."""
     with Api() as api:
         key = api.post(f"/apps/{quote(project_name)}/signing-keys/{quote(key_id)}/retire")
-    console.print(
-        f"[green]Retired {key['key_id']}[/] of {project_name}: new releases signed with it are refused. "
-        "Ship app binaries that list it in retired_keys so devices refuse it too."
+    emit(
+        json_output,
+        {"app": project_name, "signing_key": documents.signing_key(key)},
+        lambda: console.print(
+            f"[green]Retired {key['key_id']}[/] of {plain(project_name)}: new releases signed with it are "
+            "refused. Ship app binaries that list it in retired_keys so devices refuse it too."
+        ),
     )
 
 
 @app.command("server")
-def server_key() -> None:
+def server_key(json_output: JsonOutput = False) -> None:
     """Print the server's own public key, which signs update-check answers (for the engine's server_key)."""
     with Api() as api:
         key = api.get("/server-key")
-    console.print(key["public_key"], soft_wrap=True, highlight=False)
+    emit(json_output, {"public_key": key["public_key"]}, lambda: say(key["public_key"]))
 
 
 # -- signing releases ------------------------------------------------------------------------------
 
 
-def _next(api: Api, project_name: str, deployment: str) -> dict[str, Any]:
-    result: dict[str, Any] = api.get(
+def check_signing(api: Api, project_name: str, signing: bool) -> None:
+    """Before an upload: refuse what the server would refuse after it, an unsigned release of an app with
+    active signing keys, or a signed one of an app without any (the server checks again)."""
+    keys: list[dict[str, Any]] = api.get(f"/apps/{quote(project_name)}/signing-keys")
+    active = sum(1 for k in keys if not k.get("retired_at"))
+    if active and not signing:
+        raise CliError(
+            f'"{project_name}" accepts signed releases only ({active} active signing key'
+            f"{'' if active == 1 else 's'}): pass --signing-key with the private key made by overair keys "
+            "generate. Nothing was uploaded."
+        )
+    if signing and not active:
+        raise CliError(
+            f'"{project_name}" has no active signing key to check the signature with: add the public key '
+            f'first with: overair keys add --project-name "{project_name}" PUBLIC_KEY. Nothing was uploaded.'
+        )
+
+
+def _sign_next(
+    api: Api,
+    key: Ed25519PrivateKey,
+    project_name: str,
+    deployment: str,
+    content: dict[str, Any],
+    origin: str = "",
+) -> dict[str, str]:
+    """Sign the manifest of the deployment's next release (its label and sequence from the server) with
+    ``content``: target_version, build_number, package_hash, download_limit and files."""
+    upcoming: dict[str, Any] = api.get(
         f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/next-release"
     )
-    return result
-
-
-def _signed(manifest: sig.ReleaseManifest, key: Ed25519PrivateKey) -> dict[str, str]:
+    manifest = sig.ReleaseManifest(
+        app=project_name,
+        deployment=deployment,
+        label=upcoming["label"],
+        sequence=upcoming["sequence"],
+        **content,
+    )
     data, signature = sig.sign_manifest(manifest, key)
+    say(f"Signed {manifest.label} (sequence {manifest.sequence}{origin}) with key {sig.key_id(key)}.")
     return {"manifest": base64.b64encode(data).decode(), "signature": signature}
 
 
@@ -192,20 +255,14 @@ def sign_upload(
 ) -> dict[str, str]:
     """Sign the release that uploading ``archive`` will create."""
     info = inspect_archive(archive, Limits())
-    upcoming = _next(api, project_name, deployment)
-    manifest = sig.ReleaseManifest(
-        app=project_name,
-        deployment=deployment,
-        label=upcoming["label"],
-        sequence=upcoming["sequence"],
-        target_version=target_version.strip(),
-        build_number=build_number,
-        package_hash=info.package_hash,
-        download_limit=info.archive_size,
-        files=sig.signed_files(info.manifest),
-    )
-    console.print(f"Signed {manifest.label} (sequence {manifest.sequence}) with key {sig.key_id(key)}.")
-    return _signed(manifest, key)
+    content = {
+        "target_version": target_version.strip(),
+        "build_number": build_number,
+        "package_hash": info.package_hash,
+        "download_limit": info.archive_size,
+        "files": sig.signed_files(info.manifest),
+    }
+    return _sign_next(api, key, project_name, deployment, content)
 
 
 def _origin_files(
@@ -272,36 +329,47 @@ def _pick(api: Api, project_name: str, deployment: str, label: str | None, back:
     return history[-back]
 
 
-def sign_republish(
-    api: Api,
-    key: Ed25519PrivateKey,
-    project_name: str,
-    *,
-    source: str,
-    destination: str,
-    label: str | None,
-    back: int,
-    trusted: list[Ed25519PublicKey],
-    allow_unsigned: bool = False,
-    target_version: str | None = None,
-) -> dict[str, str]:
-    """Sign the release a promote (``back=1``) or rollback (``back=2``) will create from an older one."""
-    origin = _pick(api, project_name, source, label, back)
-    files = _origin_files(api, project_name, source, origin, trusted, allow_unsigned)
-    upcoming = _next(api, project_name, destination)
-    manifest = sig.ReleaseManifest(
-        app=project_name,
-        deployment=destination,
-        label=upcoming["label"],
-        sequence=upcoming["sequence"],
-        target_version=(target_version or origin["target_version"]).strip(),
-        build_number=origin["build_number"],
-        package_hash=origin["package_hash"],
-        download_limit=origin["size"],
-        files=files,
-    )
-    console.print(
-        f"Signed {manifest.label} (sequence {manifest.sequence}, content of {origin['label']}) with key "
-        f"{sig.key_id(key)}."
-    )
-    return _signed(manifest, key)
+@dataclass(frozen=True)
+class Resigning:
+    """How a promote or a rollback signs the release it makes from an older one: the publisher's key, the
+    public keys the older release may be signed with, and whether an unsigned one may be signed."""
+
+    key: Ed25519PrivateKey
+    trusted: list[Ed25519PublicKey]
+    allow_unsigned: bool
+
+    def sign(
+        self,
+        api: Api,
+        project_name: str,
+        *,
+        source: str,
+        destination: str,
+        label: str | None,
+        back: int,
+        target_version: str | None = None,
+    ) -> dict[str, str]:
+        """Sign the release a promote (``back=1``) or rollback (``back=2``) will create from an older one."""
+        origin = _pick(api, project_name, source, label, back)
+        files = _origin_files(api, project_name, source, origin, self.trusted, self.allow_unsigned)
+        content = {
+            "target_version": (target_version or origin["target_version"]).strip(),
+            "build_number": origin["build_number"],
+            "package_hash": origin["package_hash"],
+            "download_limit": origin["size"],
+            "files": files,
+        }
+        return _sign_next(
+            api, self.key, project_name, destination, content, f", content of {origin['label']}"
+        )
+
+
+def resigning(
+    signing_key: Path | None, trusted_key: list[str] | None, allow_unsigned: bool
+) -> Resigning | None:
+    """The ``--signing-key``, ``--trusted-key`` and ``--allow-unsigned-origin`` options, read and checked
+    (before any request), or None without ``--signing-key``."""
+    if signing_key is None:
+        return None
+    key = load_signing_key(signing_key)
+    return Resigning(key, trusted_keys(key, trusted_key), allow_unsigned)

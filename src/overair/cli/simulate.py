@@ -35,7 +35,7 @@ from rich.table import Table
 from overair.cli.config import load_login
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import console
+from overair.cli.output import add_text_row, console, new_table, progress
 from overair.cli.rehearsal import rehearsal_path
 from overair.client import CheckStatus, InstallMode, UpdateEngine, UpdateError
 
@@ -218,18 +218,18 @@ def _run_all(
     pool: ThreadPoolExecutor,
     items: list[T],
     task: Callable[[T], Any],
-    progress: Progress,
+    bars: Progress,
     description: str,
 ) -> list[Any]:
     """``task`` over ``items`` in the pool, advancing a progress bar; results in the order of ``items``.
 
     The first exception raised by a task is raised here, after the remaining tasks were cancelled.
     """
-    bar = progress.add_task(description, total=len(items))
+    bar = bars.add_task(description, total=len(items))
     futures: list[Future[Any]] = []
     for item in items:
         future = pool.submit(task, item)
-        future.add_done_callback(lambda _f: progress.advance(bar))
+        future.add_done_callback(lambda _f: bars.advance(bar))
         futures.append(future)
     done, pending = wait(futures, return_when=FIRST_EXCEPTION)
     for future in done:
@@ -244,12 +244,8 @@ def _run_all(
 
 def _movement_table(summaries: list[LaunchSummary], known: list[str], devices: int) -> Table:
     labels = sorted({label for s in summaries for label in s.running}, key=lambda x: _label_order(x, known))
-    table = Table(title=f"How {devices:,} devices moved, launch by launch")
-    table.add_column("Launch", justify="right")
-    for label in labels:
-        table.add_column(label, justify="right")
-    for column in ("updated", "rolled back", "failed checks"):
-        table.add_column(column, justify="right")
+    headers = ("Launch", *labels, "updated", "rolled back", "failed checks")
+    table = new_table(*headers, title=f"How {devices:,} devices moved, launch by launch", numeric=headers)
     for number, summary in enumerate(summaries, 1):
         table.add_row(
             str(number),
@@ -263,14 +259,13 @@ def _movement_table(summaries: list[LaunchSummary], known: list[str], devices: i
 
 def _rehearsal_table(rehearsal: dict[str, Any]) -> Table:
     """The server's count of what the simulated devices did, per release (never production numbers)."""
-    table = Table(
-        title=f"Rehearsal on {rehearsal['app']} / {rehearsal['deployment']}: the server's count of "
-        "simulated devices"
-    )
-    for column in ("Label", "Rollout", "Downloads", "Installs", "Failures", "Rollbacks", "Active"):
-        table.add_column(column, justify="left" if column == "Label" else "right")
+    numbers = ("Rollout", "Downloads", "Installs", "Failures", "Rollbacks", "Active")
+    where = f"{rehearsal['app']} / {rehearsal['deployment']}"
+    title = f"Rehearsal on {where}: the server's count of simulated devices"
+    table = new_table("Label", *numbers, title=title, numeric=numbers)
     for r in rehearsal["releases"]:
-        table.add_row(
+        add_text_row(
+            table,
             str(r["label"]),
             f"{r['rollout']}%",
             str(r["downloads"]),
@@ -318,12 +313,8 @@ class Fleet:
         """
         limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
         timeout = httpx.Timeout(30.0, connect=10.0)
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
+        bars = progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
         )
         summaries: list[LaunchSummary] = []
         with (
@@ -335,14 +326,14 @@ class Fleet:
             ) as http,
             _pool(workers) as pool,
             _collect_check_failures() as check_failures,
-            progress,
+            bars,
         ):
             width = len(str(devices))
             engines = _run_all(
                 pool,
                 [self.root / f"device-{n:0{width}d}" for n in range(1, devices + 1)],
                 lambda folder: self._device(folder, http),
-                progress,
+                bars,
                 "Preparing devices",
             )
             for launch in range(1, launches + 1):
@@ -350,7 +341,7 @@ class Fleet:
                     pool,
                     engines,
                     lambda engine: launch_device(engine, crash_label),
-                    progress,
+                    bars,
                     f"Launch {launch}/{launches}",
                 )
                 summary = LaunchSummary()

@@ -37,6 +37,7 @@ from overair.protocols.asgi import (
 from overair.protocols.downloads import Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
+from overair.releases.rules import DEPLOYMENT_KEY
 from overair.releases.schemas import ReportStatus
 from overair.releases.snapshots import DeviceSnapshot
 from overair.selection import CurrentMatch, Decision, DecisionKind, DeviceQuery, RolloutHash, semver
@@ -49,7 +50,6 @@ V01_CHECK = V01 + "update_check"
 V01_DEPLOY = V01 + "report_status/deploy"
 V01_DOWNLOAD = V01 + "report_status/download"
 
-_KEY = re.compile(r"^[A-Za-z0-9_-]{10,100}$")
 _MAJOR_ONLY = re.compile(r"^[0-9]+$")
 _MAJOR_MINOR = re.compile(r"^([0-9]+\.[0-9]+)([+-].*)?$", re.DOTALL)
 # JavaScript's String.prototype.trim() removes these (and Python's str.strip() removes \x1c-\x1f too).
@@ -212,7 +212,7 @@ class CodePushProtocol:
         key = raw_key.strip(_JS_SPACE)
         original = js_or(params, "appVersion", "app_version")
         normalised = normalise_app_version(original)
-        if not _KEY.match(key):
+        if DEPLOYMENT_KEY.fullmatch(key) is None:
             await send_bytes(send, 400, BAD_KEY.encode(), [*_HTML, *cors])
             return
         if semver.valid(normalised) is None:

@@ -10,6 +10,7 @@ from overair.releases.apps import new_deployment_key
 from overair.releases.errors import NameTaken
 from overair.releases.models import App, Deployment, Release
 from overair.releases.outputs import deployment_out
+from overair.releases.rules import check_deployment_key
 from overair.releases.schemas import DeploymentCreate, DeploymentOut, NextRelease
 from overair.releases.unit import Changes, touch
 
@@ -41,7 +42,7 @@ class DeploymentService:
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, app_name)
             _check_free(app, spec.name)
-            key = spec.key or new_deployment_key()
+            key = check_deployment_key(spec.key) if spec.key else new_deployment_key()
             if session.scalar(select(Deployment.id).where(Deployment.key == key)) is not None:
                 raise NameTaken("That deployment key is already in use by another deployment.")
             deployment = Deployment(name=spec.name, key=key)

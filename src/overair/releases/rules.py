@@ -11,6 +11,7 @@ management dialects the reference's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -55,6 +56,26 @@ class ReleaseFacts(Protocol):
 
 
 R = TypeVar("R", bound=ReleaseFacts)
+
+
+# -- deployment keys ------------------------------------------------------------------------------------
+
+DEPLOYMENT_KEY = re.compile(r"[A-Za-z0-9_-]{10,100}")
+"""What a deployment key may be: 10-100 letters, digits, ``_`` or ``-``. CodePush clients send no other
+(the reference server's ``isValidKeyField``), and every key CodePush or App Center generated fits; keys
+overair makes are 43 characters."""
+
+
+def check_deployment_key(key: str) -> str:
+    """``key`` if it can be a deployment key (:data:`DEPLOYMENT_KEY`), else :class:`InvalidRelease`."""
+    if DEPLOYMENT_KEY.fullmatch(key) is None:
+        shown = key if len(key) <= 120 else key[:117] + "..."
+        raise InvalidRelease(
+            f'"{shown}" cannot be a deployment key: use 10-100 letters, digits, "_" or "-" (what CodePush '
+            "clients accept; keys CodePush or App Center made fit).",
+            subject={"deployment_key": shown},
+        )
+    return key
 
 
 # -- targets ------------------------------------------------------------------------------------------

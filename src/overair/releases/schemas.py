@@ -70,7 +70,11 @@ class DeploymentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=_NAME, description=_NAME_HELP)
-    key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{8,100}$")
+    key: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="10-100 letters, digits, '_' or '-' (rules.DEPLOYMENT_KEY); default: a new random key.",
+    )
 
 
 class DeploymentRename(BaseModel):

@@ -1,0 +1,74 @@
+"""The objects in the CLI's JSON documents (``--json``), each built field by field from the server's answer.
+
+These are the CLI's own promise to scripts (docs/cli.md, "JSON output", schema
+:data:`overair.cli.output.JSON_SCHEMA`): the server may add fields to its API without them appearing
+here, and a field here changes only with the schema version. Times are ISO 8601 in UTC, as the server
+sends them; absent values are ``null``, never left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Document = dict[str, Any]
+
+
+def _fields(source: Mapping[str, Any], *names: str) -> Document:
+    """``source``'s fields by name, in that order; a name ending in ``?`` may be missing (then ``null``)."""
+    return {name.rstrip("?"): source.get(name[:-1]) if name.endswith("?") else source[name] for name in names}
+
+
+def deployment(d: Mapping[str, Any]) -> Document:
+    """A deployment with its key."""
+    return _fields(d, "name", "key", "latest_label?", "created_at?")
+
+
+def app(a: Mapping[str, Any]) -> Document:
+    """An app with its deployments."""
+    return {
+        **_fields(a, "name", "platforms", "distribution", "created_at?"),
+        "deployments": [deployment(d) for d in a.get("deployments", [])],
+    }
+
+
+def access_key(k: Mapping[str, Any]) -> Document:
+    """An access key as listed (never the key itself)."""
+    return _fields(k, "name", "created_by", "created_at", "last_used_at?", "expires_at?")
+
+
+def release(r: Mapping[str, Any]) -> Document:
+    """A release with its targeting, rollout, origin and report counters."""
+    document = _fields(
+        r,
+        *("label", "deployment", "target_version", "build_number", "rollout", "mandatory", "disabled"),
+        *("description?", "released_at", "released_by?", "method", "origin_label?", "origin_deployment?"),
+        *("package_hash", "size", "file_count", "sync_before_update?", "signing_key_id?"),
+        *("downloads", "installs", "failures", "rollbacks"),
+    )
+    document["description"] = document["description"] or ""
+    document["sync_before_update"] = bool(document["sync_before_update"])
+    return {**document, "warnings": list(r.get("warnings", []))}
+
+
+def health(m: Mapping[str, Any] | None) -> Document:
+    """A release's state on devices from the server's metrics: active devices now, failure rate and the
+    last failure; ``null`` values when the server reports no metrics for it."""
+    return {
+        "active_devices": (m or {}).get("active"),
+        **_fields(m or {}, "failure_rate?", "last_failure?", "last_failure_at?"),
+    }
+
+
+def binary(b: Mapping[str, Any]) -> Document:
+    """A registered store binary and its descriptor."""
+    return {
+        **_fields(b, "version", "build_number?"),
+        "descriptor": dict(b.get("descriptor") or {}),
+        **_fields(b, "registered_by?", "registered_at"),
+    }
+
+
+def signing_key(k: Mapping[str, Any]) -> Document:
+    """A publisher signing key of an app."""
+    return _fields(k, "key_id", "name", "public_key", "added_by", "added_at", "retired_at?")
