@@ -6,7 +6,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from overair.storage import Swept, remove_stale
+
+pytestmark = pytest.mark.no_database
 
 HOUR = 3600.0
 
