@@ -36,12 +36,14 @@ docs: $(RUN_STAMP)
 	$(BIN)/python scripts/gen_cli_reference.py
 
 # System packages the tests use: Node.js and npm (real CodePush/semver packages, the console's chart
-# library), Debian's Chromium (the console's browser tests; Playwright never downloads a browser) and jq
-# (docs/ci.md's pipelines parse the CLI's JSON with it).
+# library), Debian's Chromium (the console's browser tests; Playwright never downloads a browser), jq
+# (docs/ci.md's pipelines parse the CLI's JSON with it) and Debian's PostgreSQL server (the tests start
+# their own, in a temporary folder).
 system-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || { $(APT) update && $(APT) install -y nodejs npm; }
 	@[ -x /usr/bin/chromium ] || { $(APT) update && $(APT) install -y chromium; }
 	@command -v jq >/dev/null || { $(APT) update && $(APT) install -y jq; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update && $(APT) install -y postgresql; }
 
 # The console's chart library, installed from npm at build time and served by overair itself (offline).
 CONSOLE_VENDOR := src/overair/console/static/vendor
@@ -67,8 +69,10 @@ typecheck: $(TEST_STAMP)
 architecture: $(TEST_STAMP)
 	$(BIN)/lint-imports
 
+# Every test on SQLite, then every test that touches a database on a PostgreSQL server the run starts.
 pytest: $(TEST_STAMP) npm-deps console-assets
 	$(BIN)/pytest -q
+	OVERAIR_TEST_DATABASE=postgresql $(BIN)/pytest -q
 
 test: lint typecheck architecture pytest
 

@@ -1,4 +1,10 @@
-"""Shared fixtures: a real server app on SQLite in a temporary folder, keys, bundles."""
+"""Shared fixtures: a real server app in a temporary folder, keys, bundles.
+
+The database is SQLite in the data folder, or, with ``OVERAIR_TEST_DATABASE=postgresql``, a fresh database
+per test on a PostgreSQL server the run starts itself (``postgres_server.py``), copied from a template that
+already has the migrations. Its URL is in ``OVERAIR_DATABASE_URL`` for the whole test, so the servers and
+commands a test starts (``overair serve``, ``overair fsck``, a ``Settings()`` of its own) use it too.
+"""
 
 from __future__ import annotations
 
@@ -30,11 +36,119 @@ from overair.config import Settings
 ROOT = Path(__file__).resolve().parent.parent
 KEY_PATTERN = re.compile(r"oa_[A-Za-z0-9_-]{43}")
 
+DATABASE = os.environ.get("OVERAIR_TEST_DATABASE", "sqlite").strip().lower() or "sqlite"
+"""The backend the tests run on: ``sqlite`` (the default) or ``postgresql``."""
+ON_POSTGRES = DATABASE == "postgresql"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if DATABASE not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(f"OVERAIR_TEST_DATABASE={DATABASE!r}: use sqlite or postgresql.")
+
+
+def pytest_report_header() -> str:
+    return f"overair database: {DATABASE}"
+
+
+def _touches_no_database(item: pytest.Item) -> bool:
+    """Marked so, or a unit test (pure logic) that does not build a server on the ``settings`` fixture."""
+    if item.get_closest_marker("no_database"):
+        return True
+    return "tests/unit/" in item.path.as_posix() and "settings" not in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL run leaves out the tests that touch no database (the SQLite run has them all)."""
+    if not ON_POSTGRES:
+        return
+    left_out = [item for item in items if _touches_no_database(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not _touches_no_database(item)]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """The run's PostgreSQL server (None on SQLite), with the migrated template test databases copy."""
+    if not ON_POSTGRES:
+        yield None
+        return
+    from overair.db import make_engine, migrate
+    from postgres_server import PostgresMissing, PostgresServer
+
+    def migrate_url(url: str) -> None:
+        engine = make_engine(url)
+        migrate(engine)
+        engine.dispose()
+
+    try:
+        server = PostgresServer()
+    except PostgresMissing as exc:
+        pytest.exit(str(exc), returncode=1)
+    try:
+        server.start()
+        server.create_template(migrate_url)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_database(postgres: Any) -> Iterator[None]:
+    """On PostgreSQL, a database for the module-scoped fixtures (a server shared by a module's tests)."""
+    if postgres is None:
+        yield
+        return
+    url = postgres.create()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OVERAIR_DATABASE_URL", url)
+        yield
+    postgres.drop(url)
+
+
+@pytest.fixture(autouse=True)
+def database_url(
+    request: pytest.FixtureRequest, postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """This test's database URL: "" on SQLite (the default file in the data folder), else a fresh
+    PostgreSQL database, also set as ``OVERAIR_DATABASE_URL``."""
+    if postgres is None:
+        yield os.environ.get("OVERAIR_DATABASE_URL", "")
+        return
+    url = postgres.create()
+    monkeypatch.setenv("OVERAIR_DATABASE_URL", url)
+    yield url
+    postgres.drop(url)
+
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def another_database(postgres: Any, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Make another database besides the test's own (for a second, separate server): its URL.
+
+    Migrated and without rows, or with ``empty=True`` without even the schema. On SQLite "" (each data
+    folder has its own file) unless ``empty``: then a new file's URL.
+    """
+    made: list[str] = []
+
+    def make(empty: bool = False) -> str:
+        if postgres is None:
+            return f"sqlite:///{tmp_path / f'empty-{len(made)}.db'}" if empty else ""
+        made.append(postgres.create(template=None) if empty else postgres.create())
+        return made[-1]
+
+    yield make
+    for url in made:
+        postgres.drop(url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(  # type: ignore[call-arg]
-        data_dir=tmp_path / "data", cache_recheck_seconds=60.0, allowed_hosts="testserver", _env_file=None
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        cache_recheck_seconds=60.0,
+        allowed_hosts="testserver",
+        _env_file=None,
     )
 
 

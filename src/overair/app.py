@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
@@ -38,7 +39,7 @@ from overair.metrics.prometheus import make_registry
 from overair.metrics.scrape import scrape_access
 from overair.metrics.service import MetricsService, RetentionPolicy
 from overair.packages import Limits, signing
-from overair.problems import EXPECTED_FAILURES, client_gone, describe, document_problems
+from overair.problems import EXPECTED_FAILURES, UNSTORABLE, client_gone, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes
 from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
@@ -138,6 +139,9 @@ def _install_error_table(api: FastAPI) -> None:
             exc.status_code, "Method not allowed" if exc.status_code == 405 else detail, detail, headers
         )
 
+    async def unstorable(_request: Request, _exc: Exception) -> JSONResponse:
+        return _problem(400, "Bad Request", UNSTORABLE)
+
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
         return _problem(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
@@ -147,6 +151,7 @@ def _install_error_table(api: FastAPI) -> None:
     api.add_exception_handler(RequestValidationError, validation_error)
     api.add_exception_handler(StarletteHTTPException, http_error)
     api.add_exception_handler(ClientDisconnect, disconnected)
+    api.add_exception_handler(DataError, unstorable)
     api.add_exception_handler(Exception, unexpected)
 
 

@@ -1,7 +1,8 @@
-"""The ``overair`` entry point: the CLI groups plus ``overair serve``.
+"""The ``overair`` entry point: the CLI groups plus the server-side commands ``serve``, ``migrate`` and
+``fsck``.
 
-The CLI talks HTTP only; ``serve`` is the one command that runs the server, so it lives here, outside
-``overair.cli``, and imports the server only when it runs (every other command starts quickly).
+The CLI talks HTTP only; the server-side commands open the database themselves, so they live here, outside
+``overair.cli``, and import the server's modules only when they run (every other command starts quickly).
 """
 
 from __future__ import annotations
@@ -33,18 +34,53 @@ def serve(
 ) -> None:
     """Run the overair server (SQLite and a local folder by default)."""
     from overair.config import SettingsError
+    from overair.db import DatabaseUnavailable
     from overair.packages.signing import SigningError
     from overair.server import run_server
 
     try:
         run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
-    except SettingsError as exc:
+    except (SettingsError, DatabaseUnavailable) as exc:
         raise CliError(exc.message) from None
     except SigningError as exc:
         raise CliError(
             f"The server's signing key cannot be used: {exc.message}. Restore the file from a backup, or set "
             "OVERAIR_SERVER_KEY_FILE to a new path (devices built with the old key will then refuse answers)."
         ) from None
+
+
+def migrate(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="The server's data folder (OVERAIR_DATA_DIR); other OVERAIR_* apply.")
+    ] = None,
+) -> None:
+    """Bring the database schema up to this version of overair, then exit.
+
+    `overair serve` migrates by itself at start; run this first when upgrading a deployment of several
+    hosts, or to migrate without serving. Any number of hosts may run it (or start) at once: they take
+    turns on a lock in the database (SQLite: a lock file next to it), and only the first migrates.
+    """
+    from overair.config import SettingsError, load_settings
+    from overair.db import DatabaseUnavailable, make_engine, shown
+    from overair.db import migrate as upgrade
+
+    def waiting() -> None:
+        err_console.print("Another overair server is migrating the database; waiting for it to finish…")
+
+    try:
+        settings = load_settings() if data_dir is None else load_settings(data_dir=data_dir)
+        engine = make_engine(settings.resolved_database_url())
+        try:
+            done = upgrade(engine, on_wait=waiting)
+        finally:
+            engine.dispose()
+    except (SettingsError, DatabaseUnavailable) as exc:
+        raise CliError(exc.message) from None
+    where = shown(engine)
+    if done.changed:
+        print(f"Migrated the database at {where} from {done.before or 'empty'} to revision {done.after}.")
+    else:
+        print(f"The database at {where} is already at the newest revision ({done.after}).")
 
 
 def fsck(
@@ -79,6 +115,7 @@ def fsck(
     import json
 
     from overair.config import SettingsError, load_settings
+    from overair.db import DatabaseUnavailable
     from overair.maintenance import fsck as check
     from overair.maintenance import report as output
 
@@ -92,7 +129,7 @@ def fsck(
 
     try:
         report, blobs = check.check_settings(settings, progress)
-    except check.CannotCheck as exc:
+    except (check.CannotCheck, DatabaseUnavailable) as exc:
         raise CliError(exc.message) from None
     if remove_unreferenced:
         check.remove_unreferenced(blobs, report, dt.timedelta(hours=grace_hours))
@@ -108,6 +145,7 @@ def build() -> typer.Typer:
     """The full ``overair`` command."""
     cli = build_cli()
     cli.command("serve")(serve)
+    cli.command("migrate")(migrate)
     cli.command("fsck")(fsck)
     return cli
 

@@ -44,6 +44,13 @@ def client_gone(method: str, path: str) -> None:
     log.warning("%s %r: the client disconnected before sending the whole request", method, path[:200])
 
 
+UNSTORABLE = (
+    "A value in the request cannot be stored or looked up: it holds a NUL character (\\u0000) or a number "
+    "out of range. Remove it and send the request again."
+)
+"""What a surface answers (400) when the database refuses a value as given (PostgreSQL's DataError)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """An expected failure as an HTTP surface shows it."""

@@ -12,7 +12,7 @@ from overair import __version__
 from overair.auth.principal import Principal, Surface
 from overair.auth.service import AccessKeyService
 from overair.config import Settings, load_settings
-from overair.db import make_engine, make_sessionmaker, migrate
+from overair.db import make_engine, make_sessionmaker, migrated
 from overair.hosts import is_loopback
 from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics.scrape import scrape_access
@@ -22,11 +22,19 @@ from overair.storage import open_blob_store
 console = Console()
 
 
+def _waiting() -> None:
+    console.print(
+        "Another overair server is migrating the database; waiting for it to finish…", highlight=False
+    )
+
+
 def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
     """Sweep crash leftovers, migrate the database, make the first admin key (or a new one when asked).
 
     Temporary files older than ``OVERAIR_TEMP_MAX_AGE_MINUTES`` (an upload or extraction a killed server
-    left) are removed and the amount printed. The key is returned (to be shown once) or None.
+    left) are removed and the amount printed. The key is returned (to be shown once) or None. Migration and
+    the first key happen under the deployment's startup lock, so hosts starting together make one of each.
+    Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached.
     """
     swept = sweep_leftovers(
         settings.resolved_temp_dir(),
@@ -37,13 +45,14 @@ def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
         console.print(describe_sweep(swept), highlight=False, soft_wrap=True)
     engine = make_engine(settings.resolved_database_url())
     try:
-        migrate(engine)
-        keys = AccessKeyService(make_sessionmaker(engine))
-        created = keys.ensure_initial_key()
-        if created is None and new_admin_key:
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-            operator = Principal("overair serve --new-admin-key", None, Surface.SYSTEM)
-            created = keys.create(operator, f"admin-{stamp}")
+        # one host at a time: the schema is migrated once and exactly one host makes the first key
+        with migrated(engine, on_wait=_waiting):
+            keys = AccessKeyService(make_sessionmaker(engine))
+            created = keys.ensure_initial_key()
+            if created is None and new_admin_key:
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+                operator = Principal("overair serve --new-admin-key", None, Surface.SYSTEM)
+                created = keys.create(operator, f"admin-{stamp}")
     finally:
         engine.dispose()
     return created.key if created else None

@@ -113,6 +113,25 @@ def test_every_targeted_binary_is_checked(api: TestClient, registered: dict) -> 
     assert "react-native-camera 4.2.1 is not in 1.0.1" in response.json()["detail"]
 
 
+def test_binaries_are_named_in_version_order_after_a_registration_changes(
+    api: TestClient, registered: dict
+) -> None:
+    """PostgreSQL returns rows in no fixed order (an updated row moves), so messages must sort them."""
+    for version in ("1.0.2", "1.0.1"):
+        body = {"version": version, "build_number": 1, "descriptor": BINARY}
+        assert api.post("/api/v1/apps/CoolApp/binaries", json=body).status_code == 201
+    again = {"version": "1.0.0", "build_number": 1, "descriptor": {**BINARY, "runtime_version": "0.74.4"}}
+    assert api.post("/api/v1/apps/CoolApp/binaries", json=again).status_code == 201
+
+    response = push(api, BASE_FILES, None, target_version="^1.0.0")
+    assert response.status_code == 201, response.text
+    assert "against 1.0.0 build 1, 1.0.1 build 1, 1.0.2 build 1:" in response.json()["warnings"][0]
+    response = push(api, BASE_FILES, {**BINARY, "runtime_version": "0.80.0"}, target_version="^1.0.0")
+    assert response.status_code == 422
+    named = [response.json()["detail"].index(f"binary 1.0.{patch} build 1") for patch in range(3)]
+    assert named == sorted(named), response.json()["detail"]
+
+
 def test_unregistered_binaries_are_accepted_with_a_warning(api: TestClient, coolapp: None) -> None:
     response = push(api, BASE_FILES, BINARY)
     assert response.status_code == 201

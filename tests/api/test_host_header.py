@@ -43,7 +43,7 @@ def test_an_unknown_host_is_refused_before_anything_runs(device: TestClient, key
     assert "evil.example" not in response.headers.get("location", "")
 
 
-def test_download_urls_come_from_an_allowed_host_or_the_public_url(tmp_path: Path, admin_key: str) -> None:
+def test_download_urls_come_from_an_allowed_host_or_the_public_url(tmp_path: Path) -> None:
     settings = Settings(  # type: ignore[call-arg]
         data_dir=tmp_path / "pub",
         public_url="https://ota.example.com/",

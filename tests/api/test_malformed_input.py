@@ -301,3 +301,24 @@ def test_a_client_that_hangs_up_mid_body_is_one_log_line_and_no_500(
         (line,) = [r.getMessage() for r in caplog.records if r.name == "overair"]
         assert "disconnected before sending the whole request" in line and path in line
         assert json.dumps(line).count("\\n") == 0
+
+
+@pytest.mark.parametrize(
+    ("surface", "method", "path", "body"),
+    [
+        ("api", "POST", "/api/v1/apps", {"name": "Cool\u0000App"}),
+        ("api", "GET", "/api/v1/apps/Cool%00App", None),
+        ("codepush", "GET", "/accessKeys/ad%00min", None),
+        ("codepush", "POST", "/apps", {"name": "Cool\u0000App"}),
+        ("device", "GET", "/v1/update-check?deployment_key=%00&app_version=1.0.0", None),
+        ("device", "GET", "/updateCheck?deploymentKey=abc%00defghijk&appVersion=1.0.0", None),
+    ],
+)
+def test_a_nul_character_is_refused_or_not_found_on_every_backend(
+    request: pytest.FixtureRequest, surface: str, method: str, path: str, body: Any
+) -> None:
+    """PostgreSQL cannot store or compare text holding NUL (SQLite can): never a 500 on either."""
+    client: TestClient = request.getfixturevalue(surface)
+    response = client.request(method, path, json=body)
+    assert response.status_code < 500, response.text
+    assert "Traceback" not in response.text

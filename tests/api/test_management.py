@@ -233,7 +233,7 @@ def test_too_many_entries_are_refused(tmp_path, api: TestClient, coolapp: dict) 
     assert "20,000" in detail or "20000" in detail
 
 
-def test_total_size_cap_and_bombs_are_refused(settings, tmp_path) -> None:
+def test_total_size_cap_and_bombs_are_refused(settings, tmp_path, another_database) -> None:
     from overair.app import create_app
 
     small = settings.model_copy(update={"max_bundle_bytes": 1024 * 1024})
@@ -244,7 +244,8 @@ def test_total_size_cap_and_bombs_are_refused(settings, tmp_path) -> None:
         client.post("/api/v1/apps", json={"name": "CoolApp"})
         big = raw_zip([("big.bin", bytes(range(256)) * 8192)])
         assert "big.bin" in problem(publish(client, content=big), 422)
-    app2 = create_app(settings.model_copy(update={"data_dir": tmp_path / "other"}))
+    other = {"data_dir": tmp_path / "other", "database_url": another_database()}
+    app2 = create_app(settings.model_copy(update=other))
     key2 = app2.state.access_keys.ensure_initial_key().key
     with TestClient(app2) as client:
         client.headers["Authorization"] = f"Bearer {key2}"

@@ -118,6 +118,22 @@ def test_reports_for_unknown_labels_or_keys_record_nothing(
         assert connection.scalar(select(func.count()).select_from(MetricDevice)) == 0
 
 
+@pytest.mark.parametrize("label", ["v9", "v" * 21, "ü" * 300], ids=["unknown", "too-long", "huge"])
+def test_reports_for_labels_no_release_has_are_accepted_and_not_counted(
+    api: TestClient, device: TestClient, keys: dict[str, str], label: str
+) -> None:
+    """Longer than any label column: PostgreSQL refuses such a value where SQLite stores it."""
+    key = keys["Production"]
+    body = {"deploymentKey": key, "label": label, "clientUniqueId": "a"}
+    assert device.post("/v0.1/public/codepush/report_status/download", json=body).status_code == 200
+    deploy = {**body, "appVersion": "1.0.0", "status": "DeploymentSucceeded"}
+    assert device.post("/reportStatus/deploy", json=deploy).status_code == 200
+    native = {"deployment_key": key, "label": label[:20], "status": "installed", "client_id": "a"}
+    answer = device.post("/v1/report", json=native)
+    assert answer.status_code == 404 and "has no release" in answer.text, answer.text
+    assert metrics(api)["series"] == []
+
+
 def test_codepush_reports_are_aggregated(api: TestClient, device: TestClient, keys: dict[str, str]) -> None:
     key = keys["Production"]
     for client in ("a", "b"):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import bundle, publish, run_cli
+from conftest import ON_POSTGRES, bundle, publish, run_cli
 from overair.app import OverairApp
 from overair.config import Settings
 from overair.storage import content_key
@@ -137,7 +138,23 @@ def test_long_runs_report_progress_while_hashing(published: TestClient, server: 
     assert lines[-1].endswith("(100%)") and "blobs hashed" in lines[-1]
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="the SQLite file of a data folder; PostgreSQL: the test below")
 def test_a_folder_without_a_database_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "fsck", "--data-dir", str(tmp_path / "nothing"))
     assert code == 1 and "no overair database" in err and "OVERAIR_DATA_DIR" in err
     assert not (tmp_path / "nothing").exists()  # the check creates nothing
+
+
+def test_a_database_overair_never_started_on_is_explained(
+    tmp_path: Path,
+    another_database: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = another_database(empty=True)
+    if not ON_POSTGRES:
+        Path(url.removeprefix("sqlite:///")).touch()  # a file, but no overair tables in it
+    monkeypatch.setenv("OVERAIR_DATABASE_URL", url)
+    code, _, err = run_cli(capsys, "fsck", "--data-dir", str(tmp_path / "data"))
+    assert code == 1 and "has no package_deltas, package_diffs, packages, releases table" in err, err
+    assert "not an overair database, or the server never started on it" in err

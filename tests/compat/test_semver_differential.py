@@ -20,6 +20,8 @@ import pytest
 
 from overair.selection import semver
 
+pytestmark = pytest.mark.no_database
+
 COMPAT_DIR = Path(__file__).resolve().parent
 ORACLE = COMPAT_DIR / "semver_oracle.js"
 PINNED_VERSION = "7.6.3"

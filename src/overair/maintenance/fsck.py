@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
 from overair.config import Settings
-from overair.db import make_engine, make_sessionmaker
+from overair.db import check_reachable, make_engine, make_sessionmaker
 from overair.maintenance.leftovers import human_size
 from overair.releases.models import App, Deployment, Package, PackageDelta, PackageDiff, Release
 from overair.storage import BlobStore, ObjectNotFound, StoredObject, content_key, digest_of, open_blob_store
@@ -167,7 +167,10 @@ class Report:
 
 
 def open_for_check(settings: Settings) -> tuple[Engine, BlobStore]:
-    """The database and blob store ``settings`` name, without creating or upgrading anything."""
+    """The database and blob store ``settings`` name, without creating or upgrading anything.
+
+    Raises :class:`CannotCheck` for a missing or foreign database and
+    :class:`~overair.db.DatabaseUnavailable` for one that does not answer."""
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -177,6 +180,7 @@ def open_for_check(settings: Settings) -> tuple[Engine, BlobStore]:
                 "folder (OVERAIR_DATA_DIR) or database (OVERAIR_DATABASE_URL)."
             )
     engine = make_engine(url)
+    check_reachable(engine)  # DatabaseUnavailable: one line saying which database did not answer
     missing = {"packages", "releases", "package_diffs", "package_deltas"} - set(
         inspect(engine).get_table_names()
     )

@@ -30,7 +30,7 @@ from overair.metrics.models import MetricDevice, MetricHour, MetricLabel
 from overair.metrics.store import COLUMNS, device_hash, dialect_insert, hour_of, move_gauge, transaction
 from overair.releases import repository as repo
 from overair.releases.errors import ReleaseNotFound
-from overair.releases.models import Deployment
+from overair.releases.models import LABEL_LENGTH, Deployment
 from overair.releases.schemas import ReportStatus
 
 
@@ -85,6 +85,14 @@ class ReportRecorder:
     def _deployment_id(conn: Connection, key: str) -> int | None:
         return conn.scalar(select(Deployment.id).where(Deployment.key == key))
 
+    @staticmethod
+    def _no_release(conn: Connection, deployment_id: int, label: str) -> ReleaseNotFound:
+        name = conn.scalar(select(Deployment.name).where(Deployment.id == deployment_id))
+        if name is None:
+            return ReleaseNotFound("Unknown deployment: it may have been removed.")
+        shown = label if len(label) <= LABEL_LENGTH else label[:LABEL_LENGTH] + "…"
+        return ReleaseNotFound(f'Deployment "{name}" has no release "{shown}".')
+
     def _record(self, conn: Connection, deployment_id: int, device_report: DeviceReport) -> bool:
         """Count the report; True when it placed a device on its label (installed or running, client id)."""
         label, client_id, reason = device_report.label, device_report.client_id, device_report.reason
@@ -93,16 +101,15 @@ class ReportRecorder:
         except ValueError:
             known = ", ".join(s.value for s in ReportStatus)
             raise Invalid(f'Unknown report status "{device_report.status}": use one of {known}.') from None
+        if len(label) > LABEL_LENGTH:  # no release has it, and PostgreSQL would refuse to store it
+            raise self._no_release(conn, deployment_id, label)
         now = self._clock()
         hour = hour_of(now)
         column = COLUMNS[report]
         insert = dialect_insert(conn)
         self._count_hour(conn, insert, deployment_id, hour, label, column)  # first: a write
         if not repo.count_report(conn, deployment_id, label, report):
-            name = conn.scalar(select(Deployment.name).where(Deployment.id == deployment_id))
-            if name is None:
-                raise ReleaseNotFound("Unknown deployment: it may have been removed.")
-            raise ReleaseNotFound(f'Deployment "{name}" has no release "{label}".')
+            raise self._no_release(conn, deployment_id, label)
         failure = {}
         if report is ReportStatus.FAILED and reason:
             failure = {"last_failure": reason[:500], "last_failure_at": now}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,11 +27,16 @@ def semver_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else 0 for p in core.split("."))
 
 
+def _by_version(binaries: Iterable[Binary]) -> list[Binary]:
+    """Binaries by version and build (the database returns rows in no fixed order)."""
+    return sorted(binaries, key=lambda b: (semver_key(b.version), b.build_number or 0))
+
+
 def check_binaries(
     session: Session, app: App, target: str, build_number: int | None, bundle: packages.Descriptor | None
 ) -> list[str]:
     """Refuse a bundle any targeted binary cannot run; the warnings for checks that could not be made."""
-    binaries = session.scalars(select(Binary).where(Binary.app_id == app.id)).all()
+    binaries = _by_version(session.scalars(select(Binary).where(Binary.app_id == app.id)))
     if not binaries:
         return [
             f"{app.name} has no registered store binary, so this bundle was not checked against one: "
@@ -115,6 +121,5 @@ class BinaryService:
         actor.require(Action.READ, app=app_name)
         with self._changes.sessions() as session:
             app = repo.get_app(session, app_name)
-            binaries = session.scalars(select(Binary).where(Binary.app_id == app.id)).all()
-            ordered = sorted(binaries, key=lambda b: (semver_key(b.version), b.build_number or 0))
-            return [binary_out(b) for b in ordered]
+            binaries = _by_version(session.scalars(select(Binary).where(Binary.app_id == app.id)))
+            return [binary_out(b) for b in binaries]

@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from overair.db import Base, UTCDateTime, utcnow
 
+LABEL_LENGTH = 20
+"""The longest release label the database stores (``v1`` … ``v99999…``); longer ones name no release."""
+
 
 class App(Base):
     """An app: one store binary family with its deployments."""
@@ -136,7 +139,7 @@ class Release(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
-    label: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH))
     package_hash: Mapped[str] = mapped_column(ForeignKey("packages.package_hash"))
     target_version: Mapped[str] = mapped_column(String(200))
     build_number: Mapped[int | None] = mapped_column(Integer, nullable=True)

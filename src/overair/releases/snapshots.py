@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from overair.releases import deltas
+from overair.releases import deltas, rules
 from overair.releases import repository as repo
 from overair.releases.deltas import DeltaOffer
 from overair.releases.models import Deployment, PackageDiff
@@ -42,6 +42,8 @@ class DeviceSnapshots:
 
     def device_snapshot(self, deployment_key: str) -> DeviceSnapshot | None:
         """Everything the update check needs of a deployment, or None for an unknown key."""
+        if rules.DEPLOYMENT_KEY.fullmatch(deployment_key) is None:
+            return None  # no deployment can have it, and the database need not be asked (nor refuse it)
         with self._changes.sessions() as session:
             deployment = repo.deployment_by_key(session, deployment_key)
             if deployment is None:

@@ -12,6 +12,8 @@ import pytest
 
 from overair.storage import BlobStore, ObjectNotFound, content_key, digest_of, open_blob_store
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.fixture(params=["file", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:

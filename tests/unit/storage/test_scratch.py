@@ -13,6 +13,8 @@ from starlette.datastructures import UploadFile
 
 from overair.storage import Swept, remove_stale, spool
 
+pytestmark = pytest.mark.no_database
+
 HOUR = 3600.0
 
 

@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from overair.auth.service import AccessKeyService
 from overair.metrics.service import MetricsService
-from overair.problems import client_gone
+from overair.problems import UNSTORABLE, client_gone
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
 from overair.protocols.codepush_management.encoders import AppCenterEncoder, Encoder, StandaloneEncoder
 from overair.protocols.codepush_management.errors import Refused
@@ -131,6 +132,8 @@ def router(table: Table, handlers: Handlers, encoder: Encoder, public_url: str) 
                 refusal = Refused(400, f"Invalid value: {exc.errors()[0]['msg']}")
             except Refused as refused:
                 refusal = refused
+            except DataError:  # a NUL character or an out-of-range number the database cannot take
+                refusal = Refused(400, UNSTORABLE)
             return encoder.refusal(refusal)
 
         return answer
