@@ -90,6 +90,24 @@ def test_show_completion_bash_completes_commands_and_options(tmp_path: Path) -> 
         assert expected in completed.stdout.split(), (line, completed.stdout, completed.stderr)
 
 
+def test_completion_takes_the_shell_by_name_whatever_shell_runs_it(tmp_path: Path) -> None:
+    """From ``sh`` (a Makefile, a Dockerfile ``RUN``) the named shell is the one printed, never a guess."""
+    markers = {"bash": "complete -o default -F", "zsh": "#compdef overair", "fish": "complete --command"}
+    for shell, marker in markers.items():
+        command = f"PYTHONPATH={SOURCE} {sys.executable} -m overair.main --show-completion {shell}; exit $?"
+        shown = subprocess.run(
+            ["sh", "-c", command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shown.returncode == 0 and marker in shown.stdout, (shell, shown.stderr)
+    refused = overair("--show-completion", "tcsh", config=tmp_path / "none.json")
+    assert refused.returncode != 0
+    assert "'tcsh' has no completion; name one of bash, zsh, fish, powershell" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_install_completion_writes_the_script_for_the_shell(tmp_path: Path) -> None:
     result = overair(
         "--install-completion", "bash", config=tmp_path / "none.json", env={"HOME": str(tmp_path)}

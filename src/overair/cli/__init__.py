@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 from overair import __version__
-from overair.cli import apps, binaries, deployments, keys, metrics, rehearsal, releases, signing, simulate
+from overair.cli import (
+    apps,
+    binaries,
+    completion,
+    deployments,
+    keys,
+    metrics,
+    rehearsal,
+    releases,
+    signing,
+    simulate,
+)
 from overair.cli.output import JSON_SCHEMA
 
 HELP = "overair: publish and steer over-the-air updates."
@@ -24,6 +35,26 @@ def _root(
         bool,
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
     ] = False,
+    _install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            metavar="SHELL",
+            is_eager=True,
+            callback=completion.install_for,
+            help="Install completion for SHELL: bash, zsh, fish or powershell.",
+        ),
+    ] = None,
+    _show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            metavar="SHELL",
+            is_eager=True,
+            callback=completion.show,
+            help="Print the completion script for SHELL (bash, zsh, fish, powershell).",
+        ),
+    ] = None,
 ) -> None:
     """overair: publish and steer over-the-air updates."""
 
@@ -31,9 +62,9 @@ def _root(
 def build_cli() -> typer.Typer:
     """The ``overair`` command with its groups (the server's ``serve`` is added by ``overair.main``).
 
-    Typer's ``--install-completion`` and ``--show-completion [bash|zsh|fish|powershell]`` come with it.
+    ``--install-completion [SHELL]`` and ``--show-completion [SHELL]`` come from ``overair.cli.completion``.
     """
-    cli = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=True)
+    cli = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     cli.callback()(_root)
     cli.command("login")(keys.login)
     cli.add_typer(apps.app, name="app")
