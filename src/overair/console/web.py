@@ -417,8 +417,9 @@ def _charts(
     return window, charts
 
 
-TRUST_NOTHING = ("cross-site-request", "forged-form")
-"""Refusals whose page shows nothing of the session (they may answer a request another site made)."""
+TRUST_NOTHING = ("cross-site-request", "forged-form", "database-down")
+"""Refusals whose page shows nothing of the session (they may answer a request another site made, or the
+session cannot be read)."""
 
 
 def _signed_in(console: Console, request: Request) -> ConsoleIdentity | None:
