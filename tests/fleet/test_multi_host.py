@@ -435,3 +435,27 @@ def test_a_host_killed_during_a_large_upload_leaves_nothing_half_done(fleet: Fle
     report = json.loads(fsck.stdout)
     assert report["problems"] == [], report  # every referenced object exists and is whole
     assert fsck.returncode == 0, fsck.stderr
+
+
+def test_a_cdn_may_cache_downloads_forever_and_update_checks_never(fleet: Fleet) -> None:
+    with fleet.api() as api:
+        created = api.post("/apps", json={"name": "CdnApp"})
+        key = {d["name"]: d["key"] for d in created.json()["deployments"]}["Production"]
+        published = api.post(
+            "/apps/CdnApp/deployments/Production/releases",
+            files={"package": ("b.zip", _codepush_zip("cdn"))},
+            data={"release": json.dumps({"target_version": "1.0.0"})},
+        )
+        assert published.status_code == 201, published.text
+    with httpx.Client(base_url=fleet.url, timeout=30) as device:
+        check = device.get(
+            "/v1/update-check", params={"deployment_key": key, "app_version": "1.0.0", "client_id": "cdn-1"}
+        )
+        assert check.headers["cache-control"] == "private, no-store"
+        download = device.get(check.json()["update"]["download_url"])
+        assert download.status_code == 200
+        assert download.headers["cache-control"] == "public, max-age=31536000, immutable"
+        codepush = device.get(
+            "/v0.1/public/codepush/update_check", params={"deployment_key": key, "app_version": "1.0.0"}
+        )
+        assert codepush.headers["cache-control"] == "private, no-store"
