@@ -111,6 +111,19 @@ def mix(
     return uc.wrk(args.wrk, options, MIX, setup.url, script_args, name)
 
 
+def device_row_bytes(database_url: str) -> tuple[int, float]:
+    """Devices recorded and the bytes each takes in PostgreSQL (table, TOAST and indexes)."""
+    import psycopg
+
+    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE metric_devices")
+        count, size = conn.execute(
+            "SELECT count(*), pg_total_relation_size('metric_devices') FROM metric_devices"
+        ).fetchone() or (0, 0)
+    return int(count), (size / count if count else 0.0)
+
+
 # -- the 100 MB publish ----------------------------------------------------------------------------------
 
 
@@ -240,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         two = {"OVERAIR_DATABASE_URL": postgres.create(template=None)}
         setups.append(("PostgreSQL, 2 hosts + nginx", two, 2))
         mixed: uc.Result | None = None
+        per_device: tuple[int, float] | None = None
         for name, env, count in setups:
             folder = root / name.split(",")[0].lower() / str(count)
             folder.mkdir(parents=True)
@@ -261,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             if count > 1:
                 print(f"mixed load through nginx: {args.devices} devices for {args.mix_duration:g}s")
                 mixed = mix(args, setup, "mixed", (90, 5, 5), args.mix_duration, args.devices)
+                time.sleep(2)  # the hosts flush the reports they hold
+                per_device = device_row_bytes(env["OVERAIR_DATABASE_URL"])
                 if not args.skip_big:
                     archive = big_bundle(folder)
                     with sink(folder) as sink_url:
@@ -320,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
                     ),
                 ]
             )
+        if per_device is not None:
+            count, size = per_device
+            print(f"\nPostgreSQL: {count:,} devices recorded, {size:,.0f} bytes each with indexes")
         if not args.skip_big:
             print()
             floor = big[0][1]
