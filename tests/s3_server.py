@@ -166,14 +166,6 @@ class SwiftS3Server:
             "[swift-hash]\nswift_hash_path_suffix = overair-tests\nswift_hash_path_prefix = overair\n\n"
             "[storage-policy:0]\nname = Policy-0\ndefault = yes\n"
         )
-        rings = subprocess.run(
-            ["/usr/bin/python3", "-c", _RINGS, str(root), *(str(self.ports[k]) for k in _SERVERS)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if rings.returncode != 0:
-            raise RuntimeError(f"building Swift's rings failed:\n{rings.stderr}")
         for kind, egg in _SERVERS.items():
             conf = _conf(kind, self.ports[kind], root, user, f"[pipeline:main]\npipeline = {kind}-server\n\n"
                          f"[app:{kind}-server]\nuse = egg:swift#{egg}\n")  # fmt: skip
@@ -184,8 +176,18 @@ class SwiftS3Server:
         if os.geteuid() == 0:
             memcached += ["-u", "nobody"]
         self._spawn("memcached", *memcached)
-        for kind in (*_SERVERS, "proxy"):
+        # the storage servers start while the rings are built (only the proxy reads them at start)
+        for kind in _SERVERS:
             self._spawn(kind, self.binaries[f"swift-{kind}-server"], str(root / f"{kind}-server.conf"))
+        rings = subprocess.run(
+            ["/usr/bin/python3", "-c", _RINGS, str(root), *(str(self.ports[k]) for k in _SERVERS)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if rings.returncode != 0:
+            raise RuntimeError(f"building Swift's rings failed:\n{rings.stderr}")
+        self._spawn("proxy", self.binaries["swift-proxy-server"], str(root / "proxy-server.conf"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self.processes):

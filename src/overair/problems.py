@@ -18,7 +18,7 @@ from typing import Any
 
 from overair.errors import ErrorKind, Fix, OverairError
 from overair.packages import InvalidBundle
-from overair.storage import ObjectNotFound
+from overair.storage import ObjectNotFound, StorageUnavailable
 
 STATUS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INVALID: (422, "Invalid value"),
@@ -32,10 +32,13 @@ STATUS: dict[ErrorKind, tuple[int, str]] = {
 }
 """Error kind → (HTTP status, problem title)."""
 
-EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound)
+EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound, StorageUnavailable)
 """What a request can fail with that is the caller's to fix or to know: every surface answers these alike."""
 
 log = logging.getLogger("overair")
+
+STORAGE_RETRY_SECONDS = 30
+"""The ``Retry-After`` of answers given while the object store cannot be reached."""
 
 
 def client_gone(method: str, path: str) -> None:
@@ -96,6 +99,15 @@ def describe(exc: Exception) -> Problem:
         return Problem(status, title, exc.message, exc.code, exc.subject, exc.fixes, exc.retry_after)
     if isinstance(exc, InvalidBundle):
         return Problem(422, "Invalid bundle", exc.message, "invalid-bundle")
+    if isinstance(exc, StorageUnavailable):
+        log.error("object store unavailable: %s", exc.message)
+        return Problem(
+            503,
+            "Object store unavailable",
+            f"The object store is unavailable, so this cannot be done now; try again later. {exc.message}",
+            "storage-unavailable",
+            retry_after=STORAGE_RETRY_SECONDS,
+        )
     return Problem(
         404,
         "Content missing",
