@@ -4,6 +4,7 @@ download and no answer; and what devices and publishers get while the object sto
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import socketserver
@@ -140,7 +141,7 @@ def test_bad_storage_settings_are_one_line_each() -> None:
         with pytest.raises(SettingsError) as exc:
             load_settings(**{name: value})
         assert f"OVERAIR_{name.upper()}" in exc.value.message and hint in exc.value.message
-    with pytest.raises(SettingsError, match="OVERAIR_S3_PRESIGN.*OVERAIR_BLOB_URL=s3://"):
+    with pytest.raises(SettingsError, match=r"OVERAIR_S3_PRESIGN.*OVERAIR_BLOB_URL=s3://"):
         load_settings(s3_presign=True)
     with pytest.raises(SettingsError, match="not both"):
         load_settings(blob_url="s3://b/p", download_url=CDN, s3_presign=True)
@@ -166,10 +167,8 @@ class Relay:
                             pass
                         finally:
                             for s in (a, b):
-                                try:
+                                with contextlib.suppress(OSError):
                                     s.shutdown(socket.SHUT_RDWR)
-                                except OSError:
-                                    pass
 
                     back = threading.Thread(target=pump, args=(other, self.request), daemon=True)
                     back.start()
@@ -186,10 +185,8 @@ class Relay:
         self.server.shutdown()
         self.server.server_close()
         for s in self.sockets:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def test_an_object_store_outage_leaves_update_checks_answering_and_explains_the_rest(
