@@ -245,3 +245,57 @@ def test_serve_refuses_to_start_on_an_unusable_object_store_in_one_line(
         and "s3://" in line
         for line in lines
     ), output
+
+
+def test_update_checks_say_no_update_when_presigning_loses_its_credentials(
+    settings: Settings,
+    clock: MovableClock,
+    clients: Any,
+    s3_settings: dict[str, str],
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Temporary credentials (a role, SSO) are refreshed as they expire; a refresh that fails must not turn
+    update checks into errors."""
+    import json
+    import shlex
+    import sys
+
+    secret = tmp_path / "credentials.json"
+    expiry = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    secret.write_text(
+        json.dumps(
+            {
+                "Version": 1,
+                "AccessKeyId": s3_settings["s3_access_key_id"],
+                "SecretAccessKey": s3_settings["s3_secret_access_key"],
+                "Expiration": expiry,  # within botocore's refresh window: read again on every use
+            }
+        )
+    )
+    reader = f"{sys.executable} -c 'import sys; print(open(sys.argv[1]).read())' {shlex.quote(str(secret))}"
+    config = tmp_path / "aws-config"
+    config.write_text(f"[default]\ncredential_process = {reader}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    changes = {**s3_settings, "s3_access_key_id": "", "s3_secret_access_key": "", "s3_presign": True}
+    api, device = clients(build(settings, clock, **changes))
+    key = keys_of(api)["Production"]
+    assert publish(api, content=bundle("role")).status_code == 201
+    assert native_check(device, key).json()["status"] == "update"
+    secret.unlink()  # the credentials can no longer be refreshed
+    clock.advance(86_400)  # a new presigning window: the answers are built again
+    for check in (native_check, codepush_check):
+        answer = check(device, key)
+        assert answer.status_code == 200, answer.text
+    ours = [r.getMessage() for r in caplog.records if r.name == "overair"]
+    assert ours and all("credentials could not be obtained" in m and "Traceback" not in m for m in ours)
+    assert native_check(device, key).json()["status"] == "no_update"
+    assert codepush_check(device, key).json()["update_info"]["is_available"] is False
+    secret.write_text(json.dumps({"Version": 1, "AccessKeyId": s3_settings["s3_access_key_id"],
+                                  "SecretAccessKey": s3_settings["s3_secret_access_key"],
+                                  "Expiration": expiry}))  # fmt: skip
+    assert native_check(device, key).json()["status"] == "update"  # the "no update" was never cached

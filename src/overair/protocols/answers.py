@@ -9,15 +9,28 @@ encode a decision and which rollout hash their clients use (``DeviceQuery.rollou
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
 from overair.releases.devices import DeviceCache
 from overair.releases.snapshots import DeviceSnapshot
-from overair.selection import Decision, DeviceQuery, Plan, plan_update, takes_rollout
+from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, takes_rollout
+from overair.storage import StorageUnavailable
 
 Encode = Callable[[Decision, DeviceSnapshot], bytes]
 """A protocol's encoder: the answer's bytes for one decision (the snapshot offers deltas, diffs…)."""
+
+
+log = logging.getLogger("overair")
+
+
+class _Degraded(Exception):
+    """An answer could not be built (its download URLs need the object store): "no update" instead."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +57,18 @@ async def cached_answer(
 
     def build(snapshot: DeviceSnapshot) -> _Answers:
         plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
-        outside = encode(plan.decision, snapshot)
-        inside = outside if plan.rollout_decision is None else encode(plan.rollout_decision, snapshot)
+        try:
+            outside = encode(plan.decision, snapshot)
+            inside = outside if plan.rollout_decision is None else encode(plan.rollout_decision, snapshot)
+        except StorageUnavailable as exc:
+            log.error("update check answered 'no update': %s", exc.message)
+            raise _Degraded(encode(Decision(DecisionKind.NO_UPDATE), snapshot)) from exc
         return _Answers(plan, outside, inside)
 
-    answers = await cache.get(deployment_key, memo_key, build)
+    try:
+        answers = await cache.get(deployment_key, memo_key, build)
+    except _Degraded as degraded:  # never cached: the next check tries again
+        return degraded.answer
     if answers is None:
         return None
     return answers.inside if takes_rollout(answers.plan, client_id, query.rollout_hash) else answers.outside

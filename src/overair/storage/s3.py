@@ -126,6 +126,14 @@ class S3BlobStore:
     # -- errors -------------------------------------------------------------------------------------------
 
     def _unavailable(self, exc: Exception) -> StorageUnavailable:
+        if isinstance(
+            exc, (botocore.exceptions.CredentialRetrievalError, botocore.exceptions.PartialCredentialsError)
+        ):
+            source = getattr(exc, "kwargs", {}).get("provider", "the configured source")
+            return StorageUnavailable(
+                f"{self.where()} cannot be used: its credentials could not be obtained from {source}. Check "
+                "OVERAIR_S3_ACCESS_KEY_ID and OVERAIR_S3_SECRET_ACCESS_KEY (or AWS_*, ~/.aws)."
+            )
         if isinstance(exc, botocore.exceptions.NoCredentialsError):
             return StorageUnavailable(
                 f"{self.where()} cannot be used: no credentials. Set OVERAIR_S3_ACCESS_KEY_ID and "
@@ -311,10 +319,11 @@ class S3BlobStore:
         moment is the same for every answer built in one window, which is what lets update-check answers be
         cached (see :class:`~overair.protocols.downloads.Downloads`).
         """
-        credentials = self._session.get_credentials()
-        if credentials is None:
-            raise self._unavailable(botocore.exceptions.NoCredentialsError())
-        frozen = credentials.get_frozen_credentials()
+        with self._translated():  # temporary credentials may need a refresh, which can fail
+            credentials = self._session.get_credentials()
+            if credentials is None:
+                raise botocore.exceptions.NoCredentialsError()
+            frozen = credentials.get_frozen_credentials()
         return presign_get(
             self.object_url(key),
             region=self.region,
