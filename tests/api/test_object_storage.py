@@ -299,3 +299,32 @@ def test_update_checks_say_no_update_when_presigning_loses_its_credentials(
                                   "SecretAccessKey": s3_settings["s3_secret_access_key"],
                                   "Expiration": expiry}))  # fmt: skip
     assert native_check(device, key).json()["status"] == "update"  # the "no update" was never cached
+
+
+def test_fsck_checks_a_bucket_like_a_folder(
+    settings: Settings,
+    clock: MovableClock,
+    clients: Any,
+    s3_settings: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from conftest import run_cli
+
+    app = build(settings, clock, **s3_settings)
+    api, _device = clients(app)
+    keys_of(api)
+    for text in ("Welcome", "Welcome back"):
+        assert publish(api, content=bundle(text)).status_code == 201
+    app.state.releases.drain()
+    for name, value in s3_settings.items():
+        monkeypatch.setenv(f"OVERAIR_{name.upper()}", value)
+    code, out, _ = run_cli(capsys, "fsck", "--data-dir", str(settings.data_dir))
+    assert code == 0 and "Everything is consistent." in out, out
+    assert not (settings.data_dir / "blobs").exists()  # nothing went to the local folder
+    release = api.get("/api/v1/apps/CoolApp/deployments/Production/releases").json()[0]
+    manifest = api.get(f"/api/v1/apps/CoolApp/deployments/Production/releases/{release['label']}/manifest")
+    lost = f"sha256/{manifest.json()[0]['sha256'][:2]}/{manifest.json()[0]['sha256']}"
+    app.state.blobs.delete(lost)
+    code, out, _ = run_cli(capsys, "fsck", "--data-dir", str(settings.data_dir))
+    assert code == 1 and lost in out, out
