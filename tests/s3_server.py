@@ -12,13 +12,16 @@ S3 credentials: access key ``test:tester``, secret ``testing``, region ``us-east
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -43,6 +46,21 @@ for kind, port in zip(("account", "container", "object"), sys.argv[2:5]):
     builder.save(f"{folder}/{kind}.builder")
     builder.get_ring().save(f"{folder}/{kind}.ring.gz")
 """
+
+
+def _die_with_parent(user: str | None = None) -> Callable[[], None]:
+    """In the child (as ``user`` if given): end when the test run ends, even if it is killed (Linux's
+    ``PR_SET_PDEATHSIG``, set after changing user, which would clear it)."""
+
+    def prepare() -> None:
+        if user is not None:
+            account = pwd.getpwnam(user)
+            os.setgroups([])
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+    return prepare
 
 
 class SwiftMissing(RuntimeError):
@@ -148,9 +166,17 @@ class SwiftS3Server:
         self.endpoint = f"http://127.0.0.1:{self.ports['proxy']}"
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self, name: str, *command: str) -> None:
+    def _spawn(self, name: str, *command: str, user: str | None = None) -> None:
         log = (self.root / f"{name}.log").open("wb")
-        self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root))
+        self.processes.append(
+            subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                preexec_fn=_die_with_parent(user),
+            )
+        )
         log.close()
 
     def _logs(self) -> str:
@@ -173,9 +199,7 @@ class SwiftS3Server:
         proxy = _PROXY.replace("{memcached}", str(self.ports["memcached"]))
         (root / "proxy-server.conf").write_text(_conf("proxy", self.ports["proxy"], root, user, proxy))
         memcached = [self.binaries["memcached"], "-l", "127.0.0.1", "-p", str(self.ports["memcached"])]
-        if os.geteuid() == 0:
-            memcached += ["-u", "nobody"]
-        self._spawn("memcached", *memcached)
+        self._spawn("memcached", *memcached, user="nobody" if os.geteuid() == 0 else None)
         # the storage servers start while the rings are built (only the proxy reads them at start)
         for kind in _SERVERS:
             self._spawn(kind, self.binaries[f"swift-{kind}-server"], str(root / f"{kind}-server.conf"))
