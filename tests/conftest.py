@@ -115,7 +115,14 @@ def s3_server() -> Iterator[Any]:
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
         )
-        client.create_bucket(Bucket=BUCKET)
+
+        def create_bucket() -> None:
+            try:
+                client.create_bucket(Bucket=BUCKET)
+            except client.exceptions.BucketAlreadyOwnedByYou:  # an earlier attempt got through
+                pass
+
+        server.wait_until(create_bucket)  # a 503 while the servers behind the proxy start
         yield server
     finally:
         server.stop()
