@@ -117,10 +117,8 @@ def s3_server() -> Iterator[Any]:
         )
 
         def create_bucket() -> None:
-            try:
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):  # an earlier try got through
                 client.create_bucket(Bucket=BUCKET)
-            except client.exceptions.BucketAlreadyOwnedByYou:  # an earlier attempt got through
-                pass
 
         server.wait_until(create_bucket)  # a 503 while the servers behind the proxy start
         yield server
