@@ -149,6 +149,7 @@ _ALWAYS = {
     "403": "The key may not do this.",
     "422": "A value in the request is invalid.",
     "429": "Too many wrong keys from this address lately; see Retry-After.",
+    "503": "The object store cannot be reached (code storage-unavailable); see Retry-After.",
 }
 _NAMED = {"404": "Something the path names does not exist."}
 _CHANGES = {"409": "The request clashes with the current state."}
@@ -163,7 +164,7 @@ def document_problems(schema: dict[str, Any], prefix: str = "/api/v1") -> dict[s
 
     FastAPI documents only the successful answer and a 422 body of its own shape; overair answers every
     refusal as problem+json (:data:`PROBLEM_SCHEMA`), so each operation gets the statuses it can return:
-    401/403/422/429 everywhere, 404 where the path names something, 409 on changes, 411/413 on uploads.
+    401/403/422/429/503 everywhere, 404 where the path names something, 409 on changes, 411/413 on uploads.
     """
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
