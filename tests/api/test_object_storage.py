@@ -214,6 +214,9 @@ def test_an_object_store_outage_leaves_update_checks_answering_and_explains_the_
         assert problem["code"] == "storage-unavailable" and refused.headers["retry-after"] == "30"
         assert "object store" in problem["detail"] and relay.url in problem["detail"]
         assert api.get("/api/v1/apps/CoolApp/deployments/Production/releases").status_code == 200
+        documented = api.get("/api/v1/openapi.json").json()["paths"]
+        releases = documented["/api/v1/apps/{app}/deployments/{deployment}/releases"]
+        assert "503" in releases["post"]["responses"]
     finally:
         relay.cut()
 
