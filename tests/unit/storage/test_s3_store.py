@@ -34,6 +34,7 @@ def test_large_files_go_up_in_parts_and_read_back_by_range(s3: S3BlobStore, tmp_
     source.write_bytes(data)
     key = s3.put_file(source)
     assert key == content_key(hashlib.sha256(data).hexdigest())
+    assert s3.local_path(key) is None  # remote: overair never hands out a local file
     head = s3._client.head_object(Bucket=s3.bucket, Key=s3._name(key))
     assert head["ETag"].strip('"').endswith("-3")  # S3's mark of an object assembled from three parts
     assert head["CacheControl"] == "public, max-age=31536000, immutable"
