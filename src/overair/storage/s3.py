@@ -91,7 +91,8 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         self.options = options
-        self.endpoint = options.endpoint.rstrip("/")
+        environment = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        self.endpoint = (options.endpoint or environment).rstrip("/")
         region = options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         self.region = region or "us-east-1"
         session = boto3.session.Session(

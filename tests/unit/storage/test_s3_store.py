@@ -125,7 +125,8 @@ def test_credentials_fall_back_to_the_aws_environment(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_settings["s3_access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_settings["s3_secret_access_key"])
     monkeypatch.setenv("AWS_REGION", s3_settings["s3_region"])
-    store = open_blob_store(s3_settings["blob_url"], S3Options(endpoint=s3_settings["s3_endpoint"]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_settings["s3_endpoint"])
+    store = open_blob_store(s3_settings["blob_url"], S3Options())
     key = store.put_bytes(b"via AWS_*")
     assert store.exists(key)
 
