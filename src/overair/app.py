@@ -50,7 +50,6 @@ from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
-from overair.storage import open_blob_store
 
 log = logging.getLogger("overair")
 
@@ -215,7 +214,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     sessions = make_sessionmaker(engine)
-    blobs = open_blob_store(settings.resolved_blob_url())
+    blobs = settings.blob_store()
     # every worker sweeps what a killed process left (overair serve did so already, before the workers)
     swept = sweep_leftovers(settings.resolved_temp_dir(), blobs, settings.temp_max_age_minutes * 60)
     if swept:
@@ -241,7 +240,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    downloads = Downloads(blobs, settings.public_url)
+    downloads = Downloads(
+        blobs,
+        settings.public_url,
+        cdn_url=settings.download_url,
+        presign_seconds=settings.s3_presign_seconds if settings.s3_presign else 0,
+        clock=clock,
+    )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
     codepush = CodePushProtocol(cache, metrics, downloads)
     devices = DeviceRouter([native.routes(), codepush.routes()])
@@ -253,6 +258,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         settings.data_dir / "uploads",
         metrics=metrics,
         scratch=settings.resolved_temp_dir(),
+        downloads=downloads,
     )
 
     @contextlib.asynccontextmanager

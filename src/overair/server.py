@@ -17,7 +17,6 @@ from overair.hosts import is_loopback
 from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics.scrape import scrape_access
 from overair.packages import signing
-from overair.storage import open_blob_store
 
 console = Console()
 
@@ -34,12 +33,12 @@ def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
     Temporary files older than ``OVERAIR_TEMP_MAX_AGE_MINUTES`` (an upload or extraction a killed server
     left) are removed and the amount printed. The key is returned (to be shown once) or None. Migration and
     the first key happen under the deployment's startup lock, so hosts starting together make one of each.
-    Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached.
+    Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached and
+    :class:`~overair.storage.StorageUnavailable` when the object store cannot.
     """
+    # StorageUnavailable: one line naming the object store that does not answer
     swept = sweep_leftovers(
-        settings.resolved_temp_dir(),
-        open_blob_store(settings.resolved_blob_url()),
-        settings.temp_max_age_minutes * 60,
+        settings.resolved_temp_dir(), settings.blob_store(), settings.temp_max_age_minutes * 60
     )
     if swept:
         console.print(describe_sweep(swept), highlight=False, soft_wrap=True)

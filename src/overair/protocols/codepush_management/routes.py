@@ -30,8 +30,10 @@ from overair.protocols.codepush_management.encoders import AppCenterEncoder, Enc
 from overair.protocols.codepush_management.errors import Refused
 from overair.protocols.codepush_management.handlers import Call, Handlers
 from overair.protocols.codepush_management.uploads import UploadEndpoints, Uploads
+from overair.protocols.downloads import Downloads, download_url
 from overair.releases.domain import ReleaseDomain
 from overair.releases.read_model import DeploymentReads
+from overair.storage import StorageUnavailable
 
 log = logging.getLogger("overair")
 
@@ -138,6 +140,9 @@ def router(table: Table, handlers: Handlers, encoder: Encoder, public_url: str) 
             except DATABASE_DOWN as exc:
                 note_outage(exc)
                 refusal = Refused(503, DatabaseDown().message)
+            except StorageUnavailable as exc:
+                note_outage(exc, "object store")
+                refusal = Refused(503, f"The object store is unavailable; try again later. {exc.message}")
             return encoder.refusal(refusal)
 
         return answer
@@ -158,12 +163,14 @@ class CodePushManagement:
         upload_folder: Path,
         metrics: MetricsService | None = None,
         scratch: Path | None = None,
+        downloads: Downloads | None = None,
     ) -> None:
         uploads = Uploads(upload_folder, max_upload_bytes)
+        links = downloads.download_url if downloads is not None else download_url
         reads = DeploymentReads(releases, metrics)
         handlers = Handlers(releases, keys, reads, uploads, max_upload_bytes, scratch)
-        self.standalone = router(standalone_table(handlers), handlers, StandaloneEncoder(), public_url)
-        self.appcenter = router(appcenter_table(handlers), handlers, AppCenterEncoder(), public_url)
+        self.standalone = router(standalone_table(handlers), handlers, StandaloneEncoder(links), public_url)
+        self.appcenter = router(appcenter_table(handlers), handlers, AppCenterEncoder(links), public_url)
         self.upload_router = Router(UploadEndpoints(uploads, public_url).routes(), redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
