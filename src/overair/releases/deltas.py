@@ -136,6 +136,9 @@ class DeltaBuilder:
                     self._queued.popitem(last=False)
 
     def _run_pair(self, base: str, target: str) -> None:
+        with self._sessions() as session:
+            if session.get(PackageDelta, (target, base)) is not None:
+                return  # built meanwhile, by the release's own job
         if self.build(base, target):
             self._on_built(target)
 
