@@ -143,6 +143,26 @@ def test_a_job_whose_host_crashed_is_claimed_by_another_once_its_lease_runs_out(
     assert not a.state.jobs.queue.complete(crashed)  # host a coming back late changes nothing
 
 
+def test_a_live_host_keeps_its_long_job_by_renewing_the_lease(
+    hosts: tuple[OverairApp, OverairApp], key: str, clock: MovableClock
+) -> None:
+    a, b = hosts
+    host_a = admin(a, key)
+    setup_app(host_a)
+    release(host_a, 1)
+    b.state.jobs.run_pending()
+    release(host_a, 2)
+    job = a.state.jobs.queue.claim([RELEASE_JOB])
+    assert job is not None and job.key == "2"
+    for _ in range(3):  # the job runs for three leases' time; its host renews the lease meanwhile
+        clock.advance(LEASE.total_seconds() - 1)
+        assert a.state.jobs.queue.renew([job]) == 1
+        b.state.jobs.run_pending()
+        assert v2_job(host_a)["lease_owner"] == a.state.jobs.queue.owner
+    assert a.state.jobs.queue.complete(job)
+    assert b.state.jobs.queue.renew([job]) == 0  # nobody renews what it does not hold
+
+
 def v2_job(client: TestClient) -> dict:
     """The job that builds the deltas to release v2 (release id 2)."""
     [job] = [j for j in jobs(client) if j["kind"] == RELEASE_JOB and j["key"] == "2"]

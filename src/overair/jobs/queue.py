@@ -7,7 +7,8 @@ Every host runs the same statements, so the database decides who does what:
 - :meth:`JobQueue.claim` is one ``UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING …``. On PostgreSQL the
   inner ``SELECT`` takes ``FOR UPDATE SKIP LOCKED``, so hosts claiming at once each get a different job and
   never wait on each other; SQLite runs the statement under its single write lock. A claim holds a lease
-  until ``lease_expires_at``: a job whose host crashed is claimed again once its lease ran out.
+  until ``lease_expires_at``, renewed while the job runs (:meth:`JobQueue.renew`): a job whose host crashed
+  is claimed again once its lease ran out.
 - :meth:`JobQueue.fail` sets the job back to ``queued`` after the backoff of :func:`~overair.jobs.rules.
   retry_delay`, or to ``failed`` for good after the last attempt; its error stays visible.
 
@@ -204,6 +205,23 @@ class JobQueue:
             lease_owner=None,
             lease_expires_at=None,
         )
+
+    def renew(self, jobs: Collection[ClaimedJob]) -> int:
+        """Extend the leases of held jobs that are still running (a long job is not claimed by another
+        host while this one lives); how many this host still held."""
+        if not jobs:
+            return 0
+        statement = (
+            update(_jobs)
+            .where(
+                _jobs.c.id.in_([job.id for job in jobs]),
+                _jobs.c.state == JobState.RUNNING.value,
+                _jobs.c.lease_owner == self.owner,
+            )
+            .values(lease_expires_at=self._clock() + self.lease)
+        )
+        with self._sessions() as session, session.begin():
+            return int(session.connection().execute(statement).rowcount)
 
     def _finish(self, job: ClaimedJob, *, state: JobState, last_error: str) -> bool:
         return self._change(

@@ -61,6 +61,7 @@ class Worker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._heartbeat: threading.Thread | None = None
         self.every(PRUNE_JOBS, dt.timedelta(hours=1), lambda _payload: self._prune_finished())
 
     # -- what this process does ---------------------------------------------------------------------
@@ -165,6 +166,8 @@ class Worker:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="overair-jobs", daemon=True)
         self._thread.start()
+        self._heartbeat = threading.Thread(target=self._renew_loop, name="overair-jobs-leases", daemon=True)
+        self._heartbeat.start()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -175,16 +178,32 @@ class Worker:
                 log.exception("claiming background jobs failed; trying again in %g s", self._poll)
             self._wake.wait(self._poll)
 
+    def renew_leases(self) -> int:
+        """Extend the leases of the jobs this process is running; how many it still held."""
+        with self._lock:
+            running = list(self._running.values())
+        return self.queue.renew(running)
+
+    def _renew_loop(self) -> None:
+        every = self.queue.lease.total_seconds() / 3
+        while not self._stopping.wait(every):
+            try:
+                self.renew_leases()
+            except Exception:  # the database may be away for a moment; the lease has time left
+                log.exception("renewing the leases of running jobs failed; trying again in %g s", every)
+
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop claiming; wait up to ``timeout`` seconds for the job in hand, then give it back to the
         queue (another host, or the next start, runs it). True if the thread ended in time."""
-        thread = self._thread
+        thread, heartbeat = self._thread, self._heartbeat
         self._stopping.set()
         self._wake.set()
         if thread is None:
             return True
         thread.join(timeout)
-        self._thread = None
+        if heartbeat is not None:
+            heartbeat.join(1.0)  # it wakes on the stop at once
+        self._thread = self._heartbeat = None
         if not thread.is_alive():
             return True
         with self._lock:
