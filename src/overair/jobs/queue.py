@@ -103,29 +103,45 @@ class JobQueue:
         payload: Mapping[str, Any] | None = None,
         *,
         delay: dt.timedelta = dt.timedelta(),
+        session: Session | None = None,
     ) -> bool:
         """Queue ``kind`` work named ``key`` (to run after ``delay``); False when that (kind, key) exists
-        already, in any state: the work is queued, running, done or given up, and is not queued twice."""
+        already, in any state: the work is queued, running, done or given up, and is not queued twice.
+
+        Given a ``session`` in a transaction, the job is queued in that transaction: it exists if and only
+        if the change that asked for it was committed (nothing is lost between the two)."""
         if not 0 < len(kind) <= KIND_LENGTH or not 0 < len(key) <= KEY_LENGTH:
             raise ValueError(f"a job's kind and key are 1 to {KIND_LENGTH} and {KEY_LENGTH} characters")
+        if session is not None:
+            return self._insert(session, kind, key, payload, delay)
+        with self._sessions() as own, own.begin():
+            return self._insert(own, kind, key, payload, delay)
+
+    def _insert(
+        self,
+        session: Session,
+        kind: str,
+        key: str,
+        payload: Mapping[str, Any] | None,
+        delay: dt.timedelta,
+    ) -> bool:
         now = self._clock()
-        with self._sessions() as session, session.begin():
-            connection = session.connection()
-            statement = (
-                dialect_insert(connection)(Job)
-                .values(
-                    kind=kind,
-                    key=key,
-                    payload=dict(payload or {}),
-                    state=JobState.QUEUED.value,
-                    attempts=0,
-                    run_after=now + delay,
-                    last_error="",
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["kind", "key"])
+        connection = session.connection()
+        statement = (
+            dialect_insert(connection)(Job)
+            .values(
+                kind=kind,
+                key=key,
+                payload=dict(payload or {}),
+                state=JobState.QUEUED.value,
+                attempts=0,
+                run_after=now + delay,
+                last_error="",
+                created_at=now,
             )
-            return bool(connection.execute(statement).rowcount == 1)
+            .on_conflict_do_nothing(index_elements=["kind", "key"])
+        )
+        return bool(connection.execute(statement).rowcount == 1)
 
     def claim(self, kinds: Collection[str]) -> ClaimedJob | None:
         """Take the next job of one of ``kinds`` that is due, or whose last host's lease ran out; None when

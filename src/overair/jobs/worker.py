@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from overair.jobs.queue import ERROR_LENGTH, ClaimedJob, JobQueue
 from overair.jobs.rules import JobState
 
@@ -79,10 +82,16 @@ class Worker:
         """Call ``callback`` before each round of claims (e.g. to queue work held in memory)."""
         self._before_claiming.append(callback)
 
-    def enqueue(self, kind: str, key: str, payload: Mapping[str, Any] | None = None) -> bool:
-        """Queue a job (once per kind and key, across hosts) and wake this process's worker."""
-        queued = self.queue.enqueue(kind, key, payload)
-        self.wake()
+    def enqueue(
+        self, kind: str, key: str, payload: Mapping[str, Any] | None = None, *, session: Session | None = None
+    ) -> bool:
+        """Queue a job (once per kind and key, across hosts) and wake this process's worker; with a
+        ``session``, in its transaction, and the worker is woken once that commits."""
+        queued = self.queue.enqueue(kind, key, payload, session=session)
+        if session is None:
+            self.wake()
+        else:
+            event.listen(session, "after_commit", lambda _session: self.wake(), once=True)
         return queued
 
     def wake(self) -> None:

@@ -106,9 +106,10 @@ class DeltaBuilder:
 
     # -- scheduling ---------------------------------------------------------------------------------
 
-    def after_release(self, release_id: int) -> None:
-        """Queue the deltas to a new release from the previous compatible ones (never waits for them)."""
-        self._jobs.enqueue(RELEASE_JOB, str(release_id), {"release_id": release_id})
+    def after_release(self, release_id: int, session: Session) -> None:
+        """Queue the deltas to a new release from the previous compatible ones, in the transaction of
+        ``session`` that makes the release (never waits for them)."""
+        self._jobs.enqueue(RELEASE_JOB, str(release_id), {"release_id": release_id}, session=session)
 
     def _run_release(self, release_id: int) -> None:
         self.build_for_release(release_id)

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from overair import packages
 from overair.db import dialect_insert, utcnow
@@ -36,10 +37,11 @@ class SmallerDownloads:
         )
         jobs.handle(DIFFS_JOB, lambda payload: self._build_diffs(int(payload["release_id"])))
 
-    def after_release(self, release_id: int) -> None:
-        """Queue the diffs and deltas to a new release (never waits for them)."""
-        self.deltas.after_release(release_id)
-        self._jobs.enqueue(DIFFS_JOB, str(release_id), {"release_id": release_id})
+    def after_release(self, release_id: int, session: Session) -> None:
+        """Queue the diffs and deltas to a new release in the transaction of ``session`` that makes it
+        (never waits for them)."""
+        self.deltas.after_release(release_id, session)
+        self._jobs.enqueue(DIFFS_JOB, str(release_id), {"release_id": release_id}, session=session)
 
     def request_delta(self, base_hash: str, target_hash: str) -> bool:
         """Ask for a delta a device on ``base_hash`` could use next time; never waits (see deltas.py)."""
