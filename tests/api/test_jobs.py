@@ -163,6 +163,21 @@ def test_a_live_host_keeps_its_long_job_by_renewing_the_lease(
     assert b.state.jobs.queue.renew([job]) == 0  # nobody renews what it does not hold
 
 
+def test_a_job_that_takes_its_host_down_every_time_ends_failed(
+    server: OverairApp, admin_key: str, clock: MovableClock
+) -> None:
+    queue = server.state.jobs.queue
+    assert queue.enqueue("test.crash", "one")
+    for attempt in range(1, 6):
+        job = queue.claim(["test.crash"])  # and the host dies with it
+        assert job is not None and job.attempts == attempt
+        clock.advance(LEASE.total_seconds() + 1)
+    assert queue.claim(["test.crash"]) is None
+    [listed] = [j for j in jobs(admin(server, admin_key)) if j["kind"] == "test.crash"]
+    assert (listed["state"], listed["attempts"]) == ("failed", 5)
+    assert listed["last_error"] == "the hosts running it stopped before it finished, 5 times"
+
+
 def v2_job(client: TestClient) -> dict:
     """The job that builds the deltas to release v2 (release id 2)."""
     [job] = [j for j in jobs(client) if j["kind"] == RELEASE_JOB and j["key"] == "2"]

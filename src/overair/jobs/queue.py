@@ -183,10 +183,16 @@ class JobQueue:
             job = ClaimedJob(row.id, row.kind, row.key, dict(row.payload or {}), row.attempts)
             if job.attempts <= self.max_attempts:
                 return job
-            self._finish(  # only a crashed host's job gets here: a failing one stops at its last attempt
+            # only a crashed host's job gets here (a failing one stops at its last attempt): this claim
+            # was no try, and the job has failed
+            self._change(
                 job,
-                state=JobState.FAILED,
+                state=JobState.FAILED.value,
+                attempts=_jobs.c.attempts - 1,
                 last_error=f"the hosts running it stopped before it finished, {self.max_attempts} times",
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
             )
 
     def complete(self, job: ClaimedJob) -> bool:
