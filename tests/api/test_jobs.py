@@ -7,6 +7,7 @@ otherwise. Time passes on the ``clock`` fixture, never by sleeping.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -218,9 +219,8 @@ def test_a_failing_job_is_retried_with_backoff_then_fails_for_good(
     assert not server.state.jobs.enqueue(RELEASE_JOB, job["key"], {"release_id": int(job["key"])})
 
 
-def parse(text: str):  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def parse(text: str) -> dt.datetime:
+    """A time the API answered, as an aware datetime."""
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
