@@ -140,8 +140,9 @@ class JobQueue:
                 created_at=now,
             )
             .on_conflict_do_nothing(index_elements=["kind", "key"])
+            .returning(_jobs.c.id)  # a row only when inserted (psycopg's rowcount is no help here)
         )
-        return bool(connection.execute(statement).rowcount == 1)
+        return connection.execute(statement).first() is not None
 
     def claim(self, kinds: Collection[str]) -> ClaimedJob | None:
         """Take the next job of one of ``kinds`` that is due, or whose last host's lease ran out; None when
