@@ -13,11 +13,10 @@ as the CLI can word its own fixes::
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from overair.errors import DATABASE_DOWN, DatabaseDown, ErrorKind, Fix, OverairError
+from overair.errors import DATABASE_DOWN, DatabaseDown, ErrorKind, Fix, OverairError, note_outage
 from overair.packages import InvalidBundle
 from overair.storage import ObjectNotFound, StorageUnavailable
 
@@ -42,20 +41,6 @@ log = logging.getLogger("overair")
 
 STORAGE_RETRY_SECONDS = 30
 """The ``Retry-After`` of answers given while the object store cannot be reached."""
-
-OUTAGE_LOG_SECONDS = 30.0
-_last_outage_log: dict[str, float] = {}
-
-
-def note_outage(exc: Exception, dependency: str = "database") -> None:
-    """Log that ``dependency`` does not answer: one line (no traceback) per dependency at most every 30 s,
-    however many requests meet the outage."""
-    now = time.monotonic()
-    if now - _last_outage_log.get(dependency, -OUTAGE_LOG_SECONDS) >= OUTAGE_LOG_SECONDS:
-        _last_outage_log[dependency] = now
-        reason = getattr(exc, "message", None) or str(getattr(exc, "orig", None) or exc)
-        first_line = reason.strip().splitlines()[0][:300] if reason.strip() else type(exc).__name__
-        log.warning("the %s does not answer (%s); devices get the answers last known", dependency, first_line)
 
 
 def client_gone(method: str, path: str) -> None:

@@ -11,6 +11,7 @@ SQLite the database file is moved away (a folder takes its place, so it cannot b
 from __future__ import annotations
 
 import contextlib
+import logging
 import html
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,7 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     admin_key: str,
     database_url: str,
     settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     api.post("/api/v1/apps", json={"name": "CoolApp"})
     keys = {d["name"]: d["key"] for d in api.get("/api/v1/apps/CoolApp/deployments").json()}
@@ -76,6 +78,7 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     console = TestClient(server, base_url="http://testserver", follow_redirects=False)
     assert console.post("/console/sign-in", data={"access_key": admin_key}).status_code == 303
 
+    caplog.set_level(logging.WARNING, logger="overair")
     with database_down(server, database_url, settings.data_dir):
         # a deployment the server answered before: the same answer
         during = device.get("/v1/update-check", params=known)
@@ -109,6 +112,11 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
         assert standalone.status_code == 503 and "database" in standalone.text
         page = console.get("/console/")
         assert page.status_code == 503 and "database" in html.unescape(page.text)
+
+    # the outage is said in one line (no traceback), not once per request
+    said = [r for r in caplog.records if r.name == "overair"]
+    assert said and not [r for r in said if r.exc_info], [r.getMessage() for r in said]
+    assert len([r for r in said if "does not answer" in r.getMessage()]) <= 3
 
     after = api.get("/api/v1/apps")
     assert after.status_code == 200 and [a["name"] for a in after.json()] == ["CoolApp"]

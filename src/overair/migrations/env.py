@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import overair.auth.models
+import overair.jobs.models
 import overair.metrics.models
 import overair.releases.models  # noqa: F401  (registers the tables on the metadata)
 from overair.db import Base

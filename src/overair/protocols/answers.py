@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
-from overair.errors import DatabaseDown
-from overair.problems import note_outage
+from overair.errors import DatabaseDown, note_outage
 from overair.releases.devices import DeviceCache
 from overair.releases.snapshots import DeviceSnapshot
 from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, takes_rollout

@@ -22,9 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from overair.auth.service import AccessKeyService
-from overair.errors import DATABASE_DOWN, DatabaseDown
+from overair.errors import DATABASE_DOWN, DatabaseDown, note_outage
 from overair.metrics.service import MetricsService
-from overair.problems import UNSTORABLE, client_gone, note_outage
+from overair.problems import UNSTORABLE, client_gone
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
 from overair.protocols.codepush_management.encoders import AppCenterEncoder, Encoder, StandaloneEncoder
 from overair.protocols.codepush_management.errors import Refused
