@@ -27,6 +27,7 @@ CALLERS = {
     "prune": "retention (background) and tests",
     "wait_for_prune": "tests",
     "close": "app",
+    "flush": "app (before a management request reads), tests, benchmarks/reports.py",
 }
 
 
