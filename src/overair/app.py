@@ -12,7 +12,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
 from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
+from overair.health import readiness
 from overair.hosts import HostPolicy
 from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics import api as metrics_api
@@ -56,6 +59,10 @@ from overair.storage import open_blob_store
 log = logging.getLogger("overair")
 
 PROBLEM = "application/problem+json"
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Liveness and readiness (:mod:`overair.health`): open, and never waiting for anything else."""
+READINESS_SECONDS = 5.0
+"""A dependency that has not answered the readiness probe in this time is reported as not ready."""
 
 
 def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -182,7 +189,7 @@ class OverairApp:
                 return
             if await self.devices.dispatch(scope, receive, send):
                 return
-            if self.metrics is not None and self.metrics.pending_reports:
+            if self.metrics is not None and self.metrics.pending_reports and scope["path"] not in PROBES:
                 # what a person or script reads next includes every report this process accepted
                 with contextlib.suppress(Exception):  # the database is down: the request says so itself
                     await anyio.to_thread.run_sync(self.metrics.flush)
@@ -210,6 +217,25 @@ async def _misdirected(send: Send, host: str, hosts: HostPolicy) -> None:
         }
     ).encode()
     await send_bytes(send, 421, body, [(b"content-type", PROBLEM.encode())])
+
+
+async def _within(deadline: float, close: Callable[[], None], what: str) -> None:
+    """Run ``close`` on a thread until ``deadline`` (monotonic); past it, log and go on (the process exits
+    and granian kills what is left)."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            close()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="overair-close", daemon=True).start()
+    with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+        while not done.is_set():
+            await anyio.sleep(0.05)
+    if not done.is_set():
+        log.warning("shutdown: %s did not stop in time and is abandoned", what)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) -> OverairApp:
@@ -264,8 +290,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        releases.close()  # finish background work (diff archives) before the process exits
-        metrics.close()
+        # On SIGTERM granian stops accepting and drains requests, then this runs; it must fit in
+        # OVERAIR_SHUTDOWN_SECONDS with the drain (a worker still busy then is killed): reports first.
+        budget = settings.shutdown_seconds
+        deadline = time.monotonic() + budget
+        await anyio.to_thread.run_sync(metrics.close, budget / 2, abandon_on_cancel=True)
+        await _within(deadline, releases.close, "background work (diff archives)")
         engine.dispose()
 
     management = FastAPI(
@@ -312,6 +342,36 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     def server_key_route() -> ServerKeyOut:
         """The public half of the key that signs update-check answers: build it into the app's engine."""
         return server_public_key
+
+    @management.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (asks no dependency; always 200)."""
+        return {"status": "alive"}
+
+    @management.get("/readyz", tags=["operations"], responses={503: {"description": "A dependency is down"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers with the current schema and the blob store answers (200), else
+        503 naming the failing dependencies."""
+        with anyio.move_on_after(READINESS_SECONDS) as waited:
+            state = await anyio.to_thread.run_sync(readiness, engine, blobs, abandon_on_cancel=True)
+        if waited.cancelled_caught:
+            failing = {"database or blob store": f"no answer in {READINESS_SECONDS:g} seconds"}
+        else:
+            failing = state.failing
+        if not failing:
+            return JSONResponse({"status": "ready", "failing": {}})
+        named = ", ".join(f"{name} ({problem})" for name, problem in failing.items())
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": "Not ready",
+                "status": 503,
+                "detail": f"Not ready: {named}.",
+                "failing": failing,
+            },
+            status_code=503,
+            media_type=PROBLEM,
+        )
 
     @management.get("/", include_in_schema=False)
     def index() -> dict[str, str]:
