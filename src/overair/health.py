@@ -1,7 +1,8 @@
 """Liveness and readiness: what a load balancer, an orchestrator or ``systemd`` asks the server.
 
 ``/healthz`` says the process answers (never touches a dependency); ``/readyz`` says whether it can do its
-work: the database answers and its schema is the one this version needs, and the blob store answers. Both
+work: the database answers and its schema is not behind the one this version needs (a newer one, migrated
+by an upgraded host during a rolling upgrade, is fine), and the blob store answers. Both
 are open (no access key), like ``/``; the Host check applies (loopback names always pass).
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from overair.db import head_revision
+from overair.db import head_revision, known_revision
 from overair.storage.base import BlobStore
 
 PROBE_KEY = "sha256/" + "0" * 64
@@ -47,7 +48,9 @@ def readiness(engine: Engine, blobs: BlobStore) -> Readiness:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
         head = head_revision()
-        if current != head:
+        # behind (a revision this code knows, or none): not ready. Ahead (another host migrated to a newer
+        # version during a rolling upgrade): this host keeps serving until it is restarted.
+        if current != head and (current is None or known_revision(current)):
             migrations = (
                 f"the database schema is at revision {current or 'none'} and this server needs {head}: "
                 "run `overair migrate` (or start `overair serve`, which migrates)"
