@@ -291,7 +291,8 @@ class NativeProtocol:
         return encode_decision(decision, url)
 
     async def report(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Record a downloaded / installed / failed / rolled_back / running report (one transaction).
+        """Accept a downloaded / installed / failed / rolled_back / running report (checked now, written by
+        the metrics' next flush, within a second).
 
         With ``Overair-Simulated: 1`` the report is a simulated device's: the metrics count it apart.
         """
