@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -98,3 +99,31 @@ def test_sigterm_under_load_drains_writes_the_reports_and_exits_in_time(
         ).json()
     installs = releases[0]["installs"]
     assert installs >= len(answered) >= 400  # every answered report is in; more may have been answered unseen
+
+
+def test_a_client_that_never_finishes_its_request_does_not_hold_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stalled upload (headers sent, the body never) used to keep `overair serve` running after SIGTERM."""
+    import socket
+
+    monkeypatch.setenv("OVERAIR_SHUTDOWN_SECONDS", str(SHUTDOWN_SECONDS))
+    server = LiveServer(tmp_path / "data", free_port())
+    host, port = server.url.removeprefix("http://").split(":")
+    stalled = socket.create_connection((host, int(port)))
+    try:
+        stalled.sendall(
+            b"POST /api/v1/apps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000000\r\n\r\n{"
+        )
+        assert httpx.get(server.url + "/").status_code == 200  # the request above is in flight
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(SHUTDOWN_SECONDS * 4)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {SHUTDOWN_SECONDS * 4} s after SIGTERM")
+        assert time.monotonic() - signalled < SHUTDOWN_SECONDS + 3
+    finally:
+        stalled.close()
+        server.stop()
