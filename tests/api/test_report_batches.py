@@ -128,3 +128,22 @@ def test_a_management_request_sees_the_reports_accepted_before_it(
     assert device.post("/v1/report", json=body).status_code == 200
     releases = api.get("/api/v1/apps/CoolApp/deployments/A1/releases").json()
     assert [r["installs"] for r in releases if r["label"] == "v1"] == [1]
+
+
+def test_a_known_release_is_accepted_without_a_database_read(
+    server: OverairApp, keys: dict[str, str]
+) -> None:
+    """The report routes accept on the event loop what needs no read, and use a thread for the rest."""
+    service = MetricsService(make_sessionmaker(server.state.engine))
+    report = DeviceReport(keys["A1"], "v1", "installed", "a")
+    assert not service.accept_report(report)  # nothing known yet: record_report reads, on a thread
+    service.record_report(report)
+    assert service.accept_report(DeviceReport(keys["A1"], "v1", "running", "a"))
+    assert not service.accept_report(DeviceReport(keys["A1"], "v9", "running", "a"))  # a miss reads again
+    assert not service.accept_report(DeviceReport(keys["A1"], "v1", "exploded", "a"))  # refused by the read
+    assert not service.accept_report(DeviceReport(keys["A1"], "v1", "running", "a", simulated=True))
+    assert service.pending_reports == 2
+    assert service.labels("CoolApp", "A1")[0].installs == 1 and service.active_devices("CoolApp", "A1") == {
+        "v1": 1
+    }
+    service.close()

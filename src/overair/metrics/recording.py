@@ -47,6 +47,8 @@ FLUSH_LOCK = 0x0FA1_4E90
 _RELEASE_COLUMNS = ("downloads", "installs", "failures", "rollbacks")
 """Columns that ``releases`` and the metrics tables share (``running`` has no release counter)."""
 
+_STATUSES = frozenset(s.value for s in ReportStatus)
+
 _KNOWN_KEYS = 4096
 """Deployments whose labels :meth:`ReportRecorder.check` remembers (the cache is emptied when full)."""
 
@@ -112,6 +114,14 @@ class ReportRecorder:
 
     # -- arrival ------------------------------------------------------------------------------------
 
+    def check_cached(self, report: DeviceReport) -> Pending | None:
+        """:meth:`check` from memory alone: None when knowing the key or label needs a database read (or the
+        report is invalid); never blocks."""
+        cached = self._known.get(report.deployment_key)
+        if cached is None or report.label not in cached.labels or report.status not in _STATUSES:
+            return None
+        return self._pending(report, ReportStatus(report.status))
+
     def check(self, report: DeviceReport) -> Pending:
         """The report as it waits for the flush, or an error when it cannot be counted.
 
@@ -131,6 +141,9 @@ class ReportRecorder:
                 raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
             if report.label not in cached.labels:
                 raise self._no_release(cached.deployment_id, report.label)
+        return self._pending(report, status)
+
+    def _pending(self, report: DeviceReport, status: ReportStatus) -> Pending:
         return Pending(
             report.deployment_key,
             report.label,

@@ -142,6 +142,18 @@ class MetricsService:
             return
         self._reports.add(self._recorder.check(report))
 
+    def accept_report(self, report: DeviceReport) -> bool:
+        """Accept a device's report if that needs no database read (its release is known in memory): the
+        report routes call it on the event loop, and :meth:`record_report` on a thread when it says False
+        (also for a simulated device's report, written at once)."""
+        if report.simulated:
+            return False
+        pending = self._recorder.check_cached(report)
+        if pending is None:
+            return False
+        self._reports.add(pending)
+        return True
+
     def record_binary(
         self, deployment_key: str, client_id: str, *, previous_deployment_key: str | None = None
     ) -> None:

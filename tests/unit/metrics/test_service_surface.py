@@ -9,6 +9,7 @@ from overair.metrics.service import MetricsService
 CALLERS = {
     # device protocols (native and CodePush reports)
     "record_report": "protocols.native, protocols.codepush",
+    "accept_report": "protocols.native, protocols.codepush (on the event loop, when no read is needed)",
     "record_binary": "protocols.codepush",
     # the management API, the console, the CodePush management metrics, the CLI through the API
     "series": "metrics.api, console",
