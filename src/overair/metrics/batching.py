@@ -74,19 +74,20 @@ class ReportBuffer(Generic[T]):
             self.dropped += 1
 
     def flush(self) -> int:
-        """Write everything accepted so far now; the number of items written.
+        """Write everything accepted before the call now; the number of items written.
 
         Raises what ``apply`` raised (the items stay queued, in order, for the next flush).
         """
         written = 0
         with self._flushing:
-            while True:
+            left = len(self._pending)  # what was accepted before the call: a busy stream cannot hold it up
+            while left > 0:
                 with self._lock:
-                    batch = [
-                        self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))
-                    ]
+                    count = min(self._batch_size, left, len(self._pending))
+                    batch = [self._pending.popleft() for _ in range(count)]
                 if not batch:
                     break
+                left -= len(batch)
                 try:
                     self._apply(batch)
                 except BaseException:
