@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -222,19 +221,9 @@ async def _misdirected(send: Send, host: str, hosts: HostPolicy) -> None:
 async def _within(deadline: float, close: Callable[[], None], what: str) -> None:
     """Run ``close`` on a thread until ``deadline`` (monotonic); past it, log and go on (the process exits
     and granian kills what is left)."""
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            close()
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="overair-close", daemon=True).start()
-    with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-        while not done.is_set():
-            await anyio.sleep(0.05)
-    if not done.is_set():
+    with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as waited:
+        await anyio.to_thread.run_sync(close, abandon_on_cancel=True)
+    if waited.cancelled_caught:
         log.warning("shutdown: %s did not stop in time and is abandoned", what)
 
 
@@ -350,8 +339,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
 
     @management.get("/readyz", tags=["operations"], responses={503: {"description": "A dependency is down"}})
     async def readyz() -> JSONResponse:
-        """Readiness: the database answers with the current schema and the blob store answers (200), else
-        503 naming the failing dependencies."""
+        """Readiness: the database answers, its schema is not behind this version, and the blob store
+        answers (200); else 503 naming the failing dependencies."""
         with anyio.move_on_after(READINESS_SECONDS) as waited:
             state = await anyio.to_thread.run_sync(readiness, engine, blobs, abandon_on_cancel=True)
         if waited.cancelled_caught:
