@@ -124,6 +124,9 @@ def test_a_client_that_never_finishes_its_request_does_not_hold_the_server(
         except subprocess.TimeoutExpired:
             pytest.fail(f"still running {SHUTDOWN_SECONDS * 4} s after SIGTERM")
         assert time.monotonic() - signalled < SHUTDOWN_SECONDS + 3
+        assert server.process.stdout is not None
+        output = server.process.stdout.read()
+        assert "Traceback" not in output and "Killing worker-1" in output, output  # killed at the bound
     finally:
         stalled.close()
         server.stop()
