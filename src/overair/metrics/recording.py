@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, text, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.errors import Invalid
@@ -291,18 +291,22 @@ class ReportRecorder:
         moves = list(_device_moves(ids, batch, set(counted)))
         if not moves:
             return
-        touched = sorted({(d, device) for _, d, device, _, _ in moves})
+        touched = {(d, device) for _, d, device, _, _ in moves}
         found: dict[tuple[int, str], str] = {}
-        for start in range(0, len(touched), 1000):
-            rows = conn.execute(
-                select(MetricDevice.deployment_id, MetricDevice.device, MetricDevice.label)
-                .where(
-                    tuple_(MetricDevice.deployment_id, MetricDevice.device).in_(touched[start : start + 1000])
+        # per deployment, `device IN (…)` walks the primary key (a row-value IN of pairs is planned worse)
+        for d in sorted({d for d, _ in touched}):
+            devices = sorted(device for deployment_id, device in touched if deployment_id == d)
+            for start in range(0, len(devices), 1000):
+                rows = conn.execute(
+                    select(MetricDevice.device, MetricDevice.label)
+                    .where(
+                        MetricDevice.deployment_id == d,
+                        MetricDevice.device.in_(devices[start : start + 1000]),
+                    )
+                    .order_by(MetricDevice.device)
+                    .with_for_update()
                 )
-                .order_by(MetricDevice.deployment_id, MetricDevice.device)
-                .with_for_update()
-            )
-            found.update({(d, device): label for d, device, label in rows})
+                found.update({(d, device): label for device, label in rows})
         state: dict[tuple[int, str], str | None] = dict(found)
         seen: dict[tuple[int, str], dt.datetime] = {}
         gauges: defaultdict[tuple[int, str], Counter[dt.datetime]] = defaultdict(Counter)
