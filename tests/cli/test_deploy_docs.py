@@ -185,6 +185,7 @@ def test_the_nginx_site_serves_overair_with_tls_uploads_and_the_right_caching(
                 params = {"deploymentKey": keys["Production"], "appVersion": "1.0.0"}
                 checks = [web.get("/updateCheck", params=params) for _ in range(2)]
                 assert all(c.status_code == 200 and "X-Cache-Status" not in c.headers for c in checks)
+                assert checks[0].headers["Cache-Control"] == "private, no-store"
                 url = checks[0].json()["updateInfo"]["downloadURL"]
                 assert url.startswith("https://ota.example.com/v1/blobs/")
                 path = url.removeprefix("https://ota.example.com")
