@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
 from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
+from overair.health import readiness
 from overair.hosts import HostPolicy
 from overair.jobs import JobQueue, Worker
 from overair.jobs import api as jobs_api
@@ -58,8 +61,10 @@ log = logging.getLogger("overair")
 
 PROBLEM = "application/problem+json"
 PRUNE_METRICS = "metrics.prune"
-JOBS_STOP_SECONDS = 10.0
-"""On shutdown, how long the job in hand may run on before it is given back to the queue."""
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Liveness and readiness (:mod:`overair.health`): open, and never waiting for anything else."""
+READINESS_SECONDS = 5.0
+"""A dependency that has not answered the readiness probe in this time is reported as not ready."""
 
 
 def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -176,6 +181,7 @@ class OverairApp:
     state: Any
     codepush_management: CodePushManagement | None = None
     hosts: HostPolicy = field(default_factory=lambda: HostPolicy.build(""))
+    metrics: MetricsService | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -185,6 +191,10 @@ class OverairApp:
                 return
             if await self.devices.dispatch(scope, receive, send):
                 return
+            if self.metrics is not None and self.metrics.pending_reports and scope["path"] not in PROBES:
+                # what a person or script reads next includes every report this process accepted
+                with contextlib.suppress(Exception):  # the database is down: the request says so itself
+                    await anyio.to_thread.run_sync(self.metrics.flush)
             if self.codepush_management is not None and codepush_management_handles(scope["path"]):
                 await self.codepush_management(scope, receive, send)
                 return
@@ -209,6 +219,15 @@ async def _misdirected(send: Send, host: str, hosts: HostPolicy) -> None:
         }
     ).encode()
     await send_bytes(send, 421, body, [(b"content-type", PROBLEM.encode())])
+
+
+async def _within(deadline: float, close: Callable[[], object], what: str) -> None:
+    """Run ``close`` on a thread until ``deadline`` (monotonic); past it, log and go on (the process exits
+    and granian kills what is left)."""
+    with anyio.move_on_after(max(0.0, deadline - time.monotonic())) as waited:
+        await anyio.to_thread.run_sync(close, abandon_on_cancel=True)
+    if waited.cancelled_caught:
+        log.warning("shutdown: %s did not stop in time and is abandoned", what)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) -> OverairApp:
@@ -274,7 +293,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         jobs.start()
         yield
-        await anyio.to_thread.run_sync(jobs.stop, JOBS_STOP_SECONDS)  # finish or give back the job in hand
+        # On SIGTERM granian stops accepting and drains requests, then this runs; it must fit in
+        # OVERAIR_SHUTDOWN_SECONDS with the drain (a worker still busy then is killed): reports first.
+        budget = settings.shutdown_seconds
+        deadline = time.monotonic() + budget
+        await anyio.to_thread.run_sync(metrics.close, budget / 2, abandon_on_cancel=True)
+        # the job in hand is finished or given back to the queue (another host runs it) before the deadline
+        left = max(0.0, deadline - time.monotonic())
+        await _within(deadline, functools.partial(jobs.stop, left * 0.8), "the background job in hand")
         engine.dispose()
 
     management = FastAPI(
@@ -324,6 +350,36 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         """The public half of the key that signs update-check answers: build it into the app's engine."""
         return server_public_key
 
+    @management.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (asks no dependency; always 200)."""
+        return {"status": "alive"}
+
+    @management.get("/readyz", tags=["operations"], responses={503: {"description": "A dependency is down"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers, its schema is not behind this version, and the blob store
+        answers (200); else 503 naming the failing dependencies."""
+        with anyio.move_on_after(READINESS_SECONDS) as waited:
+            state = await anyio.to_thread.run_sync(readiness, engine, blobs, abandon_on_cancel=True)
+        if waited.cancelled_caught:
+            failing = {"database or blob store": f"no answer in {READINESS_SECONDS:g} seconds"}
+        else:
+            failing = state.failing
+        if not failing:
+            return JSONResponse({"status": "ready", "failing": {}})
+        named = ", ".join(f"{name} ({problem})" for name, problem in failing.items())
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": "Not ready",
+                "status": 503,
+                "detail": f"Not ready: {named}.",
+                "failing": failing,
+            },
+            status_code=503,
+            media_type=PROBLEM,
+        )
+
     @management.get("/", include_in_schema=False)
     def index() -> dict[str, str]:
         return {
@@ -334,4 +390,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             "console": "/console/",
         }
 
-    return OverairApp(management, devices, management.state, codepush_management, settings.host_policy())
+    return OverairApp(
+        management, devices, management.state, codepush_management, settings.host_policy(), metrics
+    )

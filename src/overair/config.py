@@ -115,6 +115,13 @@ class Settings(BaseSettings):
         le=30 * 86_400,
         description="How long a signed update-check answer stays valid; devices refuse it after that.",
     )
+    shutdown_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=600.0,
+        description="On SIGTERM, the longest the server takes to stop: in-flight requests drain, accepted "
+        "device reports are written, background work stops; a worker still busy after that is killed.",
+    )
 
     @field_validator("public_url")
     @classmethod

@@ -278,6 +278,17 @@ def migrate(engine: Engine, on_wait: Callable[[], None] | None = None) -> Migrat
         return done
 
 
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this version's migrations (False: a newer version made it)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def head_revision() -> str:
     """The newest schema revision this version of overair knows."""
     from alembic.script import ScriptDirectory

@@ -120,4 +120,7 @@ def run_server(
         workers=settings.workers,
         factory=True,
         log_access=False,
+        # SIGTERM: drain, flush reports, stop background work (the app's lifespan), within this bound;
+        # a worker still running then is killed rather than keeping `systemctl stop` waiting
+        workers_kill_timeout=max(1, round(settings.shutdown_seconds)),
     ).serve()

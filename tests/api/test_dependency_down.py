@@ -11,8 +11,8 @@ SQLite the database file is moved away (a folder takes its place, so it cannot b
 from __future__ import annotations
 
 import contextlib
-import logging
 import html
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -59,7 +59,19 @@ class StoreCollector(Collector):
             label_active.add_metric(names, release.active)
             label_rollout.add_metric(names, release.rollout / 100)
             label_failures.add_metric(names, release.failure_rate)
-        yield from (reports, active, label_active, label_rollout, label_failures)
+        # this process's own report buffer (each worker has one; Prometheus sums them by instance)
+        dropped = CounterMetricFamily(
+            "overair_reports_dropped",
+            "Device reports this process accepted and dropped unwritten: the database was unreachable and "
+            "more than the buffer's cap waited (see docs/operations.md).",
+            value=self._metrics.dropped_reports,
+        )
+        waiting = GaugeMetricFamily(
+            "overair_reports_pending",
+            "Device reports this process accepted and has not written yet.",
+            value=self._metrics.pending_reports,
+        )
+        yield from (reports, active, label_active, label_rollout, label_failures, dropped, waiting)
 
 
 def make_registry(metrics: MetricsService) -> CollectorRegistry:

@@ -1,37 +1,56 @@
-"""The write path of the metrics store: one device report, one transaction.
+"""The write path of the metrics store: device reports, accepted one by one, applied in batches.
 
-Each report is a few statements, each an upsert or update found by primary key (never a range scan), so
-the cost of a report does not grow with the fleet or with history:
+A report is checked when it arrives (:meth:`ReportRecorder.check`: its status, its deployment key and
+label, from a small cache of known releases that reads the database only on a miss) and then waits in
+memory (:mod:`overair.metrics.batching`). :meth:`ReportRecorder.apply` writes a batch in one transaction,
+with as many statements as there are distinct rows to change, not as there are reports:
 
-1. the ``metric_hours`` row of (deployment, hour, label) counts the report;
-2. the release's counter goes up (``release list`` shows it); a report for an unknown label is refused;
-3. the ``metric_labels`` row counts it in the label's all-time totals (Prometheus counters);
-4. for ``installed`` and ``running`` reports with a client id, the device's ``metric_devices`` row says
-   which label it runs; when that changes, the old and new labels' gauges move by one and the hour's rows of
-   both labels record the gauge (``active`` at the end of the hour, ``active_before`` at its start).
+1. per (deployment, hour, label) one upsert adds the batch's counts to the ``metric_hours`` row;
+2. per release one UPDATE adds them to the release's counters (``release list`` shows them); a report for a
+   release removed since it was accepted is not counted;
+3. per (deployment, label) one upsert adds them to the ``metric_labels`` all-time totals and keeps the
+   latest failure reason;
+4. the ``metric_devices`` rows of the devices in the batch are read once (locked), the batch's moves are
+   replayed in memory in the order the reports arrived (``installed`` / ``running`` with a client id place
+   the device on its label, ``rolled_back`` takes it off, a binary report or a switched deployment key
+   forgets it), and the final rows are written; each label's gauge moves once per hour by the net amount,
+   which leaves exactly the values report-by-report moves would have left (``active`` at the end of the
+   hour, ``active_before`` at its start).
 
-The first statement is a write, so on SQLite the transaction holds the write lock before it reads anything
-(no stale-snapshot upgrade failures between workers); on PostgreSQL the device row is locked with
-``SELECT … FOR UPDATE`` and first sightings race safely through ``ON CONFLICT DO NOTHING``.
+Flushes are serialised across processes and hosts: PostgreSQL takes a transaction-level advisory lock,
+SQLite's first statement is a write (the database's write lock). So a flush never races another over a
+device seen for the first time, and device rows stay consistent with the gauges.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.errors import Invalid
 from overair.metrics.models import MetricDevice, MetricHour, MetricLabel
 from overair.metrics.store import COLUMNS, device_hash, dialect_insert, hour_of, move_gauge, transaction
-from overair.releases import repository as repo
 from overair.releases.errors import ReleaseNotFound
-from overair.releases.models import LABEL_LENGTH, Deployment
+from overair.releases.models import LABEL_LENGTH, Deployment, Release
 from overair.releases.schemas import ReportStatus
+
+FLUSH_LOCK = 0x0FA1_4E90
+"""The PostgreSQL advisory lock a flush holds for its transaction (a constant, so hosts agree on it)."""
+
+_RELEASE_COLUMNS = ("downloads", "installs", "failures", "rollbacks")
+"""Columns that ``releases`` and the metrics tables share (``running`` has no release counter)."""
+
+_STATUSES = frozenset(s.value for s in ReportStatus)
+
+_KNOWN_KEYS = 4096
+"""Deployments whose labels :meth:`ReportRecorder.check` remembers (the cache is emptied when full)."""
 
 
 @dataclass(frozen=True)
@@ -61,165 +80,314 @@ class DeviceReport:
     """From ``overair simulate`` (``Overair-Simulated: 1``): kept apart (:mod:`overair.metrics.rehearsal`)."""
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Pending:
+    """An accepted report waiting for the next flush, with the moment it arrived (its hour).
+
+    ``label`` None: a binary report (the device runs the store binary's own bundle). Compared by identity:
+    two identical reports are two reports.
+    """
+
+    deployment_key: str
+    label: str | None
+    status: ReportStatus | None
+    client_id: str
+    reason: str
+    previous_deployment_key: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    deployment_id: int
+    labels: frozenset[str]
+
+
 class ReportRecorder:
-    """Device reports in: counters, totals, and which label each device runs."""
+    """Device reports in: checked on arrival, then counters, totals and device rows written per batch."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], dt.datetime]) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._known: dict[str, _Known] = {}
+        self._known_lock = threading.Lock()
 
-    def record_report(self, report: DeviceReport) -> None:
-        """Record a device's report (see :class:`DeviceReport`).
+    # -- arrival ------------------------------------------------------------------------------------
 
-        Raises :class:`ReleaseNotFound` for an unknown key or label; nothing is recorded then.
+    def check_cached(self, report: DeviceReport) -> Pending | None:
+        """:meth:`check` from memory alone: None when knowing the key or label needs a database read (or the
+        report is invalid); never blocks."""
+        cached = self._known.get(report.deployment_key)
+        if cached is None or report.label not in cached.labels or report.status not in _STATUSES:
+            return None
+        return self._pending(report, ReportStatus(report.status))
+
+    def check(self, report: DeviceReport) -> Pending:
+        """The report as it waits for the flush, or an error when it cannot be counted.
+
+        Raises :class:`Invalid` for an unknown status and :class:`ReleaseNotFound` for an unknown key or
+        label. Known labels are remembered, so a device's report costs no database read; a miss reads the
+        deployment's labels again (a release published a moment ago is found).
         """
-        with transaction(self._sessions) as conn:
-            deployment_id = self._deployment_id(conn, report.deployment_key)
-            if deployment_id is None:
+        try:
+            status = ReportStatus(report.status)
+        except ValueError:
+            known = ", ".join(s.value for s in ReportStatus)
+            raise Invalid(f'Unknown report status "{report.status}": use one of {known}.') from None
+        cached = self._known.get(report.deployment_key)
+        if cached is None or report.label not in cached.labels:
+            cached = self._load(report.deployment_key)
+            if cached is None:
                 raise ReleaseNotFound("Unknown deployment key: check the key the app is built with.")
-            moved = self._record(conn, deployment_id, report)
-            if moved:
-                self._leave_deployment(conn, report.previous_deployment_key, deployment_id, report.client_id)
+            if report.label not in cached.labels:
+                raise self._no_release(cached.deployment_id, report.label)
+        return self._pending(report, status)
 
-    @staticmethod
-    def _deployment_id(conn: Connection, key: str) -> int | None:
-        return conn.scalar(select(Deployment.id).where(Deployment.key == key))
+    def _pending(self, report: DeviceReport, status: ReportStatus) -> Pending:
+        return Pending(
+            report.deployment_key,
+            report.label,
+            status,
+            report.client_id,
+            report.reason,
+            report.previous_deployment_key,
+            self._clock(),
+        )
 
-    @staticmethod
-    def _no_release(conn: Connection, deployment_id: int, label: str) -> ReleaseNotFound:
-        name = conn.scalar(select(Deployment.name).where(Deployment.id == deployment_id))
+    def binary(self, deployment_key: str, client_id: str, previous_deployment_key: str | None) -> Pending:
+        """A binary report as it waits for the flush (an unknown key is ignored then)."""
+        return Pending(deployment_key, None, None, client_id, "", previous_deployment_key, self._clock())
+
+    def _load(self, deployment_key: str) -> _Known | None:
+        with transaction(self._sessions) as conn:
+            deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
+            if deployment_id is None:
+                return None
+            labels = frozenset(
+                conn.scalars(select(Release.label).where(Release.deployment_id == deployment_id))
+            )
+        known = _Known(deployment_id, labels)
+        with self._known_lock:
+            if len(self._known) >= _KNOWN_KEYS:
+                self._known.clear()
+            self._known[deployment_key] = known
+        return known
+
+    def _no_release(self, deployment_id: int, label: str) -> ReleaseNotFound:
+        with transaction(self._sessions) as conn:
+            name = conn.scalar(select(Deployment.name).where(Deployment.id == deployment_id))
         if name is None:
             return ReleaseNotFound("Unknown deployment: it may have been removed.")
         shown = label if len(label) <= LABEL_LENGTH else label[:LABEL_LENGTH] + "…"
         return ReleaseNotFound(f'Deployment "{name}" has no release "{shown}".')
 
-    def _record(self, conn: Connection, deployment_id: int, device_report: DeviceReport) -> bool:
-        """Count the report; True when it placed a device on its label (installed or running, client id)."""
-        label, client_id, reason = device_report.label, device_report.client_id, device_report.reason
-        try:
-            report = ReportStatus(device_report.status)
-        except ValueError:
-            known = ", ".join(s.value for s in ReportStatus)
-            raise Invalid(f'Unknown report status "{device_report.status}": use one of {known}.') from None
-        if len(label) > LABEL_LENGTH:  # no release has it, and PostgreSQL would refuse to store it
-            raise self._no_release(conn, deployment_id, label)
-        now = self._clock()
-        hour = hour_of(now)
-        column = COLUMNS[report]
-        insert = dialect_insert(conn)
-        self._count_hour(conn, insert, deployment_id, hour, label, column)  # first: a write
-        if not repo.count_report(conn, deployment_id, label, report):
-            raise self._no_release(conn, deployment_id, label)
-        failure = {}
-        if report is ReportStatus.FAILED and reason:
-            failure = {"last_failure": reason[:500], "last_failure_at": now}
-        stmt = insert(MetricLabel).values(deployment_id=deployment_id, label=label, **{column: 1}, **failure)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["deployment_id", "label"],
-                set_={column: getattr(MetricLabel, column) + 1, **failure},
-            )
-        )
-        if not client_id:
-            return False
-        device = device_hash(client_id)
-        if report in (ReportStatus.INSTALLED, ReportStatus.RUNNING):
-            self._move_device(conn, insert, deployment_id, device, label, now)
-            return True
-        if report is ReportStatus.ROLLED_BACK:
-            self._leave_label(conn, insert, deployment_id, device, label, now)
-        return False
+    # -- the flush ----------------------------------------------------------------------------------
 
-    def record_binary(
-        self, deployment_key: str, client_id: str, *, previous_deployment_key: str | None = None
-    ) -> None:
-        """A device reports it runs the store binary's own bundle: it no longer counts on any label, here or
-        in the deployment it used before (``previous_deployment_key``, when the app switched keys)."""
-        if not client_id:
+    def apply(self, batch: Sequence[Pending]) -> None:
+        """Write a batch of accepted reports in one transaction (see the module's description)."""
+        if not batch:
             return
         with transaction(self._sessions) as conn:
-            deployment_id = self._deployment_id(conn, deployment_key)
-            if deployment_id is None:
-                return
-            self._forget_device(conn, deployment_id, client_id)
-            self._leave_deployment(conn, previous_deployment_key, deployment_id, client_id)
+            insert = dialect_insert(conn)
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FLUSH_LOCK})
+            else:  # a write first: the transaction holds SQLite's write lock before it reads anything
+                conn.execute(update(MetricLabel).where(MetricLabel.deployment_id == -1).values(active=0))
+            ids = self._deployment_ids(conn, batch)
+            counted = self._existing(conn, ids, batch)
+            self._count(conn, insert, [(ids[p.deployment_key], p) for p in counted])
+            self._move_devices(conn, insert, ids, batch, counted)
 
-    def _leave_deployment(
-        self, conn: Connection, previous_key: str | None, deployment_id: int, client_id: str
+    @staticmethod
+    def _deployment_ids(conn: Connection, batch: Iterable[Pending]) -> dict[str, int]:
+        keys = {p.deployment_key for p in batch} | {
+            p.previous_deployment_key for p in batch if p.previous_deployment_key
+        }
+        rows = conn.execute(select(Deployment.key, Deployment.id).where(Deployment.key.in_(keys)))
+        return {key: deployment_id for key, deployment_id in rows}
+
+    @staticmethod
+    def _existing(conn: Connection, ids: dict[str, int], batch: Sequence[Pending]) -> list[Pending]:
+        """The label reports of the batch whose release still exists (binary reports are not counted)."""
+        wanted = {
+            (ids[p.deployment_key], p.label) for p in batch if p.label is not None and p.deployment_key in ids
+        }
+        if not wanted:
+            return []
+        rows = conn.execute(
+            select(Release.deployment_id, Release.label).where(
+                Release.deployment_id.in_({d for d, _ in wanted}),
+                Release.label.in_({label for _, label in wanted}),
+            )
+        )
+        exists = {(d, label) for d, label in rows}
+        return [
+            p
+            for p in batch
+            if p.label is not None and p.deployment_key in ids and (ids[p.deployment_key], p.label) in exists
+        ]
+
+    @staticmethod
+    def _count(conn: Connection, insert: Any, counted: Sequence[tuple[int, Pending]]) -> None:
+        hours: defaultdict[tuple[int, dt.datetime, str], Counter[str]] = defaultdict(Counter)
+        labels: defaultdict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+        failures: dict[tuple[int, str], tuple[str, dt.datetime]] = {}
+        for deployment_id, pending in counted:
+            assert pending.label is not None and pending.status is not None
+            column = COLUMNS[pending.status]
+            hours[(deployment_id, hour_of(pending.at), pending.label)][column] += 1
+            labels[(deployment_id, pending.label)][column] += 1
+            if pending.status is ReportStatus.FAILED and pending.reason:
+                failures[(deployment_id, pending.label)] = (pending.reason[:500], pending.at)
+        columns = tuple(COLUMNS.values())
+        if hours:
+            stmt = insert(MetricHour)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["deployment_id", "hour", "label"],
+                    set_={c: getattr(MetricHour, c) + getattr(stmt.excluded, c) for c in columns},
+                ),
+                [
+                    {"deployment_id": d, "hour": hour, "label": label, **{c: counts[c] for c in columns}}
+                    for (d, hour, label), counts in hours.items()
+                ],
+            )
+            stmt = insert(MetricLabel)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["deployment_id", "label"],
+                    set_={c: getattr(MetricLabel, c) + getattr(stmt.excluded, c) for c in columns},
+                ),
+                [
+                    {"deployment_id": d, "label": label, **{c: counts[c] for c in columns}}
+                    for (d, label), counts in labels.items()
+                ],
+            )
+            conn.execute(
+                update(Release)
+                .where(Release.deployment_id == bindparam("d"), Release.label == bindparam("l"))
+                .values({c: getattr(Release, c) + bindparam(f"n_{c}") for c in _RELEASE_COLUMNS}),
+                [
+                    {"d": d, "l": label, **{f"n_{c}": counts[c] for c in _RELEASE_COLUMNS}}
+                    for (d, label), counts in labels.items()
+                ],
+            )
+        if failures:
+            conn.execute(
+                update(MetricLabel)
+                .where(MetricLabel.deployment_id == bindparam("d"), MetricLabel.label == bindparam("l"))
+                .values(last_failure=bindparam("reason"), last_failure_at=bindparam("at")),
+                [{"d": d, "l": label, "reason": r, "at": at} for (d, label), (r, at) in failures.items()],
+            )
+
+    def _move_devices(
+        self,
+        conn: Connection,
+        insert: Any,
+        ids: dict[str, int],
+        batch: Sequence[Pending],
+        counted: list[Pending],
     ) -> None:
-        """The device now reports with another deployment key: it no longer counts in ``previous_key``'s."""
-        if not previous_key:
+        moves = list(_device_moves(ids, batch, set(counted)))
+        if not moves:
             return
-        previous_id = self._deployment_id(conn, previous_key)
-        if previous_id is not None and previous_id != deployment_id:
-            self._forget_device(conn, previous_id, client_id)
-
-    def _forget_device(self, conn: Connection, deployment_id: int, client_id: str) -> None:
-        """Delete the device's row in a deployment; the label it was counted on loses it."""
-        row = conn.execute(
-            delete(MetricDevice)
-            .where(MetricDevice.deployment_id == deployment_id, MetricDevice.device == device_hash(client_id))
-            .returning(MetricDevice.label)
-        ).first()
-        if row is not None:
-            move_gauge(conn, dialect_insert(conn), deployment_id, row.label, -1, hour_of(self._clock()))
+        touched = {(d, device) for _, d, device, _, _ in moves}
+        found: dict[tuple[int, str], str] = {}
+        # per deployment, `device IN (…)` walks the primary key (a row-value IN of pairs is planned worse)
+        for d in sorted({d for d, _ in touched}):
+            devices = sorted(device for deployment_id, device in touched if deployment_id == d)
+            for start in range(0, len(devices), 1000):
+                rows = conn.execute(
+                    select(MetricDevice.device, MetricDevice.label)
+                    .where(
+                        MetricDevice.deployment_id == d,
+                        MetricDevice.device.in_(devices[start : start + 1000]),
+                    )
+                    .order_by(MetricDevice.device)
+                    .with_for_update()
+                )
+                found.update({(d, device): label for device, label in rows})
+        state: dict[tuple[int, str], str | None] = dict(found)
+        seen: dict[tuple[int, str], dt.datetime] = {}
+        gauges: defaultdict[tuple[int, str], Counter[dt.datetime]] = defaultdict(Counter)
+        for kind, d, device, label, at in moves:
+            key, hour = (d, device), hour_of(at)
+            old = state.get(key)
+            if kind == "move":
+                assert label is not None
+                state[key], seen[key] = label, at
+                if old != label:  # net amounts per hour; a label left and joined again keeps its 0
+                    if old is not None:
+                        gauges[(d, old)][hour] -= 1
+                    gauges[(d, label)][hour] += 1
+            elif old is not None and (kind == "forget" or old == label):
+                state[key] = None
+                gauges[(d, old)][hour] -= 1
+        self._write_devices(conn, insert, found, state, seen)
+        for (d, label), per_hour in gauges.items():
+            for hour in sorted(per_hour):
+                move_gauge(conn, insert, d, label, per_hour[hour], hour)
 
     @staticmethod
-    def _count_hour(
-        conn: Connection, insert: Any, deployment_id: int, hour: dt.datetime, label: str, column: str
+    def _write_devices(
+        conn: Connection,
+        insert: Any,
+        found: dict[tuple[int, str], str],
+        state: dict[tuple[int, str], str | None],
+        seen: dict[tuple[int, str], dt.datetime],
     ) -> None:
-        stmt = insert(MetricHour).values(deployment_id=deployment_id, hour=hour, label=label, **{column: 1})
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["deployment_id", "hour", "label"],
-                set_={column: getattr(MetricHour, column) + 1},
+        gone = [key for key, label in state.items() if label is None and key in found]
+        if gone:
+            conn.execute(
+                delete(MetricDevice).where(
+                    MetricDevice.deployment_id == bindparam("d"), MetricDevice.device == bindparam("v")
+                ),
+                [{"d": d, "v": device} for d, device in gone],
             )
-        )
-
-    @staticmethod
-    def _locked_device(conn: Connection, deployment_id: int, device: str) -> str | None:
-        return conn.scalar(
-            select(MetricDevice.label)
-            .where(MetricDevice.deployment_id == deployment_id, MetricDevice.device == device)
-            .with_for_update()
-        )
-
-    def _move_device(
-        self, conn: Connection, insert: Any, deployment_id: int, device: str, label: str, now: dt.datetime
-    ) -> None:
-        where = (MetricDevice.deployment_id == deployment_id, MetricDevice.device == device)
-        old = self._locked_device(conn, deployment_id, device)
-        if old is None:
-            created = conn.execute(
-                insert(MetricDevice)
-                .values(deployment_id=deployment_id, device=device, label=label, seen_at=now)
-                .on_conflict_do_nothing(index_elements=["deployment_id", "device"])
-                .returning(MetricDevice.label)
-            ).first()
-            if created is not None:
-                move_gauge(conn, insert, deployment_id, label, +1, hour_of(now))
-                return
-            old = self._locked_device(conn, deployment_id, device)  # another worker saw it first
-            if old is None:
-                return
-        conn.execute(update(MetricDevice).where(*where).values(label=label, seen_at=now))
-        if old != label:
-            move_gauge(conn, insert, deployment_id, old, -1, hour_of(now))
-            move_gauge(conn, insert, deployment_id, label, +1, hour_of(now))
-
-    @staticmethod
-    def _leave_label(
-        conn: Connection, insert: Any, deployment_id: int, device: str, label: str, now: dt.datetime
-    ) -> None:
-        """A device rolled back from ``label``: if it was counted there, it is not any more."""
-        row = conn.execute(
-            delete(MetricDevice)
-            .where(
-                MetricDevice.deployment_id == deployment_id,
-                MetricDevice.device == device,
-                MetricDevice.label == label,
+        new = [
+            {"deployment_id": d, "device": v, "label": label, "seen_at": seen[(d, v)]}
+            for (d, v), label in state.items()
+            if label is not None and (d, v) not in found
+        ]
+        if new:
+            conn.execute(insert(MetricDevice), new)
+        changed = [
+            {"d": d, "v": v, "l": label, "s": seen[(d, v)]}
+            for (d, v), label in state.items()
+            if label is not None and (d, v) in found and (d, v) in seen
+        ]
+        if changed:
+            conn.execute(
+                update(MetricDevice)
+                .where(MetricDevice.deployment_id == bindparam("d"), MetricDevice.device == bindparam("v"))
+                .values(label=bindparam("l"), seen_at=bindparam("s")),
+                changed,
             )
-            .returning(MetricDevice.label)
-        ).first()
-        if row is not None:
-            move_gauge(conn, insert, deployment_id, label, -1, hour_of(now))
+
+
+def _device_moves(
+    ids: dict[str, int], batch: Sequence[Pending], counted: set[Pending]
+) -> Iterable[tuple[str, int, str, str | None, dt.datetime]]:
+    """(kind, deployment id, device hash, label, when) for each device row change the batch asks, in order.
+
+    ``move``: placed on the label; ``leave``: off the label if it is there; ``forget``: off the deployment.
+    """
+    for pending in batch:
+        d = ids.get(pending.deployment_key)
+        if d is None or not pending.client_id:
+            continue
+        device = device_hash(pending.client_id)
+        if pending.label is None:
+            yield "forget", d, device, None, pending.at
+        elif pending not in counted:
+            continue
+        elif pending.status in (ReportStatus.INSTALLED, ReportStatus.RUNNING):
+            yield "move", d, device, pending.label, pending.at
+        elif pending.status is ReportStatus.ROLLED_BACK:
+            yield "leave", d, device, pending.label, pending.at
+            continue
+        else:
+            continue
+        previous = ids.get(pending.previous_deployment_key or "")
+        if previous is not None and previous != d:
+            yield "forget", previous, device, None, pending.at

@@ -255,7 +255,8 @@ class CodePushProtocol:
     async def _count(self, report: DeviceReport) -> None:
         # like the reference, reports for unknown keys or labels are accepted and not counted
         with contextlib.suppress(OverairError):
-            await anyio.to_thread.run_sync(self._metrics.record_report, report)
+            if not self._metrics.accept_report(report):  # else it needs the database: a thread
+                await anyio.to_thread.run_sync(self._metrics.record_report, report)
 
     async def report_deploy(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Count ``DeploymentSucceeded`` / ``DeploymentFailed`` / ``Downloaded`` for a label.

@@ -291,7 +291,8 @@ class NativeProtocol:
         return encode_decision(decision, url)
 
     async def report(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Record a downloaded / installed / failed / rolled_back / running report (one transaction).
+        """Accept a downloaded / installed / failed / rolled_back / running report (checked now, written by
+        the metrics' next flush, within a second).
 
         With ``Overair-Simulated: 1`` the report is a simulated device's: the metrics count it apart.
         """
@@ -311,18 +312,17 @@ class NativeProtocol:
             details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
             await send_error(send, 400, f"Invalid report: {details}")
             return
+        device_report = DeviceReport(
+            report.deployment_key,
+            report.label,
+            report.status,
+            report.client_id,
+            reason=report.reason,
+            simulated=marker is not None,
+        )
         try:
-            await anyio.to_thread.run_sync(
-                self._metrics.record_report,
-                DeviceReport(
-                    report.deployment_key,
-                    report.label,
-                    report.status,
-                    report.client_id,
-                    reason=report.reason,
-                    simulated=marker is not None,
-                ),
-            )
+            if not self._metrics.accept_report(device_report):  # else it needs the database: a thread
+                await anyio.to_thread.run_sync(self._metrics.record_report, device_report)
         except OverairError as exc:
             await send_error(send, status_of(exc), exc.message)
             return

@@ -9,6 +9,7 @@ from overair.metrics.service import MetricsService
 CALLERS = {
     # device protocols (native and CodePush reports)
     "record_report": "protocols.native, protocols.codepush",
+    "accept_report": "protocols.native, protocols.codepush (on the event loop, when no read is needed)",
     "record_binary": "protocols.codepush",
     # the management API, the console, the CodePush management metrics, the CLI through the API
     "series": "metrics.api, console",
@@ -25,6 +26,9 @@ CALLERS = {
     "clear_rehearsal": "metrics.api",
     # retention: the hourly job the app registers on the job queue (metrics.prune), and tests
     "prune": "app (a periodic job), tests",
+    # the app's life cycle
+    "close": "app",
+    "flush": "app (before a management request reads), tests, benchmarks/reports.py",
 }
 
 
