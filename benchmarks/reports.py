@@ -29,7 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from overair.auth.principal import SYSTEM
-from overair.db import make_engine, make_sessionmaker, migrate
+from overair.db import make_engine, make_sessionmaker, migrate, precise_now
+from overair.jobs import JobQueue, Worker
 from overair.metrics.service import DeviceReport, MetricsService
 from overair.releases import repository
 from overair.releases.domain import ReleaseDomain
@@ -81,7 +82,8 @@ def measure(url: str, count: int, devices: int) -> list[tuple[str, int, float, f
     engine = make_engine(url)
     migrate(engine)
     sessions = make_sessionmaker(engine)
-    releases = ReleaseDomain.open(sessions, open_blob_store("memory://"))
+    jobs = Worker(JobQueue(sessions), precise_now)
+    releases = ReleaseDomain.open(sessions, open_blob_store("memory://"), jobs=jobs)
     releases.apps.create_app(SYSTEM, AppCreate(name="BenchApp"))
     with sessions.begin() as session:
         deployment = repository.get_deployment(session, repository.get_app(session, "BenchApp"), "Production")
@@ -119,7 +121,6 @@ def measure(url: str, count: int, devices: int) -> list[tuple[str, int, float, f
     elapsed = time.perf_counter() - started
     rows.append(("batched", len(batch), len(batch) / elapsed, accepted / len(batch) * 1e6))
     metrics.close()
-    releases.close()
     engine.dispose()
     return rows
 
