@@ -1,11 +1,11 @@
 """Two overair servers behind Debian's nginx, as a team with a fleet runs them (issue 15, item 9).
 
-Two ``overair serve`` processes with separate, empty data folders share one PostgreSQL database, one object
-store and one server key; nginx balances round-robin in front of them and caches blob downloads as a CDN
-would. Every request of these tests goes through nginx, so each lands on either host; the tests show from
-nginx's log that both hosts served them. The last test kills a host with SIGKILL in the middle of a large
-upload: the retry goes through the other host, and no partial release or referenced-but-missing object is
-left behind.
+Two ``overair serve`` processes with separate, empty data folders share one PostgreSQL database, one bucket
+on a real S3-compatible server (Swift with s3api, ``s3_server.py``) and one server key; nginx balances
+round-robin in front of them and caches blob downloads as a CDN would. Every request of these tests goes
+through nginx, so each lands on either host; the tests show from nginx's log that both hosts served them.
+The last test kills a host with SIGKILL in the middle of a large upload: the retry goes through the other
+host, and no partial release or referenced-but-missing object is left behind.
 
 PostgreSQL is the run's own server on the PostgreSQL run, else one this module starts; the module is
 marked ``no_database`` so that it runs once per ``make test`` (in the SQLite run), not twice.
@@ -80,7 +80,9 @@ def _host(fleet_root: Path, name: str, port: int, env: dict[str, str]) -> LiveSe
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[Fleet]:
+def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: Any, s3_server: Any) -> Iterator[Fleet]:
+    from s3_server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
+
     own = None
     if postgres is None:
         own = PostgresServer()
@@ -94,7 +96,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: Any) -> Iterator[F
     nginx = NginxServer([f"127.0.0.1:{port}" for port in ports.values()])
     env = {
         "OVERAIR_DATABASE_URL": database,
-        "OVERAIR_BLOB_URL": (root / "bucket").as_uri(),
+        "OVERAIR_BLOB_URL": f"s3://{BUCKET}/fleet-{time.monotonic_ns()}",
+        "OVERAIR_S3_ENDPOINT": s3_server.endpoint,
+        "OVERAIR_S3_REGION": REGION,
+        "OVERAIR_S3_ACCESS_KEY_ID": ACCESS_KEY,
+        "OVERAIR_S3_SECRET_ACCESS_KEY": SECRET_KEY,
         "OVERAIR_SERVER_KEY_FILE": str(key_file),
         "OVERAIR_PUBLIC_URL": nginx.url,
     }
