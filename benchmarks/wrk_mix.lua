@@ -1,11 +1,13 @@
 -- wrk script for benchmarks/scale.py: a device API load of update checks, downloads and reports.
 --
---   wrk -t2 -c1000 -d60s -s wrk_mix.lua URL -- KEY SALT LABEL HASH BLOB_PATH CHECKS DOWNLOADS REPORTS
+--   wrk -t2 -c1000 -d60s -s wrk_mix.lua URL -- KEY SALT LABEL HASH BLOB_PATH CHECKS DOWNLOADS REPORTS [PAUSE_MS]
 --
 -- Out of every 100 requests, CHECKS are update checks (/v1/update-check from a device on LABEL/HASH, or
 -- on the embedded bundle for every other one), DOWNLOADS are GETs of BLOB_PATH (the CDN stand-in answers
 -- them) and REPORTS are POST /v1/report ("downloaded" or "installed" of LABEL). Every request has its own
--- client id "<SALT>-t<thread>-<counter>". done() prints "WRK_RESULT {json}" like wrk_clients.lua.
+-- client id "<SALT>-t<thread>-<counter>". With PAUSE_MS, each connection (a device) waits a random 0 to
+-- 2 x PAUSE_MS before each request (a device that also does other things), instead of asking again at once;
+-- wrk's latencies never include that wait. done() prints "WRK_RESULT {json}" like wrk_clients.lua.
 
 local threads = {}
 local next_id = 1
@@ -20,12 +22,22 @@ local counter = 0
 local prefix = ""
 local key, label, hash, blob = "", "", "", ""
 local checks, downloads = 100, 0
+local pause = 0
 non200 = 0
 
 function init(args)
   key, label, hash, blob = args[1], args[3], args[4], args[5]
   prefix = string.format("%s-t%02d-", args[2], tid)
   checks, downloads = tonumber(args[6]), tonumber(args[7])
+  pause = tonumber(args[9] or "0")
+  math.randomseed(tid * 7919 + os.time())
+end
+
+function delay()
+  if pause > 0 then
+    return math.random(0, 2 * pause)
+  end
+  return 0
 end
 
 function request()
