@@ -31,9 +31,9 @@ from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
-from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
+from overair.db import Clock, make_engine, make_sessionmaker, migrated, precise_now
 from overair.hosts import HostPolicy
-from overair.maintenance import describe_sweep, sweep_leftovers
+from overair.maintenance import describe_sweep, sweep_abandoned_uploads, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.scrape import scrape_access
@@ -50,6 +50,7 @@ from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
+from overair.serverkey import check_server_key, load_server_key
 from overair.storage import open_blob_store
 
 log = logging.getLogger("overair")
@@ -213,13 +214,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     """
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url())
-    migrate(engine)
     sessions = make_sessionmaker(engine)
+    server_key = load_server_key(settings)
+    with migrated(engine):  # the deployment's one key: recorded by the first host, checked by the others
+        check_server_key(sessions, server_key)
     blobs = open_blob_store(settings.resolved_blob_url())
     # every worker sweeps what a killed process left (overair serve did so already, before the workers)
     swept = sweep_leftovers(settings.resolved_temp_dir(), blobs, settings.temp_max_age_minutes * 60)
     if swept:
         log.warning(describe_sweep(swept))
+    if abandoned := sweep_abandoned_uploads(sessions, clock()):
+        log.warning(abandoned)
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
     releases = ReleaseDomain.open(
         sessions,
@@ -239,7 +244,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
         ),
     )
-    server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
     downloads = Downloads(blobs, settings.public_url)
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
@@ -250,9 +254,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         access_keys,
         settings.public_url,
         settings.max_upload_bytes,
-        settings.data_dir / "uploads",
+        sessions,
         metrics=metrics,
         scratch=settings.resolved_temp_dir(),
+        clock=clock,
     )
 
     @contextlib.asynccontextmanager
