@@ -44,6 +44,7 @@ system-deps:
 	@[ -x /usr/bin/chromium ] || { $(APT) update && $(APT) install -y chromium; }
 	@command -v jq >/dev/null || { $(APT) update && $(APT) install -y jq; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update && $(APT) install -y postgresql; }
+	@[ -x /usr/sbin/nginx ] || { $(APT) update && $(APT) install -y nginx-light; }
 
 # The console's chart library, installed from npm at build time and served by overair itself (offline).
 CONSOLE_VENDOR := src/overair/console/static/vendor

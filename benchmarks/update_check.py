@@ -92,11 +92,13 @@ class Server:
     reader: threading.Thread | None = None
 
     @classmethod
-    def start(cls, name: str, port: int, command: list[str], cwd: Path) -> Server:
+    def start(
+        cls, name: str, port: int, command: list[str], cwd: Path, env: dict[str, str] | None = None
+    ) -> Server:
         process = subprocess.Popen(
             command,
             cwd=cwd,
-            env=child_env(),
+            env={**child_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -301,23 +303,14 @@ def run_wrk(
     args: argparse.Namespace, url: str, deployment: Deployment, seconds: float, name: str, protocol: str
 ) -> Result:
     salt = secrets.token_hex(4)  # fresh client ids for every run
-    command = [
-        args.wrk,
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{seconds:g}s",
-        "--timeout",
-        "5s",
-        "--latency",
-        "-s",
-        str(LUA),
-        url,
-        "--",
-        protocol,
-        deployment.key,
-        salt,
-        *deployment.states,
-    ]
+    options = [f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds:g}s"]
+    return wrk(args.wrk, options, LUA, url, [protocol, deployment.key, salt, *deployment.states], name)
+
+
+def wrk(binary: str, options: list[str], script: Path, url: str, script_args: list[str], name: str) -> Result:
+    """Run wrk with a Lua script that prints ``WRK_RESULT {json}`` (wrk_clients.lua, wrk_mix.lua)."""
+    seconds = float(next(o for o in options if o.startswith("-d"))[2:].rstrip("s"))
+    command = [binary, *options, "--timeout", "5s", "--latency", "-s", str(script), url, "--", *script_args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         out, _ = process.communicate(timeout=seconds + 30)

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -264,7 +265,7 @@ def free_port() -> int:
 class LiveServer:
     """``overair serve`` in a child process on 127.0.0.1, as a user starts it."""
 
-    def __init__(self, data_dir: Path, port: int, *args: str) -> None:
+    def __init__(self, data_dir: Path, port: int, *args: str, env: dict[str, str] | None = None) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.data_dir = data_dir
         env = {
@@ -273,6 +274,7 @@ class LiveServer:
             "OVERAIR_PORT": str(port),
             "NO_COLOR": "1",
             "COLUMNS": "200",
+            **(env or {}),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "overair.main", "serve", *args],
@@ -280,6 +282,7 @@ class LiveServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: kill() takes granian's workers too
         )
         self.output = ""
         self.key = self._wait()
@@ -314,6 +317,12 @@ class LiveServer:
             self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
+
+    def kill(self) -> None:
+        """SIGKILL the whole host, granian's worker processes included, as a crash or ``kill -9`` would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     @property
     def metrics_key(self) -> str:

@@ -118,7 +118,9 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        # a database host that does not answer fails a connection in 5 s, not after TCP's minutes
+        timeout = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": 5}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=timeout)
         if engine.dialect.name != "postgresql":
             raise ArgumentError(f"a {engine.dialect.name} database")
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:

@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 
 class ErrorKind(StrEnum):
     """The category of an expected failure; every surface answers each category in its own way."""
@@ -43,6 +46,8 @@ class ErrorKind(StrEnum):
     """An upload over the configured size cap."""
     LENGTH_REQUIRED = "length-required"
     """An upload without a declared size."""
+    UNAVAILABLE = "unavailable"
+    """Something the server depends on (the database, the object store) does not answer right now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +130,22 @@ class Invalid(OverairError):
     """A value is out of range or malformed."""
 
     kind = ErrorKind.INVALID
+
+
+class DatabaseDown(OverairError):
+    """The database does not answer (stopped, unreachable, out of connections, its file gone)."""
+
+    kind = ErrorKind.UNAVAILABLE
+    retry_after = 5
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database does not answer, so nothing can be read or changed until it is back; devices keep "
+            "getting the answers last known. Try again in a few seconds.",
+            subject={"dependency": "database"},
+        )
+
+
+DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+"""What the database driver raises when the database cannot be used right now. Management surfaces answer
+it as :class:`DatabaseDown` (503); device routes fall back to the answers they know."""

@@ -13,10 +13,11 @@ as the CLI can word its own fixes::
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from overair.errors import ErrorKind, Fix, OverairError
+from overair.errors import DATABASE_DOWN, DatabaseDown, ErrorKind, Fix, OverairError
 from overair.packages import InvalidBundle
 from overair.storage import ObjectNotFound
 
@@ -29,13 +30,28 @@ STATUS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.THROTTLED: (429, "Too many requests"),
     ErrorKind.TOO_LARGE: (413, "Payload too large"),
     ErrorKind.LENGTH_REQUIRED: (411, "Length required"),
+    ErrorKind.UNAVAILABLE: (503, "Service unavailable"),
 }
 """Error kind → (HTTP status, problem title)."""
 
-EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound)
-"""What a request can fail with that is the caller's to fix or to know: every surface answers these alike."""
+EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound, *DATABASE_DOWN)
+"""What a request can fail with that is the caller's to fix or to know: every surface answers these alike
+(a database that does not answer included: it is an outage to report, not a bug)."""
 
 log = logging.getLogger("overair")
+
+OUTAGE_LOG_SECONDS = 30.0
+_last_outage_log = [-OUTAGE_LOG_SECONDS]
+
+
+def note_outage(exc: Exception) -> None:
+    """Log that the database does not answer: one line (no traceback) at most every 30 s, however many
+    requests meet the outage."""
+    now = time.monotonic()
+    if now - _last_outage_log[0] >= OUTAGE_LOG_SECONDS:
+        _last_outage_log[0] = now
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        log.warning("the database does not answer (%s); devices get the answers last known", reason)
 
 
 def client_gone(method: str, path: str) -> None:
@@ -91,6 +107,9 @@ def status_of(exc: OverairError) -> int:
 
 def describe(exc: Exception) -> Problem:
     """The :class:`Problem` for one of :data:`EXPECTED_FAILURES`."""
+    if isinstance(exc, DATABASE_DOWN):
+        note_outage(exc)
+        exc = DatabaseDown()
     if isinstance(exc, OverairError):
         status, title = STATUS[exc.kind]
         return Problem(status, title, exc.message, exc.code, exc.subject, exc.fixes, exc.retry_after)

@@ -305,3 +305,16 @@ def test_key_rules_hold_in_the_console(server: OverairApp, api: TestClient, admi
         assert own.status_code == 303 and own.headers["location"] == "/console/sign-in?reason=ended"
         assert client.get("/console/").status_code == 303  # signed out
     assert [k["name"] for k in api.get("/api/v1/access-keys").json()] == ["admin"]
+
+
+def test_a_nul_character_in_a_console_address_is_a_clear_page(server: OverairApp, admin_key: str) -> None:
+    """PostgreSQL refuses NUL in text: the console answers with a page saying so, never a 500."""
+    with signed_in(server, admin_key) as client:
+        for path in (
+            "/console/apps/Cool%00App",
+            "/console/apps/CoolApp/deployments/Pro%00duction",
+            "/console/access-keys/c%00i/confirm-revoke",
+        ):
+            answer = client.get(path)
+            assert answer.status_code in (400, 404), (path, answer.status_code, answer.text)
+            assert "Internal error" not in answer.text

@@ -15,7 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from conftest import bundle, call_asgi
-from overair.app import OverairApp
+from overair.app import OverairApp, create_app
+from overair.config import Settings
 
 DEEP = b"[" * 100_000
 HALF_MULTIPART = (
@@ -322,3 +323,12 @@ def test_a_nul_character_is_refused_or_not_found_on_every_backend(
     response = client.request(method, path, json=body)
     assert response.status_code < 500, response.text
     assert "Traceback" not in response.text
+
+
+def test_a_nul_deployment_key_asked_again_is_still_no_update(settings: Settings) -> None:
+    """The second check revalidates the cached answer (every time here): PostgreSQL is never asked either."""
+    server = create_app(settings.model_copy(update={"cache_recheck_seconds": 0.0}))
+    with TestClient(server, base_url="http://testserver") as device:
+        for _ in range(3):
+            answer = device.get("/v1/update-check", params={"deployment_key": "\x00", "app_version": "1.0.0"})
+            assert answer.status_code < 500, answer.text

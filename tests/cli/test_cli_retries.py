@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from conftest import LiveServer, running_server
-from overair.errors import OverairError
+from overair.errors import DatabaseDown, OverairError
 from overair.problems import describe
 from overair.releases.unit import Changes
 
@@ -190,3 +190,24 @@ def test_a_write_whose_connection_broke_after_it_was_sent_is_not_repeated(
     assert result.returncode == 3 and "may or may not have taken effect" in result.stderr
     assert "trying again" not in result.stderr
     assert sum(1 for r in proxy.requests("POST") if r.endswith("/rollback")) == 1
+
+
+def database_down() -> bytes:
+    """overair's answer while its database does not answer, made by the real problem renderer."""
+    problem = describe(DatabaseDown())
+    return response(problem.status, problem.title, json.dumps(problem.to_json()).encode())
+
+
+def test_a_read_meeting_a_database_outage_is_tried_again_a_write_is_not(
+    proxy: Proxy, via: dict[str, str]
+) -> None:
+    proxy.faults.extend([Fault("GET", "/apps", database_down()), Fault("GET", "/apps", database_down())])
+    result = cli("app", "list", "--json", env=via)
+    assert result.returncode == 0 and "apps" in json.loads(result.stdout)
+    assert result.stderr.count("The database does not answer") == 2, result.stderr
+    assert proxy.requests() == ["GET /api/v1/apps"] * 3
+    proxy.faults.append(Fault("POST", "/apps", database_down()))
+    refused = cli("app", "create", "Outage", env=via)
+    assert refused.returncode != 0 and "trying again" not in refused.stderr
+    assert "The database does not answer" in " ".join(refused.stderr.split())
+    assert len(proxy.requests("POST")) == 1

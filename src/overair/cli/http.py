@@ -6,7 +6,9 @@ safe and may help (docs/cli.md, "Exit status and retries"):
 - the server answered 409 with the fix ``retry`` (another change to the same object happened at the same
   moment; the server rolled its change back, so sending the request again is the remedy it names);
 - the connection broke before the request was sent (reset while connecting or while sending), or broke
-  at any point of a GET: nothing was changed on the server, or nothing could be.
+  at any point of a GET: nothing was changed on the server, or nothing could be;
+- a read (GET) was answered 502, 503 or 504: the server's database is down for a moment, or the load
+  balancer met a host that just stopped.
 
 A write whose connection broke after it was sent is not repeated: it may have taken effect, and doing it
 twice (a second rollback, a second key) is worse than saying so. A refused connection is not retried
@@ -36,6 +38,9 @@ FIRST_PAUSE = 0.5
 
 _SAFE_TO_REPEAT = {"GET", "HEAD"}
 """Requests that change nothing: repeated even when the connection broke after they were sent."""
+
+_UNAVAILABLE = {502, 503, 504}
+"""A server (or the proxy in front of it) that cannot answer right now: reads are tried again."""
 
 
 def quote(name: str) -> str:
@@ -120,6 +125,13 @@ class Api:
             if response.status_code == 409 and not last and _asks_retry(_body(response)):
                 self._wait(attempt, "The server saw another change to the same object at the same moment")
                 _rewind(kwargs)
+                continue
+            if response.status_code in _UNAVAILABLE and not last and method in _SAFE_TO_REPEAT:
+                detail = _body(response).get("detail")
+                said = detail.split(";")[0].split(",")[0] if isinstance(detail, str) else ""
+                self._wait(
+                    attempt, said or f"The server answered {response.status_code} {response.reason_phrase}"
+                )
                 continue
             return self._answer(response)
         raise AssertionError("unreachable: the last attempt returns or raises")

@@ -49,6 +49,7 @@ TITLES = {
     "creator-key": "The key stays",
     "key-outlives-creator": "Expiry refused",
     "name-taken": "Name taken",
+    "database-down": "The database does not answer",
 }
 """Error codes whose page gets a title of its own (the others: the status's title)."""
 

@@ -18,6 +18,7 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
@@ -48,7 +49,7 @@ from overair.console.security import COOKIE, COOKIE_PATH, check_same_origin, saf
 from overair.errors import Invalid, NotFound, Unauthorized
 from overair.inputs import whole_number
 from overair.metrics.rules import DEFAULT_THRESHOLD
-from overair.problems import EXPECTED_FAILURES, client_gone, describe
+from overair.problems import EXPECTED_FAILURES, UNSTORABLE, client_gone, describe
 from overair.releases import rules
 from overair.releases.domain import ReleaseDomain
 from overair.releases.errors import ConfirmationRequired
@@ -416,8 +417,9 @@ def _charts(
     return window, charts
 
 
-TRUST_NOTHING = ("cross-site-request", "forged-form")
-"""Refusals whose page shows nothing of the session (they may answer a request another site made)."""
+TRUST_NOTHING = ("cross-site-request", "forged-form", "database-down")
+"""Refusals whose page shows nothing of the session (they may answer a request another site made, or the
+session cannot be read)."""
 
 
 def _signed_in(console: Console, request: Request) -> ConsoleIdentity | None:
@@ -505,6 +507,9 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
         client_gone(request.method, request.url.path)
         return Response(status_code=400)  # nobody reads it
 
+    async def unstorable(_request: Request, _exc: Exception) -> Response:
+        return error_page(400, "Value not accepted", UNSTORABLE)
+
     async def unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("unexpected console error", exc_info=exc)
         return error_page(500, "Internal error", "The server failed unexpectedly; the error is in its log.")
@@ -515,4 +520,5 @@ def _install_error_pages(web: FastAPI, console: Console) -> None:
     web.add_exception_handler(RequestValidationError, validation_error)
     web.add_exception_handler(StarletteHTTPException, http_error)
     web.add_exception_handler(ClientDisconnect, disconnected)
+    web.add_exception_handler(DataError, unstorable)
     web.add_exception_handler(Exception, unexpected)

@@ -12,9 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
+from overair.errors import DatabaseDown
+from overair.problems import note_outage
 from overair.releases.devices import DeviceCache
 from overair.releases.snapshots import DeviceSnapshot
-from overair.selection import Decision, DeviceQuery, Plan, plan_update, takes_rollout
+from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, takes_rollout
+
+NO_UPDATE = Decision(DecisionKind.NO_UPDATE)
+UNKNOWN = DeviceSnapshot(generation=-1, store_only=False, releases=())
+"""What an update check is answered with while the database is down and nothing is known of the deployment."""
 
 Encode = Callable[[Decision, DeviceSnapshot], bytes]
 """A protocol's encoder: the answer's bytes for one decision (the snapshot offers deltas, diffs…)."""
@@ -48,7 +54,12 @@ async def cached_answer(
         inside = outside if plan.rollout_decision is None else encode(plan.rollout_decision, snapshot)
         return _Answers(plan, outside, inside)
 
-    answers = await cache.get(deployment_key, memo_key, build)
+    try:
+        answers = await cache.get(deployment_key, memo_key, build)
+    except DatabaseDown as exc:
+        # nothing known of this deployment and no database to ask: keep what you run, undo nothing
+        note_outage(exc.__cause__ if isinstance(exc.__cause__, Exception) else exc)
+        return encode(NO_UPDATE, UNKNOWN)
     if answers is None:
         return None
     return answers.inside if takes_rollout(answers.plan, client_id, query.rollout_hash) else answers.outside

@@ -5,6 +5,11 @@ the protocol adapters derived from it (plans, pre-encoded answers). A change mad
 the entry at once (the service calls :meth:`DeviceCache.invalidate`); a change made by another worker or
 host is noticed within ``recheck_seconds`` through the deployment's ``generation`` counter, which costs one
 indexed read per deployment per interval, never one per request.
+
+While the database does not answer, an entry is kept and served as it is, and a deployment nothing is known
+of raises :class:`~overair.errors.DatabaseDown` (the adapters answer "no update"); after a failure the
+database is not asked again for ``OUTAGE_PAUSE_SECONDS``, so a storm of checks does not queue behind
+connection attempts.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from overair.errors import DATABASE_DOWN, DatabaseDown
 from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots
 
 V = TypeVar("V")
+
+OUTAGE_PAUSE_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -39,6 +47,7 @@ class DeviceCache:
         self._unknown: dict[str, _Entry] = {}  # keys nobody has: remembered apart, so they cannot evict
         self._epochs: dict[str, int] = {}
         self._loading: dict[str, anyio.Event] = {}
+        self._down_until = 0.0
         service.add_listener(self.invalidate)
 
     def invalidate(self, deployment_key: str) -> None:
@@ -65,9 +74,15 @@ class DeviceCache:
     async def _read(self, deployment_key: str) -> _Entry:
         # A change committed while the snapshot was being read invalidates it: read again rather than
         # keep a stale snapshot until the next recheck.
+        if time.monotonic() < self._down_until:
+            raise DatabaseDown()
         for _ in range(3):
             epoch = self._epochs.get(deployment_key, 0)
-            snapshot = await anyio.to_thread.run_sync(self._service.device_snapshot, deployment_key)
+            try:
+                snapshot = await anyio.to_thread.run_sync(self._service.device_snapshot, deployment_key)
+            except DATABASE_DOWN as exc:
+                self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+                raise DatabaseDown() from exc
             if self._epochs.get(deployment_key, 0) == epoch:
                 break
         entry = _Entry(snapshot, time.monotonic())
@@ -89,7 +104,13 @@ class DeviceCache:
             return entry
         if entry is not None:
             entry.checked_at = now  # one revalidation at a time; others keep using the entry meanwhile
-            generation = await anyio.to_thread.run_sync(self._service.generation, deployment_key)
+            if now < self._down_until:
+                return entry  # the last answer known stands until the database answers again
+            try:
+                generation = await anyio.to_thread.run_sync(self._service.generation, deployment_key)
+            except DATABASE_DOWN:
+                self._down_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+                return entry
             current = entry.snapshot.generation if entry.snapshot is not None else None
             if generation == current:
                 return entry

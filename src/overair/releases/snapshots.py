@@ -86,5 +86,7 @@ class DeviceSnapshots:
 
     def generation(self, deployment_key: str) -> int | None:
         """The deployment's change counter (None: unknown key); cheap, for cache revalidation."""
+        if rules.DEPLOYMENT_KEY.fullmatch(deployment_key) is None:
+            return None  # as in device_snapshot: no deployment has it, and PostgreSQL would refuse a NUL
         with self._changes.sessions() as session:
             return session.scalar(select(Deployment.generation).where(Deployment.key == deployment_key))

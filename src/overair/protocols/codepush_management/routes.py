@@ -24,8 +24,9 @@ from starlette.routing import Route, Router
 
 from overair.auth.service import AccessKeyService
 from overair.db import Clock, utcnow
+from overair.errors import DATABASE_DOWN, DatabaseDown
 from overair.metrics.service import MetricsService
-from overair.problems import UNSTORABLE, client_gone
+from overair.problems import UNSTORABLE, client_gone, note_outage
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
 from overair.protocols.codepush_management.encoders import AppCenterEncoder, Encoder, StandaloneEncoder
 from overair.protocols.codepush_management.errors import Refused
@@ -136,6 +137,9 @@ def router(table: Table, handlers: Handlers, encoder: Encoder, public_url: str) 
                 refusal = refused
             except DataError:  # a NUL character or an out-of-range number the database cannot take
                 refusal = Refused(400, UNSTORABLE)
+            except DATABASE_DOWN as exc:
+                note_outage(exc)
+                refusal = Refused(503, DatabaseDown().message)
             return encoder.refusal(refusal)
 
         return answer
