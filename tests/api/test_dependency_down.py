@@ -75,6 +75,9 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     assert before.status_code == 200 and before.json()["update"]["label"] == "v1"
     console = TestClient(server, base_url="http://testserver", follow_redirects=False)
     assert console.post("/console/sign-in", data={"access_key": admin_key}).status_code == 303
+    appcenter = {"x-api-token": admin_key}
+    upload = device.post("/apps/admin/CoolApp/deployments/Staging/uploads", headers=appcenter).json()
+    metadata = f"/upload/set_metadata/{upload['id']}?token={upload['token']}&file_size=10"
 
     with database_down(server, database_url, settings.data_dir):
         # a deployment the server answered before: the same answer
@@ -109,7 +112,12 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
         assert standalone.status_code == 503 and "database" in standalone.text
         page = console.get("/console/")
         assert page.status_code == 503 and "database" in html.unescape(page.text)
+        # chunked uploads are staged in the database: App Center's format, with a 503
+        staging = device.post(metadata)
+        assert staging.status_code == 503 and staging.json()["error"] is True, staging.text
+        assert "database" in staging.json()["message"]
 
+    assert device.post(metadata).status_code == 200  # the upload goes on once the database is back
     after = api.get("/api/v1/apps")
     assert after.status_code == 200 and [a["name"] for a in after.json()] == ["CoolApp"]
     assert device.get("/v1/update-check", params=known).json()["update"]["label"] == "v1"

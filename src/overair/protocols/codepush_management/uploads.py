@@ -25,7 +25,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from overair.db import Clock, utcnow
+from overair.errors import DATABASE_DOWN, DatabaseDown
 from overair.inputs import whole_number
+from overair.problems import note_outage
 from overair.protocols.asgi import base_url
 from overair.protocols.codepush_management.errors import NO_FILE, TOO_LARGE, Refused
 from overair.protocols.codepush_management.validation import chunk_number, upload_size
@@ -216,13 +218,16 @@ def _answering(
     endpoint: Callable[[Request], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
     """``endpoint`` with its refusals answered as App Center's upload service does:
-    ``{"error": true, "message"}``."""
+    ``{"error": true, "message"}``; a database that does not answer (uploads are staged in it) is a 503."""
 
     async def answer(request: Request) -> Response:
         try:
             return await endpoint(request)
         except Refused as refusal:
             return JSONResponse({"error": True, "message": refusal.message}, status_code=refusal.status)
+        except DATABASE_DOWN as exc:
+            note_outage(exc)
+            return JSONResponse({"error": True, "message": DatabaseDown().message}, status_code=503)
 
     return answer
 
