@@ -45,6 +45,7 @@ system-deps:
 	@command -v jq >/dev/null || { $(APT) update && $(APT) install -y jq; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update && $(APT) install -y postgresql; }
 	@[ -x /usr/sbin/nginx ] || { $(APT) update && $(APT) install -y nginx-light; }
+	@command -v swift-proxy-server >/dev/null && command -v swift-object-server >/dev/null && command -v memcached >/dev/null || { $(APT) update && $(APT) install -y swift swift-proxy swift-account swift-container swift-object memcached; }
 
 # The console's chart library, installed from npm at build time and served by overair itself (offline).
 CONSOLE_VENDOR := src/overair/console/static/vendor

@@ -107,6 +107,54 @@ def _postgres_server() -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """The run's S3-compatible server (Swift with s3api, ``s3_server.py``) with the bucket ``BUCKET``.
+
+    Missing packages fail the tests that need it (never a skip): `make system-deps` installs them."""
+    import boto3
+
+    from s3_server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY, SwiftMissing, SwiftS3Server
+
+    try:
+        server = SwiftS3Server()
+    except SwiftMissing as exc:
+        pytest.fail(str(exc))
+    try:
+        server.start()
+        client = boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+        def create_bucket() -> None:
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):  # an earlier try got through
+                client.create_bucket(Bucket=BUCKET)
+
+        server.wait_until(create_bucket)  # a 503 while the servers behind the proxy start
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server: Any, request: pytest.FixtureRequest) -> dict[str, str]:
+    """``OVERAIR_*`` settings (lower-case names) for a fresh prefix of the test bucket on ``s3_server``."""
+    from s3_server import ACCESS_KEY, BUCKET, REGION, SECRET_KEY
+
+    prefix = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:60] + f"-{time.monotonic_ns()}"
+    return {
+        "blob_url": f"s3://{BUCKET}/{prefix}",
+        "s3_endpoint": s3_server.endpoint,
+        "s3_region": REGION,
+        "s3_access_key_id": ACCESS_KEY,
+        "s3_secret_access_key": SECRET_KEY,
+    }
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _module_database(postgres: Any) -> Iterator[None]:
     """On PostgreSQL, a database for the module-scoped fixtures (a server shared by a module's tests)."""

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -33,11 +34,13 @@ from overair.config import Settings
 from overair.console import create_console
 from overair.db import Clock, make_engine, make_sessionmaker, migrated, precise_now
 from overair.hosts import HostPolicy
+from overair.jobs import JobQueue, Worker
+from overair.jobs import api as jobs_api
 from overair.maintenance import describe_sweep, sweep_abandoned_uploads, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.scrape import scrape_access
-from overair.metrics.service import MetricsService, RetentionPolicy
+from overair.metrics.service import PRUNE_EVERY, MetricsService, RetentionPolicy
 from overair.packages import Limits, signing
 from overair.problems import EXPECTED_FAILURES, UNSTORABLE, client_gone, describe, document_problems
 from overair.protocols.asgi import Receive, Scope, Send, header, send_bytes
@@ -51,11 +54,13 @@ from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
 from overair.serverkey import check_server_key, load_server_key
-from overair.storage import open_blob_store
 
 log = logging.getLogger("overair")
 
 PROBLEM = "application/problem+json"
+PRUNE_METRICS = "metrics.prune"
+JOBS_STOP_SECONDS = 10.0
+"""On shutdown, how long the job in hand may run on before it is given back to the queue."""
 
 
 def _problem(status: int, title: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -218,7 +223,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     server_key = load_server_key(settings)
     with migrated(engine):  # the deployment's one key: recorded by the first host, checked by the others
         check_server_key(sessions, server_key)
-    blobs = open_blob_store(settings.resolved_blob_url())
+    blobs = settings.blob_store()
     # every worker sweeps what a killed process left (overair serve did so already, before the workers)
     swept = sweep_leftovers(settings.resolved_temp_dir(), blobs, settings.temp_max_age_minutes * 60)
     if swept:
@@ -226,12 +231,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     if abandoned := sweep_abandoned_uploads(sessions, clock()):
         log.warning(abandoned)
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
+    jobs = Worker(JobQueue(sessions, clock), clock)  # background work every host shares (overair.jobs)
     releases = ReleaseDomain.open(
         sessions,
         blobs,
         limits,
         delta_min_saving=settings.delta_min_saving,
         scratch=settings.resolved_temp_dir(),
+        jobs=jobs,
     )
     access_keys = AccessKeyService(sessions, clock)
     console_sessions = ConsoleSessions(
@@ -244,8 +251,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
         ),
     )
+    jobs.every(PRUNE_METRICS, PRUNE_EVERY, lambda _payload: metrics.prune())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
-    downloads = Downloads(blobs, settings.public_url)
+    downloads = Downloads(
+        blobs,
+        settings.public_url,
+        cdn_url=settings.download_url,
+        presign_seconds=settings.s3_presign_seconds if settings.s3_presign else 0,
+        clock=clock,
+    )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
     codepush = CodePushProtocol(cache, metrics, downloads)
     devices = DeviceRouter([native.routes(), codepush.routes()])
@@ -257,14 +271,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         sessions,
         metrics=metrics,
         scratch=settings.resolved_temp_dir(),
+        downloads=downloads,
         clock=clock,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        jobs.start()
         yield
-        releases.close()  # finish background work (diff archives) before the process exits
-        metrics.close()
+        await anyio.to_thread.run_sync(jobs.stop, JOBS_STOP_SECONDS)  # finish or give back the job in hand
         engine.dispose()
 
     management = FastAPI(
@@ -283,6 +298,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.access_keys = access_keys
     management.state.device_cache = cache
     management.state.metrics = metrics
+    management.state.jobs = jobs
     management.state.prometheus = make_registry(metrics)
     management.state.scrape_access = scrape_access(
         settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()
@@ -294,6 +310,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.include_router(releases_api.router)
     management.include_router(metrics_api.router)
     management.include_router(metrics_api.prometheus_router)
+    management.include_router(jobs_api.router)
 
     # The console signs in with the same access keys and calls the same services (metrics for its charts).
     management.mount(

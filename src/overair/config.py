@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from overair.hosts import HostPolicy
+from overair.storage import BlobStore, S3Options, open_blob_store
 
 
 class Settings(BaseSettings):
@@ -19,7 +20,33 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".overair"), description="Folder for the SQLite database and blobs.")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty: SQLite in data_dir.")
     blob_url: str = Field(
-        default="", description="Blob store URL (file:///path or memory://); empty: data_dir/blobs."
+        default="",
+        description="Blob store URL (file:///path, memory:// or s3://bucket/prefix); empty: data_dir/blobs.",
+    )
+    s3_endpoint: str = Field(
+        default="",
+        description="URL of the S3-compatible server (Ceph, MinIO, Swift, R2 …); empty: AWS S3 (or "
+        "AWS_ENDPOINT_URL).",
+    )
+    s3_region: str = Field(default="", description="The bucket's region; empty: AWS_REGION, else us-east-1.")
+    s3_access_key_id: str = Field(default="", description="S3 access key id; empty: AWS_ACCESS_KEY_ID.")
+    s3_secret_access_key: str = Field(
+        default="", description="S3 secret access key; empty: AWS_SECRET_ACCESS_KEY.", repr=False
+    )
+    download_url: str = Field(
+        default="",
+        description="Base URL devices download blobs from (a CDN or the bucket's public URL), as "
+        "<download_url>/<blob key>; empty: presigned URLs when s3_presign, else overair serves them.",
+    )
+    s3_presign: bool = Field(
+        default=False, description="Devices download from presigned URLs of the S3 bucket (s3:// blob_url)."
+    )
+    s3_presign_seconds: int = Field(
+        default=86_400,
+        ge=600,
+        le=604_800,
+        description="How long a presigned download URL is valid; update-check answers holding them are "
+        "rebuilt every half of it, so a URL a device receives stays valid at least that half.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=1, le=65535)
@@ -101,6 +128,32 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a URL: write it like https://ota.example.com")
         return value
 
+    @field_validator("blob_url")
+    @classmethod
+    def _check_blob_url(cls, value: str) -> str:
+        if value and not value.startswith(("file:///", "memory://", "s3://")):
+            raise ValueError(f"{value!r}: use file:///absolute/folder, memory:// or s3://bucket/prefix")
+        if value.startswith("s3://") and not urlsplit(value).netloc:
+            raise ValueError(f"{value!r} names no bucket: write it like s3://bucket/prefix")
+        return value
+
+    @field_validator("download_url")
+    @classmethod
+    def _check_download_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not (value.startswith(("http://", "https://")) and urlsplit(value).hostname):
+            raise ValueError(f"{value!r} is not a URL: write it like https://cdn.example.com/overair")
+        return value
+
+    @field_validator("s3_presign")
+    @classmethod
+    def _check_presign(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not str(info.data.get("blob_url", "")).startswith("s3://"):
+            raise ValueError("presigned URLs need an S3 blob store: set OVERAIR_BLOB_URL=s3://bucket/prefix")
+        if value and info.data.get("download_url"):
+            raise ValueError("set either OVERAIR_DOWNLOAD_URL or OVERAIR_S3_PRESIGN, not both")
+        return value
+
     @field_validator("allowed_hosts")
     @classmethod
     def _check_hosts(cls, value: str) -> str:
@@ -130,6 +183,13 @@ class Settings(BaseSettings):
     def resolved_blob_url(self) -> str:
         """The blob store URL, defaulting to ``file://<data_dir>/blobs``."""
         return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
+
+    def blob_store(self) -> BlobStore:
+        """The blob store these settings name (``ValueError`` for an unsupported URL)."""
+        options = S3Options(
+            self.s3_endpoint, self.s3_region, self.s3_access_key_id, self.s3_secret_access_key
+        )
+        return open_blob_store(self.resolved_blob_url(), options)
 
 
 class SettingsError(ValueError):

@@ -17,7 +17,9 @@ Each surface renders errors in one table of its own: ``overair.problems`` for th
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -149,3 +151,22 @@ class DatabaseDown(OverairError):
 DATABASE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 """What the database driver raises when the database cannot be used right now. Management surfaces answer
 it as :class:`DatabaseDown` (503); device routes fall back to the answers they know."""
+
+
+OUTAGE_LOG_SECONDS = 30.0
+_last_outage_log: dict[tuple[str, str], float] = {}
+
+
+def note_outage(exc: Exception, dependency: str = "database") -> None:
+    """Log that ``dependency`` does not answer: one line (no traceback), repeated at most every 30 s while
+    the reason stays the same, however many requests meet the outage."""
+    reason = getattr(exc, "message", None) or str(getattr(exc, "orig", None) or exc)
+    first_line = reason.strip().splitlines()[0][:300] if reason.strip() else type(exc).__name__
+    now = time.monotonic()
+    if now - _last_outage_log.get((dependency, first_line), -OUTAGE_LOG_SECONDS) >= OUTAGE_LOG_SECONDS:
+        if len(_last_outage_log) > 1000:
+            _last_outage_log.clear()
+        _last_outage_log[(dependency, first_line)] = now
+        logging.getLogger("overair").warning(
+            "the %s does not answer (%s); devices get the answers last known", dependency, first_line
+        )

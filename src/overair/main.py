@@ -38,10 +38,11 @@ def serve(
     from overair.packages.signing import SigningError
     from overair.server import run_server
     from overair.serverkey import ServerKeyRefused
+    from overair.storage import StorageUnavailable
 
     try:
         run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
-    except (SettingsError, DatabaseUnavailable, ServerKeyRefused) as exc:
+    except (SettingsError, DatabaseUnavailable, StorageUnavailable, ServerKeyRefused) as exc:
         raise CliError(exc.message) from None
     except SigningError as exc:
         raise CliError(
@@ -119,6 +120,7 @@ def fsck(
     from overair.db import DatabaseUnavailable
     from overair.maintenance import fsck as check
     from overair.maintenance import report as output
+    from overair.storage import StorageUnavailable
 
     try:
         settings = load_settings() if data_dir is None else load_settings(data_dir=data_dir)
@@ -130,7 +132,7 @@ def fsck(
 
     try:
         report, blobs = check.check_settings(settings, progress)
-    except (check.CannotCheck, DatabaseUnavailable) as exc:
+    except (check.CannotCheck, DatabaseUnavailable, StorageUnavailable) as exc:
         raise CliError(exc.message) from None
     if remove_unreferenced:
         check.remove_unreferenced(blobs, report, dt.timedelta(hours=grace_hours))

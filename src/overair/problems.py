@@ -13,13 +13,12 @@ as the CLI can word its own fixes::
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from overair.errors import DATABASE_DOWN, DatabaseDown, ErrorKind, Fix, OverairError
+from overair.errors import DATABASE_DOWN, DatabaseDown, ErrorKind, Fix, OverairError, note_outage
 from overair.packages import InvalidBundle
-from overair.storage import ObjectNotFound
+from overair.storage import ObjectNotFound, StorageUnavailable
 
 STATUS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.INVALID: (422, "Invalid value"),
@@ -34,24 +33,14 @@ STATUS: dict[ErrorKind, tuple[int, str]] = {
 }
 """Error kind → (HTTP status, problem title)."""
 
-EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound, *DATABASE_DOWN)
+EXPECTED_FAILURES = (OverairError, InvalidBundle, ObjectNotFound, StorageUnavailable, *DATABASE_DOWN)
 """What a request can fail with that is the caller's to fix or to know: every surface answers these alike
-(a database that does not answer included: it is an outage to report, not a bug)."""
+(a database or an object store that does not answer included: an outage to report, not a bug)."""
 
 log = logging.getLogger("overair")
 
-OUTAGE_LOG_SECONDS = 30.0
-_last_outage_log = [-OUTAGE_LOG_SECONDS]
-
-
-def note_outage(exc: Exception) -> None:
-    """Log that the database does not answer: one line (no traceback) at most every 30 s, however many
-    requests meet the outage."""
-    now = time.monotonic()
-    if now - _last_outage_log[0] >= OUTAGE_LOG_SECONDS:
-        _last_outage_log[0] = now
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-        log.warning("the database does not answer (%s); devices get the answers last known", reason)
+STORAGE_RETRY_SECONDS = 30
+"""The ``Retry-After`` of answers given while the object store cannot be reached."""
 
 
 def client_gone(method: str, path: str) -> None:
@@ -115,6 +104,16 @@ def describe(exc: Exception) -> Problem:
         return Problem(status, title, exc.message, exc.code, exc.subject, exc.fixes, exc.retry_after)
     if isinstance(exc, InvalidBundle):
         return Problem(422, "Invalid bundle", exc.message, "invalid-bundle")
+    if isinstance(exc, StorageUnavailable):
+        note_outage(exc, "object store")
+        return Problem(
+            503,
+            "Object store unavailable",
+            f"The object store is unavailable, so this cannot be done now; try again later. {exc.message}",
+            "storage-unavailable",
+            {"dependency": "object store"},
+            retry_after=STORAGE_RETRY_SECONDS,
+        )
     return Problem(
         404,
         "Content missing",
@@ -156,6 +155,7 @@ _ALWAYS = {
     "403": "The key may not do this.",
     "422": "A value in the request is invalid.",
     "429": "Too many wrong keys from this address lately; see Retry-After.",
+    "503": "The object store cannot be reached (code storage-unavailable); see Retry-After.",
 }
 _NAMED = {"404": "Something the path names does not exist."}
 _CHANGES = {"409": "The request clashes with the current state."}
@@ -170,7 +170,7 @@ def document_problems(schema: dict[str, Any], prefix: str = "/api/v1") -> dict[s
 
     FastAPI documents only the successful answer and a 422 body of its own shape; overair answers every
     refusal as problem+json (:data:`PROBLEM_SCHEMA`), so each operation gets the statuses it can return:
-    401/403/422/429 everywhere, 404 where the path names something, 409 on changes, 411/413 on uploads.
+    401/403/422/429/503 everywhere, 404 where the path names something, 409 on changes, 411/413 on uploads.
     """
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

@@ -18,7 +18,6 @@ from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics.scrape import scrape_access
 from overair.packages import signing
 from overair.serverkey import check_server_key, fingerprint_text, load_server_key
-from overair.storage import open_blob_store
 
 console = Console()
 
@@ -36,13 +35,13 @@ def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
     left) are removed and the amount printed. The key is returned (to be shown once) or None. Migration and
     the first key happen under the deployment's startup lock, so hosts starting together make one of each.
     The server key is checked against the fingerprint the database recorded (or recorded, by the first
-    host). Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached, and
+    host). Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached,
+    :class:`~overair.storage.StorageUnavailable` when the object store cannot, and
     :class:`~overair.serverkey.ServerKeyRefused` when this host's key is missing or not the deployment's.
     """
+    # StorageUnavailable: one line naming the object store that does not answer
     swept = sweep_leftovers(
-        settings.resolved_temp_dir(),
-        open_blob_store(settings.resolved_blob_url()),
-        settings.temp_max_age_minutes * 60,
+        settings.resolved_temp_dir(), settings.blob_store(), settings.temp_max_age_minutes * 60
     )
     if swept:
         console.print(describe_sweep(swept), highlight=False, soft_wrap=True)

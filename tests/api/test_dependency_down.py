@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     admin_key: str,
     database_url: str,
     settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     api.post("/api/v1/apps", json={"name": "CoolApp"})
     keys = {d["name"]: d["key"] for d in api.get("/api/v1/apps/CoolApp/deployments").json()}
@@ -79,6 +81,7 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     upload = device.post("/apps/admin/CoolApp/deployments/Staging/uploads", headers=appcenter).json()
     metadata = f"/upload/set_metadata/{upload['id']}?token={upload['token']}&file_size=10"
 
+    caplog.set_level(logging.WARNING, logger="overair")
     with database_down(server, database_url, settings.data_dir):
         # a deployment the server answered before: the same answer
         during = device.get("/v1/update-check", params=known)
@@ -116,6 +119,11 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
         staging = device.post(metadata)
         assert staging.status_code == 503 and staging.json()["error"] is True, staging.text
         assert "database" in staging.json()["message"]
+
+    # the outage is said in one line (no traceback), not once per request
+    said = [r for r in caplog.records if r.name == "overair"]
+    assert said and not [r for r in said if r.exc_info], [r.getMessage() for r in said]
+    assert len([r for r in said if "does not answer" in r.getMessage()]) <= 3
 
     assert device.post(metadata).status_code == 200  # the upload goes on once the database is back
     after = api.get("/api/v1/apps")

@@ -304,7 +304,6 @@ def test_prune_drops_old_hours_and_expires_silent_devices(
     service.record_report(DeviceReport(key, "v1", "installed", "b"))
     clock.at(0, day=5)
     service.record_report(DeviceReport(key, "v1", "running", "b"))  # b is still there four days later
-    service.wait_for_prune()  # a report after an hour starts a background prune; nothing is old yet
     service.policy = RetentionPolicy(retention_days=5, active_days=7)
 
     assert service.prune(at(23, day=7)) == (1, 0)  # day 1's hour goes; nobody silent for 7 days yet
@@ -314,13 +313,6 @@ def test_prune_drops_old_hours_and_expires_silent_devices(
     assert service.active_devices("CoolApp", "Production") == {"v1": 1}
     points = service.series("CoolApp", "Production", hours=2, now=at(1, day=8))
     assert [(p.hour.hour, p.active) for p in points] == [(0, 2), (1, 1)]
-
-    # reports prune by themselves, in the background, at most once an hour
-    clock.at(0, day=20)
-    service.record_report(DeviceReport(key, "v2", "downloaded"))
-    service.wait_for_prune()
-    assert service.prune(at(0, day=20)) == (0, 0)  # the background prune already did it
-    assert service.active_devices("CoolApp", "Production") == {}  # b, silent since day 5, expired
 
 
 def test_the_management_route(api: TestClient, device: TestClient, keys: dict[str, str]) -> None:

@@ -147,6 +147,8 @@ def test_each_command_prints_its_documented_document(server: LiveServer, tmp_pat
     retired = run("keys retire", "--project-name", "Signed", added["signing_key"]["key_id"])
     assert retired["signing_key"]["retired_at"] is not None
     run("keys server")
+    jobs = run("jobs")  # the diffs and deltas built after each release, by the server's worker
+    assert {j["kind"] for j in jobs["jobs"]} >= {"deltas.release", "diffs.release"}
 
     assert set(outputs) == set(examples), "every documented command ran"
     for command, output in outputs.items():

@@ -35,6 +35,8 @@ class Action(StrEnum):
     PUBLISH = "publish"
     CHANGE_RELEASES = "change-releases"
     MANAGE_ACCESS_KEYS = "manage-access-keys"
+    OPERATE_SERVER = "operate-server"
+    """See the server's own work (background jobs): an administrator's right."""
 
 
 ALL_ACTIONS = frozenset(Action)

@@ -12,6 +12,7 @@ from overair.cli import (
     binaries,
     completion,
     deployments,
+    jobs,
     keys,
     metrics,
     rehearsal,
@@ -76,4 +77,5 @@ def build_cli() -> typer.Typer:
     cli.add_typer(signing.app, name="keys")
     cli.command("simulate")(simulate.simulate)
     cli.command("simulate-cleanup")(rehearsal.simulate_cleanup)
+    cli.command("jobs")(jobs.show_jobs)
     return cli

@@ -72,3 +72,10 @@ def binary(b: Mapping[str, Any]) -> Document:
 def signing_key(k: Mapping[str, Any]) -> Document:
     """A publisher signing key of an app."""
     return _fields(k, "key_id", "name", "public_key", "added_by", "added_at", "retired_at?")
+
+
+def job(j: Mapping[str, Any]) -> Document:
+    """A background job: what, where it stands, its tries and last error, when."""
+    return _fields(
+        j, "kind", "key", "state", "attempts", "last_error", "created_at", "run_after", "finished_at?"
+    )

@@ -29,7 +29,7 @@ from overair.config import Settings
 from overair.db import check_reachable, make_engine, make_sessionmaker
 from overair.maintenance.leftovers import human_size
 from overair.releases.models import App, Deployment, Package, PackageDelta, PackageDiff, Release
-from overair.storage import BlobStore, ObjectNotFound, StoredObject, content_key, digest_of, open_blob_store
+from overair.storage import BlobStore, ObjectNotFound, StoredObject, content_key, digest_of
 
 _CHUNK = 1024 * 1024
 
@@ -191,7 +191,7 @@ def open_for_check(settings: Settings) -> tuple[Engine, BlobStore]:
             f"{', '.join(sorted(missing))} table: it is not an overair database, or the server never "
             "started on it."
         )
-    return engine, open_blob_store(settings.resolved_blob_url())
+    return engine, settings.blob_store()
 
 
 class _Checker:

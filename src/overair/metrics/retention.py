@@ -1,17 +1,14 @@
 """Retention of the metrics store: old hours are dropped and silent devices stop counting as active.
 
-A prune runs at most once an hour per process, on a background thread started after a report (never on
-the report's own time), and may run in several workers at once: see :meth:`Retention.prune`.
+A prune runs once an hour as a periodic job of the queue every host shares (``metrics.prune``, registered by
+``overair.app``); it is safe to run in several places at once all the same: see :meth:`Retention.prune`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair.metrics.models import MetricDevice, MetricHour
 from overair.metrics.store import dialect_insert, hour_of, move_gauge, transaction
-
-log = logging.getLogger("overair")
 
 PRUNE_EVERY = dt.timedelta(hours=1)
 
@@ -46,39 +41,6 @@ class Retention:
         self._sessions = sessions
         self.policy = policy
         self._clock = clock
-        self._next_prune: dt.datetime | None = None
-        self._prune_lock = threading.Lock()
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overair-metrics")
-        self._pruning: Future[None] | None = None
-
-    def close(self) -> None:
-        """Finish a running prune and stop the background thread."""
-        self._background.shutdown(wait=True)
-
-    def maybe_prune(self, now: dt.datetime) -> None:
-        """At most once an hour per process, prune in the background (never on the caller's time)."""
-        with self._prune_lock:
-            if self._next_prune is not None and now < self._next_prune:
-                return
-            if self._pruning is not None and not self._pruning.done():
-                return
-            self._next_prune = now + PRUNE_EVERY
-            try:
-                self._pruning = self._background.submit(self._prune_safely)
-            except RuntimeError:  # shutting down
-                self._pruning = None
-
-    def _prune_safely(self) -> None:
-        try:
-            self.prune()
-        except Exception:
-            log.exception("pruning the metrics store failed; it is tried again in an hour")
-
-    def wait_for_prune(self, timeout: float | None = None) -> None:
-        """Wait until a background prune that is running has finished."""
-        pruning = self._pruning
-        if pruning is not None:
-            pruning.result(timeout)
 
     def prune(self, now: dt.datetime | None = None) -> tuple[int, int]:
         """Drop hourly rows older than the policy's ``retention_days`` and expire devices silent for its

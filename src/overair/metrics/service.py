@@ -4,7 +4,7 @@ A thin facade over the store's three concerns, each in its own module:
 
 - :mod:`overair.metrics.recording`: the write path, one transaction of a few primary-key upserts per
   report (``ReportRecorder``);
-- :mod:`overair.metrics.retention`: old hours and silent devices pruned in the background (``Retention``);
+- :mod:`overair.metrics.retention`: old hours and silent devices pruned by an hourly job (``Retention``);
 - :mod:`overair.metrics.reading`: series, gauges, counters and failure rates (``MetricsQueries``), the rate
   by the one definition in :mod:`overair.metrics.rules`;
 - :mod:`overair.metrics.rehearsal`: what simulated devices report (``Rehearsals``), kept apart.
@@ -86,14 +86,10 @@ class MetricsService:
     def policy(self, policy: RetentionPolicy) -> None:
         self._retention.policy = policy
 
-    def close(self) -> None:
-        """Finish a running prune and stop the background thread."""
-        self._retention.close()
-
     # -- writing ------------------------------------------------------------------------------------
 
     def record_report(self, report: DeviceReport) -> None:
-        """Record a device's report (see :class:`DeviceReport`), then maybe prune.
+        """Record a device's report (see :class:`DeviceReport`).
 
         Raises :class:`~overair.releases.errors.ReleaseNotFound` for an unknown key or label and
         :class:`~overair.errors.Invalid` for an unknown status; nothing is recorded then.
@@ -106,7 +102,6 @@ class MetricsService:
             self._rehearsals.record(report.deployment_key, report.label, report.status, report.client_id)
             return
         self._recorder.record_report(report)
-        self._retention.maybe_prune(self._clock())  # after the commit: the prune waits for no lock of ours
 
     def record_binary(
         self, deployment_key: str, client_id: str, *, previous_deployment_key: str | None = None
@@ -132,10 +127,6 @@ class MetricsService:
     def prune(self, now: dt.datetime | None = None) -> tuple[int, int]:
         """Drop old hours and expire silent devices now: (hourly rows deleted, devices expired)."""
         return self._retention.prune(now)
-
-    def wait_for_prune(self, timeout: float | None = None) -> None:
-        """Wait until a background prune that is running has finished."""
-        self._retention.wait_for_prune(timeout)
 
     # -- reading ------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import overair.auth.models
+import overair.jobs.models
 import overair.metrics.models
 import overair.releases.models
 import overair.serverkey

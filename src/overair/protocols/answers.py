@@ -9,14 +9,15 @@ encode a decision and which rollout hash their clients use (``DeviceQuery.rollou
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 
-from overair.errors import DatabaseDown
-from overair.problems import note_outage
+from overair.errors import DatabaseDown, note_outage
 from overair.releases.devices import DeviceCache
 from overair.releases.snapshots import DeviceSnapshot
 from overair.selection import Decision, DecisionKind, DeviceQuery, Plan, plan_update, takes_rollout
+from overair.storage import StorageUnavailable
 
 NO_UPDATE = Decision(DecisionKind.NO_UPDATE)
 UNKNOWN = DeviceSnapshot(generation=-1, store_only=False, releases=())
@@ -24,6 +25,17 @@ UNKNOWN = DeviceSnapshot(generation=-1, store_only=False, releases=())
 
 Encode = Callable[[Decision, DeviceSnapshot], bytes]
 """A protocol's encoder: the answer's bytes for one decision (the snapshot offers deltas, diffs…)."""
+
+
+log = logging.getLogger("overair")
+
+
+class _Degraded(Exception):
+    """An answer could not be built (its download URLs need the object store): "no update" instead."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +62,18 @@ async def cached_answer(
 
     def build(snapshot: DeviceSnapshot) -> _Answers:
         plan = plan_update(snapshot.releases, replace(query, store_only=snapshot.store_only))
-        outside = encode(plan.decision, snapshot)
-        inside = outside if plan.rollout_decision is None else encode(plan.rollout_decision, snapshot)
+        try:
+            outside = encode(plan.decision, snapshot)
+            inside = outside if plan.rollout_decision is None else encode(plan.rollout_decision, snapshot)
+        except StorageUnavailable as exc:
+            note_outage(exc, "object store")
+            raise _Degraded(encode(NO_UPDATE, snapshot)) from exc
         return _Answers(plan, outside, inside)
 
     try:
         answers = await cache.get(deployment_key, memo_key, build)
+    except _Degraded as degraded:  # never cached: the next check tries again
+        return degraded.answer
     except DatabaseDown as exc:
         # nothing known of this deployment and no database to ask: keep what you run, undo nothing
         note_outage(exc.__cause__ if isinstance(exc.__cause__, Exception) else exc)

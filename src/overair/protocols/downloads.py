@@ -12,13 +12,16 @@ and no content-encoding is ever applied.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
+from collections.abc import Callable
 
 import anyio.to_thread
 
 from overair.inputs import whole_number
-from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes, send_error
-from overair.storage import BlobStore, ObjectNotFound, content_key, digest_of
+from overair.protocols.asgi import Message, Receive, Scope, Send, base_url, header, send_bytes, send_error
+from overair.storage import BlobStore, ObjectNotFound, StorageUnavailable, content_key, digest_of
 
 BLOBS = "/v1/blobs/"
 """Where overair serves blobs itself: ``/v1/blobs/<sha256>``."""
@@ -26,6 +29,7 @@ BLOBS = "/v1/blobs/"
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+log = logging.getLogger("overair")
 
 
 def _offset(text: str) -> int:
@@ -59,34 +63,89 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None:
 
 
 def download_url(blob_key: str, base: str) -> str:
-    """Where the blob stored under ``blob_key`` is downloaded from: the one place such URLs are built (the
-    device protocols through :class:`Downloads`, the CodePush management answers directly)."""
+    """Where overair itself serves the blob stored under ``blob_key``: ``<base>/v1/blobs/<sha256>``. Every
+    other caller asks :meth:`Downloads.download_url`, which decides between this, a CDN and the bucket."""
     return f"{base}{BLOBS}{digest_of(blob_key)}"
+
+
+_PRESIGNED = "presigned:"
 
 
 class Downloads:
     """Download URLs for blobs, and the endpoint that serves them (built once, by the composition root).
 
-    With ``Downloads(blobs, "https://ota.example.com")``, ``download_url(release.blob_key, base(scope))`` is
-    ``https://ota.example.com/v1/blobs/<sha256>``.
+    Where devices download from, in order: ``cdn_url`` (``OVERAIR_DOWNLOAD_URL``: a CDN or the bucket's
+    public URL, ``<cdn_url>/<blob key>``), presigned URLs of the blob store (``presign_seconds`` > 0), else
+    overair itself (``<public URL or request base>/v1/blobs/<sha256>``).
+
+    Update-check answers are cached per :meth:`base`, so a base names everything a URL depends on. With
+    presigning the base is a time window of half the URLs' lifetime, and every URL built in a window is
+    signed at the window's start: all answers of one window are alike, an answer is rebuilt when the window
+    moves on, and a URL a device receives stays valid for at least half its lifetime.
     """
 
-    def __init__(self, blobs: BlobStore, public_url: str = "") -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        public_url: str = "",
+        *,
+        cdn_url: str = "",
+        presign_seconds: int = 0,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self._blobs = blobs
         self._public_url = public_url
+        self._cdn_url = cdn_url.rstrip("/")
+        self._presign_seconds = presign_seconds
+        self._window = max(1, presign_seconds // 2)
+        self._clock = clock
 
     def base(self, scope: Scope) -> str:
-        """The base of download URLs for one request: the configured public URL, else as the client
-        addressed the server. Answers that hold URLs are cached per base."""
+        """The base of download URLs for one request (see the class). Answers that hold URLs are cached
+        per base."""
+        if self._cdn_url:
+            return self._cdn_url
+        if self._presign_seconds:
+            start = int(self._clock().timestamp()) // self._window * self._window
+            return f"{_PRESIGNED}{start}"
         return self._public_url or base_url(scope)
 
     def download_url(self, blob_key: str, base: str) -> str:
         """The URL a device downloads the blob stored under ``blob_key`` from (``base`` from :meth:`base`)."""
+        if self._cdn_url:
+            digest_of(blob_key)  # only content keys are ever handed out
+            return f"{self._cdn_url}/{blob_key}"
+        if self._presign_seconds and not base.startswith(_PRESIGNED):
+            base = self.base({})  # an answer that is not cached (the management API's blobUrl): this window
+        if base.startswith(_PRESIGNED):
+            signed_at = dt.datetime.fromtimestamp(int(base.removeprefix(_PRESIGNED)), dt.UTC)
+            url = self._blobs.presigned_url(blob_key, signed_at, self._presign_seconds)
+            if url is not None:
+                return url
+            base = self._public_url  # a store that cannot presign (refused by the settings) serves itself
         return download_url(blob_key, base)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Endpoint of ``GET|HEAD /v1/blobs/{digest}``."""
-        await serve_blob(scope, receive, send, self._blobs, scope["path_params"]["digest"])
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await serve_blob(scope, receive, sending, self._blobs, scope["path_params"]["digest"])
+        except StorageUnavailable as exc:
+            log.error("object store unavailable: %s", exc.message)
+            if started:  # the body broke off: the device sees a short download and resumes it later
+                return
+            await send_error(
+                send,
+                503,
+                "The package cannot be downloaded right now; try again later.",
+                [(b"retry-after", b"30"), (b"cache-control", b"no-store")],
+            )
 
 
 async def serve_blob(scope: Scope, receive: Receive, send: Send, blobs: BlobStore, digest: str) -> None:

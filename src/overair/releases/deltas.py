@@ -1,11 +1,11 @@
 """Binary deltas for the native protocol: built in the background, stored by content, offered when worth it.
 
-When a release is published (uploaded, promoted or rolled back), a background thread builds a delta to its
-content from the content of each of the 10 previous releases of the same deployment that run on the same
-binaries (see :func:`overair.releases.rules.download_bases`). A device on an older base (any of the
-deployment's last 50 releases) gets the full package at once, and its (base, target) pair is queued so
-that the next device on that base is offered a delta: the queue is bounded and deduplicated, and asking
-never waits.
+When a release is published (uploaded, promoted or rolled back), a job (:mod:`overair.jobs`) builds a delta
+to its content from the content of each of the 10 previous releases of the same deployment that run on the
+same binaries (see :func:`overair.releases.rules.download_bases`). A device on an older base (any of the
+deployment's last 50 releases) gets the full package at once, and its (base, target) pair is remembered in
+memory (bounded, deduplicated; asking never waits) until the worker queues it as a job, so that the next
+device on that base is offered a delta.
 
 Deltas are stored as content-addressed blobs and recorded in ``package_deltas`` keyed by (target, base)
 content hashes, so a promotion or rollback to the same content reuses them. When one is built, every
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -26,9 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
+from overair.db import dialect_insert, utcnow
+from overair.jobs import Worker
 from overair.releases import repository as repo
 from overair.releases import rules
-from overair.releases.background import BackgroundJobs
 from overair.releases.models import Deployment, Package, PackageDelta, Release
 from overair.storage import BlobStore, content_key
 
@@ -37,7 +39,7 @@ log = logging.getLogger("overair")
 ON_DEMAND_DEPTH = 50
 """A device on the content of one of the deployment's last 50 releases gets a delta built on request."""
 MAX_QUEUE = 64
-"""On-demand builds waiting at most; further requests are dropped (asked again when answers are rebuilt)."""
+"""On-demand requests waiting to be queued, at most; further ones are dropped (the next device asks again)."""
 DEFAULT_MIN_SAVING = 0.2
 
 
@@ -68,8 +70,17 @@ def load_offers(
     return offers
 
 
+RELEASE_JOB = "deltas.release"
+"""Job: build the deltas to a new release from its previous compatible ones (key: the release id)."""
+PAIR_JOB = "deltas.pair"
+"""Job: build one delta a device asked for (key: ``target:base`` content hashes)."""
+REMEMBERED = 4096
+"""Pairs this process queued lately and does not queue again (the job table would ignore them anyway)."""
+
+
 class DeltaBuilder:
-    """Builds deltas on one background thread; ``on_built(target_hash)`` runs after each batch is stored."""
+    """Builds deltas as jobs of the shared queue; ``on_built(target_hash)`` runs after each batch is
+    stored."""
 
     def __init__(
         self,
@@ -77,6 +88,7 @@ class DeltaBuilder:
         blobs: BlobStore,
         limits: packages.Limits,
         on_built: Callable[[str], None],
+        jobs: Worker,
         max_queue: int = MAX_QUEUE,
     ) -> None:
         self._sessions = sessions
@@ -84,63 +96,52 @@ class DeltaBuilder:
         self._limits = limits
         self._on_built = on_built
         self._max_queue = max_queue
-        self._jobs = BackgroundJobs("overair-deltas")
+        self._jobs = jobs
         self._lock = threading.Lock()
-        self._queued: set[tuple[str, str]] = set()
-        self._failed: set[tuple[str, str]] = set()
+        self._requested: dict[tuple[str, str], None] = {}
+        self._queued: OrderedDict[tuple[str, str], None] = OrderedDict()
+        jobs.handle(RELEASE_JOB, lambda payload: self._run_release(int(payload["release_id"])))
+        jobs.handle(PAIR_JOB, lambda payload: self._run_pair(payload["base"], payload["target"]))
+        jobs.before_claiming(self._queue_requests)
 
     # -- scheduling ---------------------------------------------------------------------------------
 
-    def after_release(self, release_id: int) -> None:
-        """Queue the deltas to a new release from the previous compatible ones (never waits)."""
-        self._jobs.submit(lambda: self._run_release(release_id))
+    def after_release(self, release_id: int, session: Session) -> None:
+        """Queue the deltas to a new release from the previous compatible ones, in the transaction of
+        ``session`` that makes the release (never waits for them)."""
+        self._jobs.enqueue(RELEASE_JOB, str(release_id), {"release_id": release_id}, session=session)
 
     def _run_release(self, release_id: int) -> None:
-        self._guarded(f"release {release_id}", self.build_for_release, release_id)
+        self.build_for_release(release_id)
 
     def request(self, base_hash: str, target_hash: str) -> bool:
-        """Queue one delta a device could use; False when it is queued already, failed before, or the
-        queue is full. Never waits, never touches the database."""
+        """Ask for one delta a device could use; False when it was asked for lately or too many requests
+        wait. Never waits, never touches the database: the worker queues the job."""
         pair = (target_hash, base_hash)
         with self._lock:
-            if self._jobs.closed or pair in self._queued or pair in self._failed:
+            if pair in self._requested or pair in self._queued or len(self._requested) >= self._max_queue:
                 return False
-            if len(self._queued) >= self._max_queue:
-                return False
-            self._queued.add(pair)
-        if not self._jobs.submit(lambda: self._run_request(pair)):
-            with self._lock:
-                self._queued.discard(pair)
-            return False
+            self._requested[pair] = None
+        self._jobs.wake()
         return True
 
-    def _run_request(self, pair: tuple[str, str]) -> None:
-        target, base = pair
-        try:
-            if not self._guarded(f"{base[:12]}→{target[:12]}", self.build, base, target):
-                with self._lock:
-                    self._failed.add(pair)
-            else:
-                self._guarded("announcing a built delta", self._on_built, target)
-        finally:
+    def _queue_requests(self) -> None:
+        with self._lock:
+            pairs = list(self._requested)
+        for target, base in pairs:
+            self._jobs.queue.enqueue(PAIR_JOB, f"{target}:{base}", {"target": target, "base": base})
             with self._lock:
-                self._queued.discard(pair)
+                self._requested.pop((target, base), None)
+                self._queued[(target, base)] = None
+                while len(self._queued) > REMEMBERED:
+                    self._queued.popitem(last=False)
 
-    @staticmethod
-    def _guarded(what: str, job: Callable[..., object], *args: object) -> object | None:
-        try:
-            return job(*args)
-        except Exception:  # background work must never take the server down
-            log.exception("building binary deltas (%s) failed", what)
-            return None
-
-    def drain(self, timeout: float | None = None) -> None:
-        """Wait until the builds queued so far are done (tests and orderly shutdowns)."""
-        self._jobs.drain(timeout)
-
-    def close(self) -> None:
-        """Finish queued builds and stop the thread."""
-        self._jobs.close()
+    def _run_pair(self, base: str, target: str) -> None:
+        with self._sessions() as session:
+            if session.get(PackageDelta, (target, base)) is not None:
+                return  # built meanwhile, by the release's own job
+        if self.build(base, target):
+            self._on_built(target)
 
     # -- building -----------------------------------------------------------------------------------
 
@@ -180,7 +181,7 @@ class DeltaBuilder:
     def build(self, base_hash: str, target_hash: str) -> bool:
         """Build and store the delta from ``base_hash`` to ``target_hash`` content (False: a package is gone).
 
-        Building the same pair twice stores the same row again (content-keyed, idempotent).
+        Building a pair that is stored already keeps the stored row (two hosts may build the same pair).
         """
         old, new = self._manifest(base_hash), self._manifest(target_hash)
         if old is None or new is None:
@@ -190,14 +191,17 @@ class DeltaBuilder:
         elapsed = time.perf_counter() - started
         blob_key = self._blobs.put_bytes(data)
         with self._sessions() as session, session.begin():
-            session.merge(
-                PackageDelta(
+            session.execute(
+                dialect_insert(session)(PackageDelta)
+                .values(
                     package_hash=target_hash,
                     base_hash=base_hash,
                     blob_key=blob_key,
                     size=len(data),
                     build_seconds=elapsed,
+                    created_at=utcnow(),
                 )
+                .on_conflict_do_nothing()  # another host built the same pair: its row stands
             )
         log.info("delta %s→%s: %d bytes in %.2fs", base_hash[:12], target_hash[:12], len(data), elapsed)
         return True

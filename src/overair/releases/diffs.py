@@ -4,62 +4,60 @@ binary deltas in :mod:`overair.releases.deltas`. Both start from the same earlie
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from overair import packages
+from overair.db import dialect_insert, utcnow
+from overair.jobs import Worker
 from overair.releases import deltas, rules
 from overair.releases import repository as repo
-from overair.releases.background import BackgroundJobs
 from overair.releases.content import ContentStore
 from overair.releases.models import Deployment, PackageDiff
 from overair.releases.unit import Changes, touch
 from overair.storage import content_key
 
-log = logging.getLogger("overair")
+DIFFS_JOB = "diffs.release"
+"""Job: build the CodePush diff archives to a new release (key: the release id)."""
 
 
 class SmallerDownloads:
-    """Schedules and builds diff archives and binary deltas off the request path."""
+    """Schedules and builds diff archives and binary deltas off the request path, as jobs of the queue
+    every host shares (:mod:`overair.jobs`)."""
 
-    def __init__(self, changes: Changes, content: ContentStore) -> None:
+    def __init__(self, changes: Changes, content: ContentStore, jobs: Worker) -> None:
         self._changes = changes
         self._content = content
-        self.deltas = deltas.DeltaBuilder(changes.sessions, content.blobs, content.limits, self._delta_built)
-        self._background = BackgroundJobs("overair-diffs")
+        self._jobs = jobs
+        self.deltas = deltas.DeltaBuilder(
+            changes.sessions, content.blobs, content.limits, self._delta_built, jobs
+        )
+        jobs.handle(DIFFS_JOB, lambda payload: self._build_diffs(int(payload["release_id"])))
 
-    def after_release(self, release_id: int) -> None:
-        """Queue the diffs and deltas to a new release (never waits)."""
-        self.deltas.after_release(release_id)
-        self._background.submit(lambda: self._build_diffs_safely(release_id))
+    def after_release(self, release_id: int, session: Session) -> None:
+        """Queue the diffs and deltas to a new release in the transaction of ``session`` that makes it
+        (never waits for them)."""
+        self.deltas.after_release(release_id, session)
+        self._jobs.enqueue(DIFFS_JOB, str(release_id), {"release_id": release_id}, session=session)
 
     def request_delta(self, base_hash: str, target_hash: str) -> bool:
-        """Queue a delta a device on ``base_hash`` could use next time; never waits (see deltas.py)."""
+        """Ask for a delta a device on ``base_hash`` could use next time; never waits (see deltas.py)."""
         return self.deltas.request(base_hash, target_hash)
 
     def drain(self, timeout: float | None = None) -> None:
-        """Wait until the work scheduled so far is done."""
-        self._background.drain(timeout)
-        self.deltas.drain(timeout)
-
-    def close(self) -> None:
-        """Finish background work and stop its threads."""
-        self._background.close()
-        self.deltas.close()
+        """Run and wait for the queued work that is due (tests; see :meth:`overair.jobs.Worker.drain`)."""
+        self._jobs.drain(timeout)
 
     def _delta_built(self, target_hash: str) -> None:
         with self._changes.transaction() as (session, changed):
             for deployment in deltas.deployments_with(session, target_hash):
                 touch(session, deployment, changed)
 
-    def _build_diffs_safely(self, release_id: int) -> None:
-        try:
-            self.build_diffs(release_id)
-        except Exception:  # background work must never take the server down
-            log.exception("building diff archives for release %s failed", release_id)
+    def _build_diffs(self, release_id: int) -> None:
+        self.build_diffs(release_id)
 
     def build_diffs(self, release_id: int) -> int:
         """Build CodePush diff archives to a release from its download bases; how many archives it made."""
@@ -113,8 +111,18 @@ class SmallerDownloads:
                 )
         if made:
             with self._changes.transaction() as (session, changed):
-                for diff in made:
-                    session.merge(diff)
+                for diff in made:  # another host may have built the same pair: its row stands
+                    session.execute(
+                        dialect_insert(session)(PackageDiff)
+                        .values(
+                            package_hash=diff.package_hash,
+                            base_hash=diff.base_hash,
+                            blob_key=diff.blob_key,
+                            size=diff.size,
+                            created_at=utcnow(),
+                        )
+                        .on_conflict_do_nothing()
+                    )
                 deployment_row = repo.deployment_by_key(session, key)
                 if deployment_row is not None:
                     touch(session, deployment_row, changed)

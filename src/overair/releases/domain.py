@@ -1,8 +1,9 @@
 """The release domain's services, built together over one database and one blob store.
 
 Each service is small and owns one part of the domain; they share a :class:`~overair.releases.unit.Changes`
-(transactions and change listeners), a :class:`~overair.releases.content.ContentStore` and the background
-builders of smaller downloads. ``overair.app`` builds one of these; surfaces take the services they need.
+(transactions and change listeners), a :class:`~overair.releases.content.ContentStore` and the builders of
+smaller downloads, which run as jobs of the shared queue. ``overair.app`` builds one of these; surfaces take
+the services they need.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
+from overair.jobs import Worker
 from overair.releases import deltas
 from overair.releases.apps import AppService
 from overair.releases.binaries import BinaryService
@@ -46,11 +48,14 @@ class ReleaseDomain:
         limits: packages.Limits | None = None,
         delta_min_saving: float = deltas.DEFAULT_MIN_SAVING,
         scratch: Path | None = None,
+        *,
+        jobs: Worker,
     ) -> ReleaseDomain:
-        """Build every service over ``sessions`` and ``blobs``; temporary files go to ``scratch``."""
+        """Build every service over ``sessions`` and ``blobs``; temporary files go to ``scratch``; diff
+        archives and deltas are built by ``jobs`` (whose handlers this registers)."""
         changes = Changes(sessions)
         content = ContentStore(blobs, limits or packages.Limits(), scratch)
-        downloads = SmallerDownloads(changes, content)
+        downloads = SmallerDownloads(changes, content, jobs)
         return cls(
             apps=AppService(changes),
             deployments=DeploymentService(changes),
@@ -62,9 +67,5 @@ class ReleaseDomain:
         )
 
     def drain(self, timeout: float | None = None) -> None:
-        """Wait until the background work scheduled so far (diff archives, binary deltas) is done."""
+        """Run and wait for the background work that is due (diff archives, binary deltas; tests)."""
         self.downloads.drain(timeout)
-
-    def close(self) -> None:
-        """Finish background work and stop its threads."""
-        self.downloads.close()

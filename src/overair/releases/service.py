@@ -290,7 +290,7 @@ class ReleaseService:
                 sync_before_update=sync_first,
             )
             result = self._released(release, deployment, warnings)
-        self._downloads.after_release(release.id)
+            self._downloads.after_release(release.id, session)  # queued if committed
         return result
 
     # -- changing releases --------------------------------------------------------------------------
@@ -420,7 +420,7 @@ class ReleaseService:
                 ),
             )
             result = self._released(release, destination, warnings)
-        self._downloads.after_release(release.id)
+            self._downloads.after_release(release.id, session)  # queued if committed
         return result
 
     def rollback(
@@ -488,5 +488,5 @@ class ReleaseService:
                 ),
             )
             result = self._released(release, deployment, [*plan.warnings, *warnings])
-        self._downloads.after_release(release.id)
+            self._downloads.after_release(release.id, session)  # queued if committed
         return result

@@ -19,6 +19,17 @@ class ObjectNotFound(Exception):
         self.key = key
 
 
+class StorageUnavailable(Exception):
+    """The object store cannot be used right now (unreachable, refusing the credentials, no such bucket).
+
+    ``message`` is one line naming the store and what to check; servers answer 503 while it lasts.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True, slots=True)
 class StoredObject:
     """An object as a listing sees it: its key, its size and when it was last stored (UTC)."""
@@ -34,7 +45,8 @@ class BlobStore(Protocol):
     ``put_file`` and ``put_bytes`` return the key the content is stored under (its SHA-256 address); storing
     the same content twice stores it once, and refreshes the object's ``modified`` time (so a sweep of
     unreferenced objects never takes content a publish in flight has just stored again). Writes are
-    atomic: a reader sees the whole object or nothing.
+    atomic: a reader sees the whole object or nothing. Every operation may raise
+    :class:`StorageUnavailable` when the store is remote and cannot be reached.
     """
 
     def put_file(self, path: Path) -> str:
@@ -65,8 +77,9 @@ class BlobStore(Protocol):
         """A local file holding the object, when the backend has one (lets servers use sendfile)."""
         ...
 
-    def url_for(self, key: str) -> str | None:
-        """A URL devices may download from directly (a CDN or presigned URL), or None: serve it ourselves."""
+    def presigned_url(self, key: str, signed_at: dt.datetime, expires_seconds: int) -> str | None:
+        """A URL anyone may GET the object from, valid from ``signed_at`` for ``expires_seconds``; None when
+        the backend cannot presign (overair then serves the object itself)."""
         ...
 
     def stat(self, key: str) -> StoredObject:

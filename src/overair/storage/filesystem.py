@@ -149,6 +149,6 @@ class FilesystemBlobStore:
         path = self._path(key)
         return path if path.is_file() else None
 
-    def url_for(self, key: str) -> str | None:
-        """Served by overair itself."""
+    def presigned_url(self, key: str, signed_at: dt.datetime, expires_seconds: int) -> str | None:
+        """Served by overair itself: no presigned URLs."""
         return None

@@ -76,6 +76,6 @@ class MemoryBlobStore:
         """Never on disk."""
         return None
 
-    def url_for(self, key: str) -> str | None:
-        """Served by overair itself."""
+    def presigned_url(self, key: str, signed_at: dt.datetime, expires_seconds: int) -> str | None:
+        """Served by overair itself: no presigned URLs."""
         return None

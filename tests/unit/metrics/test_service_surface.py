@@ -23,10 +23,8 @@ CALLERS = {
     # rehearsals: what simulated devices reported, and their removal (overair simulate, simulate-cleanup)
     "rehearsal": "metrics.api",
     "clear_rehearsal": "metrics.api",
-    # retention and the app's life cycle
-    "prune": "retention (background) and tests",
-    "wait_for_prune": "tests",
-    "close": "app",
+    # retention: the hourly job the app registers on the job queue (metrics.prune), and tests
+    "prune": "app (a periodic job), tests",
 }
 
 

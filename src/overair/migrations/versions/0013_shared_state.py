@@ -1,7 +1,7 @@
 """Nothing on a host's own disk: uploads in progress and the server key's fingerprint live in the database
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0014 (after the jobs table: a database main already migrated to 0014 still gets these tables)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ writes domain objects in the dialect's shape:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -62,11 +62,17 @@ def ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def encode_package(release: ReleaseOut, located: Stored | None, base: str) -> dict[str, Any]:
+Links = Callable[[str, str], str]
+"""``links(blob_key, base)``: a blob's download URL (``Downloads.download_url``)."""
+
+
+def encode_package(
+    release: ReleaseOut, located: Stored | None, base: str, links: Links = download_url
+) -> dict[str, Any]:
     """A release as the reference's Package object (camelCase)."""
 
     def url(blob_key: str) -> str:
-        return download_url(blob_key, base)
+        return links(blob_key, base)
 
     package: dict[str, Any] = {
         "appVersion": release.target_version,
@@ -149,8 +155,8 @@ class NewKey:
     ttl: Any
 
 
-def _package(release: ReleaseOut, detail: DeploymentDetail, base: str) -> dict[str, Any]:
-    return encode_package(release, detail.stored_of(release), base)
+def _package(release: ReleaseOut, detail: DeploymentDetail, base: str, links: Links) -> dict[str, Any]:
+    return encode_package(release, detail.stored_of(release), base, links)
 
 
 def _owner(caller: str) -> dict[str, Any]:
@@ -159,6 +165,9 @@ def _owner(caller: str) -> dict[str, Any]:
 
 class StandaloneEncoder:
     """``code-push-server``'s dialect (the ``code-push`` management SDK up to 2.x)."""
+
+    def __init__(self, links: Links = download_url) -> None:
+        self.links = links
 
     def token(self, headers: Mapping[str, str]) -> str:
         """The access key the request carries ("" for none)."""
@@ -253,7 +262,7 @@ class StandaloneEncoder:
         return {
             "name": detail.deployment.name,
             "key": detail.deployment.key,
-            "package": _package(latest, detail, base) if latest else None,
+            "package": _package(latest, detail, base, self.links) if latest else None,
         }
 
     def deployments(self, details: list[DeploymentDetail], base: str) -> Any:
@@ -270,11 +279,11 @@ class StandaloneEncoder:
 
     def package(self, release: ReleaseOut, detail: DeploymentDetail, base: str) -> Any:
         """One release of ``detail``'s deployment."""
-        return {"package": _package(release, detail, base)}
+        return {"package": _package(release, detail, base, self.links)}
 
     def history(self, detail: DeploymentDetail, base: str) -> Any:
         """Every release of a deployment, oldest first."""
-        return {"history": [_package(r, detail, base) for r in detail.history]}
+        return {"history": [_package(r, detail, base, self.links) for r in detail.history]}
 
     def metrics(self, activity: DeploymentActivity) -> Any:
         """A deployment's per-label metrics."""
@@ -283,6 +292,9 @@ class StandaloneEncoder:
 
 class AppCenterEncoder:
     """App Center's dialect, as ``code-push-cli`` 3.0.0 (its SDK: ``code-push`` 4.0.2) speaks it."""
+
+    def __init__(self, links: Links = download_url) -> None:
+        self.links = links
 
     def token(self, headers: Mapping[str, str]) -> str:
         return headers.get("x-api-token", "").strip()
@@ -386,7 +398,7 @@ class AppCenterEncoder:
         return {"name": deployment.name, "key": deployment.key}
 
     def package(self, release: ReleaseOut, detail: DeploymentDetail, base: str) -> Any:
-        return snake_package(_package(release, detail, base))
+        return snake_package(_package(release, detail, base, self.links))
 
     def history(self, detail: DeploymentDetail, base: str) -> Any:
         return [self.package(r, detail, base) for r in detail.history]

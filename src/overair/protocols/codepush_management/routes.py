@@ -24,16 +24,18 @@ from starlette.routing import Route, Router
 
 from overair.auth.service import AccessKeyService
 from overair.db import Clock, utcnow
-from overair.errors import DATABASE_DOWN, DatabaseDown
+from overair.errors import DATABASE_DOWN, DatabaseDown, note_outage
 from overair.metrics.service import MetricsService
-from overair.problems import UNSTORABLE, client_gone, note_outage
+from overair.problems import UNSTORABLE, client_gone
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
 from overair.protocols.codepush_management.encoders import AppCenterEncoder, Encoder, StandaloneEncoder
 from overair.protocols.codepush_management.errors import Refused
 from overair.protocols.codepush_management.handlers import Call, Handlers
 from overair.protocols.codepush_management.uploads import UploadEndpoints, Uploads
+from overair.protocols.downloads import Downloads, download_url
 from overair.releases.domain import ReleaseDomain
 from overair.releases.read_model import DeploymentReads
+from overair.storage import StorageUnavailable
 
 log = logging.getLogger("overair")
 
@@ -140,6 +142,9 @@ def router(table: Table, handlers: Handlers, encoder: Encoder, public_url: str) 
             except DATABASE_DOWN as exc:
                 note_outage(exc)
                 refusal = Refused(503, DatabaseDown().message)
+            except StorageUnavailable as exc:
+                note_outage(exc, "object store")
+                refusal = Refused(503, f"The object store is unavailable; try again later. {exc.message}")
             return encoder.refusal(refusal)
 
         return answer
@@ -160,13 +165,15 @@ class CodePushManagement:
         sessions: sessionmaker[Session],
         metrics: MetricsService | None = None,
         scratch: Path | None = None,
+        downloads: Downloads | None = None,
         clock: Clock = utcnow,
     ) -> None:
         uploads = Uploads(sessions, max_upload_bytes, scratch, clock)
+        links = downloads.download_url if downloads is not None else download_url
         reads = DeploymentReads(releases, metrics)
         handlers = Handlers(releases, keys, reads, uploads, max_upload_bytes, scratch)
-        self.standalone = router(standalone_table(handlers), handlers, StandaloneEncoder(), public_url)
-        self.appcenter = router(appcenter_table(handlers), handlers, AppCenterEncoder(), public_url)
+        self.standalone = router(standalone_table(handlers), handlers, StandaloneEncoder(links), public_url)
+        self.appcenter = router(appcenter_table(handlers), handlers, AppCenterEncoder(links), public_url)
         self.upload_router = Router(UploadEndpoints(uploads, public_url).routes(), redirect_slashes=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -25,9 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from overair.db import Clock, utcnow
-from overair.errors import DATABASE_DOWN, DatabaseDown
+from overair.errors import DATABASE_DOWN, DatabaseDown, note_outage
 from overair.inputs import whole_number
-from overair.problems import note_outage
 from overair.protocols.asgi import base_url
 from overair.protocols.codepush_management.errors import NO_FILE, TOO_LARGE, Refused
 from overair.protocols.codepush_management.validation import chunk_number, upload_size

@@ -1,0 +1,16 @@
+"""Background work shared by every host: a job table with leases, and the worker each process runs.
+
+- :mod:`overair.jobs.models`: the ``jobs`` table;
+- :mod:`overair.jobs.rules`: states and the backoff rule;
+- :mod:`overair.jobs.queue`: queue once, claim under a lease, complete, fail (``JobQueue``);
+- :mod:`overair.jobs.worker`: the thread that runs the jobs a process registered (``Worker``);
+- :mod:`overair.jobs.api`: the management route that lists them (``GET /api/v1/jobs``).
+
+The domains queue work and register handlers; they never know which host runs it.
+"""
+
+from overair.jobs.queue import ClaimedJob, JobQueue, JobView
+from overair.jobs.rules import JobState, retry_delay
+from overair.jobs.worker import Handler, Worker
+
+__all__ = ["ClaimedJob", "Handler", "JobQueue", "JobState", "JobView", "Worker", "retry_delay"]
