@@ -3,7 +3,9 @@
 The database is SQLite in the data folder, or, with ``OVERAIR_TEST_DATABASE=postgresql``, a fresh database
 per test on a PostgreSQL server the run starts itself (``postgres_server.py``), copied from a template that
 already has the migrations. Its URL is in ``OVERAIR_DATABASE_URL`` for the whole test, so the servers and
-commands a test starts (``overair serve``, ``overair fsck``, a ``Settings()`` of its own) use it too.
+commands a test starts (``overair serve``, ``overair fsck``, a ``Settings()`` of its own) use it too. On
+PostgreSQL overair never makes a server key of its own, so the run makes one, as an operator does, and
+names it in ``OVERAIR_SERVER_KEY_FILE`` for every test.
 """
 
 from __future__ import annotations
@@ -69,11 +71,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Any]:
-    """The run's PostgreSQL server (None on SQLite), with the migrated template test databases copy."""
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The run's PostgreSQL server (None on SQLite), with the migrated template test databases copy, and
+    the deployment's server key in ``OVERAIR_SERVER_KEY_FILE``."""
     if not ON_POSTGRES:
         yield None
         return
+    from overair.packages import signing
+
+    key_file = tmp_path_factory.mktemp("server-key") / "server-key.pem"
+    key_file.write_bytes(signing.private_key_pem(signing.generate_private_key()))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OVERAIR_SERVER_KEY_FILE", str(key_file))
+        yield from _postgres_server()
+
+
+def _postgres_server() -> Iterator[Any]:
     from overair.db import make_engine, migrate
     from postgres_server import PostgresMissing, PostgresServer
 

@@ -34,12 +34,12 @@ from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
 from overair.console import create_console
-from overair.db import Clock, make_engine, make_sessionmaker, migrate, precise_now
+from overair.db import Clock, make_engine, make_sessionmaker, migrated, precise_now
 from overair.health import readiness
 from overair.hosts import HostPolicy
 from overair.jobs import JobQueue, Worker
 from overair.jobs import api as jobs_api
-from overair.maintenance import describe_sweep, sweep_leftovers
+from overair.maintenance import describe_sweep, sweep_abandoned_uploads, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
 from overair.metrics.scrape import scrape_access
@@ -56,6 +56,7 @@ from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
+from overair.serverkey import check_server_key, load_server_key
 
 log = logging.getLogger("overair")
 
@@ -237,13 +238,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     """
     settings = settings or Settings()
     engine = make_engine(settings.resolved_database_url())
-    migrate(engine)
     sessions = make_sessionmaker(engine)
+    server_key = load_server_key(settings)
+    with migrated(engine):  # the deployment's one key: recorded by the first host, checked by the others
+        check_server_key(sessions, server_key)
     blobs = settings.blob_store()
     # every worker sweeps what a killed process left (overair serve did so already, before the workers)
     swept = sweep_leftovers(settings.resolved_temp_dir(), blobs, settings.temp_max_age_minutes * 60)
     if swept:
         log.warning(describe_sweep(swept))
+    if abandoned := sweep_abandoned_uploads(sessions, clock()):
+        log.warning(abandoned)
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
     jobs = Worker(JobQueue(sessions, clock), clock)  # background work every host shares (overair.jobs)
     releases = ReleaseDomain.open(
@@ -266,7 +271,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         ),
     )
     jobs.every(PRUNE_METRICS, PRUNE_EVERY, lambda _payload: metrics.prune())
-    server_key = signing.load_or_create_key_file(settings.resolved_server_key_file())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
     downloads = Downloads(
         blobs,
@@ -283,10 +287,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         access_keys,
         settings.public_url,
         settings.max_upload_bytes,
-        settings.data_dir / "uploads",
+        sessions,
         metrics=metrics,
         scratch=settings.resolved_temp_dir(),
         downloads=downloads,
+        clock=clock,
     )
 
     @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from overair.hosts import HostPolicy
@@ -100,8 +100,12 @@ class Settings(BaseSettings):
     )
     server_key_file: Path | None = Field(
         default=None,
-        description="Ed25519 key that signs update-check answers (freshness); empty: "
-        "data_dir/server-key.pem, created on first start.",
+        description="Ed25519 key file that signs update-check answers (freshness), the same on every host; "
+        "empty: data_dir/server-key.pem, created on first start when the database is SQLite.",
+    )
+    server_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The server key's PEM text itself (from a secret manager), instead of server_key_file.",
     )
     temp_max_age_minutes: float = Field(
         default=60.0,

@@ -37,11 +37,12 @@ def serve(
     from overair.db import DatabaseUnavailable
     from overair.packages.signing import SigningError
     from overair.server import run_server
+    from overair.serverkey import ServerKeyRefused
     from overair.storage import StorageUnavailable
 
     try:
         run_server(host=host, port=port, data_dir=data_dir, workers=workers, new_admin_key=new_admin_key)
-    except (SettingsError, DatabaseUnavailable, StorageUnavailable) as exc:
+    except (SettingsError, DatabaseUnavailable, StorageUnavailable, ServerKeyRefused) as exc:
         raise CliError(exc.message) from None
     except SigningError as exc:
         raise CliError(

@@ -17,6 +17,7 @@ from overair.hosts import is_loopback
 from overair.maintenance import describe_sweep, sweep_leftovers
 from overair.metrics.scrape import scrape_access
 from overair.packages import signing
+from overair.serverkey import check_server_key, fingerprint_text, load_server_key
 
 console = Console()
 
@@ -33,8 +34,10 @@ def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
     Temporary files older than ``OVERAIR_TEMP_MAX_AGE_MINUTES`` (an upload or extraction a killed server
     left) are removed and the amount printed. The key is returned (to be shown once) or None. Migration and
     the first key happen under the deployment's startup lock, so hosts starting together make one of each.
-    Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached and
-    :class:`~overair.storage.StorageUnavailable` when the object store cannot.
+    The server key is checked against the fingerprint the database recorded (or recorded, by the first
+    host). Raises :class:`~overair.db.DatabaseUnavailable` when the database cannot be reached,
+    :class:`~overair.storage.StorageUnavailable` when the object store cannot, and
+    :class:`~overair.serverkey.ServerKeyRefused` when this host's key is missing or not the deployment's.
     """
     # StorageUnavailable: one line naming the object store that does not answer
     swept = sweep_leftovers(
@@ -46,7 +49,16 @@ def prepare(settings: Settings, new_admin_key: bool = False) -> str | None:
     try:
         # one host at a time: the schema is migrated once and exactly one host makes the first key
         with migrated(engine, on_wait=_waiting):
-            keys = AccessKeyService(make_sessionmaker(engine))
+            sessions = make_sessionmaker(engine)
+            server_key = load_server_key(settings)
+            if check_server_key(sessions, server_key):  # refuses a key that is not the deployment's
+                console.print(
+                    f"Recorded the server key {fingerprint_text(server_key)} as the deployment's: every "
+                    "host must sign with it.",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            keys = AccessKeyService(sessions)
             created = keys.ensure_initial_key()
             if created is None and new_admin_key:
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
@@ -76,8 +88,13 @@ def run_server(
     url = f"http://{settings.host}:{settings.port}"
     say = console.print
     say(f"overair {__version__} is serving at [bold]{url}[/]  (data in {settings.data_dir.resolve()})")
-    server_key = signing.public_key_text(signing.load_or_create_key_file(settings.resolved_server_key_file()))
-    say(f"Update-check answers are signed with the server key {server_key}", soft_wrap=True, highlight=False)
+    server_key = load_server_key(settings)
+    say(
+        f"Update-check answers are signed with the server key {signing.public_key_text(server_key)} "
+        f"({fingerprint_text(server_key)})",
+        soft_wrap=True,
+        highlight=False,
+    )
     say(f"Web console: {url}/console/ (sign in with an access key)", highlight=False)
     metrics = scrape_access(
         settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()

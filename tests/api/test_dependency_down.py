@@ -77,6 +77,9 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     assert before.status_code == 200 and before.json()["update"]["label"] == "v1"
     console = TestClient(server, base_url="http://testserver", follow_redirects=False)
     assert console.post("/console/sign-in", data={"access_key": admin_key}).status_code == 303
+    appcenter = {"x-api-token": admin_key}
+    upload = device.post("/apps/admin/CoolApp/deployments/Staging/uploads", headers=appcenter).json()
+    metadata = f"/upload/set_metadata/{upload['id']}?token={upload['token']}&file_size=10"
 
     caplog.set_level(logging.WARNING, logger="overair")
     with database_down(server, database_url, settings.data_dir):
@@ -112,12 +115,17 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
         assert standalone.status_code == 503 and "database" in standalone.text
         page = console.get("/console/")
         assert page.status_code == 503 and "database" in html.unescape(page.text)
+        # chunked uploads are staged in the database: App Center's format, with a 503
+        staging = device.post(metadata)
+        assert staging.status_code == 503 and staging.json()["error"] is True, staging.text
+        assert "database" in staging.json()["message"]
 
     # the outage is said in one line (no traceback), not once per request
     said = [r for r in caplog.records if r.name == "overair"]
     assert said and not [r for r in said if r.exc_info], [r.getMessage() for r in said]
     assert len([r for r in said if "does not answer" in r.getMessage()]) <= 3
 
+    assert device.post(metadata).status_code == 200  # the upload goes on once the database is back
     after = api.get("/api/v1/apps")
     assert after.status_code == 200 and [a["name"] for a in after.json()] == ["CoolApp"]
     assert device.get("/v1/update-check", params=known).json()["update"]["label"] == "v1"

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from conftest import KEY_PATTERN, run_cli
 from overair.auth.models import AccessKey
 from overair.db import head_revision, make_engine
+from overair.packages import signing
 
 HOSTS = 10
 
@@ -49,12 +50,15 @@ def test_ten_hosts_starting_at_once_on_an_empty_database_make_one_schema_and_one
     tmp_path: Path, another_database: Callable[..., str]
 ) -> None:
     url = another_database(empty=True)
+    key_file = tmp_path / "server-key.pem"  # the deployment's key, given to every host
+    key_file.write_bytes(signing.private_key_pem(signing.generate_private_key()))
     hosts = []
     for number in range(HOSTS):
         env = {
             **os.environ,
             "OVERAIR_DATA_DIR": str(tmp_path / f"host-{number}"),
             "OVERAIR_DATABASE_URL": url,
+            "OVERAIR_SERVER_KEY_FILE": str(key_file),
             "NO_COLOR": "1",
         }
         hosts.append(
@@ -78,6 +82,7 @@ def test_ten_hosts_starting_at_once_on_an_empty_database_make_one_schema_and_one
     assert [host.returncode for host in hosts] == [0] * HOSTS, "\n---\n".join(outputs)
     made = [KEY_PATTERN.search(output) for output in outputs]
     assert sum(1 for key in made if key) == 1, outputs
+    assert sum(1 for output in outputs if "Recorded the server key" in output) == 1, outputs
     assert schema_and_keys(url) == ([head_revision()], 1)
 
 

@@ -46,13 +46,19 @@ def test_first_key_is_shown_once_and_a_new_one_on_request(tmp_path: Path) -> Non
 
 
 def test_the_server_key_is_printed_kept_across_restarts_and_a_damaged_one_is_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import os
     import re
+    import shutil
 
     from conftest import run_cli
 
     data = tmp_path / "data"
+    if ON_POSTGRES:  # overair makes no key on PostgreSQL: the operator's, named by OVERAIR_SERVER_KEY_FILE
+        data.mkdir()
+        shutil.copy(os.environ["OVERAIR_SERVER_KEY_FILE"], data / "server-key.pem")
+        monkeypatch.setenv("OVERAIR_SERVER_KEY_FILE", str(data / "server-key.pem"))
     first = LiveServer(data, free_port())
     try:
         printed = re.search(r"signed with the server key (ed25519:\S+)", first.output)

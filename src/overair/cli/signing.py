@@ -191,11 +191,49 @@ def retire(
 
 
 @app.command("server")
-def server_key(json_output: JsonOutput = False) -> None:
+def server_key(
+    create: Annotated[
+        Path | None,
+        typer.Option(
+            "--create",
+            help="Instead: make a new server key in this file (never overwritten), for "
+            "OVERAIR_SERVER_KEY_FILE on every host of a deployment. Needs no server.",
+        ),
+    ] = None,
+    json_output: JsonOutput = False,
+) -> None:
     """Print the server's own public key, which signs update-check answers (for the engine's server_key)."""
+    if create is not None:
+        _create_server_key(create.expanduser(), json_output)
+        return
     with Api() as api:
         key = api.get("/server-key")
     emit(json_output, {"public_key": key["public_key"]}, lambda: say(key["public_key"]))
+
+
+def _create_server_key(out: Path, json_output: bool) -> None:
+    key = sig.generate_private_key()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(
+            f"{out} exists already: keys are never overwritten. Pick another path, or use that key."
+        ) from None
+    except OSError as exc:
+        raise CliError(f"Cannot create {out}: {exc.strerror or exc}.") from None
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(sig.private_key_pem(key))
+    public, fingerprint = sig.public_key_text(key), f"SHA256:{sig.fingerprint(key)}"
+
+    def human() -> None:
+        console.print(f"[green]Wrote a new server key to {plain(str(out))}[/] (mode 600; never commit it).")
+        say(f"Public key: {public}  ({fingerprint})")
+        say("Copy the file to every host of the deployment (or into your secret manager) and set")
+        say(f"    OVERAIR_SERVER_KEY_FILE={out.resolve()}")
+        say("(or OVERAIR_SERVER_KEY to the file's text); build the public key into the app's engine.")
+
+    document = {"public_key": public, "fingerprint": fingerprint, "private_key_file": str(out)}
+    emit(json_output, {"server_key": document}, human)
 
 
 # -- signing releases ------------------------------------------------------------------------------

@@ -7,6 +7,11 @@ start-up sweep runs in ``overair.app.create_app`` and ``overair.server.prepare``
 
 from __future__ import annotations
 
-from overair.maintenance.leftovers import describe_sweep, human_size, sweep_leftovers
+from overair.maintenance.leftovers import (
+    describe_sweep,
+    human_size,
+    sweep_abandoned_uploads,
+    sweep_leftovers,
+)
 
-__all__ = ["describe_sweep", "human_size", "sweep_leftovers"]
+__all__ = ["describe_sweep", "human_size", "sweep_abandoned_uploads", "sweep_leftovers"]

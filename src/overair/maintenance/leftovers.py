@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from overair.staging import UPLOAD_MAX_AGE_SECONDS, sweep_stale_uploads
 from overair.storage import BlobStore, Swept, remove_stale
 
 
@@ -40,3 +44,13 @@ def describe_sweep(swept: Swept) -> str:
         f"Removed {swept.entries:,} {things} ({human_size(swept.bytes)}) left by an interrupted upload "
         "or a crash."
     )
+
+
+def sweep_abandoned_uploads(sessions: sessionmaker[Session], now: dt.datetime) -> str | None:
+    """Remove the chunked uploads staged in the database that nobody touched for a day (any host's: they
+    are the deployment's, not this host's); one sentence for the log when some went, else None."""
+    uploads, held = sweep_stale_uploads(sessions, now, UPLOAD_MAX_AGE_SECONDS)
+    if not uploads:
+        return None
+    things = "upload" if uploads == 1 else "uploads"
+    return f"Removed {uploads:,} abandoned chunked {things} ({human_size(held)}) untouched for a day."

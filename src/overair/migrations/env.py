@@ -8,7 +8,9 @@ from sqlalchemy import create_engine
 import overair.auth.models
 import overair.jobs.models
 import overair.metrics.models
-import overair.releases.models  # noqa: F401  (registers the tables on the metadata)
+import overair.releases.models
+import overair.serverkey
+import overair.staging  # noqa: F401  (registers the tables on the metadata)
 from overair.db import Base
 
 target_metadata = Base.metadata

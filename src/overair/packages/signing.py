@@ -226,6 +226,13 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey | str) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
+def fingerprint(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """The SHA-256 of the public key's raw bytes, in hex (:func:`key_id` is its first 16 digits)."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
 # -- signing and checking ---------------------------------------------------------------------------
 
 

@@ -353,6 +353,7 @@ class Handlers:
         try:
             return await self._publish(call, archive, options)
         finally:
+            archive.unlink(missing_ok=True)
             await anyio.to_thread.run_sync(self.uploads.discard, upload_id)
 
     async def patch_release(self, call: Call) -> Response:

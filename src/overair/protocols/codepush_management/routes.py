@@ -17,11 +17,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from overair.auth.service import AccessKeyService
+from overair.db import Clock, utcnow
 from overair.errors import DATABASE_DOWN, DatabaseDown, note_outage
 from overair.metrics.service import MetricsService
 from overair.problems import UNSTORABLE, client_gone
@@ -160,12 +162,13 @@ class CodePushManagement:
         keys: AccessKeyService,
         public_url: str,
         max_upload_bytes: int,
-        upload_folder: Path,
+        sessions: sessionmaker[Session],
         metrics: MetricsService | None = None,
         scratch: Path | None = None,
         downloads: Downloads | None = None,
+        clock: Clock = utcnow,
     ) -> None:
-        uploads = Uploads(upload_folder, max_upload_bytes)
+        uploads = Uploads(sessions, max_upload_bytes, scratch, clock)
         links = downloads.download_url if downloads is not None else download_url
         reads = DeploymentReads(releases, metrics)
         handlers = Handlers(releases, keys, reads, uploads, max_upload_bytes, scratch)
