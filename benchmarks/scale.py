@@ -39,6 +39,7 @@ from pathlib import Path
 import httpx
 
 import update_check as uc
+from overair.packages import signing
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -256,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, env, count in setups:
             folder = root / name.split(",")[0].lower() / str(count)
             folder.mkdir(parents=True)
-            env = {**env, "OVERAIR_SERVER_KEY_FILE": str(folder / "server-key.pem")}
+            # one server key for the deployment, made by the operator before the hosts start (on PostgreSQL
+            # a host never makes one itself)
+            key_file = folder / "server-key.pem"
+            signing.load_or_create_key_file(key_file)
+            env = {**env, "OVERAIR_SERVER_KEY_FILE": str(key_file)}
             print(f"starting {name}")
             hosts, key = start_hosts(name, count, folder, env, args.workers)
             servers.extend(hosts)
