@@ -97,6 +97,17 @@ def test_overair_serves_blobs_itself_cacheable_forever(
     assert downloaded.status_code == 200 and downloaded.headers["cache-control"] == IMMUTABLE
 
 
+@pytest.mark.parametrize("digest", ["0" * 64, "not-a-digest"])
+def test_a_missing_blob_is_never_cached(
+    settings: Settings, clock: MovableClock, clients: Any, digest: str
+) -> None:
+    # a CDN that kept a 404 would go on refusing a blob that an upload in flight is about to store
+    _api, device = clients(build(settings, clock))
+    missing = device.get(f"/v1/blobs/sha256/00/{digest}")
+    assert missing.status_code == 404
+    assert missing.headers["cache-control"] == "no-store"
+
+
 def _signed(url: str) -> tuple[dt.datetime, int]:
     """When a presigned URL was signed and for how many seconds."""
     query = parse_qs(urlsplit(url).query)

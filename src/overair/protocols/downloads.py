@@ -148,16 +148,22 @@ class Downloads:
             )
 
 
+_NOT_CACHED = [(b"cache-control", b"no-store")]
+"""On a missing blob: a CDN that kept the 404 would go on refusing the blob once a publish stores it."""
+
+
 async def serve_blob(scope: Scope, receive: Receive, send: Send, blobs: BlobStore, digest: str) -> None:
     """Answer GET/HEAD (the route allows no other method) for the blob with SHA-256 ``digest``."""
     if not _HEX64.match(digest):
-        await send_error(send, 404, "No such package: the URL must end in a SHA-256 hex digest.")
+        await send_error(send, 404, "No such package: the URL must end in a SHA-256 hex digest.", _NOT_CACHED)
         return
     key = content_key(digest)
     try:
         size = await anyio.to_thread.run_sync(blobs.size, key)
     except ObjectNotFound:
-        await send_error(send, 404, "No such package: it may have been deleted; check for updates again.")
+        await send_error(
+            send, 404, "No such package: it may have been deleted; check for updates again.", _NOT_CACHED
+        )
         return
     etag = f'"{digest}"'
     common = [
