@@ -210,16 +210,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _stop_on_sigterm(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which(args.wrk) is None:
-        print(f"wrk not found ({args.wrk}): install it (apt-get install wrk) or run `make bench`.")
+    if not uc.ready_to_run(args.wrk):
         return 1
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     root = Path(tempfile.mkdtemp(prefix="overair-scale-"))
     servers: list[uc.Server] = []
     postgres: PostgresServer | None = None

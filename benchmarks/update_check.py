@@ -471,12 +471,20 @@ def _stop_on_sigterm(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def ready_to_run(wrk: str) -> bool:
+    """Whether ``wrk`` is installed (else say how to get it); SIGTERM then stops the run like Ctrl+C, so
+    the servers it started are stopped too."""
+    if shutil.which(wrk) is None:
+        print(f"wrk not found ({wrk}): install it (apt-get install wrk) or run `make bench`.")
+        return False
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which(args.wrk) is None:
-        print(f"wrk not found ({args.wrk}): install it (apt-get install wrk) or run `make bench`.")
+    if not ready_to_run(args.wrk):
         return 1
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     data_dir = Path(tempfile.mkdtemp(prefix="overair-bench-"))
     servers: list[Server] = []
     try:

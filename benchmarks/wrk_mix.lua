@@ -9,21 +9,13 @@
 -- 2 x PAUSE_MS before each request (a device that also does other things), instead of asking again at once;
 -- wrk's latencies never include that wait. done() prints "WRK_RESULT {json}" like wrk_clients.lua.
 
-local threads = {}
-local next_id = 1
-
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.*/)") .. "wrk_common.lua")
 
 local counter = 0
 local prefix = ""
 local key, label, hash, blob = "", "", "", ""
 local checks, downloads = 100, 0
 local pause = 0
-non200 = 0
 
 function init(args)
   key, label, hash, blob = args[1], args[3], args[4], args[5]
@@ -61,25 +53,4 @@ function request()
   local body = '{"deployment_key":"' .. key .. '","label":"' .. label .. '","status":"' .. status
     .. '","client_id":"' .. client .. '"}'
   return wrk.format("POST", "/v1/report", { ["Content-Type"] = "application/json" }, body)
-end
-
-function response(status, headers, body)
-  if status ~= 200 then
-    non200 = non200 + 1
-  end
-end
-
-function done(summary, latency, requests)
-  local bad = 0
-  for _, thread in ipairs(threads) do
-    bad = bad + thread:get("non200")
-  end
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"non200":%d,"connect":%d,"read":%d,'
-      .. '"write":%d,"timeout":%d,"status":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,'
-      .. '"mean_us":%.1f}\n',
-    summary.requests, summary.duration, summary.bytes, bad, e.connect, e.read, e.write, e.timeout,
-    e.status, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    latency.mean))
 end

@@ -9,8 +9,8 @@
 The domains queue work and register handlers; they never know which host runs it.
 """
 
-from overair.jobs.queue import ClaimedJob, JobQueue, JobView
+from overair.jobs.queue import ClaimedJob, JobQueue
 from overair.jobs.rules import JobState, retry_delay
 from overair.jobs.worker import Handler, Worker
 
-__all__ = ["ClaimedJob", "Handler", "JobQueue", "JobState", "JobView", "Worker", "retry_delay"]
+__all__ = ["ClaimedJob", "Handler", "JobQueue", "JobState", "Worker", "retry_delay"]

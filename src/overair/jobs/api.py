@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -32,5 +31,4 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="At most this many, newest first.")] = 50,
 ) -> list[JobOut]:
     """Background jobs of every host, newest first: diff and delta builds, metrics pruning (admins only)."""
-    views = queue.recent(caller, state=state.value if state else None, limit=limit)
-    return [JobOut(**dataclasses.asdict(v)) for v in views]
+    return queue.recent(caller, state=state.value if state else None, limit=limit)

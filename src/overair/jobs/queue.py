@@ -33,6 +33,7 @@ from overair.db import Clock, dialect_insert, precise_now
 from overair.errors import Invalid
 from overair.jobs.models import KEY_LENGTH, KIND_LENGTH, Job
 from overair.jobs.rules import MAX_ATTEMPTS, JobState, retry_delay
+from overair.jobs.schemas import JobOut
 
 LEASE = dt.timedelta(minutes=10)
 """How long a claimed job is its host's alone; past it, another host may claim the job again."""
@@ -51,23 +52,6 @@ class ClaimedJob:
     key: str
     payload: Mapping[str, Any]
     attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class JobView:
-    """A job as listed for operators."""
-
-    id: int
-    kind: str
-    key: str
-    state: JobState
-    attempts: int
-    last_error: str
-    created_at: dt.datetime
-    run_after: dt.datetime
-    finished_at: dt.datetime | None
-    lease_owner: str | None
-    lease_expires_at: dt.datetime | None
 
 
 def host_identity() -> str:
@@ -290,7 +274,7 @@ class JobQueue:
             )
         return int(count or 0)
 
-    def recent(self, actor: Principal, *, state: str | None = None, limit: int = 50) -> list[JobView]:
+    def recent(self, actor: Principal, *, state: str | None = None, limit: int = 50) -> list[JobOut]:
         """The newest jobs first (of one ``state``, if given), at most ``limit`` of them."""
         actor.require(Action.OPERATE_SERVER)
         if state is not None and state not in {s.value for s in JobState}:
@@ -306,22 +290,7 @@ class JobQueue:
         if state is not None:
             query = query.where(Job.state == state)
         with self._sessions() as session:
-            return [
-                JobView(
-                    id=j.id,
-                    kind=j.kind,
-                    key=j.key,
-                    state=JobState(j.state),
-                    attempts=j.attempts,
-                    last_error=j.last_error,
-                    created_at=j.created_at,
-                    run_after=j.run_after,
-                    finished_at=j.finished_at,
-                    lease_owner=j.lease_owner,
-                    lease_expires_at=j.lease_expires_at,
-                )
-                for j in session.scalars(query)
-            ]
+            return [JobOut.model_validate(j, from_attributes=True) for j in session.scalars(query)]
 
     def prune(self, keep: dt.timedelta) -> int:
         """Delete jobs finished (done or failed) longer than ``keep`` ago; how many. The same work may then be
