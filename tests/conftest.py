@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import io
+import json
 import os
 import re
 import shutil
@@ -394,6 +395,23 @@ def admin_api(server: LiveServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {server.key}"}
     with httpx.Client(base_url=server.url + "/api/v1", headers=headers) as client:
         yield client
+
+
+def codepush_harness(server_url: str, deployment_key: str, steps: list[dict[str, Any]], sdk: str) -> Any:
+    """Run ``tests/compat/codepush_harness.js``: the real ``code-push`` SDK (``sdk`` version) takes
+    ``steps`` (check, download, report…) against ``server_url``; what each step answered, as JSON."""
+    compat = Path(__file__).parent / "compat"
+    payload = {"sdk": sdk, "serverUrl": server_url, "deploymentKey": deployment_key, "steps": steps}
+    done = subprocess.run(
+        ["node", str(compat / "codepush_harness.js")],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def ensure_npm_packages(folder: Path, *required: str) -> None:

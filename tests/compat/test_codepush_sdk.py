@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LiveServer, admin_api, ensure_npm_packages, running_server
+from conftest import LiveServer, admin_api, codepush_harness, ensure_npm_packages, running_server
 from overair.packages import ManifestEntry, package_hash
 from overair.selection import RolloutHash, rollout_bucket
 
@@ -76,22 +76,8 @@ class App:
         return self.api.get(f"/apps/{self.name}/deployments/Production/releases").json()
 
     def sdk(self, version: str, *steps: dict) -> list[dict]:
-        payload = {
-            "sdk": version,
-            "serverUrl": self.server.url,
-            "deploymentKey": self.key,
-            "steps": list(steps),
-        }
-        done = subprocess.run(
-            ["node", str(HERE / "codepush_harness.js")],
-            input=json.dumps(payload),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        results: list[dict] = codepush_harness(self.server.url, self.key, list(steps), version)
+        return results
 
 
 @pytest.fixture

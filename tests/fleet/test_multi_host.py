@@ -31,7 +31,7 @@ import httpx
 import pytest
 
 import overair
-from conftest import LiveServer, ensure_npm_packages, free_port
+from conftest import LiveServer, codepush_harness, ensure_npm_packages, free_port
 from nginx_server import NginxServer
 from overair.client import CheckStatus, UpdateEngine
 from overair.packages import signing
@@ -202,17 +202,7 @@ def _codepush_zip(text: str) -> bytes:
 
 def _sdk(fleet: Fleet, deployment_key: str, *steps: dict[str, Any]) -> list[dict[str, Any]]:
     ensure_npm_packages(COMPAT, "code-push")
-    payload = {"sdk": "4.2.3", "serverUrl": fleet.url, "deploymentKey": deployment_key, "steps": list(steps)}
-    done = subprocess.run(
-        ["node", str(COMPAT / "codepush_harness.js")],
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    results: list[dict[str, Any]] = json.loads(done.stdout)
+    results: list[dict[str, Any]] = codepush_harness(fleet.url, deployment_key, list(steps), "4.2.3")
     return results
 
 
