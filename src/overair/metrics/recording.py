@@ -34,9 +34,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.db import dialect_insert
 from overair.errors import Invalid
 from overair.metrics.models import MetricDevice, MetricHour, MetricLabel
-from overair.metrics.store import COLUMNS, device_hash, dialect_insert, hour_of, move_gauge, transaction
+from overair.metrics.store import COLUMNS, device_hash, hour_of, move_gauge, transaction
 from overair.releases.errors import ReleaseNotFound
 from overair.releases.models import LABEL_LENGTH, Deployment, Release
 from overair.releases.schemas import ReportStatus

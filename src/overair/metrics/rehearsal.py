@@ -23,11 +23,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.auth.principal import Action, Principal
-from overair.db import utcnow
+from overair.db import dialect_insert, utcnow
 from overair.errors import Invalid
 from overair.metrics.models import RehearsalDevice, RehearsalLabel
 from overair.metrics.rules import failure_rate
-from overair.metrics.store import COLUMNS, device_hash, dialect_insert, transaction
+from overair.metrics.store import COLUMNS, device_hash, transaction
 from overair.releases import repository as repo
 from overair.releases.errors import ReleaseNotFound
 from overair.releases.models import Deployment, Release

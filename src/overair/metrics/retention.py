@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.db import dialect_insert
 from overair.metrics.models import MetricDevice, MetricHour
-from overair.metrics.store import dialect_insert, hour_of, move_gauge, transaction
+from overair.metrics.store import hour_of, move_gauge, transaction
 
 PRUNE_EVERY = dt.timedelta(hours=1)
 

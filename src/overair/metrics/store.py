@@ -48,20 +48,6 @@ def label_key(label: str) -> tuple[Any, ...]:
     return tuple(int(p) if p.isdigit() else p for p in _NUMBER.split(label))
 
 
-def dialect_insert(conn: Connection) -> Any:
-    """The dialect's INSERT with ``on_conflict_do_update`` (SQLite and PostgreSQL spell it the same)."""
-    name = conn.dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    raise RuntimeError(f"the metrics store supports SQLite and PostgreSQL, not {name}")
-
-
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Connection]:
     """One transaction, as the session's connection for Core statements.
