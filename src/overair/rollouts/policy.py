@@ -5,14 +5,16 @@ The defaults, and why (docs/design.md, "Guarded rollouts: the policy", has the l
 
 - ``steps`` 1, 5, 25, 50, 100 percent: the first step exposes few devices; each later one about doubles
   the exposure or more, so a release that passed a step is judged on many more devices at the next one.
-- ``min_dwell`` 6 hours per step: failures report one launch later than successes (a device that crashes
-  on an update reports it when it starts again and rolls back), so a step is held for about one launch
-  interval of a typical app; it also spreads a step over more than one part of the day.
+- ``min_dwell`` 12 hours per step: failures report later than successes (a device that crashes on an
+  update reports it when it starts again and rolls back, two launches after the download), so a step is
+  held for about two launch intervals of a typical app (6 hours); with one, the early installs of a
+  release failing on 30% of devices can carry it past its first step on a fleet of 20,000. Twelve
+  hours also spread a step over day and night.
 - ``min_sample`` 50 install attempts per step: with ``min_failures`` 5, a release failing on one install
   in ten shows enough failures to be judged before its first step ends.
 - ``confidence`` 0.95, one-sided, for every bound.
 - ``max_failure_rate`` 5% (the failing threshold of :data:`overair.metrics.rules.DEFAULT_THRESHOLD`, so
-  a halted release is one the release list also marks failing, and the other way round).
+  every release the gate halts is one the release list marks failing too).
 - ``max_increase`` 1 percentage point over the previous release's rate.
 - ``min_failures`` 5 (the same threshold's): one crash in ten installs never halts a release.
 - ``action`` halt: no new device gets the release; devices that installed it keep it.
@@ -132,7 +134,7 @@ the next (like 1, 5, 25, 50, 100), not [10, 5, 100].
 
     steps: tuple[int, ...] = DEFAULT_STEPS
     """Percentages of the deployment's devices, rising, ending at 100. The release starts at the first."""
-    min_dwell: dt.timedelta = dt.timedelta(hours=6)
+    min_dwell: dt.timedelta = dt.timedelta(hours=12)
     """A step lasts at least this long before the next one."""
     min_sample: int = 50
     """A step lasts until at least this many install attempts (installed or failed) were reported during

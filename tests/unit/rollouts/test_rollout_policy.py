@@ -4,6 +4,8 @@ InvalidRolloutPolicy naming the field and saying what a good one is."""
 from __future__ import annotations
 
 import datetime as dt
+import doctest
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from overair.errors import ErrorKind, Invalid
 from overair.metrics.rules import DEFAULT_THRESHOLD
 from overair.rollouts import GateAction, InvalidRolloutPolicy, RolloutPolicy, parse_steps
+from overair.rollouts import bounds as bounds_module
+from overair.rollouts import policy as policy_module
 
 HOUR = dt.timedelta(hours=1)
 
@@ -18,7 +22,7 @@ HOUR = dt.timedelta(hours=1)
 def test_the_defaults() -> None:
     policy = RolloutPolicy()
     assert policy.steps == (1, 5, 25, 50, 100)
-    assert policy.min_dwell == 6 * HOUR
+    assert policy.min_dwell == 12 * HOUR
     assert policy.min_sample == 50
     assert policy.confidence == 0.95
     assert policy.max_failure_rate == DEFAULT_THRESHOLD.rate == 0.05
@@ -140,3 +144,9 @@ def test_from_json_refuses_unknown_fields() -> None:
     ) as raised:
         RolloutPolicy.from_json({"ramp": "1,100"})
     assert raised.value.subject == {"policy_field": "ramp"}
+
+
+@pytest.mark.parametrize("module", [policy_module, bounds_module], ids=lambda m: m.__name__)
+def test_the_docstring_examples_hold(module: ModuleType) -> None:
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
