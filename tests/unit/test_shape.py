@@ -17,7 +17,7 @@ import pytest
 TESTS = Path(__file__).resolve().parents[1]
 SRC = TESTS.parent / "src" / "overair"
 UNIT = TESTS / "unit"
-DOMAIN_PACKAGES = ("releases", "auth", "metrics", "jobs", "selection", "storage")
+DOMAIN_PACKAGES = ("releases", "auth", "metrics", "jobs", "selection", "storage", "rollouts")
 SURFACES = {"api.py"}
 HTTP_MODULES = ("fastapi", "starlette", "httpx", "overair.problems", "overair.protocols")
 CLI_WORDS = re.compile(
