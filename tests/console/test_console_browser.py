@@ -507,3 +507,36 @@ def test_manage_apps_deployments_and_access_keys(live_server: LiveServer, chromi
         ]
     finally:
         context.close()
+
+
+def test_the_audit_log_page_shows_each_change_with_its_actor_and_filters_them(
+    live_server: LiveServer, page: Any
+) -> None:
+    server = live_server
+    with admin_api(server) as api:
+        assert api.post("/apps", json={"name": "CoolApp"}).status_code == 201
+        assert api.post("/access-keys", json={"name": "ci"}).status_code == 201
+    sign_in(page, server)
+    page.get_by_label("Name").fill("OtherApp")
+    page.get_by_role("button", name="Create app").click()
+    assert page.locator("h1").inner_text() == "OtherApp"
+
+    page.get_by_role("link", name="Audit log").click()
+    assert page.locator("h1").inner_text() == "Audit log"
+    rows = page.locator("table.audit tbody tr")
+    actions = [rows.nth(i).get_attribute("data-action") for i in range(rows.count())]
+    assert actions == ["app.create", "access-key.create", "app.create", "access-key.create"]
+    newest = rows.nth(0).inner_text()
+    assert "admin" in newest and "console" in newest and "OtherApp" in newest
+    assert "api" in rows.nth(2).inner_text() and "CoolApp" in rows.nth(2).inner_text()
+    shoot(page, "23-audit-log")
+
+    page.get_by_label("Action").select_option("access-key")
+    page.get_by_role("button", name="Filter").click()
+    assert [rows.nth(i).inner_text().split("\t")[3] for i in range(rows.count())] == ["ci", "admin"]
+    page.get_by_label("Actor").fill("nobody")
+    page.get_by_role("button", name="Filter").click()
+    assert "No recorded change matches these filters." in page.locator("main").inner_text()
+    page.get_by_role("link", name="Clear the filters").click()
+    assert rows.count() == 4
+    assert page.problems == []
