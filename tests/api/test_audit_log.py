@@ -184,11 +184,21 @@ def test_changes_through_both_codepush_dialects_are_recorded_with_surface_codepu
         ),
         standalone.patch("/apps/CoolApp/deployments/Staging/release", json={"packageInfo": {"rollout": 80}}),
         standalone.post("/apps/CoolApp/deployments/Staging/promote/Production", json={}),
+        standalone.post(
+            "/apps/CoolApp/deployments/Production/release",
+            files={"package": ("u.zip", bundle("two"), "application/zip")},
+            data={"packageInfo": json.dumps({"appVersion": "1.0.0"})},
+        ),
+        standalone.post("/apps/CoolApp/deployments/Production/rollback"),
         standalone.delete("/apps/CoolApp/deployments/Beta/history"),
+        standalone.patch("/apps/CoolApp/deployments/Beta", json={"name": "QA"}),
         standalone.post("/accessKeys", json={"friendlyName": "ci", "ttl": 3_600_000}),
+        standalone.patch("/accessKeys/ci", json={"friendlyName": "ci2", "ttl": 7_200_000}),
         appcenter.patch("/apps/admin/CoolApp/deployments/Production/releases/v1", json={"is_disabled": True}),
         appcenter.patch("/apps/admin/CoolApp", json={"name": "NiceApp"}),
-        appcenter.delete("/api_tokens/ci"),
+        appcenter.delete("/apps/admin/NiceApp/deployments/QA"),
+        appcenter.delete("/api_tokens/ci2"),
+        appcenter.delete("/apps/admin/NiceApp"),
     ]
     assert [s.status_code for s in steps if s.status_code >= 300] == [], [
         s.text for s in steps if s.status_code >= 300
@@ -200,17 +210,29 @@ def test_changes_through_both_codepush_dialects_are_recorded_with_surface_codepu
         ("release.publish", "CoolApp", "Staging", "v1", None),
         ("release.patch", "CoolApp", "Staging", "v1", None),
         ("release.promote", "CoolApp", "Production", "v1", None),
+        ("release.publish", "CoolApp", "Production", "v2", None),
+        ("release.rollback", "CoolApp", "Production", "v3", None),
         ("deployment.clear-history", "CoolApp", "Beta", None, None),
+        ("deployment.rename", "CoolApp", "QA", None, None),
         ("access-key.create", None, None, None, "ci"),
+        ("access-key.rename", None, None, None, "ci2"),
+        ("access-key.expiry", None, None, None, "ci2"),
         ("release.patch", "CoolApp", "Production", "v1", None),
         ("app.rename", "NiceApp", None, None, None),
-        ("access-key.revoke", None, None, None, "ci"),
+        ("deployment.remove", "NiceApp", "QA", None, None),
+        ("access-key.revoke", None, None, None, "ci2"),
+        ("app.remove", "NiceApp", None, None, None),
     ]
-    assert [e["user_agent"] for e in found] == ["code-push-cli/2.1.9"] * 7 + ["appcenter-cli"] * 3
+    assert [e["user_agent"] for e in found] == ["code-push-cli/2.1.9"] * 12 + ["appcenter-cli"] * 5
     assert {e["actor"] for e in found} == {"admin"}
-    assert (found[3]["before"], found[3]["after"]) == ({"rollout": 50}, {"rollout": 80})
-    assert (found[7]["before"], found[7]["after"]) == ({"disabled": False}, {"disabled": True})
-    assert [e["surface"] for e in events(api)] == ["system", *["codepush"] * 10]
+    changed = {(e["action"], e["label"] or e["item"]): (e["before"], e["after"]) for e in found}
+    assert changed["release.patch", "v1"] == ({"disabled": False}, {"disabled": True})
+    assert found[3]["before"] == {"rollout": 50} and found[3]["after"] == {"rollout": 80}
+    assert changed["app.rename", None] == ({"name": "CoolApp"}, {"name": "NiceApp"})
+    assert changed["access-key.rename", "ci2"] == ({"name": "ci"}, {"name": "ci2"})
+    before, after = changed["access-key.expiry", "ci2"]
+    assert dt.datetime.fromisoformat(after["expires_at"]) > dt.datetime.fromisoformat(before["expires_at"])
+    assert [e["surface"] for e in events(api)] == ["system", *["codepush"] * 17]
 
 
 def test_changes_through_the_console_are_recorded_with_surface_console(
