@@ -29,6 +29,10 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 
 from overair import __version__
+from overair.audit import api as audit_api
+from overair.audit.log import AuditLog
+from overair.audit.service import PRUNE_EVERY as PRUNE_AUDIT_EVERY
+from overair.audit.service import AuditService
 from overair.auth import api as auth_api
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleSessions
@@ -62,6 +66,7 @@ log = logging.getLogger("overair")
 
 PROBLEM = "application/problem+json"
 PRUNE_METRICS = "metrics.prune"
+PRUNE_AUDIT = "audit.prune"
 PROBES = frozenset({"/healthz", "/readyz"})
 """Liveness and readiness (:mod:`overair.health`): open, and never waiting for anything else."""
 READINESS_SECONDS = 5.0
@@ -251,6 +256,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         log.warning(abandoned)
     limits = Limits(max_entries=settings.max_bundle_entries, max_total_size=settings.max_bundle_bytes)
     jobs = Worker(JobQueue(sessions, clock), clock)  # background work every host shares (overair.jobs)
+    audit = AuditLog(clock)  # every service records its changes here, in the change's transaction
     releases = ReleaseDomain.open(
         sessions,
         blobs,
@@ -258,8 +264,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         delta_min_saving=settings.delta_min_saving,
         scratch=settings.resolved_temp_dir(),
         jobs=jobs,
+        audit=audit,
     )
-    access_keys = AccessKeyService(sessions, clock)
+    access_keys = AccessKeyService(sessions, clock, audit=audit)
     console_sessions = ConsoleSessions(
         sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes), clock
     )
@@ -269,8 +276,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         policy=RetentionPolicy(
             retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
         ),
+        audit=audit,
     )
     jobs.every(PRUNE_METRICS, PRUNE_EVERY, lambda _payload: metrics.prune())
+    audit_log = AuditService(sessions, settings.audit_retention_days, clock)
+    jobs.every(PRUNE_AUDIT, PRUNE_AUDIT_EVERY, lambda _payload: audit_log.prune())
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
     downloads = Downloads(
         blobs,
@@ -325,6 +335,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.device_cache = cache
     management.state.metrics = metrics
     management.state.jobs = jobs
+    management.state.audit = audit_log
     management.state.prometheus = make_registry(metrics)
     management.state.scrape_access = scrape_access(
         settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()
@@ -337,12 +348,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.include_router(metrics_api.router)
     management.include_router(metrics_api.prometheus_router)
     management.include_router(jobs_api.router)
+    management.include_router(audit_api.router)
 
     # The console signs in with the same access keys and calls the same services (metrics for its charts).
     management.mount(
         "/console",
         create_console(
-            releases, console_sessions, settings.public_url, metrics=metrics, access_keys=access_keys
+            releases,
+            console_sessions,
+            settings.public_url,
+            metrics=metrics,
+            access_keys=access_keys,
+            audit=audit_log,
         ),
     )
 

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     metrics_retention_days: int = Field(
         default=90, ge=0, description="Hourly metrics older than this are pruned; 0 keeps them forever."
     )
+    audit_retention_days: int = Field(
+        default=365, ge=0, description="Audit events older than this are pruned; 0 keeps them forever."
+    )
     metrics_active_days: int = Field(
         default=30, ge=0, description="Devices silent this many days stop counting as active; 0: never."
     )

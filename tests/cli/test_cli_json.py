@@ -148,6 +148,10 @@ def test_each_command_prints_its_documented_document(server: LiveServer, tmp_pat
     assert retired["signing_key"]["retired_at"] is not None
     run("keys server")
     jobs = run("jobs")  # the diffs and deltas built after each release, by the server's worker
+    audit = run("audit", "--project-name", "CoolApp", "--action", "release.patch")
+    assert [(e["label"], e["surface"], e["after"]) for e in audit["events"]] == [
+        ("v2", "cli", {"mandatory": True})
+    ]
     assert {j["kind"] for j in jobs["jobs"]} >= {"deltas.release", "diffs.release"}
 
     assert set(outputs) == set(examples), "every documented command ran"

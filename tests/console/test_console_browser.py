@@ -507,3 +507,40 @@ def test_manage_apps_deployments_and_access_keys(live_server: LiveServer, chromi
         ]
     finally:
         context.close()
+
+
+def test_the_audit_log_page_shows_each_change_with_its_actor_and_filters_them(
+    live_server: LiveServer, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    server = live_server
+    with admin_api(server) as api:
+        assert api.post("/apps", json={"name": "CoolApp"}).status_code == 201
+        assert api.post("/access-keys", json={"name": "ci"}).status_code == 201
+    sign_in(page, server)
+    page.get_by_label("Name").fill("OtherApp")
+    page.get_by_role("button", name="Create app").click()
+    assert page.locator("h1").inner_text() == "OtherApp"
+
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.locator("h1")).to_have_text("Audit log")
+    rows = page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(4)
+    actions = [rows.nth(i).get_attribute("data-action") for i in range(rows.count())]
+    assert actions == ["app.create", "access-key.create", "app.create", "access-key.create"]
+    newest = rows.nth(0).inner_text()
+    assert "admin" in newest and "console" in newest and "OtherApp" in newest
+    assert "api" in rows.nth(2).inner_text() and "CoolApp" in rows.nth(2).inner_text()
+    shoot(page, "23-audit-log")
+
+    page.get_by_label("Action").select_option("access-key")
+    page.get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(2)  # the filtered page has loaded
+    assert [rows.nth(i).inner_text().split("\t")[3] for i in range(2)] == ["ci", "admin"]
+    page.get_by_label("Actor").fill("nobody")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("p.empty")).to_have_text("No recorded change matches these filters.")
+    page.get_by_role("link", name="Clear the filters").click()
+    expect(rows).to_have_count(4)
+    assert page.problems == []

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.audit.log import AuditLog
+from overair.audit.rules import AuditAction
 from overair.auth import rules
 from overair.auth.models import AccessKey
 from overair.auth.principal import Action, Principal, Surface
@@ -27,6 +29,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _audited(record: AccessKey) -> dict[str, object]:
+    """What the audit log records of a key (never the key or its hash)."""
+    return {"name": record.name, "created_by": record.created_by, "expires_at": record.expires_at}
+
+
 class AccessKeyService:
     """Bearer keys for the management API. Only hashes are stored."""
 
@@ -35,10 +42,12 @@ class AccessKeyService:
         sessions: sessionmaker[Session],
         clock: Clock = precise_now,
         throttle: FailureThrottle | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._throttle = throttle or FailureThrottle()
+        self._audit = audit or AuditLog(clock)
 
     def create(self, actor: Principal, name: str, expires_in: dt.timedelta | None = None) -> AccessKeyCreated:
         """Create a key (valid for ``expires_in``, or forever), recorded as created by ``actor``; the
@@ -61,6 +70,9 @@ class AccessKeyService:
                 if session.scalar(select(AccessKey.id).where(AccessKey.name == name)) is not None:
                     raise Conflict(f'An access key named "{name}" already exists; pick another name.')
                 session.add(record)
+                self._audit.record(
+                    session, actor, AuditAction.ACCESS_KEY_CREATE, item=name, after={"expires_at": expires_at}
+                )
         except IntegrityError as exc:
             raise Conflict(f'An access key named "{name}" already exists; pick another name.') from exc
         return AccessKeyCreated(key=key, **AccessKeyOut.model_validate(record).model_dump())
@@ -95,6 +107,9 @@ class AccessKeyService:
             acting = session.get(AccessKey, actor.key_id) if actor.key_id is not None else None
             rules.check_not_creator(record.name, record.id, acting.created_by_key_id if acting else None)
             rules.check_keeps_a_manager(record.name, record.expires_at is None, self._lasting(session))
+            self._audit.record(
+                session, actor, AuditAction.ACCESS_KEY_REVOKE, item=name, before=_audited(record)
+            )
             session.delete(record)
 
     @staticmethod
@@ -176,6 +191,14 @@ class AccessKeyService:
             rules.check_expiry(actor.name, self._expiry_of(session, actor), expires_at)
             if expires_at is not None:
                 rules.check_keeps_a_manager(record.name, record.expires_at is None, self._lasting(session))
+            self._audit.record(
+                session,
+                actor,
+                AuditAction.ACCESS_KEY_EXPIRY,
+                item=name,
+                before={"expires_at": record.expires_at},
+                after={"expires_at": expires_at},
+            )
             record.expires_at = expires_at
             session.flush()
             return AccessKeyOut.model_validate(record)
@@ -200,6 +223,14 @@ class AccessKeyService:
                 taken = session.scalar(select(AccessKey.id).where(AccessKey.name == new_name))
                 if new_name != name and taken is not None:
                     raise Conflict(f'An access key named "{new_name}" already exists; pick another name.')
+                self._audit.record(
+                    session,
+                    actor,
+                    AuditAction.ACCESS_KEY_RENAME,
+                    item=new_name,
+                    before={"name": name},
+                    after={"name": new_name},
+                )
                 record.name = new_name
                 session.flush()
                 return AccessKeyOut.model_validate(record)

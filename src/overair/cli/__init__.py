@@ -9,6 +9,7 @@ import typer
 from overair import __version__
 from overair.cli import (
     apps,
+    audit,
     binaries,
     completion,
     deployments,
@@ -78,4 +79,5 @@ def build_cli() -> typer.Typer:
     cli.command("simulate")(simulate.simulate)
     cli.command("simulate-cleanup")(rehearsal.simulate_cleanup)
     cli.command("jobs")(jobs.show_jobs)
+    cli.command("audit")(audit.show_audit)
     return cli

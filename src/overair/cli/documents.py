@@ -79,3 +79,24 @@ def job(j: Mapping[str, Any]) -> Document:
     return _fields(
         j, "kind", "key", "state", "attempts", "last_error", "created_at", "run_after", "finished_at?"
     )
+
+
+def audit_event(e: Mapping[str, Any]) -> Document:
+    """A recorded change: when, who (key, surface, client), what, on which subject, before and after."""
+    return _fields(
+        e,
+        "id",
+        "at",
+        "actor",
+        "key_id?",
+        "surface",
+        "client_address?",
+        "user_agent?",
+        "action",
+        "app?",
+        "deployment?",
+        "label?",
+        "item?",
+        "before",
+        "after",
+    )

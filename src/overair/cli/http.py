@@ -25,12 +25,15 @@ from typing import Any
 
 import httpx
 
+from overair import __version__
 from overair.cli.config import Login, load_login
 from overair.cli.errors import CliError, Refused, Unreachable
 from overair.cli.hints import cli_hints
 from overair.cli.output import defang, err_console
 
 API = "/api/v1"
+USER_AGENT = f"overair-cli/{__version__}"
+"""How the CLI names itself: the server's audit log records its calls with the surface ``cli``."""
 ATTEMPTS = 4
 """Tries of one request at most (the first and three more)."""
 FIRST_PAUSE = 0.5
@@ -96,7 +99,7 @@ class Api:
         self._pause = pause
         self._client = httpx.Client(
             base_url=self.login.server + API,
-            headers={"Authorization": f"Bearer {self.login.access_key}", "User-Agent": "overair-cli"},
+            headers={"Authorization": f"Bearer {self.login.access_key}", "User-Agent": USER_AGENT},
             timeout=httpx.Timeout(timeout, connect=10.0),
         )
 

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from overair.audit.service import AuditService
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleIdentity, ConsoleSessions
 from overair.console import views
@@ -98,8 +99,10 @@ class Console:
         public_url: str,
         metrics: MetricsReader | None,
         access_keys: AccessKeyService | None,
+        audit: AuditService | None = None,
     ) -> None:
         self.releases = releases
+        self.audit = audit
         self.sessions = sessions
         self.public_url = public_url
         self.metrics = metrics
@@ -121,6 +124,7 @@ class Console:
             csrf=identity.csrf_token if identity else "",
             charts_ready=CHART_LIBRARY.exists(),
             manage_keys=self.access_keys is not None,
+            show_audit=self.audit is not None,
             **context,
         )
         return HTMLResponse(html, status_code=status)

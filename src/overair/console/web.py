@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
+from overair.audit.service import AuditService
 from overair.auth.principal import Principal
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import (
@@ -33,6 +34,7 @@ from overair.auth.sessions import (
     SessionExpired,
 )
 from overair.auth.throttle import TooManyAttempts
+from overair.console import audit as audit_pages
 from overair.console import manage, views
 from overair.console.core import (
     STATIC,
@@ -109,10 +111,11 @@ def create_console(
     public_url: str = "",
     metrics: MetricsReader | None = None,
     access_keys: AccessKeyService | None = None,
+    audit: AuditService | None = None,
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console`` (its access-key pages need
-    ``access_keys``)."""
-    console = Console(releases, sessions, public_url, metrics, access_keys)
+    ``access_keys``, its audit page ``audit``)."""
+    console = Console(releases, sessions, public_url, metrics, access_keys, audit)
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.console = console
     web.add_middleware(SecurityHeaders)
@@ -174,6 +177,7 @@ def create_console(
 
     # apps, deployments, access keys
     web.include_router(manage.router)
+    web.include_router(audit_pages.router)
 
     # -- a deployment and its releases ----------------------------------------------------------------
 

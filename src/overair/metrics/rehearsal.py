@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.audit.log import AuditLog
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.db import dialect_insert, utcnow
 from overair.errors import Invalid
@@ -79,9 +81,16 @@ class RehearsalCleared:
 class Rehearsals:
     """Reports of simulated devices in, per-release rehearsal numbers out, and their removal."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        audit: AuditLog | None = None,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._audit = audit or AuditLog(clock)
 
     def record(self, deployment_key: str, label: str, status: str, client_id: str = "") -> None:
         """Count a simulated device's report; place the device on ``label`` (installed, running) or take it
@@ -190,6 +199,15 @@ class Rehearsals:
             ).rowcount  # type: ignore[attr-defined]
             reports = self._reports(session, found.id)
             session.execute(delete(RehearsalLabel).where(RehearsalLabel.deployment_id == found.id))
+            self._audit.record(
+                session,
+                actor,
+                AuditAction.REHEARSAL_CLEAR,
+                app=found.app.name,
+                deployment=found.name,
+                before={"devices": int(devices), "reports": reports},
+                after={"devices": 0, "reports": 0},
+            )
             return RehearsalCleared(found.app.name, found.name, int(devices), reports)
 
     @staticmethod

@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.audit.log import AuditLog
 from overair.auth.principal import Principal
 from overair.db import utcnow
 from overair.metrics.batching import ReportBuffer
@@ -75,6 +76,7 @@ class MetricsService:
         flush_seconds: float = 1.0,
         flush_reports: int = 1000,
         max_pending_reports: int = 100_000,
+        audit: AuditLog | None = None,
     ) -> None:
         self._clock = clock
         self._recorder = ReportRecorder(sessions, clock)
@@ -86,7 +88,7 @@ class MetricsService:
             max_pending=max_pending_reports,
         )
         self._queries = MetricsQueries(sessions, clock=clock)
-        self._rehearsals = Rehearsals(sessions, clock=clock)
+        self._rehearsals = Rehearsals(sessions, clock=clock, audit=audit)
 
     # -- settings and life cycle --------------------------------------------------------------------
 

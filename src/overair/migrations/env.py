@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import overair.audit.models
 import overair.auth.models
 import overair.jobs.models
 import overair.metrics.models

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.errors import Invalid
 from overair.releases import repository as repo
@@ -27,6 +28,16 @@ def new_deployment_key() -> str:
 
 def _name_taken(name: str) -> NameTaken:
     return NameTaken(f'An app named "{name}" already exists; pick another name.', subject={"app": name})
+
+
+def _fields(app: App) -> dict[str, object]:
+    """What the audit log records of an app."""
+    return {
+        "name": app.name,
+        "platforms": app.platforms,
+        "distribution": app.distribution,
+        "deployments": [d.name for d in app.deployments],
+    }
 
 
 class AppService:
@@ -51,6 +62,9 @@ class AppService:
             app.deployments = [Deployment(name=n, key=new_deployment_key()) for n in deployments]
             session.add(app)
             session.flush()
+            self._changes.audit.record(
+                session, actor, AuditAction.APP_CREATE, app=app.name, after=_fields(app)
+            )
             return app_out(session, app)
 
     def list_apps(self, actor: Principal) -> list[AppOut]:
@@ -71,6 +85,9 @@ class AppService:
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, name)
             changed.update(d.key for d in app.deployments)
+            self._changes.audit.record(
+                session, actor, AuditAction.APP_REMOVE, app=app.name, before=_fields(app)
+            )
             session.delete(app)
 
     def set_distribution(self, actor: Principal, name: str, distribution: Distribution) -> AppOut:
@@ -78,7 +95,11 @@ class AppService:
         actor.require(Action.MANAGE_APPS, app=name)
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, name)
+            before = _fields(app)
             app.distribution = distribution.value
+            self._changes.audit.record(
+                session, actor, AuditAction.APP_DISTRIBUTION, app=app.name, before=before, after=_fields(app)
+            )
             for deployment in app.deployments:
                 touch(session, deployment, changed)
             return app_out(session, app)
@@ -98,6 +119,10 @@ class AppService:
             app = repo.get_app(session, name)
             if new_name != app.name and session.scalar(select(App.id).where(App.name == new_name)):
                 raise _name_taken(new_name)
+            before = _fields(app)
             app.name = new_name
             session.flush()
+            self._changes.audit.record(
+                session, actor, AuditAction.APP_RENAME, app=new_name, before=before, after=_fields(app)
+            )
             return app_out(session, app)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from overair import packages
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.db import utcnow
 from overair.errors import Fix
@@ -107,6 +108,7 @@ class BinaryService:
             binary = session.scalar(
                 select(Binary).where(Binary.app_id == app.id, Binary.version == version, same_build)
             )
+            before = None if binary is None else {"descriptor": json.loads(binary.descriptor)}
             if binary is None:
                 binary = Binary(app_id=app.id, version=version, build_number=spec.build_number)
                 session.add(binary)
@@ -114,6 +116,15 @@ class BinaryService:
             binary.registered_by = actor.name
             binary.registered_at = utcnow()
             session.flush()
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.BINARY_REGISTER,
+                app=app.name,
+                item=binary_name(binary),
+                before=before,
+                after={"descriptor": json.loads(binary.descriptor)},
+            )
             return binary_out(binary)
 
     def list_binaries(self, actor: Principal, app_name: str) -> list[BinaryOut]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.releases import repository as repo
 from overair.releases.apps import new_deployment_key
@@ -49,6 +50,14 @@ class DeploymentService:
             app.deployments.append(deployment)
             session.flush()
             changed.add(key)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.DEPLOYMENT_CREATE,
+                app=app.name,
+                deployment=deployment.name,
+                after={"name": deployment.name, "key_given": spec.key is not None},
+            )
             return deployment_out(session, deployment)
 
     def rename_deployment(self, actor: Principal, app_name: str, name: str, new_name: str) -> DeploymentOut:
@@ -58,6 +67,15 @@ class DeploymentService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, name)
             _check_free(app, new_name, keep=deployment)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.DEPLOYMENT_RENAME,
+                app=app.name,
+                deployment=new_name,
+                before={"name": deployment.name},
+                after={"name": new_name},
+            )
             deployment.name = new_name
             return deployment_out(session, deployment)
 
@@ -68,6 +86,14 @@ class DeploymentService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, name)
             changed.add(deployment.key)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.DEPLOYMENT_REMOVE,
+                app=app.name,
+                deployment=deployment.name,
+                before={"name": deployment.name, "releases": len(repo.releases_of(session, deployment))},
+            )
             app.deployments.remove(deployment)
             session.delete(deployment)
 
@@ -77,6 +103,15 @@ class DeploymentService:
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.DEPLOYMENT_CLEAR,
+                app=app.name,
+                deployment=deployment.name,
+                before={"releases": len(repo.releases_of(session, deployment))},
+                after={"releases": 0},
+            )
             session.execute(delete(Release).where(Release.deployment_id == deployment.id))
             touch(session, deployment, changed)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
+from overair.audit.log import AuditLog
 from overair.jobs import Worker
 from overair.releases import deltas
 from overair.releases.apps import AppService
@@ -50,10 +51,12 @@ class ReleaseDomain:
         scratch: Path | None = None,
         *,
         jobs: Worker,
+        audit: AuditLog | None = None,
     ) -> ReleaseDomain:
         """Build every service over ``sessions`` and ``blobs``; temporary files go to ``scratch``; diff
-        archives and deltas are built by ``jobs`` (whose handlers this registers)."""
-        changes = Changes(sessions)
+        archives and deltas are built by ``jobs`` (whose handlers this registers); every change is recorded
+        in ``audit``."""
+        changes = Changes(sessions, audit)
         content = ContentStore(blobs, limits or packages.Limits(), scratch)
         downloads = SmallerDownloads(changes, content, jobs)
         return cls(

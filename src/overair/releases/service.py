@@ -9,12 +9,13 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from overair import packages
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.db import utcnow
 from overair.errors import Fix
@@ -107,6 +108,33 @@ def _enable(release: Release) -> None:
     release.disabled_by = ""
     release.disabled_at = None
     release.disabled_reason = ""
+
+
+_AUDITED = (
+    "target_version",
+    "build_number",
+    "rollout",
+    "mandatory",
+    "disabled",
+    "description",
+    "package_hash",
+)
+
+
+def _audited(release: Release, **extra: Any) -> dict[str, Any]:
+    """What the audit log records of a release (with ``extra``: where a republished one came from)."""
+    return {"label": release.label, **{name: getattr(release, name) for name in _AUDITED}, **extra}
+
+
+class _Where(TypedDict):
+    app: str
+    deployment: str
+    label: str
+
+
+def _subject(release: Release, deployment: Deployment) -> _Where:
+    """Where a release event is: app, deployment and label."""
+    return {"app": deployment.app.name, "deployment": deployment.name, "label": release.label}
 
 
 class ReleaseService:
@@ -289,6 +317,8 @@ class ReleaseService:
                 method="upload",
                 sync_before_update=sync_first,
             )
+            where, after = _subject(release, deployment), _audited(release)
+            self._changes.audit.record(session, actor, AuditAction.RELEASE_PUBLISH, **where, after=after)
             result = self._released(release, deployment, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
         return result
@@ -344,6 +374,7 @@ class ReleaseService:
                     f"Enabling {release.label}",
                     deployment.name,
                 )
+            before = _audited(release)
             if patch.rollout is not None:
                 release.rollout = patch.rollout
             if patch.mandatory is not None:
@@ -361,6 +392,10 @@ class ReleaseService:
             elif patch.clear_build_number:
                 release.build_number = None
             touch(session, deployment, changed)
+            where, after = _subject(release, deployment), _audited(release)
+            self._changes.audit.record(
+                session, actor, AuditAction.RELEASE_PATCH, **where, before=before, after=after
+            )
             return release_out(release, deployment)
 
     def promote(
@@ -419,6 +454,9 @@ class ReleaseService:
                     **request.model_dump(include={"mandatory", "description"}, exclude_none=True),
                 ),
             )
+            origin = {"from_deployment": source.name, "from_label": original.label}
+            where, after = _subject(release, destination), _audited(release, **origin)
+            self._changes.audit.record(session, actor, AuditAction.RELEASE_PROMOTE, **where, after=after)
             result = self._released(release, destination, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
         return result
@@ -487,6 +525,13 @@ class ReleaseService:
                     sync_before_update=self._content.model_breaks(current.package, goal.package),
                 ),
             )
+            undone = {
+                "from_label": current.label,
+                "content_of": goal.label,
+                "from_label_disabled": current.disabled,
+            }
+            where, after = _subject(release, deployment), _audited(release, **undone)
+            self._changes.audit.record(session, actor, AuditAction.RELEASE_ROLLBACK, **where, after=after)
             result = self._released(release, deployment, [*plan.warnings, *warnings])
             self._downloads.after_release(release.id, session)  # queued if committed
         return result

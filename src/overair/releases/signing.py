@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.db import utcnow
 from overair.errors import Conflict, Fix, Invalid
@@ -215,7 +216,16 @@ class SigningKeyService:
         """Trust a publisher's public key for the app: from now on its releases must be signed."""
         actor.require(Action.MANAGE_SIGNING_KEYS, app=app_name)
         with self._changes.transaction() as (session, _):
-            return add_key(session, repo.get_app(session, app_name), spec.public_key, spec.name, actor.name)
+            added = add_key(session, repo.get_app(session, app_name), spec.public_key, spec.name, actor.name)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.SIGNING_KEY_ADD,
+                app=app_name,
+                item=added.key_id,
+                after={"key_id": added.key_id, "name": added.name, "public_key": added.public_key},
+            )
+            return added
 
     def list_signing_keys(self, actor: Principal, app_name: str) -> list[SigningKeyOut]:
         """The app's publisher keys, active and retired."""
@@ -227,4 +237,18 @@ class SigningKeyService:
         """Stop accepting releases signed with a key."""
         actor.require(Action.MANAGE_SIGNING_KEYS, app=app_name)
         with self._changes.transaction() as (session, _):
-            return retire_key(session, repo.get_app(session, app_name), key_id)
+            app = repo.get_app(session, app_name)
+            was = session.scalar(
+                select(SigningKey.retired_at).where(SigningKey.app_id == app.id, SigningKey.key_id == key_id)
+            )
+            retired = retire_key(session, app, key_id)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.SIGNING_KEY_RETIRE,
+                app=app_name,
+                item=retired.key_id,
+                before={"retired_at": was},
+                after={"retired_at": retired.retired_at},
+            )
+            return retired

@@ -2,7 +2,8 @@
 
 After a change that can alter what devices are offered, a service raises the deployment's ``generation``
 (:func:`touch`) in the same transaction; once it commits, the listeners are told the deployment keys so
-update-check caches drop what they hold.
+update-check caches drop what they hold. Every change is also recorded in the audit log
+(:attr:`Changes.audit`) in that same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.audit.log import AuditLog
 from overair.errors import Fix
 from overair.releases.errors import NameTaken
 from overair.releases.models import Deployment
@@ -22,8 +24,10 @@ from overair.releases.models import Deployment
 class Changes:
     """Opens read sessions and write transactions, and tells listeners what changed."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog | None = None) -> None:
         self.sessions = sessions
+        self.audit = audit or AuditLog()
+        """Where each service records its change, in the change's transaction."""
         self._listeners: list[Callable[[str], None]] = []
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
