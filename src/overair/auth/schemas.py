@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from overair.auth.actions import Action
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 MAX_KEY_LIFETIME_SECONDS = 100 * 365 * 24 * 3600
 """The longest lifetime a key may be given (100 years), in every dialect."""
@@ -21,6 +26,16 @@ class AccessKeyCreate(BaseModel):
         le=MAX_KEY_LIFETIME_SECONDS,
         description="Lifetime of the key; none: never expires.",
     )
+    account: str | None = Field(
+        default=None, description="The account the key is for (a server admin's choice); none: yours."
+    )
+    apps: list[Name] | None = Field(default=None, description="The only apps the key may act on.")
+    deployments: list[Name] | None = Field(
+        default=None, description="The only deployments the key may change (it still reads the others)."
+    )
+    actions: list[Action] | None = Field(
+        default=None, description="The only actions the key may take besides reading."
+    )
 
 
 class AccessKeyOut(BaseModel):
@@ -33,6 +48,11 @@ class AccessKeyOut(BaseModel):
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     expires_at: dt.datetime | None = None
+    account: str = ""
+    """The account the key acts for."""
+    apps: list[str] | None = None
+    deployments: list[str] | None = None
+    actions: list[str] | None = None
 
 
 class AccessKeyCreated(AccessKeyOut):
