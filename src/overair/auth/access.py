@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import or_, select
+from sqlalchemy import Boolean, Integer, String, column, or_, select, table
 from sqlalchemy.orm import Session
 
 from overair.auth.models import AccessKey, Account, AppGrant, Organisation, OrganisationMember
 from overair.auth.roles import Access, KeyScope, OrgRole, Role, effective_role
-from overair.releases.models import App, Deployment
+
+# the release domain's tables, as far as rights need them (auth does not import the release domain)
+_apps = table(
+    "apps",
+    column("id", Integer),
+    column("name", String),
+    column("owner_account_id", Integer),
+    column("owner_organisation_id", Integer),
+)
+_deployments = table(
+    "deployments", column("app_id", Integer), column("name", String), column("production", Boolean)
+)
 
 
 def key_scope(key: AccessKey) -> KeyScope:
@@ -48,11 +59,11 @@ def load_access(session: Session, key: AccessKey) -> Access:
         )
     }
     apps = session.execute(
-        select(App.id, App.name, App.owner_account_id, App.owner_organisation_id).where(
+        select(_apps.c.id, _apps.c.name, _apps.c.owner_account_id, _apps.c.owner_organisation_id).where(
             or_(
-                App.owner_account_id == account.id,
-                App.owner_organisation_id.in_(memberships),
-                App.id.in_(grants),
+                _apps.c.owner_account_id == account.id,
+                _apps.c.owner_organisation_id.in_(memberships),
+                _apps.c.id.in_(grants),
             )
         )
     ).all()
@@ -67,9 +78,9 @@ def load_access(session: Session, key: AccessKey) -> Access:
     production = frozenset(
         (app, deployment.lower())
         for app, deployment in session.execute(
-            select(App.name, Deployment.name)
-            .join(Deployment, Deployment.app_id == App.id)
-            .where(App.id.in_(app_ids), Deployment.production.is_(True))
+            select(_apps.c.name, _deployments.c.name)
+            .join(_deployments, _deployments.c.app_id == _apps.c.id)
+            .where(_apps.c.id.in_(app_ids), _deployments.c.production.is_(True))
         )
     )
     return Access(
@@ -89,28 +100,28 @@ def stewards(session: Session, app_ids: list[int]) -> dict[str, tuple[str, ...]]
     if not app_ids:
         return {}
     for app, who in session.execute(
-        select(App.name, Account.name)
-        .join(Account, Account.id == App.owner_account_id)
-        .where(App.id.in_(app_ids), Account.disabled.is_(False))
+        select(_apps.c.name, Account.name)
+        .join(Account, Account.id == _apps.c.owner_account_id)
+        .where(_apps.c.id.in_(app_ids), Account.disabled.is_(False))
     ):
         found[app].add(who)
     for app, who in session.execute(
-        select(App.name, Account.name)
-        .join(OrganisationMember, OrganisationMember.organisation_id == App.owner_organisation_id)
+        select(_apps.c.name, Account.name)
+        .join(OrganisationMember, OrganisationMember.organisation_id == _apps.c.owner_organisation_id)
         .join(Account, Account.id == OrganisationMember.account_id)
         .where(
-            App.id.in_(app_ids),
+            _apps.c.id.in_(app_ids),
             OrganisationMember.role == OrgRole.ADMIN.value,
             Account.disabled.is_(False),
         )
     ):
         found[app].add(who)
     for app, who in session.execute(
-        select(App.name, Account.name)
-        .join(AppGrant, AppGrant.app_id == App.id)
+        select(_apps.c.name, Account.name)
+        .join(AppGrant, AppGrant.app_id == _apps.c.id)
         .join(Account, Account.id == AppGrant.account_id)
         .where(
-            App.id.in_(app_ids),
+            _apps.c.id.in_(app_ids),
             AppGrant.role.in_([Role.OWNER.value, Role.ADMIN.value]),
             Account.disabled.is_(False),
         )
