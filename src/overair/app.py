@@ -29,7 +29,9 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 
 from overair import __version__
+from overair.auth import accounts_api
 from overair.auth import api as auth_api
+from overair.auth.accounts import AccountService
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
@@ -322,6 +324,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.blobs = blobs
     management.state.releases = releases
     management.state.access_keys = access_keys
+    management.state.accounts = AccountService(sessions, access_keys)
     management.state.device_cache = cache
     management.state.metrics = metrics
     management.state.jobs = jobs
@@ -333,6 +336,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     plain_openapi = management.openapi
     management.openapi = lambda: document_problems(plain_openapi())  # type: ignore[method-assign]
     management.include_router(auth_api.router)
+    management.include_router(accounts_api.router)
     management.include_router(releases_api.router)
     management.include_router(metrics_api.router)
     management.include_router(metrics_api.prometheus_router)

@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 
 from overair.auth.principal import Principal, Surface
+from overair.auth.roles import KeyScope
 from overair.auth.schemas import AccessKeyCreate, AccessKeyCreated, AccessKeyOut
 from overair.auth.service import AccessKeyService
 
@@ -51,9 +52,11 @@ def list_keys(keys: Keys, caller: Caller) -> list[AccessKeyOut]:
 
 @router.post("/access-keys", response_model=AccessKeyCreated, status_code=201)
 def create_key(body: AccessKeyCreate, keys: Keys, caller: Caller) -> AccessKeyCreated:
-    """Create a key; the response is the only time it is shown."""
+    """Create a key (for your account, limited to some apps, deployments and actions if asked); the
+    response is the only time it is shown."""
     lifetime = dt.timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
-    return keys.create(caller, body.name, lifetime)
+    scope = KeyScope.of(body.apps, body.deployments, body.actions)
+    return keys.create(caller, body.name, lifetime, scope, body.account)
 
 
 @router.delete("/access-keys/{name}", status_code=204)

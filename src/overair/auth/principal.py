@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from overair.auth.actions import Action
-from overair.auth.roles import Access
+from overair.auth.roles import Access, Role
 from overair.errors import ErrorKind, Fix, NotFound, OverairError
 
 __all__ = ["ALL_ACTIONS", "SYSTEM", "Action", "AppNotFound", "Forbidden", "Principal", "Surface"]
@@ -84,6 +84,12 @@ class Principal:
         if action not in self.rights:
             return False
         return self.access is None or self.access.allows(action, app, deployment, organisation)
+
+    def role_on(self, app: str) -> Role | None:
+        """The principal's role on ``app`` (None: it has none, or is the server or a server admin)."""
+        if self.access is None or self.access.server_admin:
+            return None
+        return self.access.roles.get(app)
 
     def sees(self, app: str) -> bool:
         """Whether ``app`` exists for this principal at all (others answer as if there were no such app)."""

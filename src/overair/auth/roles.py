@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from overair.auth.actions import Action
+from overair.errors import ErrorKind, OverairError
 
 
 class Role(StrEnum):
@@ -196,4 +197,23 @@ class Access:
         """Whether this account, through this key, may do ``action``."""
         return self.scope.allows(action, app, deployment) and self.account_allows(
             action, app, deployment, organisation
+        )
+
+
+class GrantRefused(OverairError):
+    """A role change beyond what the acting account's own role allows."""
+
+    kind = ErrorKind.FORBIDDEN
+
+
+def check_grant(app: str, actor_role: Role | None, current: Role | None, wanted: Role | None) -> None:
+    """Refuse a collaborator change (``current`` → ``wanted``, None: no grant) that the acting role may not
+    make (``actor_role`` None: a server admin, who may make any). Only owners make or unmake owners."""
+    if actor_role is None or actor_role is Role.OWNER:
+        return
+    if Role.OWNER in (current, wanted):
+        raise GrantRefused(
+            f"Only an owner of {app} can give or take away the owner role; an {actor_role} manages the "
+            "other roles.",
+            subject={"app": app},
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from overair.auth.actions import Action
+from overair.auth.roles import OrgRole
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -59,3 +60,65 @@ class AccessKeyCreated(AccessKeyOut):
     """A key just created: the only time the key is shown."""
 
     key: str
+
+
+class AccountCreate(BaseModel):
+    """Create an account (a server admin's call); its first key is in the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$", description="1-100 characters")
+    email: str = Field(default="", max_length=200)
+    server_admin: bool = False
+
+
+class AccountOut(BaseModel):
+    """An account as listed."""
+
+    name: str
+    email: str
+    disabled: bool
+    server_admin: bool
+    created_at: dt.datetime
+
+
+class AccountCreated(AccountOut):
+    """An account just created, with its first access key (the only time it is shown)."""
+
+    key: str
+    key_name: str
+
+
+class AccountPatch(BaseModel):
+    """Disable or enable an account."""
+
+    model_config = ConfigDict(extra="forbid")
+    disabled: bool
+
+
+class OrganisationCreate(BaseModel):
+    """Create an organisation (you become its admin)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$", description="1-100 characters")
+
+
+class MemberOut(BaseModel):
+    """An organisation member and its organisation role."""
+
+    account: str
+    role: OrgRole
+
+
+class MemberSet(BaseModel):
+    """Add a member to an organisation, or change its role."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=100)
+    role: OrgRole = OrgRole.MEMBER
+
+
+class OrganisationOut(BaseModel):
+    """An organisation and its members."""
+
+    name: str
+    members: list[MemberOut]

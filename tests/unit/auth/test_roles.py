@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from overair.auth.actions import Action
@@ -17,15 +19,15 @@ from overair.auth.roles import (
 )
 
 A = Action
-O, AD, RM, DV, VW = Role.OWNER, Role.ADMIN, Role.RELEASE_MANAGER, Role.DEVELOPER, Role.VIEWER
+OW, AD, RM, DV, VW = Role.OWNER, Role.ADMIN, Role.RELEASE_MANAGER, Role.DEVELOPER, Role.VIEWER
 
 # role → action → (allowed on a non-production deployment, allowed on a production one)
 ROLE_TABLE: list[tuple[Role, Action, bool, bool]] = [
-    (O, A.READ, True, True),
-    (O, A.PUBLISH, True, True),
-    (O, A.REMOVE_APPS, True, True),
-    (O, A.TRANSFER_APPS, True, True),
-    (O, A.MANAGE_COLLABORATORS, True, True),
+    (OW, A.READ, True, True),
+    (OW, A.PUBLISH, True, True),
+    (OW, A.REMOVE_APPS, True, True),
+    (OW, A.TRANSFER_APPS, True, True),
+    (OW, A.MANAGE_COLLABORATORS, True, True),
     (AD, A.MANAGE_DEPLOYMENTS, True, True),
     (AD, A.MANAGE_COLLABORATORS, True, True),
     (AD, A.MANAGE_SIGNING_KEYS, True, True),
@@ -58,20 +60,20 @@ def test_what_each_role_may_do(role: Role, action: Action, elsewhere: bool, on_p
 
 
 def test_roles_are_nested_from_viewer_to_owner() -> None:
-    ordered = [VW, DV, RM, AD, O]
-    for weaker, stronger in zip(ordered, ordered[1:], strict=False):
+    ordered = [VW, DV, RM, AD, OW]
+    for weaker, stronger in itertools.pairwise(ordered):
         assert ROLE_ACTIONS[weaker] <= ROLE_ACTIONS[stronger]
 
 
 @pytest.mark.parametrize(
     ("owns", "org_role", "grant", "expected"),
     [
-        (True, None, None, O),
-        (True, OrgRole.MEMBER, VW, O),
-        (False, OrgRole.ADMIN, None, O),
+        (True, None, None, OW),
+        (True, OrgRole.MEMBER, VW, OW),
+        (False, OrgRole.ADMIN, None, OW),
         (False, OrgRole.MEMBER, None, VW),
         (False, OrgRole.MEMBER, DV, DV),  # a grant lifts a member on one app
-        (False, OrgRole.ADMIN, VW, O),  # and never lowers what the organisation gives
+        (False, OrgRole.ADMIN, VW, OW),  # and never lowers what the organisation gives
         (False, None, RM, RM),
         (False, None, None, None),
     ],
