@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from overair.auth.actions import Action
-from overair.auth.roles import Access, Role
+from overair.auth.roles import SERVER_ACTIONS, Access, Role, least_role
 from overair.errors import ErrorKind, Fix, NotFound, OverairError
 
 __all__ = ["ALL_ACTIONS", "SYSTEM", "Action", "AppNotFound", "Forbidden", "Principal", "Surface"]
@@ -117,8 +117,29 @@ class Principal:
                 fixes=[Fix("create-app", {"app": app})],
             )
         raise Forbidden(
-            self._refusal(action, app, deployment, organisation), subject=_subject(app, deployment)
+            self._refusal(action, app, deployment, organisation),
+            subject=_subject(app, deployment),
+            fixes=self._fixes(action, app, deployment),
         )
+
+    def _fixes(self, action: Action, app: str | None, deployment: str | None) -> list[Fix]:
+        """What the caller can do: ask for a role (naming the least one that would do), or use a key
+        whose scope includes this."""
+        access = self.access
+        if access is None or action not in self.rights:
+            return []
+        if not access.scope.allows(action, app, deployment):
+            return [Fix("use-wider-key", {"access_key": self.name})]
+        if app is None:
+            return [Fix("ask-server-admin")] if action in SERVER_ACTIONS else []
+        production = deployment is not None and (app, deployment.lower()) in access.production
+        role = least_role(action, production)
+        if role is None:
+            return []
+        stewards = ", ".join(access.stewards.get(app, ())) or "a server admin"
+        return [
+            Fix("grant-role", {"app": app, "account": access.account, "role": role.value, "by": stewards})
+        ]
 
     def _refusal(
         self, action: Action, app: str | None, deployment: str | None, organisation: str | None

@@ -217,3 +217,11 @@ def check_grant(app: str, actor_role: Role | None, current: Role | None, wanted:
             "other roles.",
             subject={"app": app},
         )
+
+
+def least_role(action: Action, production: bool) -> Role | None:
+    """The least powerful role that may do ``action`` (on a production deployment), None: no app role."""
+    for role in sorted(Role, key=RANK.__getitem__):
+        if role_allows(role, action, production):
+            return role
+    return None

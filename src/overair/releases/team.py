@@ -101,14 +101,17 @@ class TeamService:
             return CollaboratorOut(account=member.name, email=member.email, role=role, source="grant")
 
     def set_role(self, actor: Principal, app_name: str, account: str, role: Role) -> CollaboratorOut:
-        """Change the role granted to ``account`` on the app."""
+        """Grant ``account`` ``role`` on the app, in place of any role granted before."""
         actor.require(Action.MANAGE_COLLABORATORS, app=app_name)
         with self._changes.transaction() as (session, _):
             app = repo.get_app(session, app_name)
-            grant = self._grant(session, app, account)
-            check_grant(app.name, actor.role_on(app_name), Role(grant.role), role)
-            grant.role = role.value
             member = account_named(session, account)
+            grant = session.get(AppGrant, (app.id, member.id))
+            check_grant(app.name, actor.role_on(app_name), Role(grant.role) if grant else None, role)
+            if grant is None:
+                session.add(AppGrant(app_id=app.id, account_id=member.id, role=role.value))
+            else:
+                grant.role = role.value
             return CollaboratorOut(account=member.name, email=member.email, role=role, source="grant")
 
     def remove_collaborator(self, actor: Principal, app_name: str, account: str) -> None:
