@@ -29,7 +29,6 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 
 from overair import __version__
-from overair.auth import accounts_api
 from overair.auth import api as auth_api
 from overair.auth.accounts import AccountService
 from overair.auth.service import AccessKeyService
@@ -336,7 +335,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     plain_openapi = management.openapi
     management.openapi = lambda: document_problems(plain_openapi())  # type: ignore[method-assign]
     management.include_router(auth_api.router)
-    management.include_router(accounts_api.router)
     management.include_router(releases_api.router)
     management.include_router(metrics_api.router)
     management.include_router(metrics_api.prometheus_router)
