@@ -198,3 +198,10 @@ def test_disabling_an_account_ends_its_console_sessions_and_the_console_shows_on
         assert ended.status_code == 303 and ended.headers["location"].startswith("/console/sign-in")
         again = browser.post("/console/sign-in", data={"access_key": bob_key})
         assert again.status_code != 303 and "disabled" in again.text
+
+
+def test_deployment_metrics_are_refused_to_an_account_without_a_role(team: dict[str, TestClient]) -> None:
+    """The management API's metrics route read any app's numbers for any key (found by the matrix)."""
+    assert team["bob"].get("/api/v1/apps/Shop/deployments/Staging/metrics").status_code == 200
+    hidden = team["carol"].get("/api/v1/apps/Shop/deployments/Staging/metrics")
+    assert hidden.status_code == 404 and hidden.json()["code"] == "app-not-found"

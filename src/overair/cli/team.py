@@ -9,7 +9,7 @@ import typer
 
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import JsonOutput, add_text_row, console, emit, new_table, plain, say
+from overair.cli.output import add_text_row, console, new_table, plain, say
 
 accounts = typer.Typer(
     help="Create, list, disable and enable accounts (server admins).", no_args_is_help=True
@@ -31,41 +31,32 @@ def create_account(
     server_admin: Annotated[
         bool, typer.Option("--server-admin", help="May manage accounts and every app.")
     ] = False,
-    json_output: JsonOutput = False,
 ) -> None:
     """Create an account with its first access key, shown only this once."""
     with Api() as api:
         created = api.post("/accounts", json={"name": name, "email": email, "server_admin": server_admin})
 
-    def human() -> None:
-        console.print(
-            f"[green]Created account {plain(created['name'])}[/] with the access key:", highlight=False
-        )
-        say(created["key"])
-        say(f"It is shown only this once: give it to {created['name']} (overair login --access-key …).")
-
-    emit(json_output, {"account": created}, human)
+    console.print(f"[green]Created account {plain(created['name'])}[/] with the access key:", highlight=False)
+    say(created["key"])
+    say(f"It is shown only this once: give it to {created['name']} (overair login --access-key …).")
 
 
 @accounts.command("list")
-def list_accounts(json_output: JsonOutput = False) -> None:
+def list_accounts() -> None:
     """List the accounts."""
     with Api() as api:
         found = api.get("/accounts")
 
-    def human() -> None:
-        table = new_table("Account", "Email", "Server admin", "State")
-        for a in found:
-            add_text_row(
-                table,
-                a["name"],
-                a["email"],
-                "yes" if a["server_admin"] else "",
-                "disabled" if a["disabled"] else "enabled",
-            )
-        console.print(table)
-
-    emit(json_output, {"accounts": found}, human)
+    table = new_table("Account", "Email", "Server admin", "State")
+    for a in found:
+        add_text_row(
+            table,
+            a["name"],
+            a["email"],
+            "yes" if a["server_admin"] else "",
+            "disabled" if a["disabled"] else "enabled",
+        )
+    console.print(table)
 
 
 def _set_disabled(name: str, disabled: bool) -> None:
@@ -89,15 +80,11 @@ def enable_account(name: AccountArgument) -> None:
 
 
 @accounts.command("show")
-def show_account(json_output: JsonOutput = False) -> None:
+def show_account() -> None:
     """Show the account of the key you are logged in with."""
     with Api() as api:
         me = api.get("/account")
-    emit(
-        json_output,
-        {"account": me},
-        lambda: say(f"{me['name']}{' (server admin)' if me['server_admin'] else ''} {me['email']}".strip()),
-    )
+    say(f"{me['name']}{' (server admin)' if me['server_admin'] else ''} {me['email']}".strip())
 
 
 @collaborators.command("add")
@@ -125,18 +112,15 @@ def set_role(
 
 
 @collaborators.command("list")
-def list_collaborators(app: AppOption, json_output: JsonOutput = False) -> None:
+def list_collaborators(app: AppOption) -> None:
     """List everyone with a role on the app, and where the role comes from."""
     with Api() as api:
         found = api.get(f"/apps/{quote(app)}/collaborators")
 
-    def human() -> None:
-        table = new_table("Account", "Role", "From", "Email")
-        for c in found:
-            add_text_row(table, c["account"], c["role"], c["source"], c["email"])
-        console.print(table)
-
-    emit(json_output, {"collaborators": found}, human)
+    table = new_table("Account", "Role", "From", "Email")
+    for c in found:
+        add_text_row(table, c["account"], c["role"], c["source"], c["email"])
+    console.print(table)
 
 
 @collaborators.command("remove")
@@ -153,7 +137,6 @@ def transfer(
     to_organisation: Annotated[
         str | None, typer.Option("--to-organisation", help="The new owning organisation (you are a member).")
     ] = None,
-    json_output: JsonOutput = False,
 ) -> None:
     """Give the app to another account or an organisation (owners); you stay an admin of it."""
     if (to_account is None) == (to_organisation is None):
@@ -161,13 +144,7 @@ def transfer(
     body = {"account": to_account} if to_account else {"organisation": to_organisation}
     with Api() as api:
         moved = api.post(f"/apps/{quote(name)}/transfer", json=body)
-    emit(
-        json_output,
-        {"app": moved},
-        lambda: console.print(
-            f"[green]{plain(name)} now belongs to {plain(moved['owner'])}.[/]", highlight=False
-        ),
-    )
+    console.print(f"[green]{plain(name)} now belongs to {plain(moved['owner'])}.[/]", highlight=False)
 
 
 @organisations.command("create")
