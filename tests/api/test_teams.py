@@ -144,6 +144,8 @@ def test_a_scoped_key_publishes_to_staging_only_and_never_sees_another_app(
 
 
 def test_keys_belong_to_their_account(team: dict[str, TestClient]) -> None:
+    me = team["admin"].get("/api/v1/account").json()  # the first admin key is the first admin account's
+    assert (me["name"], me["server_admin"]) == ("admin", True)
     bob = team["bob"]
     assert [k["name"] for k in bob.get("/api/v1/access-keys").json()] == ["bob-key"]
     assert bob.delete("/api/v1/access-keys/admin").status_code == 404  # not its key: as if there were none

@@ -11,10 +11,13 @@ from overair.auth.principal import AppNotFound, Forbidden, Principal, Surface
 from overair.auth.roles import (
     ROLE_ACTIONS,
     Access,
+    GrantRefused,
     KeyScope,
     OrgRole,
     Role,
+    check_grant,
     effective_role,
+    least_role,
     role_allows,
 )
 
@@ -202,3 +205,43 @@ def test_a_scope_refusal_names_the_keys_limits_without_other_apps() -> None:
 
 def test_the_server_itself_may_do_everything() -> None:
     assert Principal("overair", None, Surface.SYSTEM).may(A.MANAGE_ACCOUNTS)
+
+
+@pytest.mark.parametrize(
+    ("actor", "current", "wanted", "allowed"),
+    [
+        (None, OW, None, True),  # a server admin changes anything
+        (OW, None, OW, True),  # owners make owners
+        (OW, OW, None, True),
+        (AD, None, AD, True),
+        (AD, VW, RM, True),
+        (AD, None, OW, False),  # admins neither make nor unmake owners
+        (AD, OW, VW, False),
+        (AD, OW, None, False),
+    ],
+)
+def test_only_owners_give_or_take_the_owner_role(
+    actor: Role | None, current: Role | None, wanted: Role | None, allowed: bool
+) -> None:
+    if allowed:
+        check_grant("Shop", actor, current, wanted)
+    else:
+        with pytest.raises(GrantRefused):
+            check_grant("Shop", actor, current, wanted)
+
+
+@pytest.mark.parametrize(
+    ("action", "production", "role"),
+    [
+        (A.READ, False, VW),
+        (A.PUBLISH, False, DV),
+        (A.PUBLISH, True, RM),
+        (A.MANAGE_COLLABORATORS, False, AD),
+        (A.TRANSFER_APPS, False, OW),
+        (A.MANAGE_ACCOUNTS, False, None),
+    ],
+)
+def test_the_least_role_that_would_do_is_what_a_refusal_asks_for(
+    action: Action, production: bool, role: Role | None
+) -> None:
+    assert least_role(action, production) is role
