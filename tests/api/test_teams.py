@@ -207,3 +207,10 @@ def test_deployment_metrics_are_refused_to_an_account_without_a_role(team: dict[
     assert team["bob"].get("/api/v1/apps/Shop/deployments/Staging/metrics").status_code == 200
     hidden = team["carol"].get("/api/v1/apps/Shop/deployments/Staging/metrics")
     assert hidden.status_code == 404 and hidden.json()["code"] == "app-not-found"
+
+
+def test_an_account_whose_first_key_name_is_taken_is_not_made_half(api: TestClient) -> None:
+    assert api.post("/api/v1/access-keys", json={"name": "zoe-key"}).status_code == 201
+    refused = api.post("/api/v1/accounts", json={"name": "zoe"})
+    assert refused.status_code == 409 and '"zoe-key"' in refused.json()["detail"]
+    assert "zoe" not in [a["name"] for a in api.get("/api/v1/accounts").json()]

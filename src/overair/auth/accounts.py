@@ -62,6 +62,11 @@ class AccountService:
             with self._sessions.begin() as session:
                 if session.scalar(select(Account.id).where(Account.name == name)) is not None:
                     raise Conflict(f'An account named "{name}" already exists; pick another name.')
+                if session.scalar(select(AccessKey.id).where(AccessKey.name == f"{name}-key")) is not None:
+                    raise Conflict(
+                        f'An access key named "{name}-key" (the name of a new account\'s first key) already '
+                        "exists; pick another account name, or rename that key."
+                    )
                 session.add(Account(name=name, email=email, server_admin=server_admin))
         except IntegrityError as exc:
             raise Conflict(f'An account named "{name}" already exists; pick another name.') from exc
