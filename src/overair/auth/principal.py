@@ -110,7 +110,10 @@ class Principal:
             return
         access = self.access
         if app is not None and access is not None and not access.sees(app):
-            visible = sorted(a for a in access.roles if access.sees(a)) if not access.server_admin else []
+            if access.server_admin:  # a server admin's scoped key: the apps of its scope
+                visible = sorted(access.scope.apps or ())
+            else:
+                visible = sorted(a for a in access.roles if access.sees(a))
             raise AppNotFound(
                 f'No app named "{app}" (apps: {", ".join(visible) or "none yet"}).',
                 subject={"app": app},
