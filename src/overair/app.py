@@ -34,6 +34,7 @@ from overair.audit.log import AuditLog
 from overair.audit.service import PRUNE_EVERY as PRUNE_AUDIT_EVERY
 from overair.audit.service import AuditService
 from overair.auth import api as auth_api
+from overair.auth.accounts import AccountService
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleSessions
 from overair.config import Settings
@@ -332,6 +333,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.blobs = blobs
     management.state.releases = releases
     management.state.access_keys = access_keys
+    management.state.accounts = AccountService(sessions, access_keys)
     management.state.device_cache = cache
     management.state.metrics = metrics
     management.state.jobs = jobs

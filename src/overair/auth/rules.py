@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from overair.auth.roles import KeyScope
 from overair.errors import Conflict, Fix, Invalid
 
 
@@ -60,4 +61,18 @@ def check_keeps_a_manager(target: str, target_lasts: bool, lasting_managers: int
             "could make keys once the others expire. Create another admin key first, then change this one.",
             subject={"access_key": target},
             fixes=[Fix("create-access-key")],
+        )
+
+
+class ScopeTooWide(Invalid):
+    """A key would be allowed more than the key that makes it."""
+
+
+def check_scope_within(actor: str, wanted: KeyScope, actor_scope: KeyScope) -> None:
+    """Refuse a key scope wider than the acting key's own (a limited key makes only narrower keys)."""
+    if not wanted.within(actor_scope):
+        raise ScopeTooWide(
+            f'The key "{actor}" is limited, so the keys it makes must be limited at least as much: give the '
+            "new key the same apps, deployments and actions, or fewer.",
+            subject={"access_key": actor},
         )

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.auth.access import load_access
 from overair.auth.models import ConsoleSession
 from overair.auth.principal import Principal, Surface
-from overair.auth.service import AccessKeyService, hash_key
+from overair.auth.roles import Access
+from overair.auth.service import AccessKeyService, check_enabled, hash_key
 from overair.db import Clock, precise_now
 from overair.errors import Fix, Unauthorized
 
@@ -45,6 +47,8 @@ class ConsoleIdentity:
     key_id: int
     client_address: str | None = None
     user_agent: str | None = None
+    access: Access | None = None
+    """What the key's account may do (read with the session on every request)."""
 
     @property
     def principal(self) -> Principal:
@@ -55,6 +59,7 @@ class ConsoleIdentity:
             Surface.CONSOLE,
             client_address=self.client_address,
             user_agent=self.user_agent,
+            access=self.access,
         )
 
     def seen_from(self, client_address: str | None, user_agent: str | None) -> ConsoleIdentity:
@@ -97,7 +102,9 @@ class ConsoleSessions:
             key_expiry = record.key.expires_at
             if key_expiry is not None and key_expiry < record.expires_at:
                 record.expires_at = key_expiry
-            identity = ConsoleIdentity(key_name, csrf, record.expires_at, key_id)
+            identity = ConsoleIdentity(
+                key_name, csrf, record.expires_at, key_id, access=load_access(session, record.key)
+            )
         return token, identity
 
     def resolve(self, token: str | None) -> ConsoleIdentity:
@@ -128,7 +135,10 @@ class ConsoleSessions:
                     f"Your session expired at {record.expires_at:%Y-%m-%d %H:%M} UTC: sign in again with "
                     "your access key."
                 )
-            return ConsoleIdentity(key.name, record.csrf_token, record.expires_at, key.id)
+            check_enabled(key)
+            return ConsoleIdentity(
+                key.name, record.csrf_token, record.expires_at, key.id, access=load_access(session, key)
+            )
 
     def close(self, token: str | None) -> None:
         """Sign out: delete the session on the server (a no-op for an unknown token)."""

@@ -20,6 +20,7 @@ from overair.cli import (
     releases,
     signing,
     simulate,
+    team,
 )
 from overair.cli.output import JSON_SCHEMA
 
@@ -69,6 +70,7 @@ def build_cli() -> typer.Typer:
     cli = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
     cli.callback()(_root)
     cli.command("login")(keys.login)
+    apps.app.command("transfer")(team.transfer)
     cli.add_typer(apps.app, name="app")
     cli.add_typer(deployments.app, name="deployment")
     cli.add_typer(keys.app, name="access-key")
@@ -80,4 +82,8 @@ def build_cli() -> typer.Typer:
     cli.command("simulate-cleanup")(rehearsal.simulate_cleanup)
     cli.command("jobs")(jobs.show_jobs)
     cli.command("audit")(audit.show_audit)
+
+    cli.add_typer(team.accounts, name="account")
+    cli.add_typer(team.organisations, name="organisation")
+    cli.add_typer(team.collaborators, name="collaborator")
     return cli

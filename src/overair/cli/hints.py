@@ -66,6 +66,15 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "new-access-key": lambda a: "Ask an admin for a new key (overair access-key create) and log in again.",
     "retry": lambda a: "Run the command again.",
     "create-access-key": lambda a: "Create one with: overair access-key create NAME",
+    "grant-role": lambda a: (
+        f"Who can grant it: an owner or admin of {a['app']} ({a['by']}), with: overair collaborator "
+        f'set-role --app "{a["app"]}" {a["account"]} {a["role"]}'
+    ),
+    "use-wider-key": lambda a: (
+        f'The key "{a["access_key"]}" is limited: log in with another key, or create one whose scope '
+        "includes this with: overair access-key create NAME --app APP --deployment DEPLOYMENT --action ACTION"
+    ),
+    "ask-server-admin": lambda a: "Ask a server admin (see them with: overair account list).",
 }
 
 

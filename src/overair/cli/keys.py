@@ -55,12 +55,36 @@ def create(
             help="Refuse the key after this many days (the API and the console); default: never.",
         ),
     ] = None,
+    app_scope: Annotated[
+        list[str] | None, typer.Option("--app", help="Limit the key to this app (repeat for more).")
+    ] = None,
+    deployment_scope: Annotated[
+        list[str] | None,
+        typer.Option("--deployment", help="Limit the key's changes to this deployment (repeat for more)."),
+    ] = None,
+    action_scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--action",
+            help="Limit the key to this action besides reading (repeat): publish, change-releases, "
+            "manage-binaries, manage-deployments, ...",
+        ),
+    ] = None,
+    account: Annotated[
+        str | None, typer.Option(help="Make the key for this account (server admins); default: yours.")
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Create a key. It is shown once: store it now."""
+    """Create a key, limited to some apps, deployments and actions if asked. It is shown once: store it
+    now. A key never does more than its account may."""
     body: dict[str, object] = {"name": name}
     if expires_in_days is not None:
         body["expires_in_seconds"] = max(1, round(expires_in_days * 86400))
+    for field, values in (("apps", app_scope), ("deployments", deployment_scope), ("actions", action_scope)):
+        if values:
+            body[field] = values
+    if account:
+        body["account"] = account
     with Api() as api:
         created = api.post("/access-keys", json=body)
 

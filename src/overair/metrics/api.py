@@ -38,23 +38,13 @@ def deployment_metrics(
     app: str,
     deployment: str,
     service: Metrics,
-    _caller: Caller,
+    caller: Caller,
     hours: Annotated[
         int, Query(description=f"How many hours back, the current one included (1 to {MAX_HOURS}).")
     ] = 48,
 ) -> DeploymentMetricsOut:
     """Reports per label and hour, active devices per label over time and now, failure rates."""
-    series = service.series(app, deployment, hours)
-    labels = service.labels(app, deployment)
-    return DeploymentMetricsOut(
-        app=app,
-        deployment=deployment,
-        hours=hours,
-        series=series,
-        active_devices=service.active_devices(app, deployment),
-        failure_rates={s.label: s.failure_rate for s in labels},
-        labels=labels,
-    )
+    return service.deployment_metrics(caller, app, deployment, hours)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/rehearsal", response_model=RehearsalOut)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.audit.log import AuditLog
-from overair.auth.principal import Principal
+from overair.auth.principal import Action, Principal
 from overair.db import utcnow
 from overair.metrics.batching import ReportBuffer
 from overair.metrics.reading import (
@@ -41,7 +41,7 @@ from overair.metrics.recording import DeviceReport, Pending, ReportRecorder
 from overair.metrics.rehearsal import RehearsalCleared, Rehearsals, RehearsalSummary
 from overair.metrics.retention import PRUNE_EVERY, Retention, RetentionPolicy
 from overair.metrics.rules import ReleaseHealth, failure_rate
-from overair.metrics.schemas import HourlyPointOut, LabelMetricsOut
+from overair.metrics.schemas import DeploymentMetricsOut, HourlyPointOut, LabelMetricsOut
 from overair.metrics.store import device_hash, hour_of
 
 __all__ = [
@@ -177,6 +177,23 @@ class MetricsService:
         return self._retention.prune(now)
 
     # -- reading ------------------------------------------------------------------------------------
+
+    def deployment_metrics(
+        self, actor: Principal, app: str, deployment: str, hours: int = 48
+    ) -> DeploymentMetricsOut:
+        """Reports per label and hour, active devices per label over time and now, and failure rates, for
+        a principal who may read the deployment."""
+        actor.require(Action.READ, app=app, deployment=deployment)
+        labels = self.labels(app, deployment)
+        return DeploymentMetricsOut(
+            app=app,
+            deployment=deployment,
+            hours=hours,
+            series=self.series(app, deployment, hours),
+            active_devices=self.active_devices(app, deployment),
+            failure_rates={s.label: s.failure_rate for s in labels},
+            labels=labels,
+        )
 
     def series(
         self, app: str, deployment: str, hours: int = 48, now: dt.datetime | None = None

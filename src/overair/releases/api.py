@@ -20,13 +20,18 @@ from overair.releases.schemas import (
     AppCreate,
     AppOut,
     AppPatch,
+    AppTransfer,
     BinaryOut,
     BinaryRegister,
+    CollaboratorAdd,
+    CollaboratorOut,
+    CollaboratorRole,
     DeploymentCreate,
     DeploymentOut,
     DeploymentRename,
     FileEntry,
     NextRelease,
+    ProductionFlag,
     PromoteRequest,
     PublishOptions,
     ReleaseOut,
@@ -126,6 +131,47 @@ def remove_deployment(app: str, deployment: str, service: Service, caller: Calle
     """Delete a deployment and its releases."""
     service.deployments.remove_deployment(caller, app, deployment)
     return Response(status_code=204)
+
+
+@router.put("/apps/{app}/deployments/{deployment}/production", response_model=DeploymentOut)
+def set_production(
+    app: str, deployment: str, body: ProductionFlag, service: Service, caller: Caller
+) -> DeploymentOut:
+    """Say whether the deployment counts as production (developers may not release to it)."""
+    return service.team.set_production(caller, app, deployment, body.production)
+
+
+@router.get("/apps/{app}/collaborators", response_model=list[CollaboratorOut])
+def list_collaborators(app: str, service: Service, caller: Caller) -> list[CollaboratorOut]:
+    """Everyone with a role on the app, and where the role comes from."""
+    return service.team.collaborators(caller, app)
+
+
+@router.post("/apps/{app}/collaborators", response_model=CollaboratorOut, status_code=201)
+def add_collaborator(app: str, body: CollaboratorAdd, service: Service, caller: Caller) -> CollaboratorOut:
+    """Give an account a role on the app (owners and admins)."""
+    return service.team.add_collaborator(caller, app, body.account, body.role)
+
+
+@router.patch("/apps/{app}/collaborators/{account}", response_model=CollaboratorOut)
+def change_collaborator(
+    app: str, account: str, body: CollaboratorRole, service: Service, caller: Caller
+) -> CollaboratorOut:
+    """Change a collaborator's role (owners and admins)."""
+    return service.team.set_role(caller, app, account, body.role)
+
+
+@router.delete("/apps/{app}/collaborators/{account}", status_code=204)
+def remove_collaborator(app: str, account: str, service: Service, caller: Caller) -> Response:
+    """Take a collaborator's role away (owners and admins; anyone may leave an app)."""
+    service.team.remove_collaborator(caller, app, account)
+    return Response(status_code=204)
+
+
+@router.post("/apps/{app}/transfer", response_model=AppOut)
+def transfer_app(app: str, body: AppTransfer, service: Service, caller: Caller) -> AppOut:
+    """Give the app to another account or an organisation (owners); the previous owner stays an admin."""
+    return service.team.transfer(caller, app, body.account, body.organisation)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/releases", response_model=list[ReleaseOut])

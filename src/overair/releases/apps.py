@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from overair.audit.rules import AuditAction
+from overair.auth.models import Account
 from overair.auth.principal import Action, Principal
 from overair.errors import Invalid
 from overair.releases import repository as repo
@@ -49,15 +50,18 @@ class AppService:
     def create_app(
         self, actor: Principal, spec: AppCreate, deployments: Sequence[str] = DEFAULT_DEPLOYMENTS
     ) -> AppOut:
-        """Create an app with the given deployments (Production and Staging by default; may be none)."""
-        actor.require(Action.MANAGE_APPS)
+        """Create an app with the given deployments (Production and Staging by default; may be none), owned
+        by the acting account (the server itself: by nobody, so only server admins manage it)."""
+        actor.require(Action.CREATE_APPS)
         with self._changes.transaction() as (session, _):
             if session.scalar(select(App.id).where(App.name == spec.name)) is not None:
                 raise _name_taken(spec.name)
+            owner = session.scalar(select(Account.id).where(Account.name == actor.account))
             app = App(
                 name=spec.name,
                 platforms=",".join(sorted({p.value for p in spec.platforms})),
                 distribution=spec.distribution.value,
+                owner_account_id=owner,
             )
             app.deployments = [Deployment(name=n, key=new_deployment_key()) for n in deployments]
             session.add(app)
@@ -81,7 +85,7 @@ class AppService:
 
     def remove_app(self, actor: Principal, name: str) -> None:
         """Delete an app, its deployments and releases (stored content stays for other apps)."""
-        actor.require(Action.MANAGE_APPS, app=name)
+        actor.require(Action.REMOVE_APPS, app=name)
         with self._changes.transaction() as (session, changed):
             app = repo.get_app(session, name)
             changed.update(d.key for d in app.deployments)

@@ -25,13 +25,15 @@ from overair.releases.diffs import SmallerDownloads
 from overair.releases.service import ReleaseService
 from overair.releases.signing import SigningKeyService
 from overair.releases.snapshots import DeviceSnapshots
+from overair.releases.team import TeamService
 from overair.releases.unit import Changes
 from overair.storage import BlobStore
 
 
 @dataclass(frozen=True, slots=True)
 class ReleaseDomain:
-    """Apps, deployments, binaries, signing keys, releases, device snapshots and smaller downloads."""
+    """Apps, deployments, binaries, signing keys, releases, device snapshots, smaller downloads and who works
+    on each app."""
 
     apps: AppService
     deployments: DeploymentService
@@ -40,6 +42,7 @@ class ReleaseDomain:
     releases: ReleaseService
     snapshots: DeviceSnapshots
     downloads: SmallerDownloads
+    team: TeamService
 
     @classmethod
     def open(
@@ -67,6 +70,7 @@ class ReleaseDomain:
             releases=ReleaseService(changes, content, downloads, delta_min_saving),
             snapshots=DeviceSnapshots(changes, delta_min_saving),
             downloads=downloads,
+            team=TeamService(changes),
         )
 
     def drain(self, timeout: float | None = None) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from overair.auth.principal import AppNotFound as AppNotFound  # one class: a hidden app answers alike
 from overair.errors import Conflict, Invalid, NotFound
-
-
-class AppNotFound(NotFound):
-    """No app by that name."""
 
 
 class DeploymentNotFound(NotFound):

@@ -13,6 +13,11 @@ LABEL_LENGTH = 20
 """The longest release label the database stores (``v1`` … ``v99999…``); longer ones name no release."""
 
 
+def is_production_name(name: str) -> bool:
+    """The default of a deployment's production flag: true for a deployment named Production."""
+    return name.lower() == "production"
+
+
 class App(Base):
     """An app: one store binary family with its deployments."""
 
@@ -26,6 +31,10 @@ class App(Base):
     # manifests carry a number that only grows and devices can refuse an older one
     release_sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # who owns the app: an account or an organisation (neither: only server admins manage it); ids, not
+    # foreign keys, as SQLite cannot add those to an existing table (accounts are disabled, never deleted)
+    owner_account_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
+    owner_organisation_id: Mapped[int | None] = mapped_column(nullable=True, index=True)
 
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="app", cascade="all, delete-orphan", passive_deletes=True, order_by="Deployment.id"
@@ -74,6 +83,12 @@ class Deployment(Base):
     key: Mapped[str] = mapped_column(String(100), unique=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    production: Mapped[bool] = mapped_column(
+        Boolean,
+        default=lambda context: is_production_name(context.get_current_parameters()["name"]),
+        server_default="0",
+    )
+    """Whether the deployment counts as production (developers may not release to it)."""
 
     app: Mapped[App] = relationship(back_populates="deployments")
     releases: Mapped[list[Release]] = relationship(

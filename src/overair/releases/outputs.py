@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from overair.auth.models import Account, Organisation
 from overair.releases.models import App, Binary, Deployment, Release
 from overair.releases.schemas import AppOut, BinaryOut, DeploymentOut, Distribution, Platform, ReleaseOut
 
@@ -70,7 +71,11 @@ def deployment_out(session: Session, deployment: Deployment) -> DeploymentOut:
         .limit(1)
     )
     return DeploymentOut(
-        name=deployment.name, key=deployment.key, created_at=deployment.created_at, latest_label=latest
+        name=deployment.name,
+        key=deployment.key,
+        created_at=deployment.created_at,
+        latest_label=latest,
+        production=deployment.production,
     )
 
 
@@ -82,4 +87,14 @@ def app_out(session: Session, app: App) -> AppOut:
         distribution=Distribution(app.distribution),
         created_at=app.created_at,
         deployments=[deployment_out(session, d) for d in app.deployments],
+        owner=owner_of(session, app),
     )
+
+
+def owner_of(session: Session, app: App) -> str | None:
+    """The name of the account or organisation that owns ``app`` (None: nobody, only server admins)."""
+    if app.owner_organisation_id is not None:
+        return session.scalar(select(Organisation.name).where(Organisation.id == app.owner_organisation_id))
+    if app.owner_account_id is not None:
+        return session.scalar(select(Account.name).where(Account.id == app.owner_account_id))
+    return None

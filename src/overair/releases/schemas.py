@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from overair.auth.roles import Role
+
 
 class Distribution(enum.StrEnum):
     """Whether the server may offer bundles (hybrid) or only points users to the stores (store-only)."""
@@ -53,6 +55,8 @@ class DeploymentOut(BaseModel):
     key: str
     created_at: dt.datetime
     latest_label: str | None = None
+    production: bool = False
+    """Whether the deployment counts as production (developers may not release to it)."""
 
 
 class AppOut(BaseModel):
@@ -63,6 +67,8 @@ class AppOut(BaseModel):
     distribution: Distribution
     created_at: dt.datetime
     deployments: list[DeploymentOut]
+    owner: str | None = None
+    """The account or organisation that owns the app."""
 
 
 class DeploymentCreate(BaseModel):
@@ -82,6 +88,46 @@ class DeploymentRename(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=_NAME, description=_NAME_HELP)
+
+
+class ProductionFlag(BaseModel):
+    """Whether a deployment counts as production (developers may not release to it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    production: bool
+
+
+class CollaboratorAdd(BaseModel):
+    """Give an account a role on an app."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=100)
+    role: Role = Role.DEVELOPER
+
+
+class CollaboratorRole(BaseModel):
+    """Change a collaborator's role."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+
+
+class CollaboratorOut(BaseModel):
+    """An account with a role on an app, and where the role comes from."""
+
+    account: str
+    email: str = ""
+    role: Role
+    source: str
+    """"owner" (owns the app), "grant" (given on the app), or "organisation <name>"."""
+
+
+class AppTransfer(BaseModel):
+    """Give an app to another account or to an organisation (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str | None = Field(default=None, min_length=1, max_length=100)
+    organisation: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 class FileEntry(BaseModel):

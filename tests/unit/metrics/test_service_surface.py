@@ -12,9 +12,10 @@ CALLERS = {
     "accept_report": "protocols.native, protocols.codepush (on the event loop, when no read is needed)",
     "record_binary": "protocols.codepush",
     # the management API, the console, the CodePush management metrics, the CLI through the API
-    "series": "metrics.api, console",
-    "active_devices": "metrics.api, console, protocols.codepush_management",
-    "labels": "metrics.api",
+    "deployment_metrics": "metrics.api (reads the deployment's numbers for a principal who may read it)",
+    "series": "console (metrics.api through deployment_metrics)",
+    "active_devices": "console, protocols.codepush_management (metrics.api through deployment_metrics)",
+    "labels": "metrics.api through deployment_metrics",
     "failure_rates": "tests: the rates alone, without the rest of labels()",
     "last_failures": "console",
     "health": "the failure rate's inputs, for the guarded rollouts of the next issue; tests",

@@ -30,8 +30,9 @@ UNAUTHORIZED = (
     "clear the session cache."
 )
 NOT_SUPPORTED = (
-    "Collaborators and app transfers are not supported by overair: every access key manages every app. "
-    "Give the person an access key of their own instead (overair access-key create NAME)."
+    "Collaborators and app transfers through the CodePush CLIs are not supported by overair yet: use "
+    "overair collaborator add --app APP ACCOUNT --role ROLE, and overair app transfer APP --to-account "
+    "ACCOUNT."
 )
 TOO_LARGE = "The provided resource is too large"
 NO_FILE = "A deployment package must include a file."

@@ -8,6 +8,7 @@ alone (as Owner), and the account's name and e-mail are the key's name.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from overair.auth.principal import Principal, Surface
+from overair.auth.principal import Action, Principal, Surface
 from overair.auth.service import AccessKeyService
 from overair.auth.throttle import TooManyAttempts
 from overair.errors import OverairError, Unauthorized
@@ -322,8 +323,16 @@ class Handlers:
         location = _path("apps", app, "deployments", deployment)
         return call.answer(call.encoder.package(release, detail, call.base), 201, location)
 
+    async def _may_publish(self, call: Call) -> None:
+        """Refuse a caller who may not publish to the deployment before its upload is read or staged."""
+        require = functools.partial(
+            call.caller.require, Action.PUBLISH, app=call.params["app"], deployment=call.params["deployment"]
+        )
+        await self.run("release", call.params, require)
+
     async def release(self, call: Call) -> Response:
         """``POST …/release``: multipart ``package`` (a zip) and ``packageInfo`` (JSON)."""
+        await self._may_publish(call)
         archive, fields = await receive_multipart(
             call.request, "package", self.max_upload_bytes, self.scratch
         )
@@ -337,6 +346,7 @@ class Handlers:
     async def start_upload(self, call: Call) -> Response:
         """``POST …/uploads``: where and with which token to send the package (``/upload/…`` here)."""
         await self._detail(call)
+        await self._may_publish(call)
         upload_id, token = await anyio.to_thread.run_sync(self.uploads.create)
         body = {"id": upload_id, "package_asset_id": upload_id, "upload_domain": call.base, "token": token}
         return call.answer(body, 201)
@@ -344,6 +354,7 @@ class Handlers:
     async def release_upload(self, call: Call) -> Response:
         """``POST …/releases`` naming a finished upload, with the release's properties."""
         body = await call.json()
+        await self._may_publish(call)
         upload = as_object(body.get("release_upload"))
         upload_id, token = str(upload.get("id", "")), str(upload.get("token", ""))
         info = call.encoder.release_info(body)
