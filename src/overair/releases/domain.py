@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
+from overair.db import Clock, utcnow
 from overair.jobs import Worker
 from overair.releases import deltas
 from overair.releases.apps import AppService
@@ -21,6 +22,7 @@ from overair.releases.binaries import BinaryService
 from overair.releases.content import ContentStore
 from overair.releases.deployments import DeploymentService
 from overair.releases.diffs import SmallerDownloads
+from overair.releases.ramps import GuardedRollouts
 from overair.releases.service import ReleaseService
 from overair.releases.signing import SigningKeyService
 from overair.releases.snapshots import DeviceSnapshots
@@ -39,6 +41,7 @@ class ReleaseDomain:
     releases: ReleaseService
     snapshots: DeviceSnapshots
     downloads: SmallerDownloads
+    rollouts: GuardedRollouts
 
     @classmethod
     def open(
@@ -50,20 +53,24 @@ class ReleaseDomain:
         scratch: Path | None = None,
         *,
         jobs: Worker,
+        clock: Clock = utcnow,
     ) -> ReleaseDomain:
         """Build every service over ``sessions`` and ``blobs``; temporary files go to ``scratch``; diff
-        archives and deltas are built by ``jobs`` (whose handlers this registers)."""
+        archives and deltas are built by ``jobs`` (whose handlers this registers); guarded rollouts read the
+        time from ``clock``."""
         changes = Changes(sessions)
         content = ContentStore(blobs, limits or packages.Limits(), scratch)
         downloads = SmallerDownloads(changes, content, jobs)
+        releases = ReleaseService(changes, content, downloads, delta_min_saving, clock)
         return cls(
             apps=AppService(changes),
             deployments=DeploymentService(changes),
             binaries=BinaryService(changes),
             signing_keys=SigningKeyService(changes),
-            releases=ReleaseService(changes, content, downloads, delta_min_saving),
+            releases=releases,
             snapshots=DeviceSnapshots(changes, delta_min_saving),
             downloads=downloads,
+            rollouts=GuardedRollouts(changes, releases, clock),
         )
 
     def drain(self, timeout: float | None = None) -> None:
