@@ -35,7 +35,7 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "give-end-rollout-reason": lambda a: "Add --end-rollout-reason WHY: it is recorded with your name.",
     "give-reason": lambda a: "Add --reason WHY: it is recorded with your name.",
     "set-rollout-policy": lambda a: (
-        "Give it a policy with: overair deployment rollout-policy set"
+        "Give it a policy with: overair deployment set-rollout-policy"
         + _deployment(a)
         + " (or push with --ramp)"
     ),
