@@ -6,6 +6,7 @@ The clock fixture moves through a day of ramping; the job runs when the test dra
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import pytest
@@ -69,7 +70,7 @@ def events(server: OverairApp) -> list[tuple[str, str, str]]:
 
 
 def test_a_bad_release_is_halted_at_its_first_step_with_the_reason_shown(
-    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock
+    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock, admin_key: str
 ) -> None:
     set_policy(api)  # the defaults: 1, 5, 25, 50, 100; halt above 5%
     published = publish(api, content=bundle("two"))
@@ -91,6 +92,14 @@ def test_a_bad_release_is_halted_at_its_first_step_with_the_reason_shown(
     gate = next(g for g in ramp["gates"] if g["gate"] == "failure-rate")
     assert gate["fails"] and gate["value"] > gate["threshold"] == 0.05
     assert ("v2", "rollout-halted", "rollout policy") in events(server)
+
+    # the console's release page shows the same, in text
+    with TestClient(server, base_url="http://testserver", follow_redirects=False) as console:
+        assert console.post("/console/sign-in", data={"access_key": admin_key}).status_code == 303
+        page = html.unescape(console.get("/console/apps/CoolApp/deployments/Production/releases/v2").text)
+    shown = page[page.index("data-guarded-rollout") :].split("</section>")[0]
+    assert "halted at 1% (steps 1, 5, 25, 50, 100)" in shown
+    assert ramp["halt_reason"] in shown and gate["text"] in shown
 
 
 def test_a_healthy_release_ramps_through_every_step_as_the_clock_moves(
