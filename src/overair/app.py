@@ -44,6 +44,7 @@ from overair.health import readiness
 from overair.hosts import HostPolicy
 from overair.jobs import JobQueue, Worker
 from overair.jobs import api as jobs_api
+from overair.jobs.worker import period_key
 from overair.maintenance import describe_sweep, sweep_abandoned_uploads, sweep_leftovers
 from overair.metrics import api as metrics_api
 from overair.metrics.prometheus import make_registry
@@ -68,6 +69,10 @@ log = logging.getLogger("overair")
 PROBLEM = "application/problem+json"
 PRUNE_METRICS = "metrics.prune"
 PRUNE_AUDIT = "audit.prune"
+EVALUATE_ROLLOUTS = "rollouts.evaluate"
+EVALUATE_ROLLOUTS_EVERY = dt.timedelta(minutes=5)
+"""Guarded rollouts are evaluated this often, and after the reports of each minute (``REPORTS_SETTLE``)."""
+REPORTS_SETTLE = dt.timedelta(minutes=1)
 PROBES = frozenset({"/healthz", "/readyz"})
 """Liveness and readiness (:mod:`overair.health`): open, and never waiting for anything else."""
 READINESS_SECONDS = 5.0
@@ -237,6 +242,19 @@ async def _within(deadline: float, close: Callable[[], object], what: str) -> No
         log.warning("shutdown: %s did not stop in time and is abandoned", what)
 
 
+def _evaluate_soon(jobs: Worker, clock: Clock) -> None:
+    """The reports just written may move a guarded rollout: queue its evaluation, off the report path and
+    never failing the flush that wrote them. Every flush of one minute (on any host) asks for the same
+    job, which runs once the minute is over, so it sees all of that minute's reports."""
+    now = clock()
+    minute = period_key(now, REPORTS_SETTLE)
+    due = dt.datetime.fromisoformat(minute) + REPORTS_SETTLE - now
+    try:
+        jobs.queue.enqueue(EVALUATE_ROLLOUTS, f"reports {minute}", delay=due)
+    except Exception:  # the periodic evaluation comes anyway
+        log.warning("could not queue the evaluation of guarded rollouts", exc_info=True)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) -> OverairApp:
     """Build the server for ``settings`` (defaults: SQLite and a blob folder in ``./.overair``).
 
@@ -266,6 +284,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         scratch=settings.resolved_temp_dir(),
         jobs=jobs,
         audit=audit,
+        clock=clock,
     )
     access_keys = AccessKeyService(sessions, clock, audit=audit)
     console_sessions = ConsoleSessions(
@@ -278,10 +297,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
         ),
         audit=audit,
+        after_flush=lambda: _evaluate_soon(jobs, clock),
     )
     jobs.every(PRUNE_METRICS, PRUNE_EVERY, lambda _payload: metrics.prune())
     audit_log = AuditService(sessions, settings.audit_retention_days, clock)
     jobs.every(PRUNE_AUDIT, PRUNE_AUDIT_EVERY, lambda _payload: audit_log.prune())
+    jobs.every(
+        EVALUATE_ROLLOUTS,
+        EVALUATE_ROLLOUTS_EVERY,
+        lambda _payload: releases.rollouts.evaluate(metrics.health),
+    )
     signer = AnswerSigner(server_key, settings.answer_ttl_seconds)
     downloads = Downloads(
         blobs,

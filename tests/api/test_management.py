@@ -104,6 +104,7 @@ def test_publishing_over_an_unfinished_rollout_is_refused(api: TestClient, coola
     assert refused.json()["fixes"] == [
         {"action": "finish-rollout", "label": "v1", "deployment": "Production"},
         {"action": "disable-release", "label": "v1", "deployment": "Production"},
+        {"action": "end-rollout-on-publish", "label": "v1", "deployment": "Production"},
     ]
     patched = api.patch(
         "/api/v1/apps/CoolApp/deployments/Production/releases", json={"label": "v1", "disabled": True}

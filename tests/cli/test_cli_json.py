@@ -119,6 +119,20 @@ def test_each_command_prints_its_documented_document(server: LiveServer, tmp_pat
     assert (rolled["release"]["method"], rolled["release"]["origin_label"]) == ("rollback", "v1")
     run("release promote", "--project-name", "CoolApp", "--from", "Production", "--to", "Staging")
 
+    # a guarded rollout on QA: the policy, a push that ramps under it, and a person's acts
+    qa = ["--project-name", "CoolApp", "--deployment", "QA"]
+    policy = ["--ramp", "1,50,100", "--ramp-every", "12h", "--halt-on-failure-rate", "5%"]
+    run("deployment set-rollout-policy", *qa, *policy, "--reason", "ramp QA builds")
+    assert run("deployment show-rollout-policy", *qa)["policy"]["steps"] == [1, 50, 100]
+    ramped = run("release push-update", *push[2:], *qa)
+    assert ramped["release"]["rollout"] == 1 and ramped["release"]["guarded_rollout"]["next_step"] == 50
+    act = [*qa, "--label", "v1"]
+    run("release override-rollout", *act, "--step", "50", "--reason", "QA signed it off")
+    ended = run("release end-rollout", *act, "--reason", "hold")
+    assert ended["release"]["guarded_rollout"]["ended"]
+    resumed = run("release resume-rollout", *act, "--reason", "go on")
+    assert resumed["release"]["guarded_rollout"]["acts"][-1]["by"] == "admin"
+
     # devices report, so the health fields and the hourly series hold values rather than nulls
     with admin_api(server) as api:
         key = {d["name"]: d["key"] for d in api.get("/apps/CoolApp/deployments").json()}["Production"]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from overair.cli import documents
+from overair.cli import documents, rollouts
 from overair.cli.apps import Yes, print_deployments, remove_confirmed
 from overair.cli.http import Api, quote
 from overair.cli.output import JsonOutput, console, emit
@@ -76,3 +76,9 @@ def remove(
     path = f"/apps/{quote(project_name)}/deployments/{quote(name)}"
     question = f"Delete deployment {name} of {project_name} and its releases?"
     remove_confirmed(path, question, f"Removed deployment {name}.", yes)
+
+
+# guarded rollouts (overair.cli.rollouts)
+app.command("show-rollout-policy")(rollouts.show_policy)
+app.command("set-rollout-policy")(rollouts.set_policy)
+app.command("remove-rollout-policy")(rollouts.remove_policy)

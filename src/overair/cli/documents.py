@@ -48,7 +48,39 @@ def release(r: Mapping[str, Any]) -> Document:
     )
     document["description"] = document["description"] or ""
     document["sync_before_update"] = bool(document["sync_before_update"])
-    return {**document, "warnings": list(r.get("warnings", []))}
+    ramp = r.get("guarded_rollout")
+    return {
+        **document,
+        "guarded_rollout": None if not ramp else guarded_rollout(ramp),
+        "warnings": list(r.get("warnings", [])),
+    }
+
+
+def guarded_rollout(g: Mapping[str, Any]) -> Document:
+    """A release's guarded rollout: where it stands, the next step and when, each gate against its
+    threshold, why it stopped, and what people did."""
+    return {
+        **_fields(g, "phase", "active", "ended", "share", "steps", "started_at", "step_started_at"),
+        **_fields(g, "next_step", "next_step_at", "step_sample?", "min_sample", "halt_reason"),
+        **_fields(g, "last_verdict?", "last_reason?", "last_message?", "last_evaluated_at?"),
+        "gates": [
+            _fields(
+                x, "gate", "value", "threshold", "failures", "min_failures", "confidence", "fails", "text"
+            )
+            for x in g.get("gates", [])
+        ],
+        "acts": [_fields(a, "act", "by", "at", "reason", "step?") for a in g.get("acts", [])],
+        "policy": dict(g.get("policy") or {}),
+    }
+
+
+def rollout_policy(p: Mapping[str, Any]) -> Document:
+    """A deployment's rollout policy (``policy`` null when it has none), who set it, when and why."""
+    return {
+        **_fields(p, "deployment"),
+        "policy": None if p.get("policy") is None else dict(p["policy"]),
+        **_fields(p, "set_by?", "set_at?", "reason?"),
+    }
 
 
 def health(m: Mapping[str, Any] | None) -> Document:

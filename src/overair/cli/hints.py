@@ -28,6 +28,17 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "disable-release": lambda a: (
         f"Or stop it with: overair release patch-update --label {a['label']}{_deployment(a)} --disabled true"
     ),
+    "end-rollout-on-publish": lambda a: (
+        "Or end it as part of this push: add --end-rollout keep (or disable) --end-rollout-reason WHY"
+    ),
+    "change-rollout-policy": lambda a: f"Change the rollout policy's {a['field']} and try again.",
+    "give-end-rollout-reason": lambda a: "Add --end-rollout-reason WHY: it is recorded with your name.",
+    "give-reason": lambda a: "Add --reason WHY: it is recorded with your name.",
+    "set-rollout-policy": lambda a: (
+        "Give it a policy with: overair deployment set-rollout-policy"
+        + _deployment(a)
+        + " (or push with --ramp)"
+    ),
     "enable-release": lambda a: (
         f"Name another --label, or enable it first with: overair release patch-update --label {a['label']}"
         f"{_deployment(a)} --disabled false"

@@ -253,6 +253,10 @@ class Api:
         """POST ``path``."""
         return self.request("POST", path, **kwargs)
 
+    def put(self, path: str, **kwargs: Any) -> Any:
+        """PUT ``path``."""
+        return self.request("PUT", path, **kwargs)
+
     def patch(self, path: str, **kwargs: Any) -> Any:
         """PATCH ``path``."""
         return self.request("PATCH", path, **kwargs)

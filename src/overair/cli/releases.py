@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from overair.cli import documents
+from overair.cli import documents, rollouts
 from overair.cli.binaries import describe_project
 from overair.cli.codesign import load_private_key, sign_archive
 from overair.cli.errors import CliError
@@ -253,9 +253,41 @@ def push_update(
             "a CodePush/ folder) and push that instead of --bundle.",
         ),
     ] = None,
+    ramp: rollouts.Ramp = None,
+    ramp_every: rollouts.RampEvery = None,
+    ramp_min_sample: rollouts.RampMinSample = None,
+    halt_on_failure_rate: rollouts.HaltOnFailureRate = None,
+    max_increase_over_previous: rollouts.MaxIncrease = None,
+    min_failures: rollouts.MinFailures = None,
+    confidence: rollouts.Confidence = None,
+    on_failure: rollouts.OnFailure = None,
+    end_rollout: Annotated[
+        str | None,
+        typer.Option(
+            "--end-rollout",
+            metavar="keep|disable",
+            help="End the deployment's unfinished rollout as part of this push: keep the running release at "
+            "its share, or disable it (needs --end-rollout-reason; recorded with your name).",
+        ),
+    ] = None,
+    end_rollout_reason: Annotated[
+        str, typer.Option("--end-rollout-reason", help="Why the running rollout ends (stored).")
+    ] = "",
     json_output: JsonOutput = False,
 ) -> None:
     """Package the bundle and publish it as the deployment's next release."""
+    if end_rollout is not None and end_rollout not in ("keep", "disable"):
+        raise typer.BadParameter(f'"{end_rollout}": give keep or disable.', param_hint="--end-rollout")
+    policy = rollouts.policy_fields(
+        ramp,
+        ramp_every,
+        ramp_min_sample,
+        halt_on_failure_rate,
+        max_increase_over_previous,
+        min_failures,
+        confidence,
+        on_failure,
+    )
     options: dict[str, Any] = {
         "target_version": target_version,
         "build_number": build_number,
@@ -264,6 +296,8 @@ def push_update(
         "disabled": bool(parse_bool("--disabled", disabled)),
         "description": description,
         "allow_destructive_model_change": allow_destructive_model_change,
+        **({"rollout_policy": policy} if policy else {}),
+        **({"end_rollout": end_rollout, "end_rollout_reason": end_rollout_reason} if end_rollout else {}),
     }
     _check_bundle_flags(bundle, react_native, build)
     project = (project_dir or Path.cwd()).expanduser() if react_native is not None else None
@@ -312,6 +346,9 @@ def push_update(
         if release.get("sync_before_update"):
             say("Devices install it only after their offline data is synced (sync before update).")
         say(_audience_sentence(devices, release))
+        if release.get("guarded_rollout"):
+            for line in rollouts.ramp_lines(release["label"], release["guarded_rollout"]):
+                say(line)
         _print_warnings(release)
         say(f"Watch it in the console: {page}")
         say(f'or with: overair release list --project-name "{project_name}"')
@@ -401,6 +438,7 @@ def list_releases(
             )
         console.print(table)
         last_failures([metrics[r["label"]] for r in releases if r["label"] in metrics])
+        rollouts.print_ramps(releases)
 
     document = {
         "app": project_name,
@@ -579,3 +617,9 @@ def promote(
         f"[green]Promoted {release['origin_label']} of {plain(source)}[/] to {plain(destination)} as "
         f"{release['label']} ({release['rollout']}% of devices on {plain(release['target_version'])}).",
     )
+
+
+# guarded rollouts (overair.cli.rollouts)
+app.command("resume-rollout")(rollouts.resume)
+app.command("override-rollout")(rollouts.override)
+app.command("end-rollout")(rollouts.end)

@@ -13,6 +13,13 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "list-releases": lambda a: "Pick one of the releases listed on the deployment's page.",
     "finish-rollout": lambda a: f"Finish the rollout of {a['label']} (raise it to 100%) on its release page.",
     "disable-release": lambda a: f"Or stop it: disable {a['label']} on its release page.",
+    "end-rollout-on-publish": lambda a: (
+        f"Or end the rollout of {a['label']} as part of the publish (with the CLI or the API), saying why."
+    ),
+    "change-rollout-policy": lambda a: f"Change the rollout policy's {a['field']} and try again.",
+    "give-end-rollout-reason": lambda a: "Say why the running rollout ends: it is recorded with your name.",
+    "give-reason": lambda a: "Say why: it is recorded with your name.",
+    "set-rollout-policy": lambda a: f"Give {a['deployment']} a rollout policy first.",
     "enable-release": lambda a: f"Enable {a['label']} of {a['deployment']} first, on its release page.",
     "roll-back": lambda a: "Or roll the deployment back to its previous release.",
     "roll-back-for-target": lambda a: (

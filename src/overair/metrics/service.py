@@ -77,7 +77,9 @@ class MetricsService:
         flush_reports: int = 1000,
         max_pending_reports: int = 100_000,
         audit: AuditLog | None = None,
+        after_flush: Callable[[], None] | None = None,
     ) -> None:
+        """``after_flush`` is called after each flush that wrote reports (work that reads them, queued)."""
         self._clock = clock
         self._recorder = ReportRecorder(sessions, clock)
         self._retention = Retention(sessions, policy, clock)
@@ -86,6 +88,7 @@ class MetricsService:
             interval=flush_seconds,
             batch_size=flush_reports,
             max_pending=max_pending_reports,
+            after_flush=after_flush,
         )
         self._queries = MetricsQueries(sessions, clock=clock)
         self._rehearsals = Rehearsals(sessions, clock=clock, audit=audit)

@@ -28,6 +28,8 @@ from overair.releases.schemas import (
     CollaboratorRole,
     DeploymentCreate,
     DeploymentOut,
+    DeploymentPolicyIn,
+    DeploymentPolicyOut,
     DeploymentRename,
     FileEntry,
     NextRelease,
@@ -37,6 +39,7 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
     RollbackRequest,
+    RolloutActIn,
     SigningKeyAdd,
     SigningKeyOut,
 )
@@ -178,6 +181,41 @@ def transfer_app(app: str, body: AppTransfer, service: Service, caller: Caller) 
 def history(app: str, deployment: str, service: Service, caller: Caller) -> list[ReleaseOut]:
     """The deployment's releases, oldest first, with their metrics."""
     return service.releases.history(caller, app, deployment)
+
+
+@router.get("/apps/{app}/deployments/{deployment}/releases/{label}", response_model=ReleaseOut)
+def get_release(app: str, deployment: str, label: str, service: Service, caller: Caller) -> ReleaseOut:
+    """One release with its counters and its guarded rollout (step, next step and when, gates, reason)."""
+    return service.rollouts.release(caller, app, deployment, label)
+
+
+@router.post("/apps/{app}/deployments/{deployment}/releases/{label}/rollout", response_model=ReleaseOut)
+def act_on_rollout(
+    app: str, deployment: str, label: str, body: RolloutActIn, service: Service, caller: Caller
+) -> ReleaseOut:
+    """Resume a paused or halted guarded rollout, override its step, or end its policy; ``reason`` is
+    stored with who acted."""
+    return service.rollouts.act(caller, app, deployment, label, body.act, body.reason, body.step)
+
+
+@router.get("/apps/{app}/deployments/{deployment}/rollout-policy", response_model=DeploymentPolicyOut)
+def get_rollout_policy(app: str, deployment: str, service: Service, caller: Caller) -> DeploymentPolicyOut:
+    """The deployment's guarded-rollout policy (``policy`` null: releases are not ramped automatically)."""
+    return service.rollouts.policy(caller, app, deployment)
+
+
+@router.put("/apps/{app}/deployments/{deployment}/rollout-policy", response_model=DeploymentPolicyOut)
+def set_rollout_policy(
+    app: str, deployment: str, body: DeploymentPolicyIn, service: Service, caller: Caller
+) -> DeploymentPolicyOut:
+    """Set the deployment's guarded-rollout policy; releases published from now on ramp under it."""
+    return service.rollouts.set_policy(caller, app, deployment, body.policy, body.reason)
+
+
+@router.delete("/apps/{app}/deployments/{deployment}/rollout-policy", response_model=DeploymentPolicyOut)
+def remove_rollout_policy(app: str, deployment: str, service: Service, caller: Caller) -> DeploymentPolicyOut:
+    """Remove the deployment's policy (releases already ramping keep theirs)."""
+    return service.rollouts.set_policy(caller, app, deployment, None)
 
 
 @router.get("/apps/{app}/deployments/{deployment}/releases/{label}/manifest", response_model=list[FileEntry])

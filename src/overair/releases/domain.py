@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
 from overair.audit.log import AuditLog
+from overair.db import Clock, utcnow
 from overair.jobs import Worker
 from overair.releases import deltas
 from overair.releases.apps import AppService
@@ -22,6 +23,7 @@ from overair.releases.binaries import BinaryService
 from overair.releases.content import ContentStore
 from overair.releases.deployments import DeploymentService
 from overair.releases.diffs import SmallerDownloads
+from overair.releases.ramps import GuardedRollouts
 from overair.releases.service import ReleaseService
 from overair.releases.signing import SigningKeyService
 from overair.releases.snapshots import DeviceSnapshots
@@ -43,6 +45,7 @@ class ReleaseDomain:
     snapshots: DeviceSnapshots
     downloads: SmallerDownloads
     team: TeamService
+    rollouts: GuardedRollouts
 
     @classmethod
     def open(
@@ -55,22 +58,25 @@ class ReleaseDomain:
         *,
         jobs: Worker,
         audit: AuditLog | None = None,
+        clock: Clock = utcnow,
     ) -> ReleaseDomain:
         """Build every service over ``sessions`` and ``blobs``; temporary files go to ``scratch``; diff
         archives and deltas are built by ``jobs`` (whose handlers this registers); every change is recorded
-        in ``audit``."""
+        in ``audit``; guarded rollouts read the time from ``clock``."""
         changes = Changes(sessions, audit)
         content = ContentStore(blobs, limits or packages.Limits(), scratch)
         downloads = SmallerDownloads(changes, content, jobs)
+        releases = ReleaseService(changes, content, downloads, delta_min_saving, clock)
         return cls(
             apps=AppService(changes),
             deployments=DeploymentService(changes),
             binaries=BinaryService(changes),
             signing_keys=SigningKeyService(changes),
-            releases=ReleaseService(changes, content, downloads, delta_min_saving),
+            releases=releases,
             snapshots=DeviceSnapshots(changes, delta_min_saving),
             downloads=downloads,
             team=TeamService(changes),
+            rollouts=GuardedRollouts(changes, releases, clock),
         )
 
     def drain(self, timeout: float | None = None) -> None:

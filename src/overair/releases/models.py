@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from overair.db import Base, UTCDateTime, utcnow
@@ -184,3 +195,52 @@ class Release(Base):
 
     deployment: Mapped[Deployment] = relationship(back_populates="releases")
     package: Mapped[Package] = relationship(lazy="joined")
+
+
+class DeploymentRolloutPolicy(Base):
+    """A deployment's guarded-rollout policy (``overair.rollouts.RolloutPolicy`` as JSON): every release
+    published to it ramps under this policy unless the release brings its own."""
+
+    __tablename__ = "rollout_policies"
+
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    set_by: Mapped[str] = mapped_column(String(100), default="")
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReleaseRollout(Base):
+    """A release's guarded rollout: the policy it ramps under, where it stands (``RolloutState`` as JSON),
+    the last decision with its reason and numbers, and what people did to it (who, when, why)."""
+
+    __tablename__ = "release_rollouts"
+
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"), primary_key=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    """Evaluated by the background job (False once it waits for a person, finished or was ended)."""
+    acts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    """What people did: ``{"act", "by", "at", "reason", ...}``, oldest first."""
+    halt_reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RolloutEvent(Base):
+    """Something that happened to a guarded rollout (a step, a halt, a person's act, ...), kept in order:
+    what notifications (webhooks) read, by ``id`` after the last one they handled."""
+
+    __tablename__ = "rollout_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app: Mapped[str] = mapped_column(String(100), index=True)
+    deployment: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

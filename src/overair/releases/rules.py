@@ -177,6 +177,7 @@ def check_can_release(history: Sequence[ReleaseFacts], deployment: str) -> None:
             fixes=[
                 Fix("finish-rollout", {"label": running.label, "deployment": deployment}),
                 Fix("disable-release", {"label": running.label, "deployment": deployment}),
+                Fix("end-rollout-on-publish", {"label": running.label, "deployment": deployment}),
             ],
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -180,6 +180,60 @@ class ReleaseOut(BaseModel):
     signature: str | None = None
     signing_key_id: str | None = None
     warnings: list[str] = Field(default_factory=list, description="Checks that could not be made.")
+    guarded_rollout: RolloutOut | None = Field(
+        default=None, description="The release's guarded rollout, when it ramps under a rollout policy."
+    )
+
+
+class GateOut(BaseModel):
+    """One health gate's value against its threshold at the last evaluation."""
+
+    gate: str = Field(description="failure-rate or previous-release")
+    value: float | None = Field(description="The lower bound compared (None: nothing to compare yet).")
+    threshold: float
+    failures: int
+    min_failures: int
+    confidence: float
+    fails: bool
+    text: str = Field(description="The reading in words.")
+
+
+class RolloutActOut(BaseModel):
+    """Something a person (or a publish) did to a guarded rollout."""
+
+    act: str = Field(description="resume, override, end or end-for-publish")
+    by: str
+    at: dt.datetime
+    reason: str
+    step: int | None = None
+
+
+class RolloutOut(BaseModel):
+    """Where a release's guarded rollout stands, why, and what comes next."""
+
+    policy: dict[str, Any] = Field(description="The policy it ramps under (durations in seconds).")
+    phase: str = Field(description="ramping, paused, halted, rolled-back, completed, promoted")
+    active: bool = Field(
+        description="Evaluated in the background (False once ended or waiting for a person)."
+    )
+    ended: bool = Field(default=False, description="A person ended the policy: the share stays as it is.")
+    share: int
+    steps: list[int]
+    started_at: dt.datetime
+    step_started_at: dt.datetime
+    next_step: int | None = Field(description="The next share (None at the last step or when not ramping).")
+    next_step_at: dt.datetime | None = Field(
+        description="When the current step's dwell is met (the next step also waits for its sample)."
+    )
+    step_sample: int | None = Field(default=None, description="Install attempts during this step so far.")
+    min_sample: int
+    gates: list[GateOut] = Field(default_factory=list)
+    last_verdict: str | None = None
+    last_reason: str | None = None
+    last_message: str | None = None
+    last_evaluated_at: dt.datetime | None = None
+    halt_reason: str = Field(default="", description="Why a gate stopped it (empty while none did).")
+    acts: list[RolloutActOut] = Field(default_factory=list)
 
 
 class ReleasePatch(BaseModel):
@@ -289,6 +343,46 @@ class PublishOptions(BaseModel):
         description="Publish a destructive data-model change; devices install it only after syncing.",
     )
     signed: SignedRelease | None = None
+    rollout_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="A guarded-rollout policy for this release (fields of the deployment's policy; the "
+        "missing ones take the defaults): it starts at the first step instead of ``rollout``. Default: the "
+        "deployment's policy, if it has one.",
+    )
+    end_rollout: Literal["keep", "disable"] | None = Field(
+        default=None,
+        description="End the deployment's unfinished rollout as part of this publish: keep the running "
+        "release at its share, or disable it (needs ``end_rollout_reason``).",
+    )
+    end_rollout_reason: str = Field(default="", max_length=2000)
+
+
+class DeploymentPolicyIn(BaseModel):
+    """Set a deployment's guarded-rollout policy (every field optional: missing ones take the defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy: dict[str, Any] = Field(default_factory=dict)
+    reason: str = Field(default="", max_length=2000)
+
+
+class DeploymentPolicyOut(BaseModel):
+    """A deployment's guarded-rollout policy (None: releases are not ramped automatically)."""
+
+    deployment: str
+    policy: dict[str, Any] | None
+    set_by: str = ""
+    set_at: dt.datetime | None = None
+    reason: str = ""
+
+
+class RolloutActIn(BaseModel):
+    """A person's act on a release's guarded rollout: resume it (after a pause or halt), override its step,
+    or end the policy (the release stays at its share)."""
+
+    model_config = ConfigDict(extra="forbid")
+    act: Literal["resume", "override", "end"]
+    step: int | None = Field(default=None, ge=1, le=100, description="override: the share to set.")
+    reason: str = Field(min_length=1, max_length=2000, description="Why: stored with who acted and when.")
 
 
 class ReportStatus(enum.StrEnum):

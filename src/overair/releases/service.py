@@ -8,6 +8,7 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -17,9 +18,9 @@ from sqlalchemy.orm import Session
 from overair import packages
 from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
-from overair.db import utcnow
+from overair.db import Clock, utcnow
 from overair.errors import Fix
-from overair.releases import deltas, rules, signing
+from overair.releases import deltas, ramp_store, rules, signing
 from overair.releases import repository as repo
 from overair.releases.binaries import check_binaries
 from overair.releases.content import ContentStore, archive_file
@@ -36,6 +37,7 @@ from overair.releases.schemas import (
     SignedRelease,
 )
 from overair.releases.unit import Changes, touch
+from overair.rollouts import RolloutPolicy
 
 
 def _history_before(
@@ -45,10 +47,13 @@ def _history_before(
     target: str,
     build_number: int | None,
     policy: rules.Policy,
+    ending_rollout: bool = False,
 ) -> list[Release]:
-    """The deployment's releases, once the rules allow a new one with this content and targeting."""
+    """The deployment's releases, once the rules allow a new one with this content and targeting
+    (``ending_rollout``: the publish ends the unfinished rollout, which does not stand in its way)."""
     history = repo.releases_of(session, deployment)
-    rules.check_can_release(history, deployment.name)
+    if not ending_rollout:
+        rules.check_can_release(history, deployment.name)
     policy.not_identical(history, package_hash, target, build_number)
     return history
 
@@ -95,7 +100,20 @@ def _release_to_patch(session: Session, deployment: Deployment, patch: ReleasePa
     )
 
 
-def _disable(release: Release, actor: str, reason: str) -> None:
+def _release_policy(options: PublishOptions) -> RolloutPolicy | None:
+    """The publish's own rollout policy (checked before anything is stored)."""
+    return None if options.rollout_policy is None else RolloutPolicy.from_json(options.rollout_policy)
+
+
+def _check_ending(options: PublishOptions) -> None:
+    if options.end_rollout is not None and not options.end_rollout_reason.strip():
+        raise InvalidRelease(
+            "Ending the running rollout needs a reason: it is recorded with who ended it.",
+            fixes=[Fix("give-end-rollout-reason")],
+        )
+
+
+def disable_release(release: Release, actor: str, reason: str) -> None:
     """Disable ``release``, recording who did it, when and why (what a later enable or rollback shows)."""
     release.disabled = True
     release.disabled_by = actor
@@ -103,7 +121,8 @@ def _disable(release: Release, actor: str, reason: str) -> None:
     release.disabled_reason = reason
 
 
-def _enable(release: Release) -> None:
+def enable_release(release: Release) -> None:
+    """Enable ``release`` again, forgetting who disabled it."""
     release.disabled = False
     release.disabled_by = ""
     release.disabled_at = None
@@ -137,6 +156,28 @@ def _subject(release: Release, deployment: Deployment) -> _Where:
     return {"app": deployment.app.name, "deployment": deployment.name, "label": release.label}
 
 
+def _end_running(
+    session: Session, actor: Principal, history: list[Release], options: PublishOptions, now: dt.datetime
+) -> None:
+    """End the deployment's unfinished rollout for this publish, as ``options.end_rollout`` says."""
+    running = rules.unfinished_rollout(history)
+    if running is None or options.end_rollout is None:
+        return
+    reason = options.end_rollout_reason.strip()
+    if options.end_rollout == "disable":
+        disable_release(running, actor.name, f"rollout ended by {actor.name} to publish over it: {reason}")
+    ramp_store.end(session, running, f"end-for-publish ({options.end_rollout})", actor.name, now, reason)
+
+
+def _start_ramp(
+    session: Session, actor: Principal, release: Release, own: RolloutPolicy | None, now: dt.datetime
+) -> None:
+    """Put a new release on its ramp under its own policy, else the deployment's (if either)."""
+    policy = own or ramp_store.deployment_policy(session, release.deployment_id)
+    if policy is not None and not release.disabled:
+        ramp_store.start(session, release, policy, actor.name, now)
+
+
 class ReleaseService:
     """The releases of every deployment, over the database and the blob store."""
 
@@ -146,8 +187,10 @@ class ReleaseService:
         content: ContentStore,
         downloads: SmallerDownloads,
         delta_min_saving: float = deltas.DEFAULT_MIN_SAVING,
+        clock: Clock = utcnow,
     ) -> None:
         self._changes = changes
+        self._clock = clock
         self._content = content
         self._downloads = downloads
         self._delta_min_saving = delta_min_saving
@@ -160,7 +203,8 @@ class ReleaseService:
         with self._changes.sessions() as session:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
-            return [release_out(r, deployment) for r in repo.releases_of(session, deployment)]
+            history = repo.releases_of(session, deployment)
+            return ramp_store.with_rollouts(session, history, [release_out(r, deployment) for r in history])
 
     def manifest(
         self, actor: Principal, app_name: str, deployment_name: str, label: str
@@ -248,15 +292,19 @@ class ReleaseService:
             **fields,
         )
         if release.disabled:
-            _disable(release, fields["released_by"], f"published disabled by {fields['released_by']}")
+            disable_release(release, fields["released_by"], f"published disabled by {fields['released_by']}")
         session.add(release)
         session.flush()
         session.refresh(release)
         touch(session, deployment, changed)
         return release
 
-    def _released(self, release: Release, deployment: Deployment, warnings: list[str]) -> ReleaseOut:
-        return release_out(release, deployment).model_copy(update={"warnings": warnings})
+    def _released(
+        self, session: Session, release: Release, deployment: Deployment, warnings: list[str]
+    ) -> ReleaseOut:
+        session.flush()
+        out = release_out(release, deployment).model_copy(update={"warnings": warnings})
+        return ramp_store.with_rollouts(session, [release], [out])[0]
 
     def publish(
         self,
@@ -271,6 +319,9 @@ class ReleaseService:
         identical-content rule applies."""
         actor.require(Action.PUBLISH, app=app_name, deployment=deployment_name)
         target = rules.check_target(options.target_version)
+        own_policy = _release_policy(options)
+        _check_ending(options)
+        ending = options.end_rollout is not None
         with self._changes.sessions() as session:  # fail fast on names before reading a large archive
             repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
         info = packages.inspect_archive(archive, self._content.limits)
@@ -282,7 +333,7 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = _history_before(
-                session, deployment, info.package_hash, target, options.build_number, policy
+                session, deployment, info.package_hash, target, options.build_number, policy, ending
             )
             warnings = check_binaries(session, app, target, options.build_number, descriptor)
             sync_first = self._content.check_model(history, target, options, model)
@@ -297,8 +348,9 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = _history_before(
-                session, deployment, info.package_hash, target, options.build_number, policy
+                session, deployment, info.package_hash, target, options.build_number, policy, ending
             )
+            _end_running(session, actor, history, options, self._clock())
             self._content.ensure_row(session, info, blob_key, manifest_key)
             release = self._append(
                 session,
@@ -319,7 +371,8 @@ class ReleaseService:
             )
             where, after = _subject(release, deployment), _audited(release)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PUBLISH, **where, after=after)
-            result = self._released(release, deployment, warnings)
+            _start_ramp(session, actor, release, own_policy, self._clock())
+            result = self._released(session, release, deployment, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
         return result
 
@@ -380,9 +433,9 @@ class ReleaseService:
             if patch.mandatory is not None:
                 release.mandatory = patch.mandatory
             if patch.disabled and not release.disabled:
-                _disable(release, actor.name, f"disabled by {actor.name}")
+                disable_release(release, actor.name, f"disabled by {actor.name}")
             elif enabling:
-                _enable(release)
+                enable_release(release)
             if patch.description is not None:
                 release.description = patch.description
             if target is not None:
@@ -396,7 +449,7 @@ class ReleaseService:
             self._changes.audit.record(
                 session, actor, AuditAction.RELEASE_PATCH, **where, before=before, after=after
             )
-            return release_out(release, deployment)
+            return self._released(session, release, deployment, [])
 
     def promote(
         self, actor: Principal, app_name: str, request: PromoteRequest, policy: rules.Policy = rules.OVERAIR
@@ -457,7 +510,9 @@ class ReleaseService:
             origin = {"from_deployment": source.name, "from_label": original.label}
             where, after = _subject(release, destination), _audited(release, **origin)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PROMOTE, **where, after=after)
-            result = self._released(release, destination, warnings)
+            if request.rollout is None:
+                _start_ramp(session, actor, release, None, self._clock())
+            result = self._released(session, release, destination, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
         return result
 
@@ -501,7 +556,7 @@ class ReleaseService:
             )
             if current.rollout < 100 and not current.disabled:
                 # the release rolled back from stops where it is: disabled, at the share it had
-                _disable(
+                disable_release(
                     current,
                     actor.name,
                     f"disabled when {actor.name} rolled {deployment.name} back to the content of "
@@ -532,6 +587,6 @@ class ReleaseService:
             }
             where, after = _subject(release, deployment), _audited(release, **undone)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_ROLLBACK, **where, after=after)
-            result = self._released(release, deployment, [*plan.warnings, *warnings])
+            result = self._released(session, release, deployment, [*plan.warnings, *warnings])
             self._downloads.after_release(release.id, session)  # queued if committed
         return result

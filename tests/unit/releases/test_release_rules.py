@@ -79,10 +79,14 @@ def test_one_unfinished_rollout_at_a_time(history: list[R], expected: str) -> No
     assert refusal_code(lambda: rules.check_can_release(history, "Production")) == expected
 
 
-def test_an_unfinished_rollout_names_both_ways_out() -> None:
+def test_an_unfinished_rollout_names_every_way_out() -> None:
     with pytest.raises(OverairError) as refused:
         rules.check_can_release([R("v4", "a", rollout=20)], "Production")
-    assert [f.action for f in refused.value.fixes] == ["finish-rollout", "disable-release"]
+    assert [f.action for f in refused.value.fixes] == [
+        "finish-rollout",
+        "disable-release",
+        "end-rollout-on-publish",
+    ]
     assert refused.value.fixes[0].args == {"label": "v4", "deployment": "Production"}
     assert "--" not in refused.value.message
 
