@@ -5,12 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import overair.auth.models
-import overair.jobs.models
-import overair.metrics.models
-import overair.releases.models
-import overair.serverkey
-import overair.staging  # noqa: F401  (registers the tables on the metadata)
 from overair.db import Base
 
 target_metadata = Base.metadata

@@ -8,6 +8,7 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,11 @@ def _enable(release: Release) -> None:
     release.disabled_reason = ""
 
 
+PublishListener = Callable[[Session, str, ReleaseOut], object]
+"""Told of each release made (published, promoted or rolled back to): the transaction's session, the app's
+name and the release. It runs in that transaction, so what it records exists only if the release does."""
+
+
 class ReleaseService:
     """The releases of every deployment, over the database and the blob store."""
 
@@ -123,6 +129,15 @@ class ReleaseService:
         self._content = content
         self._downloads = downloads
         self._delta_min_saving = delta_min_saving
+        self._published: list[PublishListener] = []
+
+    def on_published(self, listener: PublishListener) -> None:
+        """Call ``listener`` in the transaction of every new release (see :data:`PublishListener`)."""
+        self._published.append(listener)
+
+    def _announce(self, session: Session, app_name: str, release: ReleaseOut) -> None:
+        for listener in self._published:
+            listener(session, app_name, release)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -291,6 +306,7 @@ class ReleaseService:
             )
             result = self._released(release, deployment, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
+            self._announce(session, app.name, result)
         return result
 
     # -- changing releases --------------------------------------------------------------------------
@@ -421,6 +437,7 @@ class ReleaseService:
             )
             result = self._released(release, destination, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
+            self._announce(session, app.name, result)
         return result
 
     def rollback(
@@ -489,4 +506,5 @@ class ReleaseService:
             )
             result = self._released(release, deployment, [*plan.warnings, *warnings])
             self._downloads.after_release(release.id, session)  # queued if committed
+            self._announce(session, app.name, result)
         return result
