@@ -529,3 +529,56 @@ def call_asgi(
     anyio.run(main)
     assert len(answers) <= 1, f"{method} {path} answered {len(answers)} times"
     return answers[0] if answers else None
+
+
+@dataclasses.dataclass
+class ReceivedHook:
+    """One POST a webhook receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclasses.dataclass
+class HookReceiver:
+    """A webhook receiver on 127.0.0.1: records each POST and answers the next status of ``answers``
+    (then ``always``; a 3xx names ``/elsewhere`` as its Location)."""
+
+    url: str = ""
+    received: list[ReceivedHook] = dataclasses.field(default_factory=list)
+    answers: list[int] = dataclasses.field(default_factory=list)
+    always: int = 200
+
+
+@contextlib.contextmanager
+def receiving_webhooks() -> Iterator[HookReceiver]:
+    """A real HTTP server in a thread that webhook deliveries are posted to (``.url``)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = HookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.received.append(ReceivedHook(self.path, dict(self.headers.items()), body))
+            status = state.answers.pop(0) if state.answers else state.always
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

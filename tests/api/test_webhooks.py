@@ -7,16 +7,13 @@ import datetime as dt
 import json
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import ROOT, MovableClock, publish
+from conftest import ROOT, HookReceiver, MovableClock, publish, receiving_webhooks
 from overair.app import OverairApp, create_app
 from overair.auth.principal import Action, Forbidden, Principal, Surface
 from overair.config import Settings
@@ -34,48 +31,10 @@ def documented_verify() -> Callable[..., bool]:
     return verify
 
 
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver: records each POST, answers the next status of ``answers`` (then 200)."""
-
-    url: str
-    received: list[Received] = field(default_factory=list)
-    answers: list[int] = field(default_factory=list)
-    always: int = 200
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.received.append(Received(self.path, dict(self.headers.items()), body))
-            status = state.answers.pop(0) if state.answers else state.always
-            self.send_response(status)
-            if 300 <= status < 400:
-                self.send_header("Location", "/elsewhere")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+def receiver() -> Iterator[HookReceiver]:
+    with receiving_webhooks() as state:
+        yield state
 
 
 def add_hook(api: TestClient, url: str, events: list[str] | None = None, **spec: object) -> dict:
@@ -106,7 +65,7 @@ def published(api: TestClient, n: int = 1) -> None:
 
 
 def test_a_published_release_is_delivered_signed_to_a_real_receiver(
-    app: TestClient, server: OverairApp, receiver: Receiver
+    app: TestClient, server: OverairApp, receiver: HookReceiver
 ) -> None:
     hook = add_hook(app, receiver.url)
     assert hook["secret"].startswith("whsec_") and hook["format"] == "json" and hook["enabled"]
@@ -142,7 +101,7 @@ def test_a_published_release_is_delivered_signed_to_a_real_receiver(
 
 
 def test_the_slack_format_posts_a_readable_sentence(
-    app: TestClient, server: OverairApp, receiver: Receiver
+    app: TestClient, server: OverairApp, receiver: HookReceiver
 ) -> None:
     hook = add_hook(app, receiver.url, format="slack")
     published(app)
@@ -153,7 +112,7 @@ def test_the_slack_format_posts_a_readable_sentence(
 
 
 def test_another_module_emits_a_rollout_event_with_one_call(
-    app: TestClient, server: OverairApp, receiver: Receiver
+    app: TestClient, server: OverairApp, receiver: HookReceiver
 ) -> None:
     add_hook(app, receiver.url, ["rollout.paused"], format="slack")
     add_hook(app, receiver.url, ["rollout.halted"])  # not subscribed to the event: gets nothing
@@ -171,7 +130,7 @@ def test_another_module_emits_a_rollout_event_with_one_call(
 
 
 def test_a_failed_try_is_retried_after_its_backoff_then_delivered(
-    app: TestClient, server: OverairApp, receiver: Receiver, clock: MovableClock
+    app: TestClient, server: OverairApp, receiver: HookReceiver, clock: MovableClock
 ) -> None:
     hook = add_hook(app, receiver.url)
     receiver.answers = [500]
@@ -203,7 +162,7 @@ def test_a_failed_try_is_retried_after_its_backoff_then_delivered(
 
 
 def test_a_receiver_failing_for_a_day_ends_failed(
-    app: TestClient, server: OverairApp, receiver: Receiver, clock: MovableClock
+    app: TestClient, server: OverairApp, receiver: HookReceiver, clock: MovableClock
 ) -> None:
     hook = add_hook(app, receiver.url)
     receiver.always = 503
@@ -228,7 +187,7 @@ def test_a_receiver_failing_for_a_day_ends_failed(
     assert len(receiver.received) == log["attempts"]  # given up: never tried again
 
 
-def test_redirects_are_never_followed(app: TestClient, server: OverairApp, receiver: Receiver) -> None:
+def test_redirects_are_never_followed(app: TestClient, server: OverairApp, receiver: HookReceiver) -> None:
     hook = add_hook(app, receiver.url)
     receiver.answers = [302]
     answer = app.post(f"/api/v1/apps/CoolApp/webhooks/{hook['id']}/test")
@@ -239,7 +198,7 @@ def test_redirects_are_never_followed(app: TestClient, server: OverairApp, recei
     assert [r.path for r in receiver.received] == ["/hook"]
 
 
-def test_a_test_delivery_is_sent_at_once(app: TestClient, receiver: Receiver) -> None:
+def test_a_test_delivery_is_sent_at_once(app: TestClient, receiver: HookReceiver) -> None:
     hook = add_hook(app, receiver.url, ["rollout.completed"], enabled=False)
     tried = app.post(f"/api/v1/apps/CoolApp/webhooks/{hook['id']}/test").json()
     assert (tried["event"], tried["status"], tried["attempts"], tried["last_status_code"]) == (
@@ -279,7 +238,7 @@ def test_a_receiver_that_never_answers_does_not_hold_the_server(
 
 
 def test_disabled_and_removed_hooks_get_nothing(
-    app: TestClient, server: OverairApp, receiver: Receiver
+    app: TestClient, server: OverairApp, receiver: HookReceiver
 ) -> None:
     kept, disabled, removed = (add_hook(app, receiver.url + str(n)) for n in range(3))
     patched = app.patch(f"/api/v1/apps/CoolApp/webhooks/{disabled['id']}", json={"enabled": False})
@@ -295,7 +254,9 @@ def test_disabled_and_removed_hooks_get_nothing(
     assert gone.json()["detail"] == f'App "CoolApp" has no webhook {removed["id"]} (its webhooks: {known}).'
 
 
-def test_deleting_the_app_removes_its_hooks(app: TestClient, server: OverairApp, receiver: Receiver) -> None:
+def test_deleting_the_app_removes_its_hooks(
+    app: TestClient, server: OverairApp, receiver: HookReceiver
+) -> None:
     add_hook(app, receiver.url)
     published(app)
     assert app.delete("/api/v1/apps/CoolApp").status_code in (200, 204)

@@ -19,6 +19,7 @@ from overair.cli import (
     releases,
     signing,
     simulate,
+    webhooks,
 )
 from overair.cli.output import JSON_SCHEMA
 
@@ -78,4 +79,5 @@ def build_cli() -> typer.Typer:
     cli.command("simulate")(simulate.simulate)
     cli.command("simulate-cleanup")(rehearsal.simulate_cleanup)
     cli.command("jobs")(jobs.show_jobs)
+    cli.add_typer(webhooks.app, name="webhook")
     return cli

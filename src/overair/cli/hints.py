@@ -66,6 +66,7 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "new-access-key": lambda a: "Ask an admin for a new key (overair access-key create) and log in again.",
     "retry": lambda a: "Run the command again.",
     "create-access-key": lambda a: "Create one with: overair access-key create NAME",
+    "list-webhooks": lambda a: f'See them with: overair webhook list "{a["app"]}"',
 }
 
 
