@@ -353,7 +353,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.mount(
         "/console",
         create_console(
-            releases, console_sessions, settings.public_url, metrics=metrics, access_keys=access_keys
+            releases,
+            console_sessions,
+            settings.public_url,
+            metrics=metrics,
+            access_keys=access_keys,
+            webhooks=webhooks,
         ),
     )
 

@@ -32,6 +32,7 @@ from overair.console.security import (
     safe_next,
 )
 from overair.releases.domain import ReleaseDomain
+from overair.webhooks import Webhooks
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -98,8 +99,10 @@ class Console:
         public_url: str,
         metrics: MetricsReader | None,
         access_keys: AccessKeyService | None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.releases = releases
+        self.webhooks = webhooks
         self.sessions = sessions
         self.public_url = public_url
         self.metrics = metrics

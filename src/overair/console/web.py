@@ -59,6 +59,7 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
 )
+from overair.webhooks import Webhooks
 
 log = logging.getLogger("overair.console")
 
@@ -109,10 +110,11 @@ def create_console(
     public_url: str = "",
     metrics: MetricsReader | None = None,
     access_keys: AccessKeyService | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console`` (its access-key pages need
-    ``access_keys``)."""
-    console = Console(releases, sessions, public_url, metrics, access_keys)
+    ``access_keys``; the app page lists webhooks and their deliveries given ``webhooks``)."""
+    console = Console(releases, sessions, public_url, metrics, access_keys, webhooks)
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.console = console
     web.add_middleware(SecurityHeaders)
