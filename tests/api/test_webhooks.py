@@ -238,7 +238,7 @@ def test_a_receiver_that_never_answers_does_not_hold_the_server(
 
 
 def test_disabled_and_removed_hooks_get_nothing(
-    app: TestClient, server: OverairApp, receiver: HookReceiver
+    app: TestClient, server: OverairApp, receiver: HookReceiver, clock: MovableClock
 ) -> None:
     kept, disabled, removed = (add_hook(app, receiver.url + str(n)) for n in range(3))
     patched = app.patch(f"/api/v1/apps/CoolApp/webhooks/{disabled['id']}", json={"enabled": False})
@@ -248,6 +248,20 @@ def test_disabled_and_removed_hooks_get_nothing(
     server.state.jobs.run_pending()
     assert [r.path for r in receiver.received] == ["/hook0"]
     assert deliveries(app, disabled) == []
+
+    # disabled while a delivery waits for its next try: that delivery is not sent, and fails at once
+    receiver.answers = [500]
+    published(app, 2)
+    server.state.jobs.run_pending()
+    off = app.patch(f"/api/v1/apps/CoolApp/webhooks/{kept['id']}", json={"enabled": False})
+    assert off.status_code == 200
+    clock.advance(60)
+    server.state.jobs.run_pending()
+    assert len(receiver.received) == 2
+    newest = deliveries(app, kept)[0]
+    assert (newest["status"], newest["attempts"], newest["last_status_code"]) == ("failed", 1, 500)
+    assert newest["last_error"] == "the webhook was disabled before this was sent"
+    assert newest["next_attempt_at"] is None
     gone = app.get(f"/api/v1/apps/CoolApp/webhooks/{removed['id']}/deliveries")
     assert gone.status_code == 404
     known = f"{kept['id']}, {disabled['id']}"

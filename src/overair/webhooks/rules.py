@@ -66,6 +66,11 @@ def check_events(names: Iterable[str]) -> list[str]:
 def check_url(url: str) -> str:
     """``url`` if a webhook can be sent there: http or https, with a host, no credentials, not too long."""
     url = url.strip()
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InvalidWebhook(
+            "A webhook URL holds no spaces or control characters: percent-encode them (%20).",
+            subject={"url": url[:100]},
+        )
     if len(url) > URL_LENGTH:
         raise InvalidWebhook(
             f"A webhook URL has at most {URL_LENGTH} characters.", subject={"url": url[:100]}

@@ -279,7 +279,7 @@ class Webhooks:
             enabled = hook.enabled
         if not enabled and not test:
             unsent = "the webhook was disabled before this was sent"
-            return self._record(delivery_id, self._clock(), None, unsent)
+            return self._record(delivery_id, None, None, unsent)
         started = self._clock()
         timestamp = int(started.timestamp())
         headers = {
@@ -293,17 +293,22 @@ class Webhooks:
         return self._record(delivery_id, started, outcome.status_code, error)
 
     def _record(
-        self, delivery_id: int, started: dt.datetime, code: int | None, error: str
+        self, delivery_id: int, started: dt.datetime | None, code: int | None, error: str
     ) -> DeliveryOut | None:
+        """Record a try made at ``started`` (None: no try was made, and none will be)."""
         with self._sessions() as session, session.begin():
             row = session.get(WebhookDelivery, delivery_id, with_for_update=True)
             if row is None or row.status != "pending":
                 return None
             now = self._clock()
+            row.last_error = error[:ERROR_LENGTH]
+            if started is None:
+                row.status, row.next_attempt_at = "failed", None
+                session.flush()
+                return _delivery_out(row)
             row.attempts += 1
             row.last_attempt_at = started
             row.last_status_code = code
-            row.last_error = error[:ERROR_LENGTH]
             if not error:
                 row.status, row.delivered_at, row.next_attempt_at = "delivered", now, None
             elif (retry := rules.next_attempt(now, row.attempts, row.gives_up_at)) is None:

@@ -49,9 +49,9 @@ async def _post(url: str, headers: dict[str, str], body: bytes, timeout: float) 
                 client.stream("POST", url, content=body, headers=headers) as answer,
             ):
                 code = answer.status_code
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            return Outcome(None, f"could not send it: {reason}")
+            return Outcome(None, f"could not send it: {reason}"[:500])
     if waited.cancelled_caught:
         return Outcome(None, f"no answer within {timeout:g} s")
     if 300 <= code < 400:

@@ -81,6 +81,9 @@ def test_events_are_kept_in_one_order_without_repeats() -> None:
         ("https://", "invalid-webhook"),
         ("http://[::1", "invalid-webhook"),
         ("https://a:b@example.com", "invalid-webhook"),
+        ("https://example.com/a b", "invalid-webhook"),
+        ("https://example.com/\x7f", "invalid-webhook"),
+        ("https://example.com/\u00e9t\u00e9", "ok"),  # httpx percent-encodes it
     ],
 )
 def test_urls(url: str, verdict: str) -> None:
