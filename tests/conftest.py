@@ -531,6 +531,16 @@ def call_asgi(
     return answers[0] if answers else None
 
 
+def documented_verify() -> Callable[..., bool]:
+    """The ``verify`` function of the Python block in docs/webhooks.md, as a reader copies it."""
+    docs = ROOT / "docs" / "webhooks.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", docs.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
+    scope: dict[str, Any] = {}
+    exec(compile(blocks[0], str(docs), "exec"), scope)  # the documented snippet itself
+    verify: Callable[..., bool] = scope["verify"]
+    return verify
+
+
 @dataclasses.dataclass
 class ReceivedHook:
     """One POST a webhook receiver got."""
@@ -549,6 +559,15 @@ class HookReceiver:
     received: list[ReceivedHook] = dataclasses.field(default_factory=list)
     answers: list[int] = dataclasses.field(default_factory=list)
     always: int = 200
+    arrived: Any = None  # a threading.Condition, notified on each POST
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[ReceivedHook]:
+        """The POSTs received once there are ``count`` (a server's worker sends them: waited for, up to
+        ``timeout`` seconds)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+        assert len(self.received) >= count, f"{len(self.received)} deliveries received, not {count}"
+        return list(self.received)
 
 
 @contextlib.contextmanager
@@ -557,13 +576,15 @@ def receiving_webhooks() -> Iterator[HookReceiver]:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    state = HookReceiver()
+    state = HookReceiver(arrived=threading.Condition())
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.received.append(ReceivedHook(self.path, dict(self.headers.items()), body))
             status = state.answers.pop(0) if state.answers else state.always
+            with state.arrived:
+                state.received.append(ReceivedHook(self.path, dict(self.headers.items()), body))
+                state.arrived.notify_all()
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("Location", "/elsewhere")

@@ -5,30 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import socket
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
-from conftest import ROOT, HookReceiver, MovableClock, publish, receiving_webhooks
+from conftest import HookReceiver, MovableClock, documented_verify, publish, receiving_webhooks
 from overair.app import OverairApp, create_app
 from overair.auth.principal import Action, Forbidden, Principal, Surface
 from overair.config import Settings
-
-DOCS = ROOT / "docs" / "webhooks.md"
-
-
-def documented_verify() -> Callable[..., bool]:
-    """The ``verify`` function of the Python block in docs/webhooks.md, as a reader copies it."""
-    blocks = re.findall(r"^```python\n(.*?)^```", DOCS.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
-    code = blocks[0]
-    scope: dict[str, Any] = {}
-    exec(compile(code, str(DOCS), "exec"), scope)
-    verify: Callable[..., bool] = scope["verify"]
-    return verify
 
 
 @pytest.fixture
@@ -325,3 +311,26 @@ def test_managing_webhooks_needs_the_right_to_manage_the_app(app: TestClient, se
 def parse(text: str) -> dt.datetime:
     moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def test_promotions_and_rollbacks_are_published_releases_too(
+    app: TestClient, server: OverairApp, receiver: HookReceiver
+) -> None:
+    add_hook(app, receiver.url)
+    published(app, 1)
+    published(app, 2)
+    promotion = {"source": "Production", "destination": "Staging"}
+    promoted = app.post("/api/v1/apps/CoolApp/promote", json=promotion)
+    assert promoted.status_code == 201, promoted.text
+    rolled = app.post("/api/v1/apps/CoolApp/deployments/Production/rollback", json={})
+    assert rolled.status_code == 201, rolled.text
+    refused = publish(app, description="release 1")  # v3's content again: refused, so nothing is told
+    assert refused.status_code == 409
+    server.state.jobs.run_pending()
+    told = [json.loads(r.body)["data"] for r in receiver.received]
+    assert [(d["deployment"], d["release"]["label"], d["release"]["method"]) for d in told] == [
+        ("Production", "v1", "upload"),
+        ("Production", "v2", "upload"),
+        ("Staging", "v1", "promote"),
+        ("Production", "v3", "rollback"),
+    ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from no_terminal import document, logged_in, overair
 
-from conftest import receiving_webhooks, running_server
+from conftest import documented_verify, receiving_webhooks, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +63,17 @@ def test_add_test_read_the_log_and_remove_a_webhook(tmp_path: Path) -> None:
             missing.returncode != 0 and 'App "CoolApp" has no webhook 9 (its webhooks: 1).' in missing.stderr
         )
         assert 'See them with: overair webhook list "CoolApp"' in missing.stderr
+
+        # a release pushed reaches the receiver through the server's own worker, signed
+        receiver.always = 200
+        (tmp_path / "dist").mkdir()
+        (tmp_path / "dist" / "index.js").write_text("render('v1')\n")
+        push = ["release", "push-update", "--project-name", "CoolApp", "--target-version", "1.0.0"]
+        assert overair(*push, "--bundle", str(tmp_path / "dist"), config=config).returncode == 0
+        got = receiver.wait_for(3)[2]
+        assert got.headers["Overair-Event"] == "release.published"
+        assert documented_verify()(secret, got.headers, got.body)
+        assert json.loads(got.body) == {"text": "CoolApp/Production: v1 was published at 100% (by admin)."}
 
         removed = overair("webhook", "remove", "CoolApp", "1", "--yes", config=config)
         assert removed.returncode == 0 and "Removed webhook 1." in removed.stdout
