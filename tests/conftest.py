@@ -529,3 +529,77 @@ def call_asgi(
     anyio.run(main)
     assert len(answers) <= 1, f"{method} {path} answered {len(answers)} times"
     return answers[0] if answers else None
+
+
+def documented_verify() -> Callable[..., bool]:
+    """The ``verify`` function of the Python block in docs/webhooks.md, as a reader copies it."""
+    docs = ROOT / "docs" / "webhooks.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", docs.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
+    scope: dict[str, Any] = {}
+    exec(compile(blocks[0], str(docs), "exec"), scope)  # the documented snippet itself
+    verify: Callable[..., bool] = scope["verify"]
+    return verify
+
+
+@dataclasses.dataclass
+class ReceivedHook:
+    """One POST a webhook receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclasses.dataclass
+class HookReceiver:
+    """A webhook receiver on 127.0.0.1: records each POST and answers the next status of ``answers``
+    (then ``always``; a 3xx names ``/elsewhere`` as its Location)."""
+
+    url: str = ""
+    received: list[ReceivedHook] = dataclasses.field(default_factory=list)
+    answers: list[int] = dataclasses.field(default_factory=list)
+    always: int = 200
+    arrived: Any = None  # a threading.Condition, notified on each POST
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[ReceivedHook]:
+        """The POSTs received once there are ``count`` (a server's worker sends them: waited for, up to
+        ``timeout`` seconds)."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout)
+        assert len(self.received) >= count, f"{len(self.received)} deliveries received, not {count}"
+        return list(self.received)
+
+
+@contextlib.contextmanager
+def receiving_webhooks() -> Iterator[HookReceiver]:
+    """A real HTTP server in a thread that webhook deliveries are posted to (``.url``)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = HookReceiver(arrived=threading.Condition())
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = state.answers.pop(0) if state.answers else state.always
+            with state.arrived:
+                state.received.append(ReceivedHook(self.path, dict(self.headers.items()), body))
+                state.arrived.notify_all()
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -63,6 +63,9 @@ from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
 from overair.serverkey import check_server_key, load_server_key
+from overair.webhooks import Webhooks
+from overair.webhooks import api as webhooks_api
+from overair.webhooks.events import release_published
 
 log = logging.getLogger("overair")
 
@@ -286,6 +289,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         audit=audit,
         clock=clock,
     )
+    webhooks = Webhooks(sessions, jobs, clock, timeout=settings.webhook_timeout_seconds)
+    releases.releases.on_published(
+        lambda session, app, release: webhooks.emit(
+            app, "release.published", release_published(release), session=session
+        )
+    )
     access_keys = AccessKeyService(sessions, clock, audit=audit)
     console_sessions = ConsoleSessions(
         sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes), clock
@@ -363,6 +372,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.metrics = metrics
     management.state.jobs = jobs
     management.state.audit = audit_log
+
+    management.state.webhooks = webhooks
     management.state.prometheus = make_registry(metrics)
     management.state.scrape_access = scrape_access(
         settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()
@@ -377,6 +388,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.include_router(jobs_api.router)
     management.include_router(audit_api.router)
 
+    management.include_router(webhooks_api.router)
+
     # The console signs in with the same access keys and calls the same services (metrics for its charts).
     management.mount(
         "/console",
@@ -387,6 +400,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             metrics=metrics,
             access_keys=access_keys,
             audit=audit_log,
+            webhooks=webhooks,
         ),
     )
 

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         le=30 * 86_400,
         description="How long a signed update-check answer stays valid; devices refuse it after that.",
     )
+    webhook_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=60.0,
+        description="The longest one webhook delivery try waits for the receiver (connecting, sending and "
+        "its answer together); past it the try counts as failed and is retried later.",
+    )
     shutdown_seconds: float = Field(
         default=10.0,
         ge=1.0,

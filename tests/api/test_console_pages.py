@@ -318,3 +318,27 @@ def test_a_nul_character_in_a_console_address_is_a_clear_page(server: OverairApp
             answer = client.get(path)
             assert answer.status_code in (400, 404), (path, answer.status_code, answer.text)
             assert "Internal error" not in answer.text
+
+
+def test_the_app_page_lists_webhooks_and_their_latest_deliveries(server: OverairApp, admin_key: str) -> None:
+    from conftest import receiving_webhooks
+
+    api = TestClient(server, base_url="http://testserver")  # no lifespan: the test runs the jobs
+    api.headers["Authorization"] = f"Bearer {admin_key}"
+    api.post("/api/v1/apps", json={"name": "CoolApp"})
+    with signed_in(server, admin_key) as client:
+        assert "CoolApp has no webhooks." in client.get("/console/apps/CoolApp").text
+    with receiving_webhooks() as receiver:
+        receiver.answers = [503]
+        body = {"url": receiver.url + "?a=<b>", "events": ["release.published"], "enabled": False}
+        hook = api.post("/api/v1/apps/CoolApp/webhooks", json=body).json()
+        assert api.post(f"/api/v1/apps/CoolApp/webhooks/{hook['id']}/test").json()["status"] == "failed"
+        assert api.post(f"/api/v1/apps/CoolApp/webhooks/{hook['id']}/test").json()["status"] == "delivered"
+    with signed_in(server, admin_key) as client:
+        page = client.get("/console/apps/CoolApp").text
+    row = page[page.index(f'data-webhook="{hook["id"]}"') :].split("</tr>")[0]
+    assert html.escape(receiver.url + "?a=<b>") in row and "disabled" in row and "release.published" in row
+    shown = [html.unescape(re.sub(r"<[^>]+>", "", li)) for li in re.findall(r"<li[^>]*>(.*?)</li>", row)]
+    items = [text.split() for text in shown]
+    assert [i[:2] for i in items] == [["delivered", "webhook.test,"], ["failed", "webhook.test,"]]
+    assert "answered 503 — answered 503 Service Unavailable" in " ".join(items[1])

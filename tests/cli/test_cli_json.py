@@ -7,6 +7,7 @@ command's real output with its example, key by key, so neither can change withou
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import typer
 from no_terminal import document, logged_in, overair
 
-from conftest import LiveServer, admin_api, running_server
+from conftest import LiveServer, admin_api, receiving_webhooks, running_server
 from overair.main import build
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,11 @@ def test_every_command_with_json_is_documented_and_every_documented_one_exists()
 
 
 def test_each_command_prints_its_documented_document(server: LiveServer, tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        each_command_prints_its_document(server, tmp_path, stack)
+
+
+def each_command_prints_its_document(server: LiveServer, tmp_path: Path, stack: contextlib.ExitStack) -> None:
     import json
 
     config = logged_in(tmp_path / "config.json", server)
@@ -102,6 +108,8 @@ def test_each_command_prints_its_documented_document(server: LiveServer, tmp_pat
     bundle.mkdir()
     (bundle / "index.js").write_text("showWelcome('v1');\n")
     run("app create", "CoolApp")
+    receiver = stack.enter_context(receiving_webhooks())
+    hook = run("webhook add", "CoolApp", receiver.url, "--event", "release.published")["webhook"]
     run("app set-distribution", "CoolApp", "hybrid")
     run("app list")
     run("deployment add", "--project-name", "CoolApp", "QA")
@@ -161,6 +169,9 @@ def test_each_command_prints_its_documented_document(server: LiveServer, tmp_pat
     retired = run("keys retire", "--project-name", "Signed", added["signing_key"]["key_id"])
     assert retired["signing_key"]["retired_at"] is not None
     run("keys server")
+    run("webhook list", "CoolApp")
+    assert run("webhook test", "CoolApp", str(hook["id"]))["delivery"]["status"] == "delivered"
+    run("webhook deliveries", "CoolApp", str(hook["id"]))
     jobs = run("jobs")  # the diffs and deltas built after each release, by the server's worker
     audit = run("audit", "--project-name", "CoolApp", "--action", "release.patch")
     assert [(e["label"], e["surface"], e["after"]) for e in audit["events"]] == [

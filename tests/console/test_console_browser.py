@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ROOT, LiveServer, admin_api
+from conftest import ROOT, LiveServer, admin_api, receiving_webhooks
 from conftest import run_cli as overair
 from overair.cli.simulate import Fleet
 from overair.selection.rollout import rollout_bucket
@@ -465,6 +465,19 @@ def test_manage_apps_deployments_and_access_keys(live_server: LiveServer, chromi
         page.get_by_role("button", name="Switch to hybrid…").click()
         page.get_by_role("button", name="Switch to hybrid").click()
         assert page.locator("p.notice").inner_text() == "CoolApp is now hybrid."
+
+        # webhooks: one added and tested through the API shows with its delivery on the app page
+        assert "CoolApp has no webhooks." in page.locator("main").inner_text()
+        with receiving_webhooks() as receiver, admin_api(server) as api:
+            spec = {"url": receiver.url, "events": ["release.published"], "format": "slack"}
+            hook = api.post("/apps/CoolApp/webhooks", json=spec).json()
+            assert api.post(f"/apps/CoolApp/webhooks/{hook['id']}/test").json()["status"] == "delivered"
+        page.reload()
+        row = page.locator(f"tr[data-webhook='{hook['id']}']")
+        assert "release.published" in row.inner_text() and "slack" in row.inner_text()
+        delivery = row.locator("li[data-delivery]").inner_text()
+        assert delivery.startswith("delivered webhook.test") and "1 attempt, answered 200" in delivery
+        shoot(page, "19b-app-webhooks")
 
         # access keys: create one (shown once, copied), see it listed, revoke it
         page.get_by_role("link", name="Access keys").click()

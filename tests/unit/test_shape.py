@@ -1,8 +1,9 @@
 """The shape of the code, checked: domain modules know nothing of HTTP or the CLI, classes stay small, and
 the unit tests mirror ``src/``.
 
-Each domain package (releases, auth, metrics) has an ``api.py``: that module is the package's HTTP surface
-and may speak HTTP; every other module is domain code, which raises structured errors
+Each domain package (releases, auth, metrics, webhooks) has an ``api.py``: that module is the package's
+HTTP surface and may speak HTTP (webhooks' ``transport.py`` sends its requests); every other module is
+domain code, which raises structured errors
 (``overair.errors``) and leaves statuses to ``overair.problems`` and command lines to ``overair.cli``.
 """
 
@@ -17,8 +18,9 @@ import pytest
 TESTS = Path(__file__).resolve().parents[1]
 SRC = TESTS.parent / "src" / "overair"
 UNIT = TESTS / "unit"
-DOMAIN_PACKAGES = ("releases", "auth", "metrics", "jobs", "selection", "storage", "rollouts")
-SURFACES = {"api.py"}
+DOMAIN_PACKAGES = ("releases", "auth", "metrics", "jobs", "selection", "storage", "rollouts", "webhooks")
+SURFACES = {"api.py", "transport.py"}
+"""A package's HTTP surfaces: the routes it answers (``api.py``), the requests it sends (``transport.py``)."""
 HTTP_MODULES = ("fastapi", "starlette", "httpx", "overair.problems", "overair.protocols")
 CLI_WORDS = re.compile(
     r"(?<![\w-])--[a-z][a-z-]{2,}"  # a flag

@@ -21,6 +21,7 @@ from overair.cli import (
     signing,
     simulate,
     team,
+    webhooks,
 )
 from overair.cli.output import JSON_SCHEMA
 
@@ -86,4 +87,5 @@ def build_cli() -> typer.Typer:
     cli.add_typer(team.accounts, name="account")
     cli.add_typer(team.organisations, name="organisation")
     cli.add_typer(team.collaborators, name="collaborator")
+    cli.add_typer(webhooks.app, name="webhook")
     return cli

@@ -132,3 +132,28 @@ def audit_event(e: Mapping[str, Any]) -> Document:
         "before",
         "after",
     )
+
+
+def webhook(h: Mapping[str, Any], *, secret: bool = False) -> Document:
+    """A webhook of an app (with its secret only when just created)."""
+    document = _fields(h, "id", "url", "events", "format", "enabled", "created_by", "created_at")
+    return {**document, "secret": h["secret"]} if secret else document
+
+
+def delivery(d: Mapping[str, Any]) -> Document:
+    """One event sent to a webhook: its status, tries, last answer or error, and times."""
+    return _fields(
+        d,
+        "id",
+        "webhook_id",
+        "event",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "last_attempt_at",
+        "next_attempt_at",
+        "delivered_at",
+        "gives_up_at",
+    )

@@ -86,6 +86,7 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         "includes this with: overair access-key create NAME --app APP --deployment DEPLOYMENT --action ACTION"
     ),
     "ask-server-admin": lambda a: "Ask a server admin (see them with: overair account list).",
+    "list-webhooks": lambda a: f'See them with: overair webhook list "{a["app"]}"',
 }
 
 

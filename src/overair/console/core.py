@@ -33,6 +33,7 @@ from overair.console.security import (
     safe_next,
 )
 from overair.releases.domain import ReleaseDomain
+from overair.webhooks import Webhooks
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -100,9 +101,11 @@ class Console:
         metrics: MetricsReader | None,
         access_keys: AccessKeyService | None,
         audit: AuditService | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.releases = releases
         self.audit = audit
+        self.webhooks = webhooks
         self.sessions = sessions
         self.public_url = public_url
         self.metrics = metrics

@@ -25,6 +25,9 @@ from overair.errors import Invalid, NotFound
 from overair.releases.apps import DEFAULT_DEPLOYMENTS
 from overair.releases.schemas import AppCreate, DeploymentCreate, Distribution, Platform
 
+RECENT_DELIVERIES = 5
+"""Deliveries the app page shows of each webhook (``overair webhook deliveries`` shows more)."""
+
 router = APIRouter()
 
 _NAME_RULE = "1-100 letters, digits, spaces, '.', '_' or '-', starting with a letter or digit"
@@ -88,11 +91,20 @@ def app_page(app: str, console: ConsoleApp, identity: Identity, done: str = "", 
         "deployment": f"Added the deployment {name}: its key is below." if name else "",
         "distribution": f"{found.name} is now {found.distribution.value}.",
     }
+    webhooks = console.webhooks
+    hooks = webhooks.hooks(who, found.name) if webhooks else []
+    deliveries = {
+        hook.id: webhooks.deliveries(who, found.name, hook.id, RECENT_DELIVERIES)
+        for hook in hooks
+        if webhooks is not None
+    }
     return console.page(
         "app.html",
         identity=identity,
         app=found,
         histories=histories,
+        webhooks=hooks,
+        deliveries=deliveries,
         notice=notices.get(done, ""),
         crumbs=crumbs(found.name),
     )

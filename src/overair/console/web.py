@@ -61,6 +61,7 @@ from overair.releases.schemas import (
     ReleaseOut,
     ReleasePatch,
 )
+from overair.webhooks import Webhooks
 
 log = logging.getLogger("overair.console")
 
@@ -112,10 +113,12 @@ def create_console(
     metrics: MetricsReader | None = None,
     access_keys: AccessKeyService | None = None,
     audit: AuditService | None = None,
+    webhooks: Webhooks | None = None,
 ) -> FastAPI:
     """The console as an ASGI app, to be mounted at ``/console`` (its access-key pages need
-    ``access_keys``, its audit page ``audit``)."""
-    console = Console(releases, sessions, public_url, metrics, access_keys, audit)
+    ``access_keys``, its audit page ``audit``; the app page lists webhooks and their deliveries given
+    ``webhooks``)."""
+    console = Console(releases, sessions, public_url, metrics, access_keys, audit, webhooks)
     web = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     web.state.console = console
     web.add_middleware(SecurityHeaders)

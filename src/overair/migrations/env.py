@@ -11,7 +11,8 @@ import overair.jobs.models
 import overair.metrics.models
 import overair.releases.models
 import overair.serverkey
-import overair.staging  # noqa: F401  (registers the tables on the metadata)
+import overair.staging
+import overair.webhooks.models  # noqa: F401  (registers the tables on the metadata)
 from overair.db import Base
 
 target_metadata = Base.metadata

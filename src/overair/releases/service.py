@@ -9,6 +9,7 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -178,6 +179,11 @@ def _start_ramp(
         ramp_store.start(session, release, policy, actor.name, now)
 
 
+PublishListener = Callable[[Session, str, ReleaseOut], object]
+"""Told of each release made (published, promoted or rolled back to): the transaction's session, the app's
+name and the release. It runs in that transaction, so what it records exists only if the release does."""
+
+
 class ReleaseService:
     """The releases of every deployment, over the database and the blob store."""
 
@@ -194,6 +200,15 @@ class ReleaseService:
         self._content = content
         self._downloads = downloads
         self._delta_min_saving = delta_min_saving
+        self._published: list[PublishListener] = []
+
+    def on_published(self, listener: PublishListener) -> None:
+        """Call ``listener`` in the transaction of every new release (see :data:`PublishListener`)."""
+        self._published.append(listener)
+
+    def _announce(self, session: Session, app_name: str, release: ReleaseOut) -> None:
+        for listener in self._published:
+            listener(session, app_name, release)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -374,6 +389,7 @@ class ReleaseService:
             _start_ramp(session, actor, release, own_policy, self._clock())
             result = self._released(session, release, deployment, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
+            self._announce(session, app.name, result)
         return result
 
     # -- changing releases --------------------------------------------------------------------------
@@ -514,6 +530,7 @@ class ReleaseService:
                 _start_ramp(session, actor, release, None, self._clock())
             result = self._released(session, release, destination, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
+            self._announce(session, app.name, result)
         return result
 
     def rollback(
@@ -589,4 +606,5 @@ class ReleaseService:
             self._changes.audit.record(session, actor, AuditAction.RELEASE_ROLLBACK, **where, after=after)
             result = self._released(session, release, deployment, [*plan.warnings, *warnings])
             self._downloads.after_release(release.id, session)  # queued if committed
+            self._announce(session, app.name, result)
         return result
