@@ -179,6 +179,42 @@ def _start_ramp(
         ramp_store.start(session, release, policy, actor.name, now)
 
 
+def _diffs_of(
+    session: Session, deployment: Deployment, release: Release, delta_min_saving: float
+) -> list[DiffOut]:
+    """The CodePush diff archives and binary deltas built to ``release``'s content, each with the
+    deployment's labels it starts from (deltas: whether devices are offered it)."""
+    labels: dict[str, list[str]] = {}
+    for older in repo.releases_of(session, deployment):
+        labels.setdefault(older.package_hash, []).append(older.label)
+    target = release.package_hash
+    offers = deltas.load_offers(session, [release], delta_min_saving)
+
+    def out(kind: str, built: PackageDiff | PackageDelta, offered: bool) -> DiffOut:
+        base = built.base_hash
+        return DiffOut(
+            kind=kind,
+            base_hash=base,
+            base_labels=labels.get(base, []),
+            size=built.size,
+            offered=offered,
+        )
+
+    diff_rows = session.scalars(
+        select(PackageDiff)
+        .where(PackageDiff.package_hash == target)
+        .order_by(PackageDiff.created_at, PackageDiff.base_hash)
+    )
+    delta_rows = session.scalars(
+        select(PackageDelta)
+        .where(PackageDelta.package_hash == target)
+        .order_by(PackageDelta.created_at, PackageDelta.base_hash)
+    )
+    return [out("codepush-diff", d, True) for d in diff_rows] + [
+        out("delta", d, offers.get((target, d.base_hash)) is not None) for d in delta_rows
+    ]
+
+
 PublishListener = Callable[[Session, str, ReleaseOut], object]
 """Told of each release made (published, promoted or rolled back to): the transaction's session, the app's
 name and the release. It runs in that transaction, so what it records exists only if the release does."""
@@ -240,35 +276,7 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             release = repo.get_release(session, deployment, label)
-            labels: dict[str, list[str]] = {}
-            for older in repo.releases_of(session, deployment):
-                labels.setdefault(older.package_hash, []).append(older.label)
-            target = release.package_hash
-            offers = deltas.load_offers(session, [release], self._delta_min_saving)
-
-            def out(kind: str, built: PackageDiff | PackageDelta, offered: bool) -> DiffOut:
-                base = built.base_hash
-                return DiffOut(
-                    kind=kind,
-                    base_hash=base,
-                    base_labels=labels.get(base, []),
-                    size=built.size,
-                    offered=offered,
-                )
-
-            diff_rows = session.scalars(
-                select(PackageDiff)
-                .where(PackageDiff.package_hash == target)
-                .order_by(PackageDiff.created_at, PackageDiff.base_hash)
-            )
-            delta_rows = session.scalars(
-                select(PackageDelta)
-                .where(PackageDelta.package_hash == target)
-                .order_by(PackageDelta.created_at, PackageDelta.base_hash)
-            )
-            return [out("codepush-diff", d, True) for d in diff_rows] + [
-                out("delta", d, offers.get((target, d.base_hash)) is not None) for d in delta_rows
-            ]
+            return _diffs_of(session, deployment, release, self._delta_min_saving)
 
     # -- publishing ---------------------------------------------------------------------------------
 
