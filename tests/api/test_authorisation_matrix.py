@@ -154,6 +154,22 @@ MANAGEMENT: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/apps/{app}/deployments/{deployment}/metrics"): deployment(A.READ),
     ("GET", "/api/v1/apps/{app}/deployments/{deployment}/rehearsal"): deployment(A.READ),
     ("DELETE", "/api/v1/apps/{app}/deployments/{deployment}/rehearsal"): deployment(A.CHANGE_RELEASES),
+    ("GET", "/api/v1/apps/{app}/deployments/{deployment}/releases/{label}"): deployment(A.READ),
+    ("POST", "/api/v1/apps/{app}/deployments/{deployment}/releases/{label}/rollout"): deployment(
+        A.CHANGE_RELEASES
+    ),
+    ("GET", "/api/v1/apps/{app}/deployments/{deployment}/rollout-policy"): deployment(A.READ),
+    ("PUT", "/api/v1/apps/{app}/deployments/{deployment}/rollout-policy"): deployment(A.MANAGE_DEPLOYMENTS),
+    ("DELETE", "/api/v1/apps/{app}/deployments/{deployment}/rollout-policy"): deployment(
+        A.MANAGE_DEPLOYMENTS
+    ),
+    ("GET", "/api/v1/apps/{app}/webhooks"): app(A.READ),
+    ("POST", "/api/v1/apps/{app}/webhooks"): app(A.MANAGE_APPS),
+    ("PATCH", "/api/v1/apps/{app}/webhooks/{webhook}"): app(A.MANAGE_APPS),
+    ("DELETE", "/api/v1/apps/{app}/webhooks/{webhook}"): app(A.MANAGE_APPS),
+    ("POST", "/api/v1/apps/{app}/webhooks/{webhook}/test"): app(A.MANAGE_APPS),
+    ("GET", "/api/v1/apps/{app}/webhooks/{webhook}/deliveries"): app(A.READ),
+    ("GET", "/api/v1/audit"): ANY,  # each sees only the events of what it may read
     ("GET", "/api/v1/jobs"): SERVER,
     ("GET", "/api/v1/server-key"): OPEN,
     ("GET", "/healthz"): OPEN,
@@ -228,6 +244,7 @@ CONSOLE: dict[tuple[str, str], Rule] = {
     ("GET", "/sign-in"): OPEN,
     ("POST", "/sign-in"): OPEN,  # with no key: the form again, for anyone
     ("GET", "/"): ANY,
+    ("GET", "/audit"): ANY,  # each sees only the events of what it may read
     ("POST", "/apps"): account(A.CREATE_APPS),
     ("GET", "/apps/{app}"): app(A.READ),
     ("GET", "/apps/{app}/distribution/confirm"): app(A.READ),
@@ -422,6 +439,7 @@ PATH_VALUES = {
     "machine": "laptop",
     "key": "victim",
     "action": "rollout",
+    "webhook": "1",
 }
 
 
@@ -491,6 +509,16 @@ def _body(surface: str, method: str, template: str, deployment: str, n: int, csr
             ("POST", "/api/v1/apps/{app}/promote"): {"source": _other(deployment), "destination": deployment},
             ("POST", "/api/v1/apps/{app}/deployments/{deployment}/rollback"): {},
             ("POST", "/api/v1/apps/{app}/signing-keys"): {"public_key": "ed25519:AAAA"},
+            ("POST", "/api/v1/apps/{app}/deployments/{deployment}/releases/{label}/rollout"): {
+                "act": "end",
+                "reason": unique,
+            },
+            ("PUT", "/api/v1/apps/{app}/deployments/{deployment}/rollout-policy"): {"policy": {}},
+            ("POST", "/api/v1/apps/{app}/webhooks"): {
+                "url": "http://127.0.0.1:9/hook",
+                "events": ["release.published"],
+            },
+            ("PATCH", "/api/v1/apps/{app}/webhooks/{webhook}"): {},
         }
         if (method, template) == ("POST", "/api/v1/apps/{app}/deployments/{deployment}/releases"):
             return {

@@ -240,6 +240,9 @@ def test_backup_restore_and_upgrade_commands_on_postgresql(
     source = postgres_server.create()
     monkeypatch.setenv("OVERAIR_DATABASE_URL", source)
     data = tmp_path / "data"
+    data.mkdir()
+    run(with_values(blocks()["the server key"], DATA=str(data)), tmp_path)  # once, before the first host
+    monkeypatch.delenv("OVERAIR_SERVER_KEY_FILE", raising=False)  # each host finds it in its data folder
     first = LiveServer(data, free_port())
     try:
         headers = {"Authorization": f"Bearer {first.key}"}

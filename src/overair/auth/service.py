@@ -108,7 +108,11 @@ class AccessKeyService:
         else:
             found = session.scalar(select(Account).where(Account.name == account))
         if found is None:
-            raise NotFound(f'No account named "{account}".', subject={"account": account or ""})
+            # named in the request's body, not its path: a bad value (422), not a missing resource
+            raise Invalid(
+                f'No account named "{account}": give the name of an existing account (overair account list).',
+                subject={"account": account or ""},
+            )
         if found.disabled:
             raise Invalid(
                 f'The account "{found.name}" is disabled: enable it before giving it keys.',
