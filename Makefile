@@ -72,10 +72,10 @@ typecheck: $(TEST_STAMP)
 architecture: $(TEST_STAMP)
 	$(BIN)/lint-imports
 
-# Every test on SQLite, then every test that touches a database on a PostgreSQL server the run starts.
+# Every test on SQLite and, side by side, every test that touches a database on a PostgreSQL server the
+# run starts (scripts/test_both_databases.sh says why).
 pytest: $(TEST_STAMP) npm-deps console-assets
-	$(BIN)/pytest -q
-	OVERAIR_TEST_DATABASE=postgresql $(BIN)/pytest -q
+	scripts/test_both_databases.sh $(BIN)
 
 test: lint typecheck architecture pytest
 
