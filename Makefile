@@ -46,6 +46,7 @@ system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update && $(APT) install -y postgresql; }
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { $(APT) update && $(APT) install -y nginx; }
 	@command -v openssl >/dev/null || { $(APT) update && $(APT) install -y openssl; }
+	@command -v bspatch >/dev/null || { $(APT) update && $(APT) install -y bsdiff; }
 	@command -v swift-proxy-server >/dev/null && command -v swift-object-server >/dev/null && command -v memcached >/dev/null || { $(APT) update && $(APT) install -y swift swift-proxy swift-account swift-container swift-object memcached; }
 
 # The console's chart library, installed from npm at build time and served by overair itself (offline).
