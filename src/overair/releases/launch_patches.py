@@ -23,9 +23,7 @@ import datetime as dt
 import gzip
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,7 +32,7 @@ from sqlalchemy import BigInteger, Float, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from overair.db import Base, UTCDateTime, dialect_insert, utcnow
-from overair.jobs import Worker
+from overair.jobs import OnDemand, Worker
 from overair.packages.bsdiff import InvalidPatch, build_patch, verify_patch
 from overair.storage import BlobStore, ObjectNotFound, content_key
 
@@ -48,8 +46,6 @@ MAX_ASSET_BYTES = 64 * 1024 * 1024
 """Launch assets larger than this are not diffed (bsdiff needs about nine times the old file in memory)."""
 MAX_QUEUE = 64
 """On-demand requests waiting to be queued, at most; further ones are dropped (the next device asks again)."""
-REMEMBERED = 4096
-"""Pairs this process queued lately and does not queue again (the job table would ignore them anyway)."""
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -132,12 +128,8 @@ class LaunchPatches:
         self._max_ratio = max_ratio
         self._max_asset_bytes = max_asset_bytes
         self._differ = differ
-        self._max_queue = max_queue
-        self._lock = threading.Lock()
-        self._requested: dict[tuple[str, str], None] = {}
-        self._queued: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._asked = OnDemand(jobs, PATCH_JOB, max_queue)
         jobs.handle(PATCH_JOB, lambda payload: self._run(str(payload["base"]), str(payload["target"])))
-        jobs.before_claiming(self._queue_requests)
 
     # -- the adapter's call -------------------------------------------------------------------------
 
@@ -179,24 +171,9 @@ class LaunchPatches:
     def request(self, base_sha256: str, target_sha256: str) -> bool:
         """Ask for one patch a device could use; False when it was asked for lately or too many requests
         wait. Never waits, never touches the database: the worker queues the job."""
-        pair = (target_sha256, base_sha256)
-        with self._lock:
-            if pair in self._requested or pair in self._queued or len(self._requested) >= self._max_queue:
-                return False
-            self._requested[pair] = None
-        self._jobs.wake()
-        return True
-
-    def _queue_requests(self) -> None:
-        with self._lock:
-            pairs = list(self._requested)
-        for target, base in pairs:
-            self._jobs.queue.enqueue(PATCH_JOB, f"{target}:{base}", {"target": target, "base": base})
-            with self._lock:
-                self._requested.pop((target, base), None)
-                self._queued[(target, base)] = None
-                while len(self._queued) > REMEMBERED:
-                    self._queued.popitem(last=False)
+        return self._asked.ask(
+            f"{target_sha256}:{base_sha256}", {"target": target_sha256, "base": base_sha256}
+        )
 
     def _run(self, base: str, target: str) -> None:
         self.build(base, target)
