@@ -9,7 +9,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run demo docs test test-fast lint typecheck architecture pytest system-deps npm-deps console-assets bench bench-delta clean
+.PHONY: run demo docs test test-fast lint typecheck architecture pytest system-deps npm-deps console-assets bench bench-delta bench-expo-patch clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { $(APT) update && $(APT) install -y python3 python3-venv; }
@@ -46,6 +46,7 @@ system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(APT) update && $(APT) install -y postgresql; }
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { $(APT) update && $(APT) install -y nginx; }
 	@command -v openssl >/dev/null || { $(APT) update && $(APT) install -y openssl; }
+	@command -v bspatch >/dev/null || { $(APT) update && $(APT) install -y bsdiff; }
 	@command -v swift-proxy-server >/dev/null && command -v swift-object-server >/dev/null && command -v memcached >/dev/null || { $(APT) update && $(APT) install -y swift swift-proxy swift-account swift-container swift-object memcached; }
 
 # The console's chart library, installed from npm at build time and served by overair itself (offline).
@@ -91,6 +92,10 @@ bench: $(RUN_STAMP)
 # Delta sizes on real react-dom builds (npm installs them into benchmarks/.cache); not part of `make test`.
 bench-delta: $(RUN_STAMP) system-deps
 	$(BIN)/python benchmarks/delta.py
+
+# Expo launch-asset bsdiff patch vs full gzip download on a real Metro bundle; not part of `make test`.
+bench-expo-patch: $(RUN_STAMP) npm-deps
+	$(BIN)/python benchmarks/expo_patch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/compat/node_modules console/node_modules $(CONSOLE_VENDOR)

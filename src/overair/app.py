@@ -62,6 +62,7 @@ from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
 from overair.releases.devices import DeviceCache
 from overair.releases.domain import ReleaseDomain
+from overair.releases.launch_patches import LaunchPatches
 from overair.serverkey import check_server_key, load_server_key
 from overair.webhooks import Webhooks
 from overair.webhooks import api as webhooks_api
@@ -290,6 +291,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         clock=clock,
     )
     webhooks = Webhooks(sessions, jobs, clock, timeout=settings.webhook_timeout_seconds)
+    launch_patches = LaunchPatches(sessions, blobs, jobs)  # Expo launch-asset bsdiff patches (issue 18)
     releases.releases.on_published(
         lambda session, app, release: webhooks.emit(
             app, "release.published", release_published(release), session=session
@@ -374,6 +376,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.audit = audit_log
 
     management.state.webhooks = webhooks
+    management.state.launch_patches = launch_patches
     management.state.prometheus = make_registry(metrics)
     management.state.scrape_access = scrape_access(
         settings.metrics_key, settings.metrics_public, settings.resolved_metrics_key_file()

@@ -28,6 +28,7 @@ from overair import packages
 from overair.config import Settings
 from overair.db import check_reachable, make_engine, make_sessionmaker
 from overair.maintenance.leftovers import human_size
+from overair.releases.launch_patches import LaunchPatchRow
 from overair.releases.models import App, Deployment, Package, PackageDelta, PackageDiff, Release
 from overair.storage import BlobStore, ObjectNotFound, StoredObject, content_key, digest_of
 
@@ -53,6 +54,7 @@ class Role(StrEnum):
     FILE = "file"
     DIFF = "diff"
     DELTA = "delta"
+    LAUNCH_PATCH = "launch-patch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ class Use:
         package = f"package {self.package_hash[:12]}"
         if self.role is Role.FILE:
             return f"file {self.detail} of {package}"
+        if self.role is Role.LAUNCH_PATCH:
+            return f"launch patch from asset {self.detail[:12]} to asset {self.package_hash[:12]}"
         if self.role in (Role.DIFF, Role.DELTA):
             kind = "diff archive" if self.role is Role.DIFF else "binary delta"
             return f"{kind} from package {self.detail[:12]} to {package}"
@@ -229,7 +233,15 @@ class _Checker:
             deltas = session.execute(
                 select(PackageDelta.package_hash, PackageDelta.base_hash, PackageDelta.blob_key)
             )
-            for role, found in ((Role.DIFF, diffs.all()), (Role.DELTA, deltas.all())):
+            patches = [  # only offered patches are kept
+                (target, base, key)
+                for target, base, key in session.execute(
+                    select(LaunchPatchRow.target_sha256, LaunchPatchRow.base_sha256, LaunchPatchRow.blob_key)
+                )
+                if key is not None
+            ]
+            kinds = ((Role.DIFF, diffs.all()), (Role.DELTA, deltas.all()), (Role.LAUNCH_PATCH, patches))
+            for role, found in kinds:
                 for target, base, key in found:
                     self.uses[key].append(Use(role, target, base))
         for app, deployment, label, package_hash in rows:

@@ -9,6 +9,7 @@ import overair.audit.models
 import overair.auth.models
 import overair.jobs.models
 import overair.metrics.models
+import overair.releases.launch_patches
 import overair.releases.models
 import overair.serverkey
 import overair.staging

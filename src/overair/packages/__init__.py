@@ -1,7 +1,7 @@
 """The bundle format: validating uploaded archives, the CodePush package hash, manifests, zipping, deltas.
 
-Standard library only, plus ``cryptography`` in ``signing`` and ``hdiffpatch`` in ``delta``; nothing here
-imports the rest of overair.
+Standard library only, plus ``cryptography`` in ``signing``, ``hdiffpatch`` in ``delta`` and ``bsdiff4`` in
+``bsdiff`` (Expo launch-asset patches); nothing here imports the rest of overair.
 """
 
 from __future__ import annotations

@@ -17,9 +17,7 @@ configured margin (``OVERAIR_DELTA_MIN_SAVING``).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -28,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from overair import packages
 from overair.db import dialect_insert, utcnow
-from overair.jobs import Worker
+from overair.jobs import OnDemand, Worker
 from overair.releases import repository as repo
 from overair.releases import rules
 from overair.releases.models import Deployment, Package, PackageDelta, Release
@@ -74,8 +72,6 @@ RELEASE_JOB = "deltas.release"
 """Job: build the deltas to a new release from its previous compatible ones (key: the release id)."""
 PAIR_JOB = "deltas.pair"
 """Job: build one delta a device asked for (key: ``target:base`` content hashes)."""
-REMEMBERED = 4096
-"""Pairs this process queued lately and does not queue again (the job table would ignore them anyway)."""
 
 
 class DeltaBuilder:
@@ -95,14 +91,10 @@ class DeltaBuilder:
         self._blobs = blobs
         self._limits = limits
         self._on_built = on_built
-        self._max_queue = max_queue
         self._jobs = jobs
-        self._lock = threading.Lock()
-        self._requested: dict[tuple[str, str], None] = {}
-        self._queued: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._asked = OnDemand(jobs, PAIR_JOB, max_queue)
         jobs.handle(RELEASE_JOB, lambda payload: self._run_release(int(payload["release_id"])))
         jobs.handle(PAIR_JOB, lambda payload: self._run_pair(payload["base"], payload["target"]))
-        jobs.before_claiming(self._queue_requests)
 
     # -- scheduling ---------------------------------------------------------------------------------
 
@@ -117,24 +109,7 @@ class DeltaBuilder:
     def request(self, base_hash: str, target_hash: str) -> bool:
         """Ask for one delta a device could use; False when it was asked for lately or too many requests
         wait. Never waits, never touches the database: the worker queues the job."""
-        pair = (target_hash, base_hash)
-        with self._lock:
-            if pair in self._requested or pair in self._queued or len(self._requested) >= self._max_queue:
-                return False
-            self._requested[pair] = None
-        self._jobs.wake()
-        return True
-
-    def _queue_requests(self) -> None:
-        with self._lock:
-            pairs = list(self._requested)
-        for target, base in pairs:
-            self._jobs.queue.enqueue(PAIR_JOB, f"{target}:{base}", {"target": target, "base": base})
-            with self._lock:
-                self._requested.pop((target, base), None)
-                self._queued[(target, base)] = None
-                while len(self._queued) > REMEMBERED:
-                    self._queued.popitem(last=False)
+        return self._asked.ask(f"{target_hash}:{base_hash}", {"target": target_hash, "base": base_hash})
 
     def _run_pair(self, base: str, target: str) -> None:
         with self._sessions() as session:
