@@ -120,6 +120,7 @@ def audit_event(e: Mapping[str, Any]) -> Document:
         "id",
         "at",
         "actor",
+        "account?",
         "key_id?",
         "surface",
         "client_address?",
