@@ -369,7 +369,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     management.state.blobs = blobs
     management.state.releases = releases
     management.state.access_keys = access_keys
-    management.state.accounts = AccountService(sessions, access_keys)
+    management.state.accounts = AccountService(sessions, access_keys, audit)
     management.state.device_cache = cache
     management.state.metrics = metrics
     management.state.jobs = jobs

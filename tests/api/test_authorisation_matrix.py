@@ -250,6 +250,9 @@ CONSOLE: dict[tuple[str, str], Rule] = {
     ("GET", "/apps/{app}/distribution/confirm"): app(A.READ),
     ("POST", "/apps/{app}/distribution"): app(A.MANAGE_APPS),
     ("POST", "/apps/{app}/deployments"): app(A.MANAGE_DEPLOYMENTS),
+    ("POST", "/apps/{app}/collaborators"): app(A.MANAGE_COLLABORATORS),
+    ("POST", "/apps/{app}/collaborators/{account}/role"): app(A.MANAGE_COLLABORATORS),
+    ("POST", "/apps/{app}/collaborators/{account}/remove"): app(A.MANAGE_COLLABORATORS),
     ("GET", "/access-keys"): account(A.MANAGE_ACCESS_KEYS),
     ("POST", "/access-keys"): account(A.MANAGE_ACCESS_KEYS),
     ("GET", "/access-keys/{name}/confirm-revoke"): KEY,
@@ -483,6 +486,10 @@ def _body(surface: str, method: str, template: str, deployment: str, n: int, csr
             form["disabled"] = "false"
         elif template.endswith("/promote"):
             form["destination"] = deployment
+        elif template.endswith("/collaborators"):
+            form.update(account="extra", role="viewer")
+        elif template.endswith("/role"):
+            form["role"] = "viewer"
         return {"data": form} if method == "POST" else {}
     if surface == "api":
         bodies: dict[tuple[str, str], Any] = {

@@ -112,6 +112,27 @@ def each_command_prints_its_document(server: LiveServer, tmp_path: Path, stack: 
     hook = run("webhook add", "CoolApp", receiver.url, "--event", "release.published")["webhook"]
     run("app set-distribution", "CoolApp", "hybrid")
     run("app list")
+    # who may do what: accounts, collaborators, organisations (issue 16)
+    assert (
+        run("account create", "olivia", "--email", "olivia@example.com")["account"]["key_name"]
+        == "olivia-key"
+    )
+    assert run("account show")["account"]["server_admin"] is True
+    run("account list")
+    assert run("account disable", "olivia")["account"]["disabled"] is True
+    run("account enable", "olivia")
+    run("collaborator add", "--app", "CoolApp", "olivia", "--role", "developer")
+    assert (
+        run("collaborator set-role", "--app", "CoolApp", "olivia", "viewer")["collaborator"]["role"]
+        == "viewer"
+    )
+    run("collaborator list", "--app", "CoolApp")
+    run("organisation create", "acme")
+    run("organisation add-member", "acme", "olivia")
+    assert run("organisation remove-member", "acme", "olivia")["organisation"]["members"] == [
+        {"account": "admin", "role": "admin"}
+    ]
+    run("organisation list")
     run("deployment add", "--project-name", "CoolApp", "QA")
     run("deployment list", "--project-name", "CoolApp")
     created = run("access-key create", "ci-github", "--expires-in-days", "90")
@@ -172,6 +193,7 @@ def each_command_prints_its_document(server: LiveServer, tmp_path: Path, stack: 
     run("webhook list", "CoolApp")
     assert run("webhook test", "CoolApp", str(hook["id"]))["delivery"]["status"] == "delivered"
     run("webhook deliveries", "CoolApp", str(hook["id"]))
+    assert run("app transfer", "Signed", "--to-account", "olivia")["app"]["owner"] == "olivia"
     jobs = run("jobs")  # the diffs and deltas built after each release, by the server's worker
     audit = run("audit", "--project-name", "CoolApp", "--action", "release.patch")
     assert [(e["label"], e["surface"], e["after"]) for e in audit["events"]] == [

@@ -1,12 +1,14 @@
 """The team story through the CLI: an owner adds a developer and a CI key limited to publishing to
 Staging; the developer cannot promote to Production, the CI key cannot touch another app, and each
-refusal says which right is missing and who can grant it."""
+refusal says which right is missing and who can grant it. The audit log then shows each act with its
+actor, in ``overair audit`` and on the console's audit page (in Chromium)."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +29,11 @@ def new_key(out: str) -> str:
 
 
 def test_an_owner_a_developer_and_a_ci_key(
-    config: Path, live_server: LiveServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    config: Path,
+    live_server: LiveServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    chromium: Any,
 ) -> None:
     server = live_server
     bundle = tmp_path / "bundle"
@@ -68,7 +74,10 @@ def test_an_owner_a_developer_and_a_ci_key(
     )
     assert code == 0, err
     ci = new_key(out)
-    assert overair(capsys, "account", "list")[0] != 0  # the owner is not a server admin
+    code, _, err = overair(capsys, "account", "list")  # the owner is not a server admin
+    flat = " ".join(err.split())
+    assert code != 0 and "may not manage accounts: only a server admin may (admin)" in flat, err
+    assert "Who can grant it: a server admin (admin)" in flat
 
     # the developer publishes to Staging but cannot promote to Production
     as_key(config, server, dev)
@@ -109,3 +118,57 @@ def test_an_owner_a_developer_and_a_ci_key(
     as_key(config, server, dev)
     code, _, err = overair(capsys, "app", "list")
     assert code != 0 and "disabled" in err
+
+    # the audit log shows each act with its actor (account, and the key it used); refusals changed nothing
+    as_key(config, server, server.key)
+    code, out, err = overair(capsys, "audit", "--json")
+    assert code == 0, err
+    story = [
+        (e["action"], e["account"], e["actor"], e["app"], e["deployment"], e["item"])
+        for e in reversed(json.loads(out)["events"])
+    ]
+    assert story == [
+        # the first key, made by the server itself
+        ("access-key.create", None, "overair serve", None, None, "admin"),
+        ("account.create", "admin", "admin", None, None, "olivia"),
+        ("access-key.create", "admin", "admin", None, None, "olivia-key"),
+        ("account.create", "admin", "admin", None, None, "dev"),
+        ("access-key.create", "admin", "admin", None, None, "dev-key"),
+        ("app.create", "olivia", "olivia-key", "Shop", None, None),
+        ("app.create", "olivia", "olivia-key", "Other", None, None),
+        ("collaborator.add", "olivia", "olivia-key", "Shop", None, "dev"),
+        ("access-key.create", "olivia", "olivia-key", None, None, "ci"),
+        ("release.publish", "dev", "dev-key", "Shop", "Staging", None),
+        ("release.publish", "olivia", "ci", "Shop", "Staging", None),
+        ("app.transfer", "olivia", "olivia-key", "Shop", None, None),
+        ("account.disable", "admin", "admin", None, None, "dev"),
+    ]
+    code, out, _ = overair(capsys, "audit", "--account", "olivia")
+    assert code == 0 and re.search(r"olivia \(key ci\)\W+cli\W+release\.publish\W+Shop/Staging v2", out), out
+
+    # the console's audit page shows the same acts by the same actors
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(server.url + "/console/sign-in")
+        page.get_by_label("Access key").fill(server.key)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="Audit log").click()
+        rows = page.locator("table.audit tbody tr")
+        shown = [
+            (
+                rows.nth(i).get_attribute("data-action"),
+                " ".join(rows.nth(i).locator("td").nth(1).inner_text().split()),
+            )
+            for i in range(rows.count())
+        ]
+        assert [action for action, _ in reversed(shown)] == [act[0] for act in story]
+        assert [who.split(" key ")[0] for _, who in reversed(shown)][1:] == [act[1] for act in story][1:]
+        publishers = [who for action, who in reversed(shown) if action == "release.publish"]
+        assert [p.split(" cli ")[0] for p in publishers] == ["dev key dev-key", "olivia key ci"], publishers
+        page.get_by_label("Account", exact=True).fill("dev")
+        page.get_by_role("button", name="Filter").click()
+        assert [rows.nth(i).get_attribute("data-action") for i in range(rows.count())] == ["release.publish"]
+    finally:
+        context.close()

@@ -25,30 +25,7 @@ from overair.selection.rollout import rollout_bucket
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless; Playwright never downloads a browser here."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed: run `make system-deps` (apt-get install chromium).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -275,11 +252,13 @@ def report(server: LiveServer, key: str, label: str, status: str, times: int) ->
             assert client.post("/v1/report", json=body).status_code == 200
 
 
-def publish_over_api(api: httpx.Client, text: str, rollout: int) -> None:
+def publish_over_api(
+    api: httpx.Client, text: str, rollout: int, app: str = "CoolApp", deployment: str = "Production"
+) -> None:
     from conftest import bundle
 
     response = api.post(
-        "/apps/CoolApp/deployments/Production/releases",
+        f"/apps/{app}/deployments/{deployment}/releases",
         files={"package": ("bundle.zip", bundle(text), "application/zip")},
         data={"release": json.dumps({"target_version": "1.0.0", "rollout": rollout})},
     )
@@ -557,3 +536,118 @@ def test_the_audit_log_page_shows_each_change_with_its_actor_and_filters_them(
     page.get_by_role("link", name="Clear the filters").click()
     expect(rows).to_have_count(4)
     assert page.problems == []
+
+
+# -- issue 16: what a role may do is what the console offers ---------------------------------------------
+
+
+def sign_in_with(page: Any, server: LiveServer, key: str) -> None:
+    page.goto(server.url + "/console/sign-in")
+    page.get_by_label("Access key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.locator("h1").inner_text() == "Apps"
+
+
+def force_post(page: Any, action: str, fields: dict[str, str]) -> None:
+    """Submit a form the page does not offer, as someone editing the page would (the session's CSRF token
+    and the page's origin: only the right is missing)."""
+    with page.expect_navigation():
+        page.evaluate(
+            """([action, fields]) => {
+                const form = document.createElement('form');
+                form.method = 'post';
+                form.action = action;
+                const all = {...fields, csrf_token: document.querySelector('input[name=csrf_token]').value};
+                for (const [name, value] of Object.entries(all)) {
+                    const input = document.createElement('input');
+                    input.type = 'hidden'; input.name = name; input.value = value;
+                    form.appendChild(input);
+                }
+                document.body.appendChild(form);
+                form.submit();
+            }""",
+            [action, fields],
+        )
+
+
+def test_a_viewer_is_offered_nothing_it_may_not_do_and_an_owner_manages_collaborators(
+    live_server: LiveServer, chromium: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    server = live_server
+    with admin_api(server) as api:
+        keys = {n: api.post("/accounts", json={"name": n}).json()["key"] for n in ("olivia", "vic", "dev")}
+    with httpx.Client(base_url=server.url + "/api/v1") as olivia:
+        olivia.headers["Authorization"] = f"Bearer {keys['olivia']}"
+        assert olivia.post("/apps", json={"name": "Shop"}).status_code == 201
+        publish_over_api(olivia, "one", 100, app="Shop", deployment="Staging")
+        added = olivia.post("/apps/Shop/collaborators", json={"account": "vic", "role": "viewer"})
+        assert added.status_code == 201, added.text
+
+    viewer = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = viewer.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in_with(page, server, keys["vic"])
+        page.get_by_role("link", name="Shop").first.click()
+        assert page.locator("h1").inner_text() == "Shop"
+        main = page.locator("main")
+        expect(page.locator("tr[data-collaborator=vic] [data-role]")).to_have_text("viewer")
+        for control in ("Add deployment", "Add collaborator", "Switch to store-only…", "Remove vic"):
+            expect(main.get_by_role("button", name=control)).to_have_count(0)
+        shoot(page, "24-viewer-app")
+        page.goto(server.url + "/console/apps/Shop/deployments/Staging/releases/v1")
+        for control in ("Promote…", "Change rollout…", "Disable…", "Make mandatory…"):
+            expect(main.get_by_role("button", name=control)).to_have_count(0)
+        assert "You may look at this release but not change it" in main.inner_text()
+        shoot(page, "25-viewer-release")
+
+        # forced anyway: refused, saying which right is missing and who can grant it
+        force_post(page, "/console/apps/Shop/collaborators", {"account": "dev", "role": "owner"})
+        assert page.locator("h1").inner_text() == "Forbidden"
+        said = " ".join(main.inner_text().split())
+        assert '"vic-key" may not manage collaborators on Shop' in said
+        assert "Who can grant it: an owner or admin of Shop (olivia)" in said
+        shoot(page, "26-viewer-refused")
+        page.goto(server.url + "/console/apps/Shop/deployments/Staging/releases/v1")
+        force_post(
+            page, "/console/apps/Shop/deployments/Staging/releases/v1/promote", {"destination": "Production"}
+        )
+        assert page.locator("h1").inner_text() == "Forbidden"
+        assert "may not publish on Shop/Production" in main.inner_text()
+    finally:
+        viewer.close()
+    with admin_api(server) as api:
+        shop = api.get("/apps/Shop/collaborators").json()
+    assert [c["account"] for c in shop] == ["olivia", "vic"]  # nothing changed
+
+    owner = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = owner.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("console", lambda m: m.type in ("error", "warning") and problems.append(f"{m.type}: {m.text}"))
+    try:
+        sign_in_with(page, server, keys["olivia"])
+        page.goto(server.url + "/console/apps/Shop")
+        page.get_by_label("Add the account").fill("dev")
+        page.get_by_label("as", exact=True).select_option("developer")
+        page.get_by_role("button", name="Add collaborator").click()
+        expect(page.locator("p.notice")).to_have_text("dev is now a collaborator of Shop.")
+        row = page.locator("tr[data-collaborator=dev]")
+        expect(row.locator("[data-role]")).to_have_text("developer")
+        row.get_by_label("Role of dev").select_option("release-manager")
+        row.get_by_role("button", name="Change role of dev").click()
+        expect(page.locator("tr[data-collaborator=dev] [data-role]")).to_have_text("release-manager")
+        shoot(page, "27-owner-collaborators")
+        page.locator("tr[data-collaborator=vic]").get_by_role("button", name="Remove vic").click()
+        expect(page.locator("p.notice")).to_have_text("vic is no longer a collaborator of Shop.")
+        expect(page.locator("tr[data-collaborator=vic]")).to_have_count(0)
+        # the owner's own row offers no role change: ownership moves by transfer
+        expect(page.locator("tr[data-collaborator=olivia]").get_by_role("button")).to_have_count(0)
+        assert problems == []
+    finally:
+        owner.close()
+    with admin_api(server) as api:
+        shop = api.get("/apps/Shop/collaborators").json()
+    assert [(c["account"], c["role"]) for c in shop] == [("olivia", "owner"), ("dev", "release-manager")]

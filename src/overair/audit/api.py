@@ -32,7 +32,8 @@ def list_events(
     caller: Caller,
     app: Annotated[str | None, Query(description="Only events of this app.")] = None,
     deployment: Annotated[str | None, Query(description="Only events of this deployment (with app).")] = None,
-    actor: Annotated[str | None, Query(description="Only events of this actor.")] = None,
+    actor: Annotated[str | None, Query(description="Only events made with this access key.")] = None,
+    account: Annotated[str | None, Query(description="Only events made by this account.")] = None,
     action: Annotated[
         str | None, Query(description="Only this verb (release.publish) or subject (release).")
     ] = None,
@@ -43,5 +44,5 @@ def list_events(
 ) -> AuditPage:
     """Recorded changes, newest first: an app's events need the right to read it; events of no app
     (access keys) an administrator's."""
-    query = AuditQuery(app, deployment, actor, action, since, until, cursor, limit)
+    query = AuditQuery(app, deployment, actor, action, account, since, until, cursor, limit)
     return audit.events(caller, query)

@@ -18,12 +18,16 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_at", "at"),
         Index("ix_audit_events_app", "app", "deployment"),
+        Index("ix_audit_events_account", "account"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # who: written only by rules.actor_columns (an account column joins these when accounts land)
+    # who: written only by rules.actor_columns
     actor: Mapped[str] = mapped_column(String(200))
+    """The access key's name (or the server's own name)."""
+    account: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The account acting (None: the server itself, or an event from before accounts)."""
     key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """The access key used (no foreign key: the event outlives a revoked key)."""
     surface: Mapped[str] = mapped_column(String(20))

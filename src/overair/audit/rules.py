@@ -1,7 +1,7 @@
 """The audit log's rules, pure: the action verbs, who acted, and what changed.
 
 Each rule is here once: :func:`actor_columns` is the only place a :class:`Principal` becomes stored
-columns (when accounts land, the account joins there), :func:`surface_of` the only place the surface is
+columns (the account and the key that acted), :func:`surface_of` the only place the surface is
 decided, :func:`changed` the only place the before and after of a change are cut down to what changed.
 """
 
@@ -46,6 +46,20 @@ class AuditAction(StrEnum):
     ACCESS_KEY_REVOKE = "access-key.revoke"
     REHEARSAL_CLEAR = "rehearsal.clear"
     """The traces simulated devices left on a deployment were removed."""
+    DEPLOYMENT_PRODUCTION = "deployment.production"
+    """Whether a deployment counts as production (developers may not release to it) changed."""
+    APP_TRANSFER = "app.transfer"
+    COLLABORATOR_ADD = "collaborator.add"
+    COLLABORATOR_ROLE = "collaborator.role"
+    COLLABORATOR_REMOVE = "collaborator.remove"
+    ACCOUNT_CREATE = "account.create"
+    ACCOUNT_DISABLE = "account.disable"
+    ACCOUNT_ENABLE = "account.enable"
+    ORGANISATION_CREATE = "organisation.create"
+    MEMBER_ADD = "member.add"
+    """An account joined an organisation (``item``: the organisation)."""
+    MEMBER_ROLE = "member.role"
+    MEMBER_REMOVE = "member.remove"
 
 
 def surface_of(actor: Principal) -> str:
@@ -57,9 +71,11 @@ def surface_of(actor: Principal) -> str:
 
 
 def actor_columns(actor: Principal) -> dict[str, Any]:
-    """Who acted, as the event's columns: name, key, surface, client address and user agent."""
+    """Who acted, as the event's columns: the key's name, its account, the key, the surface, the client
+    address and the user agent."""
     return {
         "actor": actor.name[:200],
+        "account": actor.account,
         "key_id": actor.key_id,
         "surface": surface_of(actor),
         "client_address": _cut(actor.client_address, 100),

@@ -14,6 +14,9 @@ class AuditEventOut(BaseModel):
     id: int
     at: dt.datetime
     actor: str = Field(description="Who acted (the access key's name).")
+    account: str | None = Field(
+        default=None, description="The account that acted (none: the server itself, or before accounts)."
+    )
     key_id: int | None = Field(description="The access key used (none: the server itself).")
     surface: str = Field(description="api, cli, codepush, console or system.")
     client_address: str | None

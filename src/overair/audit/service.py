@@ -34,6 +34,7 @@ class AuditQuery:
     deployment: str | None = None
     actor: str | None = None
     action: str | None = None
+    account: str | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     cursor: int | None = None
@@ -102,6 +103,8 @@ class AuditService:
             found.append(AuditEvent.deployment == query.deployment)
         if query.actor is not None:
             found.append(AuditEvent.actor == query.actor)
+        if query.account is not None:
+            found.append(AuditEvent.account == query.account)
         if query.action is not None:
             action = check_action(query.action)
             found.append(
@@ -131,6 +134,7 @@ def _out(row: AuditEvent) -> AuditEventOut:
         id=row.id,
         at=row.at,
         actor=row.actor,
+        account=row.account,
         key_id=row.key_id,
         surface=row.surface,
         client_address=row.client_address,

@@ -90,7 +90,31 @@ def load_access(session: Session, key: AccessKey) -> Access:
         stewards=stewards(session, app_ids),
         organisations={org_names[i]: r for i, r in memberships.items() if i in org_names},
         scope=scope,
+        server_admins=tuple(
+            session.scalars(
+                select(Account.name)
+                .where(Account.server_admin.is_(True), Account.disabled.is_(False))
+                .order_by(Account.name)
+            )
+        ),
+        organisation_admins=_organisation_admins(session, org_names),
     )
+
+
+def _organisation_admins(session: Session, org_names: dict[int, str]) -> dict[str, tuple[str, ...]]:
+    """The admins of each of these organisations (by name): who can grant a role in them."""
+    found: defaultdict[str, list[str]] = defaultdict(list)
+    for org_id, who in session.execute(
+        select(OrganisationMember.organisation_id, Account.name)
+        .join(Account, Account.id == OrganisationMember.account_id)
+        .where(
+            OrganisationMember.organisation_id.in_(org_names),
+            OrganisationMember.role == OrgRole.ADMIN.value,
+        )
+        .order_by(Account.name)
+    ):
+        found[org_names[org_id]].append(who)
+    return {name: tuple(who) for name, who in found.items()}
 
 
 def stewards(session: Session, app_ids: list[int]) -> dict[str, tuple[str, ...]]:

@@ -8,6 +8,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from overair.audit.log import AuditLog
+from overair.audit.rules import AuditAction
 from overair.auth.models import AccessKey, Account, ConsoleSession, Organisation, OrganisationMember
 from overair.auth.principal import Action, Principal
 from overair.auth.roles import OrgRole
@@ -47,9 +49,12 @@ def account_out(account: Account) -> AccountOut:
 class AccountService:
     """Accounts and organisations over the database; each method is one transaction."""
 
-    def __init__(self, sessions: sessionmaker[Session], keys: AccessKeyService) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], keys: AccessKeyService, audit: AuditLog | None = None
+    ) -> None:
         self._sessions = sessions
         self._keys = keys
+        self._audit = audit or AuditLog()
 
     # -- accounts ------------------------------------------------------------------------------------
 
@@ -68,6 +73,10 @@ class AccountService:
                         "exists; pick another account name, or rename that key."
                     )
                 session.add(Account(name=name, email=email, server_admin=server_admin))
+                self._audit.record(
+                    session, actor, AuditAction.ACCOUNT_CREATE, item=name,
+                    after={"email": email, "server_admin": server_admin},
+                )  # fmt: skip
         except IntegrityError as exc:
             raise Conflict(f'An account named "{name}" already exists; pick another name.') from exc
         key = self._keys.create(actor, f"{name}-key", account=name)
@@ -99,7 +108,10 @@ class AccountService:
                     "Make another server admin first.",
                     subject={"account": name},
                 )
+            before = {"disabled": account.disabled}
             account.disabled = disabled
+            verb = AuditAction.ACCOUNT_DISABLE if disabled else AuditAction.ACCOUNT_ENABLE
+            self._audit.record(session, actor, verb, item=name, before=before, after={"disabled": disabled})
             if disabled:
                 keys = select(AccessKey.id).where(AccessKey.account_id == account.id)
                 session.execute(delete(ConsoleSession).where(ConsoleSession.key_id.in_(keys)))
@@ -141,6 +153,9 @@ class AccountService:
                     session.add(
                         OrganisationMember(organisation_id=org.id, account_id=me.id, role=OrgRole.ADMIN.value)
                     )
+                self._audit.record(
+                    session, actor, AuditAction.ORGANISATION_CREATE, item=name, after={"admin": actor.account}
+                )
                 session.flush()
                 return self._out(session, org)
         except IntegrityError as exc:
@@ -164,11 +179,16 @@ class AccountService:
             actor.require(Action.MANAGE_ORGANISATIONS, organisation=org.name)
             member = self._named(session, account)
             record = session.get(OrganisationMember, (org.id, member.id))
+            before = {"role": record.role} if record is not None else {}
             if record is None:
                 session.add(OrganisationMember(organisation_id=org.id, account_id=member.id, role=role.value))
             else:
                 self._keep_an_admin(session, org, record, role)
                 record.role = role.value
+            verb = AuditAction.MEMBER_ROLE if before else AuditAction.MEMBER_ADD
+            self._audit.record(
+                session, actor, verb, item=f"{org.name}/{member.name}", before=before, after={"role": role}
+            )
             session.flush()
             return self._out(session, org)
 
@@ -186,6 +206,10 @@ class AccountService:
                 )
             self._keep_an_admin(session, org, record, None)
             session.delete(record)
+            self._audit.record(
+                session, actor, AuditAction.MEMBER_REMOVE, item=f"{org.name}/{member.name}",
+                before={"role": record.role},
+            )  # fmt: skip
             session.flush()
             return self._out(session, org)
 

@@ -122,10 +122,12 @@ class Principal:
         raise Forbidden(
             self._refusal(action, app, deployment, organisation),
             subject=_subject(app, deployment),
-            fixes=self._fixes(action, app, deployment),
+            fixes=self._fixes(action, app, deployment, organisation),
         )
 
-    def _fixes(self, action: Action, app: str | None, deployment: str | None) -> list[Fix]:
+    def _fixes(
+        self, action: Action, app: str | None, deployment: str | None, organisation: str | None = None
+    ) -> list[Fix]:
         """What the caller can do: ask for a role (naming the least one that would do), or use a key
         whose scope includes this."""
         access = self.access
@@ -133,8 +135,12 @@ class Principal:
             return []
         if not access.scope.allows(action, app, deployment):
             return [Fix("use-wider-key", {"access_key": self.name})]
+        if app is None and organisation is not None and action not in SERVER_ACTIONS:
+            admins = ", ".join(access.organisation_admins.get(organisation, ())) or "a server admin"
+            return [Fix("ask-organisation-admin", {"organisation": organisation, "by": admins})]
         if app is None:
-            return [Fix("ask-server-admin")] if action in SERVER_ACTIONS else []
+            admins = ", ".join(access.server_admins) or "a server admin"
+            return [Fix("ask-server-admin", {"by": admins})] if action in SERVER_ACTIONS else []
         production = deployment is not None and (app, deployment.lower()) in access.production
         role = least_role(action, production)
         if role is None:
@@ -161,8 +167,10 @@ class Principal:
             )
         if app is None:
             if organisation:
-                return f"{said}: only the organisation's admins may. Ask one of them."
-            return f"{said}: only a server admin may. Ask a server admin."
+                admins = ", ".join(access.organisation_admins.get(organisation, ())) or "a server admin"
+                return f"{said}: only the organisation's admins may ({admins}). Ask one of them."
+            admins = ", ".join(access.server_admins) or "a server admin"
+            return f"{said}: only a server admin may ({admins}). Ask one of them."
         role = access.roles.get(app)
         stewards = ", ".join(access.stewards.get(app, ())) or "a server admin"
         reason = f'the account "{access.account}" is {_article(role)} of {app}' if role else ""

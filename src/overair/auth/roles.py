@@ -168,6 +168,10 @@ class Access:
     organisations: Mapping[str, OrgRole] = field(default_factory=dict)
     """The account's role in each organisation it belongs to."""
     scope: KeyScope = UNSCOPED
+    server_admins: tuple[str, ...] = ()
+    """Who can grant what only server admins may do (the enabled server admins), for refusals."""
+    organisation_admins: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The admins of each organisation the account belongs to, for refusals."""
 
     def sees(self, app: str) -> bool:
         """Whether the app exists for this account and key at all (others answer as unknown)."""

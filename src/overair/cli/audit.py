@@ -42,6 +42,12 @@ def subject(event: dict[str, Any]) -> str:
     return " ".join(str(part) for part in (where, event.get("label"), event.get("item")) if part)
 
 
+def who(event: dict[str, Any]) -> str:
+    """Who acted: ``olivia (key ci)``, or the key's name alone when no account is recorded."""
+    account = event.get("account")
+    return f"{account} (key {event['actor']})" if account else str(event["actor"])
+
+
 def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -67,7 +73,10 @@ def show_audit(
         typer.Option("--deployment", help="Only changes of this deployment (with --project-name)."),
     ] = None,
     actor: Annotated[
-        str | None, typer.Option("--actor", help="Only changes made by this access key.")
+        str | None, typer.Option("--actor", help="Only changes made with this access key.")
+    ] = None,
+    account: Annotated[
+        str | None, typer.Option("--account", help="Only changes made by this account (any of its keys).")
     ] = None,
     action: Annotated[
         str | None,
@@ -100,6 +109,7 @@ def show_audit(
         "app": project_name,
         "deployment": deployment,
         "actor": actor,
+        "account": account,
         "action": action,
         "since": moment(since, "--since") if since is not None else None,
         "until": moment(until, "--until") if until is not None else None,
@@ -116,7 +126,7 @@ def show_audit(
             add_text_row(
                 table,
                 when(event["at"]),
-                event["actor"],
+                who(event),
                 event["surface"],
                 event["action"],
                 subject(event) or "-",

@@ -27,7 +27,7 @@ def deployment(d: Mapping[str, Any]) -> Document:
 def app(a: Mapping[str, Any]) -> Document:
     """An app with its deployments."""
     return {
-        **_fields(a, "name", "platforms", "distribution", "created_at?"),
+        **_fields(a, "name", "platforms", "distribution", "owner?", "created_at?"),
         "deployments": [deployment(d) for d in a.get("deployments", [])],
     }
 
@@ -113,6 +113,22 @@ def job(j: Mapping[str, Any]) -> Document:
     )
 
 
+def account(a: Mapping[str, Any]) -> Document:
+    """An account (with its first key and the key's name, only when just created)."""
+    document = _fields(a, "name", "email", "server_admin", "disabled", "created_at")
+    return {**document, "key": a["key"], "key_name": a["key_name"]} if "key" in a else document
+
+
+def collaborator(c: Mapping[str, Any]) -> Document:
+    """An account with a role on an app, and where the role comes from (owner, grant, organisation …)."""
+    return _fields(c, "account", "email", "role", "source")
+
+
+def organisation(o: Mapping[str, Any]) -> Document:
+    """An organisation with its members and their organisation roles."""
+    return {"name": o["name"], "members": [_fields(m, "account", "role") for m in o["members"]]}
+
+
 def audit_event(e: Mapping[str, Any]) -> Document:
     """A recorded change: when, who (key, surface, client), what, on which subject, before and after."""
     return _fields(
@@ -120,6 +136,7 @@ def audit_event(e: Mapping[str, Any]) -> Document:
         "id",
         "at",
         "actor",
+        "account?",
         "key_id?",
         "surface",
         "client_address?",

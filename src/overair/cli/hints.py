@@ -85,7 +85,11 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f'The key "{a["access_key"]}" is limited: log in with another key, or create one whose scope '
         "includes this with: overair access-key create NAME --app APP --deployment DEPLOYMENT --action ACTION"
     ),
-    "ask-server-admin": lambda a: "Ask a server admin (see them with: overair account list).",
+    "ask-server-admin": lambda a: f"Who can grant it: a server admin ({a.get('by', 'a server admin')}).",
+    "ask-organisation-admin": lambda a: (
+        f"Who can grant it: an admin of {a['organisation']} ({a['by']}), with: overair organisation "
+        f'add-member "{a["organisation"]}" ACCOUNT --role admin'
+    ),
     "list-webhooks": lambda a: f'See them with: overair webhook list "{a["app"]}"',
 }
 

@@ -8,6 +8,7 @@ The routes themselves are in :mod:`overair.console.web` (pages and release actio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -20,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from overair.audit.service import AuditService
+from overair.auth.principal import SYSTEM, Action, Principal
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import ConsoleIdentity, ConsoleSessions
 from overair.console import views
@@ -78,6 +80,16 @@ def _templates() -> jinja2.Environment:
     return env
 
 
+def _may(principal: Principal) -> Callable[..., bool]:
+    """``may('publish', app, deployment)`` for templates: whether the signed-in key may do an action, so
+    that a page offers only what its reader may do (the services still refuse the rest if forced)."""
+
+    def may(action: str, app: str | None = None, deployment: str | None = None) -> bool:
+        return principal.may(Action(action), app=app, deployment=deployment)
+
+    return may
+
+
 class SecurityHeaders(BaseHTTPMiddleware):
     """The console's response headers: a strict CSP, no framing, no caching of pages."""
 
@@ -128,6 +140,7 @@ class Console:
             charts_ready=CHART_LIBRARY.exists(),
             manage_keys=self.access_keys is not None,
             show_audit=self.audit is not None,
+            may=_may(identity.principal if identity else SYSTEM),
             **context,
         )
         return HTMLResponse(html, status_code=status)

@@ -1,5 +1,5 @@
 """The console's management pages: apps (create, switch distribution mode), deployments (add, show and copy
-their keys) and access keys (create, list, revoke).
+their keys), collaborators (add, change role, remove) and access keys (create, list, revoke).
 
 Every form is a POST checked like the release actions (same origin, session, CSRF token) and calls the same
 service as the management API, as the signed-in key; the services' rules (names, the access-key rules of
@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from overair.auth.roles import Role
 from overair.auth.schemas import AccessKeyCreate
 from overair.auth.service import AccessKeyService
 from overair.console import views
@@ -40,6 +41,14 @@ def _distribution(mode: str) -> Distribution:
         return Distribution(mode)
     except ValueError as exc:
         raise Invalid(f"The distribution mode must be hybrid or store-only, not {mode!r}.") from exc
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError as exc:
+        roles = ", ".join(r.value for r in Role)
+        raise Invalid(f"The role must be one of {roles}; not {value!r}.") from exc
 
 
 def _keys(console: Console) -> AccessKeyService:
@@ -90,6 +99,9 @@ def app_page(app: str, console: ConsoleApp, identity: Identity, done: str = "", 
         f"{', '.join(d.name for d in found.deployments) or 'none'}.",
         "deployment": f"Added the deployment {name}: its key is below." if name else "",
         "distribution": f"{found.name} is now {found.distribution.value}.",
+        "collaborator": f"{name} is now a collaborator of {found.name}." if name else "",
+        "role": f"{name}'s role on {found.name} is changed." if name else "",
+        "removed": f"{name} is no longer a collaborator of {found.name}." if name else "",
     }
     webhooks = console.webhooks
     hooks = webhooks.hooks(who, found.name) if webhooks else []
@@ -102,6 +114,8 @@ def app_page(app: str, console: ConsoleApp, identity: Identity, done: str = "", 
         "app.html",
         identity=identity,
         app=found,
+        collaborators=console.releases.team.collaborators(who, found.name),
+        roles=list(Role),
         histories=histories,
         webhooks=hooks,
         deliveries=deliveries,
@@ -149,6 +163,38 @@ async def add_deployment(app: str, console: ConsoleApp, request: Request) -> Res
         console.releases.deployments.add_deployment, identity.principal, app, spec
     )
     return RedirectResponse(url("apps", app, done="deployment", name=added.name), status_code=303)
+
+
+# -- collaborators ------------------------------------------------------------------------------------
+
+
+@router.post("/apps/{app}/collaborators")
+async def add_collaborator(app: str, console: ConsoleApp, request: Request) -> Response:
+    identity, form = await console.checked_form(request)
+    account, role = field(form, "account").strip(), _role(field(form, "role"))
+    if not account:
+        raise Invalid("Give the name of the account to add (its owner finds it with overair account show).")
+    team = console.releases.team
+    added = await anyio.to_thread.run_sync(team.add_collaborator, identity.principal, app, account, role)
+    return RedirectResponse(url("apps", app, done="collaborator", name=added.account), status_code=303)
+
+
+@router.post("/apps/{app}/collaborators/{account}/role")
+async def set_collaborator_role(app: str, account: str, console: ConsoleApp, request: Request) -> Response:
+    identity, form = await console.checked_form(request)
+    role = _role(field(form, "role"))
+    await anyio.to_thread.run_sync(console.releases.team.set_role, identity.principal, app, account, role)
+    return RedirectResponse(url("apps", app, done="role", name=account), status_code=303)
+
+
+@router.post("/apps/{app}/collaborators/{account}/remove")
+async def remove_collaborator(app: str, account: str, console: ConsoleApp, request: Request) -> Response:
+    identity, _form = await console.checked_form(request)
+    team = console.releases.team
+    await anyio.to_thread.run_sync(team.remove_collaborator, identity.principal, app, account)
+    if account == identity.principal.account:  # left the app: its page is no longer theirs to see
+        return RedirectResponse(url(), status_code=303)
+    return RedirectResponse(url("apps", app, done="removed", name=account), status_code=303)
 
 
 # -- access keys --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.staticfiles import StaticFiles
 
 from overair.audit.service import AuditService
-from overair.auth.principal import Principal
+from overair.auth.principal import Action, Principal
 from overair.auth.service import AccessKeyService
 from overair.auth.sessions import (
     ConsoleIdentity,
@@ -252,7 +252,11 @@ def create_console(
                 metrics.last_failures(found.name, release.deployment).get(release.label) if metrics else None
             ),
             charts={"rate": views.rate_chart(shown)} if measured else {},
-            others=[d.name for d in found.deployments if d.name != release.deployment],
+            others=[  # the deployments this key may promote to: only those are offered
+                d.name
+                for d in found.deployments
+                if d.name != release.deployment and who.may(Action.PUBLISH, app=found.name, deployment=d.name)
+            ],
             signed_only=_signed_only(releases, who, found.name),
             notice=_notice(done, release.label, history),
             crumbs=crumbs(found.name, release.deployment, release.label),

@@ -6,13 +6,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from overair.audit.rules import AuditAction
 from overair.auth.models import Account, AppGrant, Organisation, OrganisationMember
 from overair.auth.principal import Action, Principal
 from overair.auth.roles import ORG_APP_ROLE, RANK, OrgRole, Role, check_grant
 from overair.errors import Conflict, Invalid, NotFound
 from overair.releases import repository as repo
 from overair.releases.models import App
-from overair.releases.outputs import app_out, deployment_out
+from overair.releases.outputs import app_out, deployment_out, owner_of
 from overair.releases.schemas import AppOut, CollaboratorOut, DeploymentOut
 from overair.releases.unit import Changes
 
@@ -98,6 +99,10 @@ class TeamService:
                     subject={"app": app.name, "account": account},
                 )
             session.add(AppGrant(app_id=app.id, account_id=member.id, role=role.value))
+            self._changes.audit.record(
+                session, actor, AuditAction.COLLABORATOR_ADD, app=app.name, item=member.name,
+                after={"role": role},
+            )  # fmt: skip
             return CollaboratorOut(account=member.name, email=member.email, role=role, source="grant")
 
     def set_role(self, actor: Principal, app_name: str, account: str, role: Role) -> CollaboratorOut:
@@ -108,10 +113,15 @@ class TeamService:
             member = account_named(session, account)
             grant = session.get(AppGrant, (app.id, member.id))
             check_grant(app.name, actor.role_on(app_name), Role(grant.role) if grant else None, role)
+            before = {"role": grant.role} if grant is not None else {}
             if grant is None:
                 session.add(AppGrant(app_id=app.id, account_id=member.id, role=role.value))
             else:
                 grant.role = role.value
+            verb = AuditAction.COLLABORATOR_ROLE if before else AuditAction.COLLABORATOR_ADD
+            self._changes.audit.record(
+                session, actor, verb, app=app.name, item=member.name, before=before, after={"role": role}
+            )
             return CollaboratorOut(account=member.name, email=member.email, role=role, source="grant")
 
     def remove_collaborator(self, actor: Principal, app_name: str, account: str) -> None:
@@ -132,6 +142,10 @@ class TeamService:
             if account != actor.account:
                 check_grant(app.name, actor.role_on(app_name), Role(grant.role), None)
             session.delete(grant)
+            self._changes.audit.record(
+                session, actor, AuditAction.COLLABORATOR_REMOVE, app=app.name, item=account,
+                before={"role": grant.role},
+            )  # fmt: skip
 
     def transfer(
         self, actor: Principal, app_name: str, account: str | None = None, organisation: str | None = None
@@ -145,7 +159,7 @@ class TeamService:
             )
         with self._changes.transaction() as (session, _):
             app = repo.get_app(session, app_name)
-            previous = app.owner_account_id
+            previous, previous_owner = app.owner_account_id, owner_of(session, app)
             if account is not None:
                 new_owner = account_named(session, account)
                 app.owner_account_id, app.owner_organisation_id = new_owner.id, None
@@ -166,7 +180,12 @@ class TeamService:
                 else:
                     session.add(AppGrant(app_id=app.id, account_id=previous, role=Role.ADMIN.value))
             session.flush()
-            return app_out(session, app)
+            moved = app_out(session, app)
+            self._changes.audit.record(
+                session, actor, AuditAction.APP_TRANSFER, app=app.name,
+                before={"owner": previous_owner}, after={"owner": moved.owner},
+            )  # fmt: skip
+            return moved
 
     def set_production(
         self, actor: Principal, app_name: str, deployment_name: str, production: bool
@@ -176,8 +195,13 @@ class TeamService:
         with self._changes.transaction() as (session, _):
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
+            before = {"production": deployment.production}
             deployment.production = production
             session.flush()
+            self._changes.audit.record(
+                session, actor, AuditAction.DEPLOYMENT_PRODUCTION, app=app.name, deployment=deployment.name,
+                before=before, after={"production": production},
+            )  # fmt: skip
             return deployment_out(session, deployment)
 
     @staticmethod
