@@ -28,6 +28,8 @@ class AuditAction(StrEnum):
     APP_RENAME = "app.rename"
     APP_DISTRIBUTION = "app.distribution"
     APP_REMOVE = "app.remove"
+    APP_TRANSFER = "app.transfer"
+    """The app was given to another account or organisation."""
     DEPLOYMENT_CREATE = "deployment.create"
     DEPLOYMENT_RENAME = "deployment.rename"
     DEPLOYMENT_REMOVE = "deployment.remove"
@@ -44,6 +46,9 @@ class AuditAction(StrEnum):
     ACCESS_KEY_RENAME = "access-key.rename"
     ACCESS_KEY_EXPIRY = "access-key.expiry"
     ACCESS_KEY_REVOKE = "access-key.revoke"
+    COLLABORATOR_ADD = "collaborator.add"
+    COLLABORATOR_ROLE = "collaborator.role"
+    COLLABORATOR_REMOVE = "collaborator.remove"
     REHEARSAL_CLEAR = "rehearsal.clear"
     """The traces simulated devices left on a deployment were removed."""
 
