@@ -61,6 +61,15 @@ def audited(api: httpx.Client, app: str) -> list[tuple[str, str, str, str | None
     return [(e["action"], e["actor"], e["surface"], e["item"]) for e in team]
 
 
+def story(owner: str, friend: str) -> list[tuple[str, str, str, str | None]]:
+    """What each test's owner did, as the audit log records it: through CodePush, with its first key."""
+    return [
+        ("collaborator.add", f"{owner}-key", "codepush", friend),
+        ("collaborator.remove", f"{owner}-key", "codepush", friend),
+        ("app.transfer", f"{owner}-key", "codepush", None),
+    ]
+
+
 def json_object_in(output: str) -> dict:
     """The JSON object the CLI printed (after its deprecation notice)."""
     value, _ = json.JSONDecoder().raw_decode(output[output.index("{") :])
@@ -135,11 +144,7 @@ def test_sdk_2_collaborators_and_transfer(server: LiveServer, api: httpx.Client,
     }
     assert roles(api, app) == {heir: "owner", owner: "admin"}
     assert twice["error"] == {"message": "The given account already owns the app.", "statusCode": 409}
-    assert audited(api, app) == [
-        ("collaborator.add", f"{owner}-key", "codepush", friend),
-        ("collaborator.remove", f"{owner}-key", "codepush", friend),
-        ("app.transfer", f"{owner}-key", "codepush", None),
-    ]
+    assert audited(api, app) == story(owner, friend)
 
 
 def test_code_push_cli_3_collaborators_and_transfer(
@@ -193,11 +198,7 @@ def test_code_push_cli_3_collaborators_and_transfer(
     assert roles(api, app) == {heir: "owner", owner: "admin"}
     # the app is now the heir's: its old owner names it by the new owner
     assert f"{heir}/{app}" in [a["name"] for a in json_in(cli("app", "ls", "--format", "json"))]
-    assert audited(api, app) == [
-        ("collaborator.add", f"{owner}-key", "codepush", friend),
-        ("collaborator.remove", f"{owner}-key", "codepush", friend),
-        ("app.transfer", f"{owner}-key", "codepush", None),
-    ]
+    assert audited(api, app) == story(owner, friend)
 
 
 def test_apps_of_an_app_center_organisation_keep_their_names(
