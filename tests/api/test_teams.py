@@ -214,3 +214,57 @@ def test_an_account_whose_first_key_name_is_taken_is_not_made_half(api: TestClie
     refused = api.post("/api/v1/accounts", json={"name": "zoe"})
     assert refused.status_code == 409 and '"zoe-key"' in refused.json()["detail"]
     assert "zoe" not in [a["name"] for a in api.get("/api/v1/accounts").json()]
+
+
+def test_team_changes_are_audited_and_giving_an_app_to_its_owner_is_refused(
+    api: TestClient, team: dict[str, TestClient]
+) -> None:
+    alice = team["alice"]
+    assert alice.patch("/api/v1/apps/Shop/collaborators/bob", json={"role": "viewer"}).status_code == 200
+    # an account can be named by its e-mail, as the CodePush clients name collaborators
+    assert alice.delete("/api/v1/apps/Shop/collaborators/bob@example.com").status_code == 204
+    same = alice.post("/api/v1/apps/Shop/transfer", json={"account": "alice"})
+    assert same.status_code == 409 and same.json()["detail"] == '"alice" already owns Shop.'
+    assert alice.post("/api/v1/apps/Shop/transfer", json={"account": "carol"}).status_code == 200
+    events = api.get("/api/v1/audit", params={"app": "Shop"}).json()["events"]
+    team_events = [
+        (e["action"], e["actor"], e["item"], e["before"], e["after"])
+        for e in reversed(events)
+        if e["action"].startswith(("collaborator.", "app.transfer"))
+    ]
+    assert team_events == [
+        ("collaborator.add", "alice-key", "bob", {}, {"role": "developer"}),
+        ("collaborator.role", "alice-key", "bob", {"role": "developer"}, {"role": "viewer"}),
+        ("collaborator.remove", "alice-key", "bob", {"role": "viewer"}, {}),
+        ("app.transfer", "alice-key", None, {"owner": "alice"}, {"owner": "carol"}),
+    ]
+
+
+def test_app_center_paths_name_the_apps_real_owner(server: OverairApp, team: dict[str, TestClient]) -> None:
+    """``/apps/<owner>/<app>`` resolves the owner: an account or an organisation, never any other name."""
+    carol_key = team["carol"].headers["Authorization"].removeprefix("Bearer ")
+    bob_key = team["bob"].headers["Authorization"].removeprefix("Bearer ")
+    assert team["carol"].post("/api/v1/organisations", json={"name": "org-name"}).status_code == 201
+    with (
+        TestClient(server, base_url="http://testserver", headers={"X-API-Token": carol_key}) as carol,
+        TestClient(server, base_url="http://testserver", headers={"X-API-Token": bob_key}) as bob,
+    ):
+        assert bob.get("/user").json()["name"] == "bob"  # the account, not the key
+        assert bob.get("/apps/alice/Shop").json()["owner"]["name"] == "alice"
+        wrong = bob.get("/apps/bob/Shop")
+        assert wrong.status_code == 404
+        assert (
+            wrong.json()["message"]
+            == 'App "bob/Shop" does not exist: Shop belongs to alice, as "alice/Shop".'
+        )
+        # the organisation makes an app of its own; its owner is the organisation
+        made = carol.post("/orgs/org-name/apps", json={"display_name": "App-iOS", "os": "iOS"})
+        assert made.status_code == 201, made.text
+        assert made.json()["owner"]["type"] == "org"
+        assert carol.post("/apps/org-name/App-iOS/deployments", json={"name": "Staging"}).status_code == 201
+        assert carol.get("/apps/carol/App-iOS").status_code == 404
+        assert [a["name"] for a in carol.get("/orgs/org-name/apps").json()] == ["App-iOS"]
+        # an organisation bob is not in does not exist for him, whichever way he asks
+        for path in ("/orgs/org-name", "/orgs/org-name/apps", "/apps/org-name/App-iOS"):
+            assert bob.get(path).status_code == 404, path
+        assert "org-name" not in bob.get("/orgs").text

@@ -1,13 +1,18 @@
-// Drives the real CodePush management SDK (npm code-push 2.0.7, the standalone server's dialect) against a
-// server, as the code-push CLI of that generation does.
-// Input (stdin): {"serverUrl": "...", "accessKey": "...", "steps": [...]}; a step is either
+// Drives a real CodePush management SDK against a server: npm code-push 2.0.7 (the standalone server's
+// dialect), as the code-push CLI of that generation does, or with "sdk": "appcenter" the code-push 4.0.2
+// inside code-push-cli 3.0.0 (App Center's dialect), for what that CLI's commands no longer offer.
+// Input (stdin): {"serverUrl": "...", "accessKey": "...", "sdk"?: "appcenter", "steps": [...]}; a step is either
 //   {"call": "<AccountManager method>", "args": [...], "accessKey"?: "..."}  or
 //   {"raw": "get" | "post" | "patch" | "del", "path": "/apps/...", "body"?: {...}}  (the SDK's own request helpers)
 // Output (stdout): a JSON array with one {"result": ...} or {"error": {"message", "statusCode"}} per step.
 "use strict";
-const AccountManager = require("code-push-2/script/management-sdk");
+const SDKS = {
+  standalone: "code-push-2/script/management-sdk",
+  appcenter: "code-push-cli/node_modules/code-push/script/management-sdk",
+};
 
 async function run(input) {
+  const AccountManager = require(SDKS[input.sdk || "standalone"]);
   const managers = {};
   const manager = (key) => (managers[key] = managers[key] || new AccountManager(key, { "X-Harness": "overair" }, input.serverUrl));
   const results = [];

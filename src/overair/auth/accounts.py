@@ -31,6 +31,16 @@ class NoSuchOrganisation(NotFound):
     """No organisation by that name (or none the caller belongs to)."""
 
 
+def visible_organisation(session: Session, actor: Principal, name: str) -> Organisation:
+    """The organisation ``name`` if the actor belongs to it (a server admin: any); :class:`NoSuchOrganisation`
+    otherwise, as for one that does not exist (others' organisations stay unknown)."""
+    org = session.scalar(select(Organisation).where(Organisation.name == name))
+    member = actor.access is not None and name in actor.access.organisations
+    if org is None or not (actor.server_admin or member):
+        raise NoSuchOrganisation(f'No organisation named "{name}".', subject={"organisation": name})
+    return org
+
+
 class LastServerAdmin(Conflict):
     """The change would leave no enabled server admin."""
 
@@ -170,12 +180,12 @@ class AccountService:
     def organisation(self, actor: Principal, name: str) -> OrganisationOut:
         """One organisation the acting account belongs to, with its members."""
         with self._sessions() as session:
-            return self._out(session, self._visible(session, actor, name))
+            return self._out(session, visible_organisation(session, actor, name))
 
     def set_member(self, actor: Principal, organisation: str, account: str, role: OrgRole) -> OrganisationOut:
         """Add ``account`` to the organisation with ``role``, or change its role."""
         with self._sessions.begin() as session:
-            org = self._visible(session, actor, organisation)
+            org = visible_organisation(session, actor, organisation)
             actor.require(Action.MANAGE_ORGANISATIONS, organisation=org.name)
             member = self._named(session, account)
             record = session.get(OrganisationMember, (org.id, member.id))
@@ -195,7 +205,7 @@ class AccountService:
     def remove_member(self, actor: Principal, organisation: str, account: str) -> OrganisationOut:
         """Take ``account`` out of the organisation (anyone may leave)."""
         with self._sessions.begin() as session:
-            org = self._visible(session, actor, organisation)
+            org = visible_organisation(session, actor, organisation)
             if account != actor.account:
                 actor.require(Action.MANAGE_ORGANISATIONS, organisation=org.name)
             member = self._named(session, account)
@@ -235,12 +245,6 @@ class AccountService:
     @staticmethod
     def _member(name: str, actor: Principal) -> bool:
         return actor.access is not None and name in actor.access.organisations
-
-    def _visible(self, session: Session, actor: Principal, name: str) -> Organisation:
-        org = session.scalar(select(Organisation).where(Organisation.name == name))
-        if org is None or not (actor.server_admin or self._member(org.name, actor)):
-            raise NoSuchOrganisation(f'No organisation named "{name}".', subject={"organisation": name})
-        return org
 
     @staticmethod
     def _out(session: Session, org: Organisation) -> OrganisationOut:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from overair.audit.rules import AuditAction
+from overair.auth.accounts import visible_organisation
 from overair.auth.models import Account
 from overair.auth.principal import Action, Principal
 from overair.errors import Invalid
@@ -48,26 +49,42 @@ class AppService:
         self._changes = changes
 
     def create_app(
-        self, actor: Principal, spec: AppCreate, deployments: Sequence[str] = DEFAULT_DEPLOYMENTS
+        self,
+        actor: Principal,
+        spec: AppCreate,
+        deployments: Sequence[str] = DEFAULT_DEPLOYMENTS,
+        organisation: str | None = None,
     ) -> AppOut:
         """Create an app with the given deployments (Production and Staging by default; may be none), owned
-        by the acting account (the server itself: by nobody, so only server admins manage it)."""
+        by the acting account (the server itself: by nobody, so only server admins manage it), or by
+        ``organisation`` (one the acting account administers)."""
         actor.require(Action.CREATE_APPS)
         with self._changes.transaction() as (session, _):
+            org_id = None
+            if organisation is not None:
+                org_id = visible_organisation(session, actor, organisation).id
+                actor.require(Action.MANAGE_ORGANISATIONS, organisation=organisation)
             if session.scalar(select(App.id).where(App.name == spec.name)) is not None:
                 raise _name_taken(spec.name)
-            owner = session.scalar(select(Account.id).where(Account.name == actor.account))
+            owner = (
+                None if org_id else session.scalar(select(Account.id).where(Account.name == actor.account))
+            )
             app = App(
                 name=spec.name,
                 platforms=",".join(sorted({p.value for p in spec.platforms})),
                 distribution=spec.distribution.value,
                 owner_account_id=owner,
+                owner_organisation_id=org_id,
             )
             app.deployments = [Deployment(name=n, key=new_deployment_key()) for n in deployments]
             session.add(app)
             session.flush()
             self._changes.audit.record(
-                session, actor, AuditAction.APP_CREATE, app=app.name, after=_fields(app)
+                session,
+                actor,
+                AuditAction.APP_CREATE,
+                app=app.name,
+                after={**_fields(app), "owner": organisation} if organisation else _fields(app),
             )
             return app_out(session, app)
 

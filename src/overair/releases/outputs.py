@@ -88,6 +88,7 @@ def app_out(session: Session, app: App) -> AppOut:
         created_at=app.created_at,
         deployments=[deployment_out(session, d) for d in app.deployments],
         owner=owner_of(session, app),
+        owner_is_organisation=app.owner_organisation_id is not None,
     )
 
 

@@ -69,6 +69,8 @@ class AppOut(BaseModel):
     deployments: list[DeploymentOut]
     owner: str | None = None
     """The account or organisation that owns the app."""
+    owner_is_organisation: bool = False
+    """Whether ``owner`` names an organisation (else an account)."""
 
 
 class DeploymentCreate(BaseModel):

@@ -3,16 +3,18 @@ deployments count as production."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from overair.audit.rules import AuditAction
+from overair.auth.accounts import NoSuchOrganisation, visible_organisation
 from overair.auth.models import Account, AppGrant, Organisation, OrganisationMember
 from overair.auth.principal import Action, Principal
 from overair.auth.roles import ORG_APP_ROLE, RANK, OrgRole, Role, check_grant
 from overair.errors import Conflict, Invalid, NotFound
 from overair.releases import repository as repo
-from overair.releases.models import App
 from overair.releases.outputs import app_out, deployment_out, owner_of
 from overair.releases.schemas import AppOut, CollaboratorOut, DeploymentOut
 from overair.releases.unit import Changes
@@ -20,10 +22,6 @@ from overair.releases.unit import Changes
 
 class NoSuchAccount(NotFound):
     """No account by that name."""
-
-
-class NoSuchOrganisation(NotFound):
-    """No organisation by that name."""
 
 
 class NotACollaborator(NotFound):
@@ -38,11 +36,25 @@ class OwnerStays(Conflict):
     """The owning account cannot be removed from its app: transfer the app first."""
 
 
-def account_named(session: Session, name: str) -> Account:
-    """The enabled account ``name``, or :class:`NoSuchAccount`."""
-    account = session.scalar(select(Account).where(Account.name == name))
+class AlreadyOwner(Conflict):
+    """The app already belongs to the owner it is given to."""
+
+
+def find_account(session: Session, who: str) -> Account | None:
+    """The account named ``who``, else the one account whose e-mail is ``who`` (any case): the CodePush
+    clients name collaborators by e-mail."""
+    account = session.scalar(select(Account).where(Account.name == who))
+    if account is None and "@" in who:
+        found = session.scalars(select(Account).where(func.lower(Account.email) == who.lower())).all()
+        account = found[0] if len(found) == 1 else None
+    return account
+
+
+def account_named(session: Session, who: str) -> Account:
+    """The enabled account named ``who`` (or with that e-mail), or :class:`NoSuchAccount`."""
+    account = find_account(session, who)
     if account is None or account.disabled:
-        raise NoSuchAccount(f'No account named "{name}".', subject={"account": name})
+        raise NoSuchAccount(f'No account named "{who}".', subject={"account": who})
     return account
 
 
@@ -100,9 +112,13 @@ class TeamService:
                 )
             session.add(AppGrant(app_id=app.id, account_id=member.id, role=role.value))
             self._changes.audit.record(
-                session, actor, AuditAction.COLLABORATOR_ADD, app=app.name, item=member.name,
-                after={"role": role},
-            )  # fmt: skip
+                session,
+                actor,
+                AuditAction.COLLABORATOR_ADD,
+                app=app.name,
+                item=member.name,
+                after={"role": role.value},
+            )
             return CollaboratorOut(account=member.name, email=member.email, role=role, source="grant")
 
     def set_role(self, actor: Principal, app_name: str, account: str, role: Role) -> CollaboratorOut:
@@ -120,32 +136,48 @@ class TeamService:
                 grant.role = role.value
             verb = AuditAction.COLLABORATOR_ROLE if before else AuditAction.COLLABORATOR_ADD
             self._changes.audit.record(
-                session, actor, verb, app=app.name, item=member.name, before=before, after={"role": role}
+                session,
+                actor,
+                verb,
+                app=app.name,
+                item=member.name,
+                before=before,
+                after={"role": role.value},
             )
             return CollaboratorOut(account=member.name, email=member.email, role=role, source="grant")
 
     def remove_collaborator(self, actor: Principal, app_name: str, account: str) -> None:
-        """Take away the role granted to ``account`` on the app (anyone may leave an app)."""
-        if account != actor.account:
-            actor.require(Action.MANAGE_COLLABORATORS, app=app_name)
-        else:
-            actor.require(Action.READ, app=app_name)
+        """Take away the role granted to ``account`` (a name or an e-mail) on the app (anyone may leave an
+        app)."""
+        actor.require(Action.READ, app=app_name)
         with self._changes.transaction() as (session, _):
+            member = find_account(session, account)
+            leaving = member is not None and member.name == actor.account
+            if not leaving:
+                actor.require(Action.MANAGE_COLLABORATORS, app=app_name)
             app = repo.get_app(session, app_name)
-            owner = session.get(Account, app.owner_account_id) if app.owner_account_id is not None else None
-            if owner is not None and owner.name == account:
+            if member is not None and app.owner_account_id == member.id:
                 raise OwnerStays(
                     f'"{account}" owns {app.name}: transfer the app to another owner before removing it.',
                     subject={"app": app.name, "account": account},
                 )
-            grant = self._grant(session, app, account)
-            if account != actor.account:
+            grant = session.get(AppGrant, (app.id, member.id)) if member is not None else None
+            if grant is None:
+                raise NotACollaborator(
+                    f'"{account}" has no role granted on {app.name}.',
+                    subject={"app": app.name, "account": account},
+                )
+            if not leaving:
                 check_grant(app.name, actor.role_on(app_name), Role(grant.role), None)
             session.delete(grant)
             self._changes.audit.record(
-                session, actor, AuditAction.COLLABORATOR_REMOVE, app=app.name, item=account,
+                session,
+                actor,
+                AuditAction.COLLABORATOR_REMOVE,
+                app=app.name,
+                item=member.name if member is not None else account,
                 before={"role": grant.role},
-            )  # fmt: skip
+            )
 
     def transfer(
         self, actor: Principal, app_name: str, account: str | None = None, organisation: str | None = None
@@ -157,23 +189,51 @@ class TeamService:
             raise Invalid(
                 "Name exactly one new owner: an account or an organisation.", subject={"app": app_name}
             )
+
+        def new_owner(session: Session) -> Account | Organisation:
+            if account is not None:
+                return account_named(session, account)
+            return visible_organisation(session, actor, organisation or "")
+
+        return self._transfer(actor, app_name, new_owner)
+
+    def transfer_to(self, actor: Principal, app_name: str, owner: str) -> AppOut:
+        """Give the app to ``owner``: an organisation the actor belongs to by that name, else the account
+        with that name or e-mail (App Center's transfer names either in one place)."""
+        actor.require(Action.TRANSFER_APPS, app=app_name)
+
+        def new_owner(session: Session) -> Account | Organisation:
+            try:
+                return visible_organisation(session, actor, owner)
+            except NoSuchOrganisation:
+                return account_named(session, owner)
+
+        return self._transfer(actor, app_name, new_owner)
+
+    def _transfer(
+        self, actor: Principal, app_name: str, new_owner: Callable[[Session], Account | Organisation]
+    ) -> AppOut:
         with self._changes.transaction() as (session, _):
             app = repo.get_app(session, app_name)
-            previous, previous_owner = app.owner_account_id, owner_of(session, app)
-            if account is not None:
-                new_owner = account_named(session, account)
-                app.owner_account_id, app.owner_organisation_id = new_owner.id, None
-                if (grant := session.get(AppGrant, (app.id, new_owner.id))) is not None:
+            previous = app.owner_account_id
+            before = {"owner": owner_of(session, app)}
+            owner = new_owner(session)
+            if isinstance(owner, Account):
+                if app.owner_account_id == owner.id:
+                    raise AlreadyOwner(
+                        f'"{owner.name}" already owns {app.name}.',
+                        subject={"app": app.name, "account": owner.name},
+                    )
+                app.owner_account_id, app.owner_organisation_id = owner.id, None
+                if (grant := session.get(AppGrant, (app.id, owner.id))) is not None:
                     session.delete(grant)
             else:
-                org = session.scalar(select(Organisation).where(Organisation.name == organisation))
-                member = actor.access is not None and organisation in actor.access.organisations
-                if org is None or not (actor.server_admin or member):  # others' organisations stay unknown
-                    raise NoSuchOrganisation(
-                        f'No organisation named "{organisation}".',
-                        subject={"organisation": organisation or ""},
+                if app.owner_organisation_id == owner.id:
+                    raise AlreadyOwner(
+                        f'The organisation "{owner.name}" already owns {app.name}.',
+                        subject={"app": app.name, "organisation": owner.name},
                     )
-                app.owner_account_id, app.owner_organisation_id = None, org.id
+                app.owner_account_id, app.owner_organisation_id = None, owner.id
             if previous is not None and previous != app.owner_account_id:
                 if (kept := session.get(AppGrant, (app.id, previous))) is not None:
                     kept.role = Role.ADMIN.value
@@ -182,9 +242,13 @@ class TeamService:
             session.flush()
             moved = app_out(session, app)
             self._changes.audit.record(
-                session, actor, AuditAction.APP_TRANSFER, app=app.name,
-                before={"owner": previous_owner}, after={"owner": moved.owner},
-            )  # fmt: skip
+                session,
+                actor,
+                AuditAction.APP_TRANSFER,
+                app=app.name,
+                before=before,
+                after={"owner": moved.owner},
+            )
             return moved
 
     def set_production(
@@ -203,17 +267,6 @@ class TeamService:
                 before=before, after={"production": production},
             )  # fmt: skip
             return deployment_out(session, deployment)
-
-    @staticmethod
-    def _grant(session: Session, app: App, account: str) -> AppGrant:
-        member = session.scalar(select(Account).where(Account.name == account))
-        grant = session.get(AppGrant, (app.id, member.id)) if member is not None else None
-        if grant is None:
-            raise NotACollaborator(
-                f'"{account}" has no role granted on {app.name}.',
-                subject={"app": app.name, "account": account},
-            )
-        return grant
 
 
 def _rank(role: Role) -> int:

@@ -12,6 +12,7 @@ import anyio
 import pytest
 from test_codepush_management_validation import release
 
+from overair.auth.roles import Role
 from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
 from overair.protocols.codepush_management.encoders import (
     HIDDEN,
@@ -19,6 +20,7 @@ from overair.protocols.codepush_management.encoders import (
     AppCenterEncoder,
     Encoder,
     NewKey,
+    Person,
     StandaloneEncoder,
     encode_key,
     encode_metrics,
@@ -28,7 +30,7 @@ from overair.protocols.codepush_management.encoders import (
 from overair.protocols.codepush_management.errors import Refused
 from overair.releases.apps import DEFAULT_DEPLOYMENTS
 from overair.releases.read_model import DeploymentActivity, DeploymentDetail
-from overair.releases.schemas import AppOut, DeploymentOut, Distribution, Platform
+from overair.releases.schemas import AppOut, CollaboratorOut, DeploymentOut, Distribution, Platform
 from overair.selection import Release as Stored
 from overair.storage import content_key
 
@@ -180,6 +182,7 @@ V2 = release("v2", released_at=T0, installs=1)
 DETAIL = DeploymentDetail(DEPLOYMENT, [release("v1", released_at=T0), V2], {"v2": STORED})
 EMPTY = DeploymentDetail(DEPLOYMENT, [])
 OWNER = {"isCurrentAccount": True, "permission": "Owner"}
+ME = Person("me@x")
 USER = {"id": "me@x", "name": "me%40x", "display_name": "me@x", "email": "me@x"}
 PACKAGE = encode_package(V2, STORED, BASE)
 SNAKE = snake_package(PACKAGE)
@@ -189,17 +192,17 @@ SNAKE = snake_package(PACKAGE)
     ("write", "standalone", "appcenter"),
     [
         (
-            lambda e: e.account("me@x"),
+            lambda e: e.account(ME),
             {"account": {"email": "me@x", "linkedProviders": [], "name": "me@x"}},
             USER,
         ),
         (
-            lambda e: e.collaborators("me@x"),
+            lambda e: e.collaborators([], ME),
             {"collaborators": {"me@x": OWNER}},
             [{**USER, "permissions": ["manager"]}],
         ),
         (
-            lambda e: e.app(APP, "me@x"),
+            lambda e: e.app(APP, ME),
             {"app": {"collaborators": {"me@x": OWNER}, "deployments": ["Beta", "Staging"], "name": "My App"}},
             {
                 "id": "My App",
@@ -210,7 +213,7 @@ SNAKE = snake_package(PACKAGE)
                 "owner": {**USER, "type": "user"},
             },
         ),
-        (lambda e: e.apps([APP], "me@x"), {"apps": [SA.app(APP, "me@x")["app"]]}, [AC.app(APP, "me@x")]),
+        (lambda e: e.apps([APP], ME, {}), {"apps": [SA.app(APP, ME)["app"]]}, [AC.app(APP, ME)]),
         (
             lambda e: e.deployment(DETAIL, BASE),
             {"deployment": {"name": "Staging", "key": "dep-key", "package": PACKAGE}},
@@ -476,3 +479,50 @@ def test_new_keys(encoder: Encoder, body: dict[str, Any], expected: NewKey) -> N
 )
 def test_release_info(encoder: Encoder, values: dict[str, Any], expected: dict[str, Any]) -> None:
     assert encoder.release_info(values) == expected
+
+
+# -- collaborators and owners ------------------------------------------------------------------------
+
+TEAM = [
+    CollaboratorOut(account="olivia", email="olivia@x", role=Role.OWNER, source="owner"),
+    CollaboratorOut(account="adam", email="", role=Role.ADMIN, source="grant"),
+    CollaboratorOut(account="rita", email="rita@x", role=Role.RELEASE_MANAGER, source="grant"),
+    CollaboratorOut(account="dev", email="dev@x", role=Role.DEVELOPER, source="grant"),
+    CollaboratorOut(account="vera", email="vera@x", role=Role.VIEWER, source="grant"),
+]
+
+
+@pytest.mark.parametrize(
+    ("who", "standalone", "appcenter"),
+    [
+        ("olivia@x", "Owner", "manager"),
+        ("adam", "Collaborator", "manager"),  # no e-mail: named by its name
+        ("rita@x", "Collaborator", "developer"),
+        ("dev@x", "Collaborator", "developer"),
+        ("vera@x", "Collaborator", "viewer"),
+    ],
+)
+def test_roles_as_the_dialects_permissions(who: str, standalone: str, appcenter: str) -> None:
+    me = Person("rita", "rita@x")
+    mapped = SA.collaborators(TEAM, me)["collaborators"]
+    assert mapped[who] == {"isCurrentAccount": who == "rita@x", "permission": standalone}
+    users = {u["email"]: u for u in AC.collaborators(TEAM, me)}
+    assert users[who]["permissions"] == [appcenter]
+
+
+def test_an_app_shows_its_real_owner() -> None:
+    me = Person("rita", "rita@x")
+    org_app = APP.model_copy(update={"owner": "org name", "owner_is_organisation": True})
+    assert AC.app(org_app, me)["owner"] == {
+        "id": "org name",
+        "name": "org%20name",
+        "display_name": "org name",
+        "email": "org name",
+        "type": "org",
+    }
+    assert AC.app(APP.model_copy(update={"owner": "olivia"}), me)["owner"]["type"] == "user"
+    # an app nobody owns (made by the server itself): the caller stands as its owner
+    assert AC.app(APP, me)["owner"]["id"] == "rita"
+    assert SA.app(APP, me, [])["app"]["collaborators"] == {
+        "rita@x": {"isCurrentAccount": True, "permission": "Owner"}
+    }

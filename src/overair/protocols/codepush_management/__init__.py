@@ -4,7 +4,9 @@ Two dialects (``code-push-server``'s and App Center's) share one set of operatio
 :class:`ReleaseService`, :class:`AccessKeyService` and the deployment read model:
 
 * ``routes.py``: the two route tables and :class:`CodePushManagement`, the ASGI app that picks the dialect;
+* ``calls.py``: one request (:class:`Call`) and what every operation stands on (:class:`Operations`);
 * ``handlers.py``: the operations, once: read, call the services, write;
+* ``sharing.py``: collaborators, app transfers and App Center's organisations;
 * ``encoders.py``: one encoder per dialect (casing, envelopes, where values are read, error answers);
 * ``validation.py``: what the reference accepts, and how its values become overair's requests;
 * ``errors.py``: the reference's error texts, in one table;

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from overair.auth.schemas import AccessKeyCreated, AccessKeyOut
+from overair.auth.roles import Role
+from overair.auth.schemas import AccessKeyCreated, AccessKeyOut, OrganisationOut
 from overair.protocols.codepush_management.errors import Refused
 from overair.protocols.codepush_management.validation import (
     app_spec,
@@ -31,7 +32,7 @@ from overair.protocols.codepush_management.validation import (
 from overair.protocols.downloads import download_url
 from overair.releases.apps import DEFAULT_DEPLOYMENTS
 from overair.releases.read_model import DeploymentActivity, DeploymentDetail
-from overair.releases.schemas import AppCreate, AppOut, DeploymentOut, Platform, ReleaseOut
+from overair.releases.schemas import AppCreate, AppOut, CollaboratorOut, DeploymentOut, Platform, ReleaseOut
 from overair.selection import Release as Stored
 
 NEVER_EXPIRES = 253402300799000  # 9999-12-31T23:59:59Z in ms: what a key without expiry reports
@@ -54,7 +55,25 @@ _SNAKE = {
     "size": "size",
     "uploadTime": "upload_time",
 }
-_CODES = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 409: "Conflict", 413: "TooLarge"}
+_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    413: "TooLarge",
+}
+APPCENTER_PERMISSION = {
+    Role.OWNER: "manager",
+    Role.ADMIN: "manager",
+    Role.RELEASE_MANAGER: "developer",
+    Role.DEVELOPER: "developer",
+    Role.VIEWER: "viewer",
+}
+"""An overair role as App Center's app permission (the CLI shows manager as Owner for the owning account,
+else Manager; developer as Collaborator; viewer as Reader)."""
+APPCENTER_ROLE = {"manager": Role.ADMIN, "developer": Role.RELEASE_MANAGER, "viewer": Role.VIEWER}
+"""The role an App Center invitation gives (by its ``role``; none: developer, as CodePush's Collaborator)."""
 
 
 def ms(moment: dt.datetime) -> int:
@@ -159,8 +178,32 @@ def _package(release: ReleaseOut, detail: DeploymentDetail, base: str, links: Li
     return encode_package(release, detail.stored_of(release), base, links)
 
 
-def _owner(caller: str) -> dict[str, Any]:
-    return {caller: {"isCurrentAccount": True, "permission": "Owner"}}
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The account acting, as the dialects show it."""
+
+    name: str
+    email: str = ""
+
+    @property
+    def handle(self) -> str:
+        """How the standalone dialect names an account: its e-mail, else its name."""
+        return self.email or self.name
+
+
+def _team(team: Sequence[CollaboratorOut], me: Person) -> dict[str, Any]:
+    """An app's collaborators as the reference's map: overair's owners are "Owner", every other role
+    "Collaborator"; on an app nobody owns (made by the server itself) the caller stands as owner."""
+    found = {
+        (c.email or c.account): {
+            "isCurrentAccount": c.account == me.name,
+            "permission": "Owner" if c.role is Role.OWNER else "Collaborator",
+        }
+        for c in team
+    }
+    if not any(c.role is Role.OWNER for c in team):
+        found[me.handle] = {"isCurrentAccount": True, "permission": "Owner"}
+    return found
 
 
 class StandaloneEncoder:
@@ -221,9 +264,12 @@ class StandaloneEncoder:
         """The headers that say where a created object is."""
         return {"Location": path}
 
-    def account(self, caller: str) -> Any:
-        """The caller (the key's name stands for the account)."""
-        return {"account": {"email": caller, "linkedProviders": [], "name": caller}}
+    needs_teams = True
+    """Whether app objects carry their collaborators (the handlers then read them)."""
+
+    def account(self, me: Person) -> Any:
+        """The acting account."""
+        return {"account": {"email": me.handle, "linkedProviders": [], "name": me.name}}
 
     def keys(self, keys: list[AccessKeyOut]) -> Any:
         """Every access key, secrets hidden."""
@@ -238,24 +284,37 @@ class StandaloneEncoder:
         """A new access key with its secret, shown this once."""
         return {"accessKey": encode_key(key, key.key)}
 
-    def _app(self, app: AppOut, caller: str) -> dict[str, Any]:
+    def _app(self, app: AppOut, me: Person, team: Sequence[CollaboratorOut]) -> dict[str, Any]:
         return {
-            "collaborators": _owner(caller),
+            "collaborators": _team(team, me),
             "deployments": sorted(d.name for d in app.deployments),
             "name": app.name,
         }
 
-    def apps(self, apps: list[AppOut], caller: str) -> Any:
-        """Every app."""
-        return {"apps": [self._app(a, caller) for a in apps]}
+    def apps(self, apps: list[AppOut], me: Person, teams: Mapping[str, Sequence[CollaboratorOut]]) -> Any:
+        """Every app (``teams``: each app's collaborators, by app name)."""
+        return {"apps": [self._app(a, me, teams.get(a.name, ())) for a in apps]}
 
-    def app(self, app: AppOut, caller: str) -> Any:
-        """One app."""
-        return {"app": self._app(app, caller)}
+    def app(self, app: AppOut, me: Person, team: Sequence[CollaboratorOut] = ()) -> Any:
+        """One app, with its collaborators."""
+        return {"app": self._app(app, me, team)}
 
-    def collaborators(self, caller: str) -> Any:
-        """An app's collaborators: the caller alone, as owner."""
-        return {"collaborators": _owner(caller)}
+    def collaborators(self, team: Sequence[CollaboratorOut], me: Person) -> Any:
+        """An app's collaborators: e-mail (else name) to permission."""
+        return {"collaborators": _team(team, me)}
+
+    async def read_invitation(self, call: Incoming) -> tuple[str, Role]:
+        """Who to add as a collaborator, and with which role (the reference's Collaborator: release
+        manager)."""
+        return call.params["email"], Role.RELEASE_MANAGER
+
+    def created(self) -> Response:
+        """A collaborator added, or an app transferred: ``201 Created``."""
+        return PlainTextResponse("Created", status_code=201)
+
+    def transferred(self, app: AppOut, me: Person) -> Response:
+        """An app given away."""
+        return self.created()
 
     def _deployment(self, detail: DeploymentDetail, base: str) -> dict[str, Any]:
         latest = detail.latest
@@ -351,8 +410,10 @@ class AppCenterEncoder:
     def location(self, path: str) -> dict[str, str]:
         return {}
 
-    def account(self, caller: str) -> Any:
-        return {"id": caller, "name": quote(caller, safe=""), "display_name": caller, "email": caller}
+    needs_teams = False
+
+    def account(self, me: Person) -> Any:
+        return _appcenter_person(me.name, me.handle)
 
     def keys(self, keys: list[AccessKeyOut]) -> Any:
         return [self.key(k) for k in keys]
@@ -368,22 +429,53 @@ class AppCenterEncoder:
     def created_key(self, key: AccessKeyCreated) -> Any:
         return {**self.key(key), "api_token": key.key}
 
-    def apps(self, apps: list[AppOut], caller: str) -> Any:
-        return [self.app(a, caller) for a in apps]
+    def apps(self, apps: list[AppOut], me: Person, teams: Mapping[str, Sequence[CollaboratorOut]]) -> Any:
+        return [self.app(a, me) for a in apps]
 
-    def app(self, app: AppOut, caller: str) -> Any:
+    def app(self, app: AppOut, me: Person, team: Sequence[CollaboratorOut] = ()) -> Any:
+        """An app with its owner: an account ("user") or an organisation ("org"); an app nobody owns
+        (made by the server itself) shows the caller."""
+        if app.owner is None:
+            owner = {**self.account(me), "type": "user"}
+        else:
+            owner = {**_appcenter_person(app.owner), "type": "org" if app.owner_is_organisation else "user"}
         return {
             "id": app.name,
             "name": app.name,
             "display_name": app.name,
             "os": "iOS" if Platform.IOS in app.platforms else "Android",
             "platform": "React-Native",
-            "owner": {**self.account(caller), "type": "user"},
+            "owner": owner,
         }
 
-    def collaborators(self, caller: str) -> Any:
-        """The caller as manager (shown as Owner by the CLI)."""
-        return [{**self.account(caller), "permissions": ["manager"]}]
+    def collaborators(self, team: Sequence[CollaboratorOut], me: Person) -> Any:
+        """The app's users with App Center's permissions (:data:`APPCENTER_PERMISSION`)."""
+        if not any(c.role is Role.OWNER for c in team):
+            return [{**self.account(me), "permissions": ["manager"]}]
+        return [
+            {
+                **_appcenter_person(c.account, c.email or c.account),
+                "permissions": [APPCENTER_PERMISSION[c.role]],
+            }
+            for c in team
+        ]
+
+    async def read_invitation(self, call: Incoming) -> tuple[str, Role]:
+        """``{"user_email", "role"?}``: manager, developer (the default) or viewer."""
+        body = await call.json()
+        who, role = body.get("user_email"), body.get("role") or "developer"
+        if not isinstance(who, str) or not who or role not in APPCENTER_ROLE:
+            raise Refused(
+                400,
+                'Give "user_email" (an account\'s e-mail or name) and "role": manager, developer or viewer.',
+            )
+        return who, APPCENTER_ROLE[role]
+
+    def created(self) -> Response:
+        return Response(status_code=204)
+
+    def transferred(self, app: AppOut, me: Person) -> Response:
+        return JSONResponse(self.app(app, me))
 
     def deployments(self, details: list[DeploymentDetail], base: str) -> Any:
         return [self.deployment(d, base) for d in details]
@@ -406,6 +498,17 @@ class AppCenterEncoder:
     def metrics(self, activity: DeploymentActivity) -> Any:
         counts = encode_metrics(activity.history, activity.active)
         return [{"label": label, **c} for label, c in counts.items()]
+
+
+def _appcenter_person(name: str, email: str | None = None) -> dict[str, Any]:
+    """An account or organisation as App Center's owner object; ``name`` goes into paths unquoted by the
+    CLI, so it is sent quoted."""
+    return {"id": name, "name": quote(name, safe=""), "display_name": name, "email": email or name}
+
+
+def appcenter_organisation(org: OrganisationOut) -> dict[str, Any]:
+    """An organisation as App Center's ``/orgs`` answers it."""
+    return {"id": org.name, "name": quote(org.name, safe=""), "display_name": org.name, "origin": "appcenter"}
 
 
 Encoder = StandaloneEncoder | AppCenterEncoder

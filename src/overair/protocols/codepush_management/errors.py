@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from overair.auth.accounts import NoSuchOrganisation
 from overair.errors import Conflict, NotFound, OverairError, PayloadTooLarge
 from overair.packages import InvalidBundle
 from overair.problems import status_of
@@ -23,17 +24,20 @@ from overair.releases.errors import (
     ReleaseNotFound,
     RolloutInProgress,
 )
+from overair.releases.team import (
+    AlreadyCollaborator,
+    AlreadyOwner,
+    NoSuchAccount,
+    NotACollaborator,
+    OwnerStays,
+)
 
 UNAUTHORIZED = (
     'The session or access key being used is invalid, please run "code-push-standalone login" again. '
     'If you are on an older version of the CLI, you may need to run "code-push-standalone logout" first to '
     "clear the session cache."
 )
-NOT_SUPPORTED = (
-    "Collaborators and app transfers through the CodePush CLIs are not supported by overair yet: use "
-    "overair collaborator add --app APP ACCOUNT --role ROLE, and overair app transfer APP --to-account "
-    "ACCOUNT."
-)
+NOT_REGISTERED = "The specified e-mail address doesn't represent a registered user"
 TOO_LARGE = "The provided resource is too large"
 NO_FILE = "A deployment package must include a file."
 
@@ -109,7 +113,17 @@ ERRORS: dict[tuple[str, type[Exception]], tuple[int, Text]] = {
     ("*", DeploymentNotFound): (404, 'Deployment "{deployment}" does not exist.'),
     ("*", PayloadTooLarge): (413, TOO_LARGE),
     ("*", InvalidBundle): (400, "{error}"),
+    ("*", NoSuchOrganisation): (404, 'Organisation "{org}" does not exist.'),
     ("app.add", NameTaken): (409, "An app named '{name}' already exists."),
+    ("collaborator.add", NoSuchAccount): (404, NOT_REGISTERED),
+    ("collaborator.add", AlreadyCollaborator): (
+        409,
+        "The given account is already a collaborator for this app.",
+    ),
+    ("collaborator.remove", NotACollaborator): (404, "The given email is not a collaborator for this app."),
+    ("collaborator.remove", OwnerStays): (409, "Cannot remove the owner of the app from collaborator list."),
+    ("transfer", NoSuchAccount): (404, NOT_REGISTERED),
+    ("transfer", AlreadyOwner): (409, "The given account already owns the app."),
     ("app.rename", NameTaken): (409, "An app named '{name}' already exists."),
     ("deployment.add", NameTaken): (409, _deployment_taken),
     ("deployment.rename", NameTaken): (409, "A deployment named '{name}' already exists."),

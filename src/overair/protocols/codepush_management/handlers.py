@@ -1,8 +1,9 @@
 """The management operations, once for both dialects: read with the dialect's encoder, call the services in
 a worker thread, translate domain errors (:func:`translate`), write with the dialect's encoder.
 
-overair has no user accounts: every access key manages every app, so an app's collaborators are the caller
-alone (as Owner), and the account's name and e-mail are the key's name.
+The account is the key's account; collaborators and transfers are overair's (:class:`TeamService`), with
+the reference's Owner as overair's owner and its Collaborator as a release manager; in the App Center
+dialect, ``/apps/<owner>/<app>`` names the app's real owner (an account or an organisation).
 """
 
 from __future__ import annotations
@@ -11,26 +12,20 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import anyio.to_thread
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from overair.auth.principal import Action, Principal, Surface
-from overair.auth.service import AccessKeyService
-from overair.auth.throttle import TooManyAttempts
-from overair.errors import OverairError, Unauthorized
-from overair.packages import InvalidBundle
-from overair.protocols.codepush_management.encoders import Encoder
-from overair.protocols.codepush_management.errors import NOT_SUPPORTED, UNAUTHORIZED, Refused, translate
-from overair.protocols.codepush_management.uploads import Uploads, receive_multipart
+from overair.auth.principal import Action
+from overair.protocols.codepush_management.calls import Call
+from overair.protocols.codepush_management.errors import Refused
+from overair.protocols.codepush_management.sharing import Sharing
+from overair.protocols.codepush_management.uploads import receive_multipart
 from overair.protocols.codepush_management.validation import (
     as_object,
-    body_object,
     deployment_spec,
-    is_key,
     key_errors,
     plan_patch,
     promote_request,
@@ -39,11 +34,8 @@ from overair.protocols.codepush_management.validation import (
     validate_package_info,
 )
 from overair.releases import rules
-from overair.releases.domain import ReleaseDomain
-from overair.releases.read_model import DeploymentDetail, DeploymentReads
+from overair.releases.read_model import DeploymentDetail
 from overair.releases.schemas import PublishOptions, ReleaseOut, ReleasePatch
-
-T = TypeVar("T")
 
 REFERENCE = rules.Policy(
     not_identical=rules.check_not_identical_to_last,
@@ -61,86 +53,10 @@ def _path(*parts: str) -> str:
     return "".join(f"/{quote(p, safe='')}" if i % 2 else f"/{p}" for i, p in enumerate(parts))
 
 
-class Call:
-    """One authenticated request as a handler sees it: who, in which dialect, with which parameters."""
-
-    def __init__(self, request: Request, caller: Principal, encoder: Encoder, base: str) -> None:
-        self.request = request
-        self.caller = caller
-        self.encoder = encoder
-        self.base = base
-        """Base URL of download links."""
-
-    @property
-    def params(self) -> Mapping[str, str]:
-        return self.request.path_params
-
-    async def json(self) -> dict[str, Any]:
-        """The JSON object in the body (``{}`` for no body, or a JSON value that is not an object)."""
-        return body_object(await self.request.body())
-
-    def answer(self, body: Any, status: int = 200, location: str | None = None) -> Response:
-        """A JSON answer; ``location``: where the created object is, in the dialects that say so."""
-        headers = self.encoder.location(location) if location is not None else None
-        return JSONResponse(body, status_code=status, headers=headers)
-
-
-class Handlers:
+class Handlers(Sharing):
     """Every operation of the CodePush management API, each ``async (Call) -> Response``."""
 
-    def __init__(
-        self,
-        releases: ReleaseDomain,
-        keys: AccessKeyService,
-        reads: DeploymentReads,
-        uploads: Uploads,
-        max_upload_bytes: int,
-        scratch: Path | None = None,
-    ) -> None:
-        self.releases = releases
-        self.keys = keys
-        self.reads = reads
-        self.uploads = uploads
-        self.max_upload_bytes = max_upload_bytes
-        self.scratch = scratch
-
     # -- plumbing -------------------------------------------------------------------------------------
-
-    async def run(self, operation: str, ctx: Mapping[str, Any], fn: Callable[..., T], *args: Any) -> T:
-        """Run a service call in a worker thread; translate its domain errors (:func:`translate`)."""
-
-        def run() -> T:
-            try:
-                return fn(*args)
-            except (OverairError, InvalidBundle) as exc:
-                raise translate(operation, exc, ctx) from exc
-
-        return await anyio.to_thread.run_sync(run)
-
-    async def caller(self, token: str, request: Request) -> Principal:
-        """The :class:`Principal` acting with the key, or a 401 refusal (429 after too many wrong keys)."""
-        client = request.client.host if request.client else None
-        if not is_key(token):
-            raise Refused(401, UNAUTHORIZED)
-        agent = request.headers.get("user-agent")
-        try:
-            return await anyio.to_thread.run_sync(
-                self.keys.authenticate, token, Surface.CODEPUSH, client, agent
-            )
-        except Unauthorized as exc:
-            raise Refused(401, UNAUTHORIZED) from exc
-        except TooManyAttempts as exc:
-            raise Refused(429, exc.message) from exc
-
-    async def _on_app(self, call: Call, operation: str, fn: Callable[[Principal, str], T]) -> T:
-        """``fn(caller, app)`` for the app in the path."""
-        name = call.params["app"]
-        return await self.run(operation, {"app": name}, fn, call.caller, name)
-
-    async def _on_deployment(self, call: Call, operation: str, fn: Callable[[Principal, str, str], T]) -> T:
-        """``fn(caller, app, deployment)`` for the deployment in the path."""
-        app, deployment = call.params["app"], call.params["deployment"]
-        return await self.run(operation, call.params, fn, call.caller, app, deployment)
 
     async def _detail(self, call: Call, operation: str = "deployment.get") -> DeploymentDetail:
         return await self._on_deployment(call, operation, self.reads.detail)
@@ -168,8 +84,8 @@ class Handlers:
         return JSONResponse({"authenticated": True})
 
     async def account(self, call: Call) -> Response:
-        """``GET /account``, ``GET /user``: the key's name stands for the account."""
-        return call.answer(call.encoder.account(call.caller.name))
+        """``GET /account``, ``GET /user``: the key's account."""
+        return call.answer(call.encoder.account(await self.me(call)))
 
     async def list_keys(self, call: Call) -> Response:
         """``GET /accessKeys``, ``GET /api_tokens``: secrets hidden."""
@@ -223,46 +139,42 @@ class Handlers:
 
     async def list_apps(self, call: Call) -> Response:
         """``GET /apps``."""
-        apps = await self.run("app.list", {}, self.releases.apps.list_apps, call.caller)
-        return call.answer(call.encoder.apps(apps, call.caller.name))
+        return await self._apps(
+            call, await self.run("app.list", {}, self.releases.apps.list_apps, call.caller)
+        )
 
     async def add_app(self, call: Call) -> Response:
-        """``POST /apps``."""
+        """``POST /apps``, ``POST /orgs/<org>/apps`` (the organisation owns the app)."""
         spec, deployments = await call.encoder.read_app(call)
+        org = call.params.get("org")
         create = self.releases.apps.create_app
-        app = await self.run("app.add", {"name": spec.name}, create, call.caller, spec, deployments)
-        return call.answer(call.encoder.app(app, call.caller.name), 201, _path("apps", app.name))
+        ctx = {"name": spec.name, "org": org}
+        app = await self.run("app.add", ctx, create, call.caller, spec, deployments, org)
+        # made by the caller, who owns it (the request's rights do not know it yet): no team to read
+        return await self._app(call, app, [], 201, _path("apps", app.name))
 
     async def get_app(self, call: Call) -> Response:
         """``GET /apps/[<owner>/]<app>``."""
         app = await self._on_app(call, "app.get", self.releases.apps.get_app)
-        return call.answer(call.encoder.app(app, call.caller.name))
+        return await self._app(call, app, await self._team_shown(call, app.name))
 
     async def rename_app(self, call: Call) -> Response:
         """``PATCH /apps/[<owner>/]<app>``."""
         name = call.params["app"]
         new_name = await call.encoder.read_app_name(call)
         ctx = {"app": name, "name": new_name}
+        team = await self._team_shown(call, name)  # by the old name: the request's rights know no other
         if new_name is None:
             app = await self.run("app.rename", ctx, self.releases.apps.get_app, call.caller, name)
         else:
             rename = self.releases.apps.rename_app
             app = await self.run("app.rename", ctx, rename, call.caller, name, new_name)
-        return call.answer(call.encoder.app(app, call.caller.name))
+        return await self._app(call, app, team)
 
     async def remove_app(self, call: Call) -> Response:
         """``DELETE /apps/[<owner>/]<app>``."""
         await self._on_app(call, "app.remove", self.releases.apps.remove_app)
         return Response(status_code=204)
-
-    async def collaborators(self, call: Call) -> Response:
-        """``GET /apps/<app>/collaborators``, ``GET /apps/<owner>/<app>/users``: the caller, as Owner."""
-        await self._on_app(call, "app.get", self.releases.apps.get_app)
-        return call.answer(call.encoder.collaborators(call.caller.name))
-
-    async def not_supported(self, _call: Call) -> Response:
-        """Collaborators, invitations and transfers: overair has no accounts to share apps between."""
-        raise Refused(400, NOT_SUPPORTED)
 
     # -- deployments ----------------------------------------------------------------------------------
 

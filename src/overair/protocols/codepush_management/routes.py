@@ -5,8 +5,9 @@
   ``/apps/<app>/deployments/<deployment>/{release,history,metrics,promote,rollback}``.
 * **App Center**: what ``code-push-cli`` 3.0.0 speaks through its ``code-push`` 4.0.2 SDK when given a server
   URL: ``x-api-token: KEY``, ``/user``, ``/api_tokens``, ``/apps/<owner>/<app>/…``, uploads in two steps
-  (``…/uploads``, then the chunked upload protocol under ``/upload/``). A request with ``x-api-token`` and no
-  ``Authorization`` header is App Center's.
+  (``…/uploads``, then the chunked upload protocol under ``/upload/``), organisations under ``/orgs``. A
+  request with ``x-api-token`` and no ``Authorization`` header is App Center's. ``<owner>`` is checked
+  against the app's real owner (:meth:`Handlers.owned`) before any handler runs.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, Router
 
+from overair.auth.accounts import AccountService
 from overair.auth.service import AccessKeyService
 from overair.db import Clock, utcnow
 from overair.errors import DATABASE_DOWN, DatabaseDown, note_outage
 from overair.metrics.service import MetricsService
 from overair.problems import UNSTORABLE, client_gone
 from overair.protocols.asgi import Receive, Scope, Send, base_url, header, send_bytes
+from overair.protocols.codepush_management.calls import Call
 from overair.protocols.codepush_management.encoders import AppCenterEncoder, Encoder, StandaloneEncoder
 from overair.protocols.codepush_management.errors import Refused
-from overair.protocols.codepush_management.handlers import Call, Handlers
+from overair.protocols.codepush_management.handlers import Handlers
 from overair.protocols.codepush_management.uploads import UploadEndpoints, Uploads
 from overair.protocols.downloads import Downloads, download_url
 from overair.releases.domain import ReleaseDomain
@@ -40,7 +43,7 @@ from overair.storage import StorageUnavailable
 log = logging.getLogger("overair")
 
 ROOTS = frozenset(
-    {"authenticated", "account", "accessKeys", "sessions", "apps", "user", "api_tokens", "upload"}
+    {"authenticated", "account", "accessKeys", "sessions", "apps", "user", "api_tokens", "upload", "orgs"}
 )
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -71,9 +74,10 @@ def standalone_table(h: Handlers) -> Table:
         ("GET", app, h.get_app),
         ("PATCH", app, h.rename_app),
         ("DELETE", app, h.remove_app),
-        ("POST", app + "/transfer/{email}", h.not_supported),
+        ("POST", app + "/transfer/{email}", h.transfer),
         ("GET", app + "/collaborators", h.collaborators),
-        ("POST DELETE", app + "/collaborators/{email}", h.not_supported),
+        ("POST", app + "/collaborators/{email}", h.add_collaborator),
+        ("DELETE", app + "/collaborators/{email}", h.remove_collaborator),
         ("GET", app + "/deployments", h.list_deployments),
         ("POST", app + "/deployments", h.add_deployment),
         ("GET", dep, h.get_deployment),
@@ -101,13 +105,17 @@ def appcenter_table(h: Handlers) -> Table:
         ("DELETE", "/api_tokens/{key}", h.remove_key),
         ("GET", "/apps", h.list_apps),
         ("POST", "/apps", h.add_app),
+        ("GET", "/orgs", h.organisations),
+        ("GET", "/orgs/{org}", h.organisation),
+        ("GET", "/orgs/{org}/apps", h.organisation_apps),
+        ("POST", "/orgs/{org}/apps", h.add_app),
         ("GET", app, h.get_app),
         ("PATCH", app, h.rename_app),
         ("DELETE", app, h.remove_app),
         ("GET", app + "/users", h.collaborators),
-        ("POST", app + "/invitations", h.not_supported),
-        ("DELETE", app + "/invitations/{email}", h.not_supported),
-        ("POST", app + "/transfer/{org}", h.not_supported),
+        ("POST", app + "/invitations", h.add_collaborator),
+        ("DELETE", app + "/invitations/{email}", h.remove_collaborator),
+        ("POST", app + "/transfer/{org}", h.transfer),
         ("GET", app + "/deployments", h.list_deployments),
         ("POST", app + "/deployments", h.add_deployment),
         ("GET", dep, h.get_deployment),
@@ -132,6 +140,8 @@ def router(table: Table, handlers: Handlers, encoder: Encoder, public_url: str) 
             try:
                 caller = await handlers.caller(encoder.token(request.headers), request)
                 call = Call(request, caller, encoder, public_url or base_url(request.scope))
+                if "owner" in call.params:
+                    await handlers.owned(call)
                 return await handler(call)
             except ValidationError as exc:  # a value the reference accepts but overair's schema does not
                 refusal = Refused(400, f"Invalid value: {exc.errors()[0]['msg']}")
@@ -171,7 +181,8 @@ class CodePushManagement:
         uploads = Uploads(sessions, max_upload_bytes, scratch, clock)
         links = downloads.download_url if downloads is not None else download_url
         reads = DeploymentReads(releases, metrics)
-        handlers = Handlers(releases, keys, reads, uploads, max_upload_bytes, scratch)
+        accounts = AccountService(sessions, keys)
+        handlers = Handlers(releases, keys, accounts, reads, uploads, max_upload_bytes, scratch)
         self.standalone = router(standalone_table(handlers), handlers, StandaloneEncoder(links), public_url)
         self.appcenter = router(appcenter_table(handlers), handlers, AppCenterEncoder(links), public_url)
         self.upload_router = Router(UploadEndpoints(uploads, public_url).routes(), redirect_slashes=False)
