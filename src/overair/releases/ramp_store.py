@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from overair.releases.models import DeploymentRolloutPolicy, Release, ReleaseRollout, RolloutEvent
-from overair.releases.schemas import GateOut, ReleaseOut, RolloutActOut, RolloutOut
+from overair.releases.schemas import GateOut, ReleaseOut, RolloutActOut, RolloutOut, RolloutPointOut
 from overair.releases.unit import Changes
 from overair.rollouts import Decision, GateReading, Phase, RolloutPolicy, RolloutState
 
@@ -204,4 +204,23 @@ def with_rollouts(session: Session, releases: Iterable[Release], outs: list[Rele
         if (row := rows.get(release_id)) is None
         else out.model_copy(update={"guarded_rollout": rollout_out(row)})
         for release_id, out in zip(ids, outs, strict=True)
+    ]
+
+
+def ramp_of(session: Session, release: Release) -> list[RolloutPointOut]:
+    """``release``'s share after each of its rollout events, oldest first (events without a share, none)."""
+    deployment = release.deployment
+    rows = session.scalars(
+        select(RolloutEvent)
+        .where(
+            RolloutEvent.app == deployment.app.name,
+            RolloutEvent.deployment == deployment.name,
+            RolloutEvent.label == release.label,
+        )
+        .order_by(RolloutEvent.id)
+    )
+    return [
+        RolloutPointOut(at=row.at, kind=row.kind, actor=row.actor, share=int(row.payload["share"]))
+        for row in rows
+        if isinstance(row.payload.get("share"), int)
     ]

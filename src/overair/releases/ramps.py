@@ -35,7 +35,7 @@ from overair.releases import repository as repo
 from overair.releases.models import DeploymentRolloutPolicy, Release, ReleaseRollout
 from overair.releases.outputs import release_out
 from overair.releases.ramp_store import EventKind
-from overair.releases.schemas import DeploymentPolicyOut, PromoteRequest, ReleaseOut
+from overair.releases.schemas import DeploymentPolicyOut, PromoteRequest, ReleaseOut, RolloutPointOut
 from overair.releases.service import ReleaseService, disable_release, enable_release
 from overair.releases.unit import Changes, EventListener, touch
 from overair.rollouts import Decision, Phase, RolloutCounts, RolloutPolicy, RolloutState, Verdict, decide
@@ -364,6 +364,15 @@ class GuardedRollouts:
         ramp_store.record_event(
             self._changes, session, release, kind, actor.name, now, {"reason": reason, "share": share}
         )
+
+    def ramp(
+        self, actor: Principal, app_name: str, deployment_name: str, label: str
+    ) -> list[RolloutPointOut]:
+        """The release's share over time, from its rollout events (empty: it never ramped)."""
+        actor.require(Action.READ, app=app_name, deployment=deployment_name)
+        with self._changes.sessions() as session:
+            deployment = repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
+            return ramp_store.ramp_of(session, repo.get_release(session, deployment, label))
 
     def release(self, actor: Principal, app_name: str, deployment_name: str, label: str) -> ReleaseOut:
         """One release with its guarded rollout."""
