@@ -19,6 +19,7 @@ from conftest import HookReceiver, MovableClock, bundle, documented_verify, publ
 from overair.app import OverairApp
 from overair.db import make_sessionmaker
 from overair.releases.models import RolloutEvent
+from overair.webhooks import EVENTS
 
 DEPLOYMENTS = "/api/v1/apps/CoolApp/deployments"
 PRODUCTION = f"{DEPLOYMENTS}/Production"
@@ -65,14 +66,7 @@ def release(api: TestClient, label: str, deployment: str = "Production") -> dict
     return dict(response.json())
 
 
-ROLLOUT_EVENTS = [
-    "rollout.step",
-    "rollout.paused",
-    "rollout.halted",
-    "rollout.rolled_back",
-    "rollout.promoted",
-    "rollout.completed",
-]
+ROLLOUT_EVENTS = [event for event in EVENTS if event.startswith("rollout.")]
 
 
 @pytest.fixture
