@@ -66,7 +66,7 @@ from overair.releases.launch_patches import LaunchPatches
 from overair.serverkey import check_server_key, load_server_key
 from overair.webhooks import Webhooks
 from overair.webhooks import api as webhooks_api
-from overair.webhooks.events import release_published
+from overair.webhooks.events import release_published, tell_rollout
 
 log = logging.getLogger("overair")
 
@@ -297,6 +297,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
             app, "release.published", release_published(release), session=session
         )
     )
+    releases.rollouts.on_event(lambda session, event: tell_rollout(webhooks, session, event))
     access_keys = AccessKeyService(sessions, clock, audit=audit)
     console_sessions = ConsoleSessions(
         sessions, access_keys, dt.timedelta(minutes=settings.console_session_minutes), clock

@@ -7,16 +7,19 @@ The clock fixture moves through a day of ramping; the job runs when the test dra
 from __future__ import annotations
 
 import html
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from conftest import MovableClock, bundle, publish
+from conftest import HookReceiver, MovableClock, bundle, documented_verify, publish, receiving_webhooks
 from overair.app import OverairApp
 from overair.db import make_sessionmaker
 from overair.releases.models import RolloutEvent
+from overair.webhooks import EVENTS
 
 DEPLOYMENTS = "/api/v1/apps/CoolApp/deployments"
 PRODUCTION = f"{DEPLOYMENTS}/Production"
@@ -63,6 +66,37 @@ def release(api: TestClient, label: str, deployment: str = "Production") -> dict
     return dict(response.json())
 
 
+ROLLOUT_EVENTS = [event for event in EVENTS if event.startswith("rollout.")]
+
+
+@pytest.fixture
+def hook(api: TestClient, key: str) -> Iterator[tuple[HookReceiver, str]]:
+    """A real receiver on 127.0.0.1 subscribed to every rollout event of CoolApp; its signing secret."""
+    with receiving_webhooks() as receiver:
+        added = api.post(
+            "/api/v1/apps/CoolApp/webhooks", json={"url": receiver.url, "events": ROLLOUT_EVENTS}
+        )
+        assert added.status_code == 201, added.text
+        yield receiver, added.json()["secret"]
+
+
+def told(hook: tuple[HookReceiver, str], clock: MovableClock) -> list[tuple[str, dict[str, Any]]]:
+    """The events the receiver got, in order, each signature checked as docs/webhooks.md says (fresh
+    within the time the test moved the server's clock)."""
+    receiver, secret = hook
+    verify = documented_verify()
+    got = []
+    for delivery in receiver.received:
+        assert verify(secret, delivery.headers, delivery.body, clock.offset.total_seconds() + 300)
+        assert not verify(
+            "whsec_another", delivery.headers, delivery.body, clock.offset.total_seconds() + 300
+        )
+        document = json.loads(delivery.body)
+        assert document["event"] == delivery.headers["Overair-Event"] and document["app"] == "CoolApp"
+        got.append((document["event"], document["data"]))
+    return got
+
+
 def events(server: OverairApp) -> list[tuple[str, str, str]]:
     with make_sessionmaker(server.state.engine)() as session:
         rows = session.scalars(select(RolloutEvent).order_by(RolloutEvent.id))
@@ -70,7 +104,13 @@ def events(server: OverairApp) -> list[tuple[str, str, str]]:
 
 
 def test_a_bad_release_is_halted_at_its_first_step_with_the_reason_shown(
-    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock, admin_key: str
+    server: OverairApp,
+    api: TestClient,
+    device: TestClient,
+    key: str,
+    clock: MovableClock,
+    admin_key: str,
+    hook: tuple[HookReceiver, str],
 ) -> None:
     set_policy(api)  # the defaults: 1, 5, 25, 50, 100; halt above 5%
     published = publish(api, content=bundle("two"))
@@ -92,6 +132,13 @@ def test_a_bad_release_is_halted_at_its_first_step_with_the_reason_shown(
     gate = next(g for g in ramp["gates"] if g["gate"] == "failure-rate")
     assert gate["fails"] and gate["value"] > gate["threshold"] == 0.05
     assert ("v2", "rollout-halted", "rollout policy") in events(server)
+    # told to the app's webhook, signed, with the numbers that triggered it (item 4)
+    [(event, data)] = told(hook, clock)
+    assert event == "rollout.halted"
+    assert (data["deployment"], data["release"], data["percentage"]) == ("Production", "v2", 1)
+    assert (data["reason"], data["actor"], data["verdict"]) == (ramp["halt_reason"], "rollout policy", "halt")
+    assert data["counts"]["release"] == {"installs": 70, "failures": 30, "failure_rate": 0.3}
+    assert next(g for g in data["gates"] if g["gate"] == "failure-rate")["value"] == gate["value"]
 
     # the console's release page shows the same, in text
     with TestClient(server, base_url="http://testserver", follow_redirects=False) as console:
@@ -103,7 +150,12 @@ def test_a_bad_release_is_halted_at_its_first_step_with_the_reason_shown(
 
 
 def test_a_healthy_release_ramps_through_every_step_as_the_clock_moves(
-    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock
+    server: OverairApp,
+    api: TestClient,
+    device: TestClient,
+    key: str,
+    clock: MovableClock,
+    hook: tuple[HookReceiver, str],
 ) -> None:
     report(device, key, "v1", installed=199, failed=1)  # the previous release: 0.5%
     set_policy(api, min_sample=20)
@@ -129,6 +181,13 @@ def test_a_healthy_release_ramps_through_every_step_as_the_clock_moves(
     }
     kinds = [kind for label, kind, _actor in events(server) if label == "v2"]
     assert kinds == ["rollout-started"] + ["rollout-step"] * 4 + ["rollout-completed"]
+    assert [(event, data["percentage"]) for event, data in told(hook, clock)] == [
+        ("rollout.step", 5),
+        ("rollout.step", 25),
+        ("rollout.step", 50),
+        ("rollout.step", 100),
+        ("rollout.completed", 100),
+    ]
 
 
 def test_codepush_deployment_failed_reports_count_as_failures(
@@ -152,8 +211,20 @@ def test_codepush_deployment_failed_reports_count_as_failures(
     assert "10 failed of 20 install attempts" in ramp["halt_reason"]
 
 
+def audited(api: TestClient) -> list[tuple[str, str | None, str, dict[str, Any]]]:
+    """The audit log's rollout events, oldest first: (action, label, actor, after)."""
+    answer = api.get("/api/v1/audit", params={"action": "rollout", "limit": 100})
+    assert answer.status_code == 200, answer.text
+    return [(e["action"], e["label"], e["actor"], e["after"]) for e in reversed(answer.json()["events"])]
+
+
 def test_a_person_resumes_overrides_and_ends_a_rollout_and_each_act_says_who_and_why(
-    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock
+    server: OverairApp,
+    api: TestClient,
+    device: TestClient,
+    key: str,
+    clock: MovableClock,
+    hook: tuple[HookReceiver, str],
 ) -> None:
     set_policy(api, action="pause", min_sample=0)
     assert publish(api, content=bundle("two")).status_code == 201
@@ -184,6 +255,24 @@ def test_a_person_resumes_overrides_and_ends_a_rollout_and_each_act_says_who_and
     refused = api.post(act, json={"act": "resume", "reason": "again"})
     assert refused.status_code == 409, refused.text  # it is ramping: nothing to resume
 
+    # the pause was told to the webhook; people's acts are in the audit log, with who and why
+    [(event, data)] = told(hook, clock)
+    assert (event, data["release"], data["percentage"], data["verdict"]) == (
+        "rollout.paused",
+        "v2",
+        1,
+        "pause",
+    )
+    assert data["reason"].startswith("Paused at 1%")
+    who = ramp["acts"][0]["by"]
+    assert [(action, label, actor, after.get("reason")) for action, label, actor, after in audited(api)] == [
+        ("rollout.policy", None, who, "test"),
+        ("rollout.override", "v2", who, "the crash is a test device"),
+        ("rollout.end", "v2", who, "holding at 25% over the weekend"),
+        ("rollout.resume", "v2", who, "the weekend is over"),
+    ]
+    assert audited(api)[1][3]["step"] == 25 and audited(api)[0][3]["policy"]["action"] == "pause"
+
 
 def test_a_hotfix_ends_the_running_rollout_in_one_push_and_starts_its_own_ramp(
     server: OverairApp, api: TestClient, key: str
@@ -209,10 +298,28 @@ def test_a_hotfix_ends_the_running_rollout_in_one_push_and_starts_its_own_ramp(
     v3 = release(api, "v3")
     assert (v3["disabled"], v3["rollout"], v3["guarded_rollout"]["active"]) == (False, 1, False)
     assert ("v3", "rollout-ended", v3["guarded_rollout"]["acts"][0]["by"]) in events(server)
+    ends = [(label, after) for action, label, _actor, after in audited(api) if action == "rollout.end"]
+    assert ends == [
+        (
+            "v2",
+            {
+                "act": "end-for-publish (disable)",
+                "reason": "v2 crashes on login",
+                "rollout": 1,
+                "disabled": True,
+            },
+        ),
+        ("v3", {"act": "end-for-publish (keep)", "reason": "ship the fix", "rollout": 1, "disabled": False}),
+    ]
 
 
 def test_a_release_brings_its_own_policy_and_a_failing_one_is_rolled_back(
-    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock
+    server: OverairApp,
+    api: TestClient,
+    device: TestClient,
+    key: str,
+    clock: MovableClock,
+    hook: tuple[HookReceiver, str],
 ) -> None:
     own = {"steps": "10,100", "action": "roll-back", "max_failure_rate": 0.1}
     published = publish(api, content=bundle("two"), rollout_policy=own)
@@ -229,6 +336,33 @@ def test_a_release_brings_its_own_policy_and_a_failing_one_is_rolled_back(
     )
     assert listed[1]["guarded_rollout"]["phase"] == "rolled-back"
     assert listed[1]["disabled"]
+    [(event, data)] = told(hook, clock)
+    assert (event, data["release"], data["percentage"]) == ("rollout.rolled_back", "v2", 10)
+    assert data["reason"] == listed[1]["guarded_rollout"]["halt_reason"]
+
+
+def test_a_staging_release_that_held_its_gates_is_promoted_and_told(
+    server: OverairApp,
+    api: TestClient,
+    device: TestClient,
+    key: str,
+    clock: MovableClock,
+    hook: tuple[HookReceiver, str],
+) -> None:
+    set_policy(api, "Staging", steps="50,100", min_sample=0, promote_to="Production", promote_after=3600)
+    assert publish(api, deployment="Staging", content=bundle("two")).status_code == 201
+    for _ in range(3):
+        clock.advance(HALF_A_DAY)
+        evaluate(server, clock)
+    staged = release(api, "v1", "Staging")["guarded_rollout"]
+    assert staged["phase"] == "promoted", staged
+    assert release(api, "v2")["origin_deployment"] == "Staging"
+    assert [(event, data["deployment"], data["percentage"]) for event, data in told(hook, clock)] == [
+        ("rollout.step", "Staging", 100),
+        ("rollout.completed", "Staging", 100),
+        ("rollout.promoted", "Staging", 100),
+    ]
+    assert told(hook, clock)[-1][1]["to_deployment"] == "Production"
 
 
 def test_bad_policies_get_clear_errors(api: TestClient, key: str) -> None:

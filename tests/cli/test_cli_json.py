@@ -190,6 +190,8 @@ def each_command_prints_its_document(server: LiveServer, tmp_path: Path, stack: 
     retired = run("keys retire", "--project-name", "Signed", added["signing_key"]["key_id"])
     assert retired["signing_key"]["retired_at"] is not None
     run("keys server")
+    rehearsed = run("simulate", "--crash-rate", "30%", "--seeds", "1")
+    assert rehearsed["bad_release"]["stopped"] == 1
     run("webhook list", "CoolApp")
     assert run("webhook test", "CoolApp", str(hook["id"]))["delivery"]["status"] == "delivered"
     run("webhook deliveries", "CoolApp", str(hook["id"]))

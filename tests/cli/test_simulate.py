@@ -378,3 +378,20 @@ def test_bad_counts_are_refused_with_a_clear_message(
     code, out, err = overair(capsys, "simulate", "--project-name", "CoolApp", *args)
     assert code == 1 and message in err and "e.g." in err
     assert out == ""
+
+
+def test_the_policy_rehearsal_starts_from_the_deployments_policy(
+    server: LiveServer, api: httpx.Client, capsys
+) -> None:
+    policy = {"steps": [10, 50, 100], "min_dwell": 3600, "action": "pause"}
+    assert (
+        api.put(
+            "/apps/CoolApp/deployments/Production/rollout-policy", json={"policy": policy, "reason": "test"}
+        ).status_code
+        == 200
+    )
+    out = simulate(capsys, "--crash-rate", "30%", "--seeds", "1", "--ramp-min-sample", "20", "--json")
+    rehearsed = json.loads(out)["policy"]
+    assert (rehearsed["steps"], rehearsed["min_dwell"], rehearsed["action"]) == ([10, 50, 100], 3600, "pause")
+    assert rehearsed["min_sample"] == 20  # the flag changes the deployment's policy for the rehearsal
+    assert json.loads(out)["bad_release"]["runs"][0]["phase"] == "paused"

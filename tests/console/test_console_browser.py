@@ -651,3 +651,51 @@ def test_a_viewer_is_offered_nothing_it_may_not_do_and_an_owner_manages_collabor
     with admin_api(server) as api:
         shop = api.get("/apps/Shop/collaborators").json()
     assert [(c["account"], c["role"]) for c in shop] == [("olivia", "owner"), ("dev", "release-manager")]
+
+
+def test_the_release_page_draws_its_guarded_rollout_over_time(live_server: LiveServer, page: Any) -> None:
+    """Issue 17, item 6: the ramp (share against time, from the rollout events) is drawn as steps, its
+    numbers in the table under it; a person's override is one of its steps."""
+    server = live_server
+    with admin_api(server) as api:
+        assert api.post("/apps", json={"name": "CoolApp"}).status_code == 201
+        production = "/apps/CoolApp/deployments/Production"
+        for text in ("one", "two"):
+            pushed = api.post(
+                f"{production}/releases",
+                files={"package": ("bundle.zip", _zip(text), "application/zip")},
+                data={"release": json.dumps({"target_version": "1.0.0"})},
+            )
+            assert pushed.status_code == 201, pushed.text
+            if text == "one":
+                policy = {"policy": {"steps": [1, 10, 100]}, "reason": "guard"}
+                assert api.put(f"{production}/rollout-policy", json=policy).status_code == 200
+        act = {"act": "override", "step": 10, "reason": "QA signed it off"}
+        assert api.post(f"{production}/releases/v2/rollout", json=act).status_code == 200
+    sign_in(page, server)
+    page.goto(server.url + "/console/apps/CoolApp/deployments/Production/releases/v2")
+    page.wait_for_selector("figure[data-chart=ramp].drawn")
+    drawn = page.evaluate(
+        "() => { const c = Chart.getChart('chart-ramp'); const d = c.data.datasets[0];"
+        " return [d.label, d.data, d.stepped, c.options.scales.y.max]; }"
+    )
+    assert drawn == ["share of devices (%)", [1, 10], "before", 100]
+    caption = page.locator("figure[data-chart=ramp] figcaption").inner_text()
+    assert caption == "Share of devices offered v2 over time (UTC)"
+    numbers = page.locator("figure[data-chart=ramp] table.numbers tbody td").all_text_contents()
+    assert numbers == ["1", "10"]
+    stands = page.locator("[data-ramp-phase]").inner_text()
+    assert stands == "ramping at 10% (steps 1, 10, 100)"
+    assert page.locator("[data-ramp-next]").inner_text().startswith("100% from ")
+    shoot(page, "24-guarded-rollout-ramp")
+    assert page.problems == []
+
+
+def _zip(text: str) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.js", f"showWelcome({text!r});\n")
+    return buffer.getvalue()

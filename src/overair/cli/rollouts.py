@@ -188,7 +188,8 @@ def print_ramps(releases: list[Mapping[str, Any]]) -> None:
 # -- overair deployment set-rollout-policy, show-rollout-policy, remove-rollout-policy
 
 
-def _policy_path(project_name: str, deployment: str) -> str:
+def policy_path(project_name: str, deployment: str) -> str:
+    """The API path of a deployment's rollout policy."""
     return f"/apps/{quote(project_name)}/deployments/{quote(deployment)}/rollout-policy"
 
 
@@ -213,7 +214,7 @@ def show_policy(
 ) -> None:
     """Show the deployment's rollout policy."""
     with Api() as api:
-        answer = api.get(_policy_path(project_name, deployment))
+        answer = api.get(policy_path(project_name, deployment))
     _show_policy(json_output, project_name, answer)
 
 
@@ -244,14 +245,14 @@ def set_policy(
         on_failure,
     )
     with Api() as api:
-        answer = api.put(_policy_path(project_name, deployment), json={"policy": fields, "reason": reason})
+        answer = api.put(policy_path(project_name, deployment), json={"policy": fields, "reason": reason})
     _show_policy(json_output, project_name, answer)
 
 
 def remove_policy(project_name: Project, deployment: Deployment = "Production") -> None:
     """Remove the deployment's rollout policy (releases already ramping keep theirs)."""
     with Api() as api:
-        api.delete(_policy_path(project_name, deployment))
+        api.delete(policy_path(project_name, deployment))
     say(f"{deployment} of {project_name} has no rollout policy any more.")
 
 

@@ -14,6 +14,7 @@ that rehearsal, read back from the server; ``overair simulate-cleanup`` removes 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import re
@@ -32,10 +33,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from overair.cli import rollouts
 from overair.cli.config import load_login
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
-from overair.cli.output import add_text_row, console, new_table, progress
+from overair.cli.output import JsonOutput, add_text_row, console, new_table, progress
+from overair.cli.policy_rehearsal import Rehearsal, run_rehearsal
 from overair.cli.rehearsal import rehearsal_path
 from overair.client import CheckStatus, InstallMode, UpdateEngine, UpdateError
 
@@ -371,11 +374,24 @@ class Fleet:
 
 
 def simulate(
-    project_name: Annotated[str, typer.Option("--project-name", help="The app, e.g. CoolApp.")],
-    devices: Annotated[int, typer.Option("--devices", help="How many devices to simulate, e.g. 1000.")],
+    project_name: Annotated[
+        str | None,
+        typer.Option(
+            "--project-name",
+            help="The app, e.g. CoolApp (with --crash-rate: optional, its deployment's rollout policy is "
+            "rehearsed).",
+        ),
+    ] = None,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            "--devices",
+            help="How many devices to simulate, e.g. 1000 (with --crash-rate: 10,000 by default).",
+        ),
+    ] = None,
     launches: Annotated[
-        int, typer.Option("--launches", help="How many times each device starts the app, e.g. 5.")
-    ],
+        int | None, typer.Option("--launches", help="How many times each device starts the app, e.g. 5.")
+    ] = None,
     crash_label: Annotated[
         str | None,
         typer.Option(
@@ -402,12 +418,84 @@ def simulate(
             "devices); by default a temporary folder, removed at the end.",
         ),
     ] = None,
+    crash_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--crash-rate",
+            metavar="RATE",
+            help="Rehearse the guarded-rollout policy instead, in accelerated time on this machine: a "
+            "release that crashes on this share of launches (e.g. 30%) and a healthy one; prints how far "
+            "the bad one got before it was stopped and how long the good one took to reach every device.",
+        ),
+    ] = None,
+    baseline_rate: Annotated[
+        str,
+        typer.Option(
+            "--baseline-rate", metavar="RATE", help="With --crash-rate: the healthy release's failure rate."
+        ),
+    ] = "0.5%",
+    seeds: Annotated[int, typer.Option("--seeds", help="With --crash-rate: seeded runs per release.")] = 5,
+    launch_every: Annotated[
+        str,
+        typer.Option(
+            "--launch-every",
+            metavar="DURATION",
+            help="With --crash-rate: how often a device launches the app, on average.",
+        ),
+    ] = "6h",
+    ramp: rollouts.Ramp = None,
+    ramp_every: rollouts.RampEvery = None,
+    ramp_min_sample: rollouts.RampMinSample = None,
+    halt_on_failure_rate: rollouts.HaltOnFailureRate = None,
+    max_increase_over_previous: rollouts.MaxIncrease = None,
+    min_failures: rollouts.MinFailures = None,
+    confidence: rollouts.Confidence = None,
+    on_failure: rollouts.OnFailure = None,
+    json_output: JsonOutput = False,
 ) -> None:
     """Rehearse a rollout: real update engines launch the app against the server, launch by launch.
 
     Shows how the devices moved between releases after each launch, then the server's count of them per
     release. Simulated devices are counted apart: they never move production numbers.
+
+    With --crash-rate, rehearses the guarded-rollout policy instead (the deployment's, with --project-name;
+    else the defaults; the policy flags change it), on a simulated fleet in accelerated time, with no
+    server: a bad release and a healthy one, each in several seeded runs.
     """
+    if crash_rate is not None:
+        fields = rollouts.policy_fields(
+            ramp,
+            ramp_every,
+            ramp_min_sample,
+            halt_on_failure_rate,
+            max_increase_over_previous,
+            min_failures,
+            confidence,
+            on_failure,
+        )
+        if project_name is not None:
+            with Api(load_login()) as api:
+                stored = api.get(rollouts.policy_path(project_name, deployment))["policy"]
+            fields = {**(stored or {}), **fields}
+        every = rollouts.parse_duration(launch_every, "--launch-every") or 0.0
+        rehearsal = Rehearsal(
+            crash_rate=rollouts.parse_rate(crash_rate, "--crash-rate") or 0.0,
+            baseline_rate=rollouts.parse_rate(baseline_rate, "--baseline-rate") or 0.0,
+            devices=10_000 if devices is None else devices,
+            seeds=seeds,
+            launch_every=dt.timedelta(seconds=every),
+        )
+        run_rehearsal(fields, rehearsal, json_output)
+        return
+    if json_output:
+        raise CliError("--json goes with --crash-rate: a rehearsal on real engines prints tables only.")
+    if project_name is None or devices is None or launches is None:
+        given = (("--project-name", project_name), ("--devices", devices), ("--launches", launches))
+        missing = ", ".join(flag for flag, value in given if value is None)
+        raise CliError(
+            f"Give {missing}: e.g. overair simulate --project-name CoolApp --devices 1000 --launches 5 "
+            "(or rehearse the rollout policy alone with --crash-rate 30%)."
+        )
     _check_counts(devices, launches, workers)
     login = load_login()
     with Api(login) as api:

@@ -16,7 +16,7 @@ from overair.errors import NotFound
 from overair.metrics.rules import DEFAULT_THRESHOLD, ReleaseHealth
 from overair.packages import ManifestEntry
 from overair.releases import rules
-from overair.releases.schemas import Distribution, ReleaseOut
+from overair.releases.schemas import Distribution, ReleaseOut, RolloutPointOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +406,7 @@ SERIES_COLOURS = {
     "failures": "#b42318",  # red: failures are the bad news, and only they are red
     "rollbacks": "#b54708",  # orange
     "failure rate (%)": "#b42318",
+    "share of devices (%)": "#0b5cad",
 }
 """One colour per kind of number, the same in every chart (and the legend's meaning never changes)."""
 
@@ -541,6 +542,20 @@ def rate_chart(releases: Sequence[ReleaseOut]) -> dict[str, Any]:
                 "color": SERIES_COLOURS["failure rate (%)"],
             }
         ],
+    }
+
+
+def ramp_chart(
+    points: Sequence[RolloutPointOut], share_now: int, checked_at: dt.datetime | None
+) -> dict[str, Any]:
+    """A guarded rollout's share (in %) over time: one point per rollout event, and one at the policy's last
+    check when that came after them (where the share stands now)."""
+    shown = [(p.at, p.share) for p in points]
+    if shown and checked_at is not None and checked_at > shown[-1][0]:
+        shown.append((checked_at, share_now))
+    return {
+        "x": [moment.astimezone(dt.UTC).strftime("%m-%d %H:%M") for moment, _share in shown],
+        "series": [_series("share of devices (%)", [share for _moment, share in shown])],
     }
 
 

@@ -251,7 +251,7 @@ def create_console(
             last_failure=(
                 metrics.last_failures(found.name, release.deployment).get(release.label) if metrics else None
             ),
-            charts={"rate": views.rate_chart(shown)} if measured else {},
+            charts=_release_charts(releases, who, found.name, release, shown if measured else []),
             others=[  # the deployments this key may promote to: only those are offered
                 d.name
                 for d in found.deployments
@@ -414,6 +414,19 @@ def _notice(done: str, label: str, history: list[ReleaseOut]) -> str:
     if done == "disabled":
         return f"{release.label} is now {'disabled' if release.disabled else 'enabled'}."
     return ""
+
+
+def _release_charts(
+    releases: ReleaseDomain, who: Principal, app: str, release: ReleaseOut, measured: list[ReleaseOut]
+) -> dict[str, Any]:
+    """The release page's charts: the failure rate next to the previous release's (once anything was
+    measured) and the guarded rollout's share over time (when it ramps under a policy)."""
+    charts: dict[str, Any] = {"rate": views.rate_chart(measured)} if measured else {}
+    ramp = release.guarded_rollout
+    if ramp is not None:
+        points = releases.rollouts.ramp(who, app, release.deployment, release.label)
+        charts["ramp"] = views.ramp_chart(points, release.rollout, ramp.last_evaluated_at)
+    return charts
 
 
 def _charts(

@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from overair.releases.models import DeploymentRolloutPolicy, Release, ReleaseRollout, RolloutEvent
-from overair.releases.schemas import GateOut, ReleaseOut, RolloutActOut, RolloutOut
+from overair.releases.schemas import GateOut, ReleaseOut, RolloutActOut, RolloutOut, RolloutPointOut
+from overair.releases.unit import Changes
 from overair.rollouts import Decision, GateReading, Phase, RolloutPolicy, RolloutState
 
 ACTIVE_PHASES = frozenset({Phase.RAMPING})
@@ -41,6 +42,7 @@ class EventKind:
 
 
 def record_event(
+    changes: Changes,
     session: Session,
     release: Release,
     kind: str,
@@ -48,19 +50,21 @@ def record_event(
     now: dt.datetime,
     payload: Mapping[str, Any],
 ) -> None:
-    """Append one rollout event (in the caller's transaction)."""
+    """Append one rollout event (in the caller's transaction) and tell ``changes``' rollout listeners of it
+    in that transaction (webhooks queue their deliveries there)."""
     deployment = release.deployment
-    session.add(
-        RolloutEvent(
-            app=deployment.app.name,
-            deployment=deployment.name,
-            label=release.label,
-            kind=kind,
-            actor=actor,
-            payload=dict(payload),
-            at=now,
-        )
+    row = RolloutEvent(
+        app=deployment.app.name,
+        deployment=deployment.name,
+        label=release.label,
+        kind=kind,
+        actor=actor,
+        payload=dict(payload),
+        at=now,
     )
+    session.add(row)
+    for listener in changes.rollout_listeners:
+        listener(session, row)
 
 
 def deployment_policy(session: Session, deployment_id: int) -> RolloutPolicy | None:
@@ -75,7 +79,12 @@ def is_active(phase: Phase, policy: RolloutPolicy) -> bool:
 
 
 def start(
-    session: Session, release: Release, policy: RolloutPolicy, actor: str, now: dt.datetime
+    changes: Changes,
+    session: Session,
+    release: Release,
+    policy: RolloutPolicy,
+    actor: str,
+    now: dt.datetime,
 ) -> ReleaseRollout:
     """Put a just-published ``release`` on its ramp: its share is the policy's first step."""
     release.rollout = policy.steps[0]
@@ -92,6 +101,7 @@ def start(
     )
     session.add(row)
     record_event(
+        changes,
         session,
         release,
         EventKind.STARTED,
@@ -108,14 +118,22 @@ def add_act(row: ReleaseRollout, act: str, by: str, now: dt.datetime, reason: st
     row.updated_at = now
 
 
-def end(session: Session, release: Release, act: str, by: str, now: dt.datetime, reason: str) -> None:
+def end(
+    changes: Changes, session: Session, release: Release, act: str, by: str, now: dt.datetime, reason: str
+) -> None:
     """End ``release``'s guarded rollout, if it has one (the share stays), and record it as an event."""
     row = session.get(ReleaseRollout, release.id)
     if row is not None:
         row.active = False
         add_act(row, act, by, now, reason)
     record_event(
-        session, release, EventKind.ENDED, by, now, {"act": act, "reason": reason, "share": release.rollout}
+        changes,
+        session,
+        release,
+        EventKind.ENDED,
+        by,
+        now,
+        {"act": act, "reason": reason, "share": release.rollout},
     )
 
 
@@ -186,4 +204,23 @@ def with_rollouts(session: Session, releases: Iterable[Release], outs: list[Rele
         if (row := rows.get(release_id)) is None
         else out.model_copy(update={"guarded_rollout": rollout_out(row)})
         for release_id, out in zip(ids, outs, strict=True)
+    ]
+
+
+def ramp_of(session: Session, release: Release) -> list[RolloutPointOut]:
+    """``release``'s share after each of its rollout events, oldest first (events without a share, none)."""
+    deployment = release.deployment
+    rows = session.scalars(
+        select(RolloutEvent)
+        .where(
+            RolloutEvent.app == deployment.app.name,
+            RolloutEvent.deployment == deployment.name,
+            RolloutEvent.label == release.label,
+        )
+        .order_by(RolloutEvent.id)
+    )
+    return [
+        RolloutPointOut(at=row.at, kind=row.kind, actor=row.actor, share=int(row.payload["share"]))
+        for row in rows
+        if isinstance(row.payload.get("share"), int)
     ]

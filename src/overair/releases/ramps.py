@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal, Surface
 from overair.db import Clock, utcnow
 from overair.errors import Conflict, Fix, Invalid, OverairError
@@ -34,9 +35,9 @@ from overair.releases import repository as repo
 from overair.releases.models import DeploymentRolloutPolicy, Release, ReleaseRollout
 from overair.releases.outputs import release_out
 from overair.releases.ramp_store import EventKind
-from overair.releases.schemas import DeploymentPolicyOut, PromoteRequest, ReleaseOut
+from overair.releases.schemas import DeploymentPolicyOut, PromoteRequest, ReleaseOut, RolloutPointOut
 from overair.releases.service import ReleaseService, disable_release, enable_release
-from overair.releases.unit import Changes, touch
+from overair.releases.unit import Changes, EventListener, touch
 from overair.rollouts import Decision, Phase, RolloutCounts, RolloutPolicy, RolloutState, Verdict, decide
 
 log = logging.getLogger("overair")
@@ -55,6 +56,12 @@ _EVENT = {
     Verdict.ROLL_BACK: EventKind.ROLLED_BACK,
     Verdict.PROMOTE: EventKind.PROMOTED,
 }
+_AUDITED = {
+    "resume": AuditAction.ROLLOUT_RESUME,
+    "override": AuditAction.ROLLOUT_OVERRIDE,
+    "end": AuditAction.ROLLOUT_END,
+}
+"""The audit log's verb for each of people's acts on a rollout."""
 _STOPS = frozenset({Verdict.PAUSE, Verdict.HALT, Verdict.ROLL_BACK})
 NO_REPORTS = ReleaseHealth(installs=0, failures=0)
 
@@ -76,6 +83,11 @@ class GuardedRollouts:
         self._changes = changes
         self._releases = releases
         self._clock = clock
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call ``listener`` with every rollout event stored (the policy's steps, pauses, halts, rollbacks,
+        promotions and completions; starts; people's acts), in the event's transaction."""
+        self._changes.rollout_listeners.append(listener)
 
     # -- deployments' policies ----------------------------------------------------------------------
 
@@ -110,6 +122,15 @@ class GuardedRollouts:
         with self._changes.transaction() as (session, _changed):
             deployment = repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
             row = session.get(DeploymentRolloutPolicy, deployment.id)
+            self._changes.audit.record(
+                session,
+                actor,
+                AuditAction.ROLLOUT_POLICY,
+                app=deployment.app.name,
+                deployment=deployment.name,
+                before=None if row is None else {"policy": row.policy, "reason": row.reason},
+                after={"policy": None if checked is None else checked.to_json(), "reason": reason},
+            )
             if checked is None:
                 if row is not None:
                     session.delete(row)
@@ -234,6 +255,7 @@ class GuardedRollouts:
                 disable_release(release, ROLLOUT_POLICY.name, decision.message)
             touch(session, release.deployment, changed)
             ramp_store.record_event(
+                self._changes,
                 session,
                 release,
                 _EVENT[decision.verdict],
@@ -275,10 +297,24 @@ class GuardedRollouts:
             policy = RolloutPolicy.from_json(row.policy)
             state = RolloutState.from_json(row.state)
             if act == "end":
-                ramp_store.end(session, release, "end", actor.name, now, reason)
+                ramp_store.end(self._changes, session, release, "end", actor.name, now, reason)
             else:
                 self._restart(session, row, release, policy, state, actor, act, reason, step, now)
             touch(session, deployment, changed)
+            self._changes.audit.record(
+                session,
+                actor,
+                _AUDITED[act],
+                app=deployment.app.name,
+                deployment=deployment.name,
+                label=release.label,
+                after={
+                    "reason": reason,
+                    "rollout": release.rollout,
+                    "disabled": release.disabled,
+                    **({"step": step} if act == "override" else {}),
+                },
+            )
             session.flush()
             out = release_out(release, deployment)
             return ramp_store.with_rollouts(session, [release], [out])[0]
@@ -325,7 +361,18 @@ class GuardedRollouts:
             enable_release(release)
         ramp_store.add_act(row, act, actor.name, now, reason, **({"step": step} if act == "override" else {}))
         kind = EventKind.OVERRIDDEN if act == "override" else EventKind.RESUMED
-        ramp_store.record_event(session, release, kind, actor.name, now, {"reason": reason, "share": share})
+        ramp_store.record_event(
+            self._changes, session, release, kind, actor.name, now, {"reason": reason, "share": share}
+        )
+
+    def ramp(
+        self, actor: Principal, app_name: str, deployment_name: str, label: str
+    ) -> list[RolloutPointOut]:
+        """The release's share over time, from its rollout events (empty: it never ramped)."""
+        actor.require(Action.READ, app=app_name, deployment=deployment_name)
+        with self._changes.sessions() as session:
+            deployment = repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
+            return ramp_store.ramp_of(session, repo.get_release(session, deployment, label))
 
     def release(self, actor: Principal, app_name: str, deployment_name: str, label: str) -> ReleaseOut:
         """One release with its guarded rollout."""

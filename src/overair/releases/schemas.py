@@ -210,6 +210,15 @@ class RolloutActOut(BaseModel):
     step: int | None = None
 
 
+class RolloutPointOut(BaseModel):
+    """A guarded rollout's share from a moment on (one stored rollout event): the ramp over time."""
+
+    at: dt.datetime
+    kind: str = Field(description="The rollout event: rollout-started, rollout-step, rollout-halted, ...")
+    actor: str
+    share: int = Field(description="The release's rollout percentage after the event.")
+
+
 class RolloutOut(BaseModel):
     """Where a release's guarded rollout stands, why, and what comes next."""
 

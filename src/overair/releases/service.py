@@ -158,7 +158,12 @@ def _subject(release: Release, deployment: Deployment) -> _Where:
 
 
 def _end_running(
-    session: Session, actor: Principal, history: list[Release], options: PublishOptions, now: dt.datetime
+    changes: Changes,
+    session: Session,
+    actor: Principal,
+    history: list[Release],
+    options: PublishOptions,
+    now: dt.datetime,
 ) -> None:
     """End the deployment's unfinished rollout for this publish, as ``options.end_rollout`` says."""
     running = rules.unfinished_rollout(history)
@@ -167,16 +172,29 @@ def _end_running(
     reason = options.end_rollout_reason.strip()
     if options.end_rollout == "disable":
         disable_release(running, actor.name, f"rollout ended by {actor.name} to publish over it: {reason}")
-    ramp_store.end(session, running, f"end-for-publish ({options.end_rollout})", actor.name, now, reason)
+    act = f"end-for-publish ({options.end_rollout})"
+    ramp_store.end(changes, session, running, act, actor.name, now, reason)
+    changes.audit.record(
+        session,
+        actor,
+        AuditAction.ROLLOUT_END,
+        **_subject(running, running.deployment),
+        after={"act": act, "reason": reason, "rollout": running.rollout, "disabled": running.disabled},
+    )
 
 
 def _start_ramp(
-    session: Session, actor: Principal, release: Release, own: RolloutPolicy | None, now: dt.datetime
+    changes: Changes,
+    session: Session,
+    actor: Principal,
+    release: Release,
+    own: RolloutPolicy | None,
+    now: dt.datetime,
 ) -> None:
     """Put a new release on its ramp under its own policy, else the deployment's (if either)."""
     policy = own or ramp_store.deployment_policy(session, release.deployment_id)
     if policy is not None and not release.disabled:
-        ramp_store.start(session, release, policy, actor.name, now)
+        ramp_store.start(changes, session, release, policy, actor.name, now)
 
 
 def _diffs_of(
@@ -373,7 +391,7 @@ class ReleaseService:
             history = _history_before(
                 session, deployment, info.package_hash, target, options.build_number, policy, ending
             )
-            _end_running(session, actor, history, options, self._clock())
+            _end_running(self._changes, session, actor, history, options, self._clock())
             self._content.ensure_row(session, info, blob_key, manifest_key)
             release = self._append(
                 session,
@@ -394,7 +412,7 @@ class ReleaseService:
             )
             where, after = _subject(release, deployment), _audited(release)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PUBLISH, **where, after=after)
-            _start_ramp(session, actor, release, own_policy, self._clock())
+            _start_ramp(self._changes, session, actor, release, own_policy, self._clock())
             result = self._released(session, release, deployment, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
             self._announce(session, app.name, result)
@@ -535,7 +553,7 @@ class ReleaseService:
             where, after = _subject(release, destination), _audited(release, **origin)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PROMOTE, **where, after=after)
             if request.rollout is None:
-                _start_ramp(session, actor, release, None, self._clock())
+                _start_ramp(self._changes, session, actor, release, None, self._clock())
             result = self._released(session, release, destination, warnings)
             self._downloads.after_release(release.id, session)  # queued if committed
             self._announce(session, app.name, result)

@@ -18,7 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from overair.audit.log import AuditLog
 from overair.errors import Fix
 from overair.releases.errors import NameTaken
-from overair.releases.models import Deployment
+from overair.releases.models import Deployment, RolloutEvent
+
+EventListener = Callable[[Session, RolloutEvent], None]
+"""Called with the session and each rollout event row as it is stored, in its
+transaction: what the listener writes commits with the event, or neither does."""
 
 
 class Changes:
@@ -29,6 +33,8 @@ class Changes:
         self.audit = audit or AuditLog()
         """Where each service records its change, in the change's transaction."""
         self._listeners: list[Callable[[str], None]] = []
+        self.rollout_listeners: list[EventListener] = []
+        """Told of every stored rollout event (see :func:`overair.releases.ramp_store.record_event`)."""
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(deployment_key)`` after every committed change that may alter device answers."""

@@ -95,7 +95,8 @@
       const status = figure.querySelector("[data-chart-status]");
       if (!chart || !canvas) return;
       const empty = !chart.series.some(function (s) { return s.values.some(function (v) { return v; }); });
-      const line = figure.dataset.kind === "line";
+      const stepped = figure.dataset.kind === "step"; // a share that holds until the next step
+      const line = figure.dataset.kind === "line" || stepped;
       new window.Chart(canvas, {
         type: line ? "line" : "bar",
         data: {
@@ -106,14 +107,17 @@
             return {
               label: s.name, data: s.values, borderColor: colour, backgroundColor: colour,
               borderWidth: line ? 2 : 0, pointRadius: line ? (chart.x.length < 3 ? 4 : 2) : 0,
-              maxBarThickness: 48,
+              maxBarThickness: 48, stepped: stepped ? "before" : false,
             };
           }),
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
           // offset: a single point (the last hour) sits in the middle, not on the axis
-          scales: { x: { offset: true }, y: { beginAtZero: true, ticks: { precision: 0 } } },
+          scales: {
+            x: { offset: true },
+            y: stepped ? { min: 0, max: 100, ticks: { precision: 0 } } : { beginAtZero: true, ticks: { precision: 0 } },
+          },
           plugins: { legend: { position: "bottom" } },
         },
       });
