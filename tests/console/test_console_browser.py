@@ -687,7 +687,7 @@ def test_the_release_page_draws_its_guarded_rollout_over_time(live_server: LiveS
     stands = page.locator("[data-ramp-phase]").inner_text()
     assert stands == "ramping at 10% (steps 1, 10, 100)"
     assert page.locator("[data-ramp-next]").inner_text().startswith("100% from ")
-    shoot(page, "24-guarded-rollout-ramp")
+    shoot(page, "28-guarded-rollout-ramp")
     assert page.problems == []
 
 
