@@ -63,9 +63,19 @@ class ContentStore:
         return blob_key, manifest_key
 
     @staticmethod
-    def ensure_row(session: Session, info: packages.PackageInfo, blob_key: str, manifest_key: str) -> None:
-        """Record the stored package once (content is shared by every release that has it)."""
-        if session.get(Package, info.package_hash) is None:
+    def ensure_row(
+        session: Session,
+        info: packages.PackageInfo,
+        blob_key: str,
+        manifest_key: str,
+        expo: str | None = None,
+    ) -> None:
+        """Record the stored package once (content is shared by every release that has it); ``expo``: its
+        Expo content description, when it is published as an Expo update."""
+        stored = session.get(Package, info.package_hash)
+        if stored is not None and expo is not None and stored.expo is None:
+            stored.expo = expo
+        if stored is None:
             session.add(
                 Package(
                     package_hash=info.package_hash,
@@ -74,6 +84,7 @@ class ContentStore:
                     size=info.archive_size,
                     total_size=info.total_size,
                     file_count=sum(1 for e in info.manifest if not e.path.endswith("/")),
+                    expo=expo,
                 )
             )
             session.flush()

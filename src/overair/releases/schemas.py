@@ -179,6 +179,9 @@ class ReleaseOut(BaseModel):
     signed_manifest: str | None = Field(default=None, description="Signed manifest (base64), if signed.")
     signature: str | None = None
     signing_key_id: str | None = None
+    platform: str | None = Field(default=None, description="The one platform it is for (None: every one).")
+    runtime_version: str | None = Field(default=None, description="Expo: the runtime version it needs.")
+    update_id: str | None = Field(default=None, description="Expo: the update id its manifest carries.")
     warnings: list[str] = Field(default_factory=list, description="Checks that could not be made.")
     guarded_rollout: RolloutOut | None = Field(
         default=None, description="The release's guarded rollout, when it ramps under a rollout policy."
@@ -328,6 +331,14 @@ class NextRelease(BaseModel):
     sequence: int
 
 
+class ExpoTarget(BaseModel):
+    """What an Expo update targets: one platform, and builds of one runtime version (compared exactly)."""
+
+    model_config = ConfigDict(extra="forbid")
+    platform: Literal["ios", "android"]
+    runtime_version: str = Field(min_length=1, max_length=200)
+
+
 class PublishOptions(BaseModel):
     """Targeting and rollout of a release being published."""
 
@@ -355,6 +366,11 @@ class PublishOptions(BaseModel):
         "release at its share, or disable it (needs ``end_rollout_reason``).",
     )
     end_rollout_reason: str = Field(default="", max_length=2000)
+    expo: ExpoTarget | None = Field(
+        default=None,
+        description="An Expo update (the archive holds expo.json): its platform and runtime version. "
+        "Devices get it over the Expo Updates protocol; target_version is then ignored by them.",
+    )
 
 
 class DeploymentPolicyIn(BaseModel):

@@ -9,6 +9,7 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,6 +22,7 @@ from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.db import Clock, utcnow
 from overair.errors import Fix
+from overair.packages import expo
 from overair.releases import deltas, ramp_store, rules, signing
 from overair.releases import repository as repo
 from overair.releases.binaries import check_binaries
@@ -72,8 +74,48 @@ def _republished(original: Release, origin: Deployment, **fields: Any) -> dict[s
         "sync_before_update": original.sync_before_update,
         "origin_label": original.label,
         "origin_deployment": origin.name,
+        "platform": original.platform,
+        "runtime_version": original.runtime_version,
+        "update_id": _new_update_id(original.runtime_version is not None),
         **fields,
     }
+
+
+def _expo_content(archive: Path, info: packages.PackageInfo, options: PublishOptions) -> str | None:
+    """An Expo update's content description (checked against the archive), or None for other releases."""
+    if options.expo is None:
+        return None
+    raw = archive_file(archive, info, expo.EXPO_FILE)
+    expo.check_runtime_version(options.expo.runtime_version)
+    if raw is None:
+        raise InvalidRelease(
+            f"An Expo update's archive must hold {expo.EXPO_FILE} (which file is the launch asset): publish "
+            "the export with the CLI's push-expo."
+        )
+    return expo.read_content(raw, info.manifest).to_json()
+
+
+def _expo_fields(options: PublishOptions) -> dict[str, Any]:
+    """The platform and runtime version of an Expo release being published (None for others)."""
+    target = options.expo
+    return {
+        "platform": target.platform if target else None,
+        "runtime_version": target.runtime_version if target else None,
+        "update_id": _new_update_id(target is not None),
+    }
+
+
+def _new_update_id(expo_release: bool) -> str | None:
+    """An Expo release's update id: new for every release, whatever content it republishes (a client
+    loads only a manifest it has not run, spec §6.2); None for other releases."""
+    return str(uuid.uuid4()) if expo_release else None
+
+
+def _same_platform(history: list[Release], chosen: Release | None) -> list[Release]:
+    """The releases a rollback chooses among: those of the platform of the release it undoes (all of
+    them when releases are for every platform): devices of one platform move back together."""
+    platform = (chosen or history[-1]).platform if history else None
+    return history if platform is None else [r for r in history if r.platform == platform]
 
 
 def _release_to_patch(session: Session, deployment: Deployment, patch: ReleasePatch) -> Release:
@@ -352,6 +394,7 @@ class ReleaseService:
         descriptor = None if raw_descriptor is None else packages.parse_descriptor(raw_descriptor)
         raw_model = archive_file(archive, info, packages.MODEL_FILE)
         model = None if raw_model is None else packages.parse_model(raw_model)
+        expo_content = _expo_content(archive, info, options)
         with self._changes.sessions() as session:  # and on the rules, before storing anything
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
@@ -374,7 +417,7 @@ class ReleaseService:
                 session, deployment, info.package_hash, target, options.build_number, policy, ending
             )
             _end_running(session, actor, history, options, self._clock())
-            self._content.ensure_row(session, info, blob_key, manifest_key)
+            self._content.ensure_row(session, info, blob_key, manifest_key, expo_content)
             release = self._append(
                 session,
                 changed,
@@ -391,6 +434,7 @@ class ReleaseService:
                 released_by=actor.name,
                 method="upload",
                 sync_before_update=sync_first,
+                **_expo_fields(options),
             )
             where, after = _subject(release, deployment), _audited(release)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PUBLISH, **where, after=after)
@@ -566,8 +610,8 @@ class ReleaseService:
             deployment = repo.get_deployment(session, app, deployment_name)
             history = repo.releases_of(session, deployment)
             chosen = repo.get_release(session, deployment, label) if label is not None and history else None
-            plan = policy.rollback(history, deployment.name, chosen, target_version)
-            goal, current = plan.goal, history[-1]
+            plan = policy.rollback(_same_platform(history, chosen), deployment.name, chosen, target_version)
+            goal, current = plan.goal, _same_platform(history, chosen)[-1]
             if chosen is not None and policy.confirm_risks:
                 rules.check_confirmed(
                     goal,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -14,6 +15,20 @@ from overair.releases.models import Deployment, PackageDiff
 from overair.releases.schemas import Distribution
 from overair.releases.unit import Changes
 from overair.selection import Release as Candidate
+
+
+def iso_millis(moment: dt.datetime) -> str:
+    """``2026-10-01T12:00:00.000Z``: the form Expo clients parse (stored times are UTC)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _strictly_later(moments: Iterable[dt.datetime]) -> list[dt.datetime]:
+    """Release times made strictly increasing (a millisecond apart at least): Expo clients load an update
+    only when its ``createdAt`` is later than the one they run, and releases are stored to the second."""
+    out: list[dt.datetime] = []
+    for moment in moments:
+        out.append(moment if not out or moment > out[-1] else out[-1] + dt.timedelta(milliseconds=1))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +88,14 @@ class DeviceSnapshots:
                     signed_manifest=r.signed_manifest,
                     signature=r.signature,
                     signing_key_id=r.signing_key_id,
+                    platform=r.platform,
+                    runtime_version=r.runtime_version,
+                    update_id=r.update_id or "",
+                    created_at=iso_millis(created),
+                    expo=r.package.expo,
+                    disabled_at=iso_millis(r.disabled_at) if r.disabled_at else "",
                 )
-                for r in history
+                for r, created in zip(history, _strictly_later(r.released_at for r in history), strict=True)
             )
             return DeviceSnapshot(
                 generation=deployment.generation,
