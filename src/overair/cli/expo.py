@@ -9,15 +9,22 @@ the problem.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import hashlib
 import json
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from overair.cli import documents
+from overair.cli.codesign import load_private_key
 from overair.cli.errors import CliError
 from overair.cli.http import Api, quote
 from overair.cli.metrics import Deployment
@@ -100,6 +107,48 @@ def build_package(dist: Path, exported: expo.ExportedPlatform, extra: dict[str, 
     return package(folder, zipped)
 
 
+def sign_manifest(
+    dist: Path,
+    exported: expo.ExportedPlatform,
+    extra: dict[str, Any],
+    runtime: str,
+    asset_url: str,
+    overair: dict[str, Any],
+    key: rsa.RSAPrivateKey,
+    keyid: str,
+) -> dict[str, str]:
+    """The ``expo`` options of a signed release: the manifest built here (a new update id, now as its
+    ``createdAt``, asset URLs on ``asset_url``), its signature and that of ``noUpdateAvailable``."""
+
+    def stored(path: str, ext: str) -> expo.ExpoAsset:
+        return expo.ExpoAsset(path, hashlib.sha256((dist / path).read_bytes()).hexdigest(), ext)
+
+    content = expo.ExpoContent(
+        stored(exported.bundle, exported.bundle.rpartition(".")[2] or "js"),
+        tuple(stored(path, ext) for path, ext in exported.assets),
+        extra,
+    )
+    now = dt.datetime.now(dt.UTC)
+    body = expo.manifest_bytes(
+        update_id=str(uuid.uuid4()),
+        created_at=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        runtime_version=runtime,
+        content=content,
+        url=lambda a: f"{asset_url}/expo/assets/{a.sha256}.{a.ext}",
+        overair=overair,
+    )
+
+    def sign(data: bytes) -> str:
+        return base64.b64encode(key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+    return {
+        "signed_manifest": base64.b64encode(body).decode(),
+        "signature": sign(body),
+        "no_update_signature": sign(expo.NO_UPDATE_DIRECTIVE),
+        "keyid": keyid,
+    }
+
+
 @app.command("push-expo")
 def push_expo(
     project_name: Project,
@@ -133,6 +182,26 @@ def push_expo(
         Path | None,
         typer.Option("--project-dir", help="The Expo project (its app.json); default: the current folder."),
     ] = None,
+    code_signing_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--code-signing-key",
+            help="The private key (PEM) of the app's code-signing certificate (expo-updates codesigning:"
+            "generate): the manifests are built and signed here, and the server serves them as they are.",
+        ),
+    ] = None,
+    code_signing_keyid: Annotated[
+        str,
+        typer.Option("--code-signing-keyid", help="The keyid of app.json's codeSigningMetadata."),
+    ] = "main",
+    asset_url: Annotated[
+        str | None,
+        typer.Option(
+            "--asset-url",
+            help="Signed manifests: the server URL devices download assets from (default: the server "
+            "you are logged in to).",
+        ),
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
     """Publish an Expo export (``npx expo export``): one release per platform, for one runtime version."""
@@ -143,6 +212,7 @@ def push_expo(
     config = _app_config(project)
     runtime = runtime_version_of(config, runtime_version)
     dist = dist.expanduser()
+    key = load_private_key(code_signing_key.expanduser()) if code_signing_key is not None else None
     path = f"/apps/{quote(project_name)}/deployments/{quote(deployment)}"
     released: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="overair-expo-") as work, Api(timeout=600) as api:
@@ -152,14 +222,23 @@ def push_expo(
         exported = read_export(dist, list(platform or []))
         extra = {"expoClient": config} if config else {}
         archives = [(e.platform, build_package(dist, e, extra, Path(work))) for e in exported]
-        for name, archive in archives:
+        flags = {
+            "mandatory": bool(parse_bool("--mandatory", mandatory)),
+            "description": description,
+        }
+        for (name, archive), exported_platform in zip(archives, exported, strict=True):
+            target: dict[str, Any] = {"platform": name, "runtime_version": runtime}
+            if key is not None:
+                base = (asset_url or api.login.server).rstrip("/")
+                target |= sign_manifest(
+                    dist, exported_platform, extra, runtime, base, flags, key, code_signing_keyid
+                )
             options = {
                 "target_version": "*",
-                "expo": {"platform": name, "runtime_version": runtime},
+                "expo": target,
                 "rollout": rollout_percentage or 100,
-                "mandatory": bool(parse_bool("--mandatory", mandatory)),
                 "disabled": bool(parse_bool("--disabled", disabled)),
-                "description": description,
+                **flags,
             }
             released.append(upload(api, f"{path}/releases", archive, options))
 

@@ -273,3 +273,47 @@ def manifest_bytes(
         "extra": {**content.extra, "overair": dict(overair)},
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+NO_UPDATE_DIRECTIVE = b'{"type":"noUpdateAvailable"}'
+"""The ``noUpdateAvailable`` directive's exact bytes: the publisher signs them once, at publish time."""
+
+ALGORITHM = "rsa-v1_5-sha256"
+
+
+def signature_header(signature: str, keyid: str) -> str:
+    """The ``expo-signature`` part header (spec §3.3)."""
+    return f'sig="{signature}", keyid="{keyid}", alg="{ALGORITHM}"'
+
+
+def check_signed_manifest(raw: bytes, content: ExpoContent, runtime_version: str) -> tuple[str, str]:
+    """(update id, createdAt) of a publisher-built manifest, once it is shown to describe ``content`` for
+    ``runtime_version``: the server serves these bytes as they are, so it checks what it can."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad("signed manifest", f"not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise _bad("signed manifest", "must be a JSON object.")
+    update_id = data.get("id")
+    if not isinstance(update_id, str) or not _UUID.match(update_id):
+        raise _bad("signed manifest", f"id {update_id!r} is not a UUID.")
+    created_at = data.get("createdAt")
+    if not isinstance(created_at, str) or not _CREATED_AT.match(created_at):
+        raise _bad("signed manifest", f"createdAt {created_at!r} is not like 2026-10-01T12:00:00.000Z.")
+    if data.get("runtimeVersion") != runtime_version:
+        raise _bad("signed manifest", f"runtimeVersion is not {runtime_version!r}, the release's.")
+    launch = data.get("launchAsset")
+    if not isinstance(launch, dict) or launch.get("hash") != b64url_sha256(content.launch.sha256):
+        raise _bad("signed manifest", "launchAsset.hash is not the hash of the package's launch asset.")
+    hashes = {b64url_sha256(a.sha256) for a in content.assets}
+    assets = data.get("assets")
+    if not isinstance(assets, list) or any(
+        not isinstance(a, dict) or a.get("hash") not in hashes for a in assets
+    ):
+        raise _bad("signed manifest", "assets name a file the package does not hold.")
+    return update_id.lower(), created_at
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

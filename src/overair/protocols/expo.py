@@ -15,6 +15,7 @@ update id, never an older ``createdAt`` (``newer_only``) and buckets over the lo
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -41,6 +42,7 @@ ASSETS = "/expo/assets/"
 BOUNDARY = b"overair-expo-7d9f3c1e5a"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ASSET = re.compile(r"^([0-9a-f]{64})\.([A-Za-z0-9]{1,16})$")
+_EXTENSIONS = b'{"assetRequestHeaders":{}}'
 _SHORT = (b"cache-control", b"private, max-age=0")
 _SFV = (b"expo-sfv-version", b"0")
 _MAX_CLIENT_ID = 200
@@ -279,12 +281,20 @@ class ExpoProtocol:
         if decision.kind is DecisionKind.RUN_EMBEDDED and not on_embedded and commit_time:
             directive = {"type": "rollBackToEmbedded", "parameters": {"commitTime": commit_time}}
         elif request.wants_signature:
-            return b""  # 204: nothing the server would have to sign
+            signature = _no_update_signature(snapshot, request)
+            if signature is None:
+                return b""  # 204: nothing the server would have to sign
+            return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [signature])])
         else:
-            directive = {"type": "noUpdateAvailable"}
+            return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [])])
         return multipart([("directive", _json(directive), [])])
 
     def _manifest_answer(self, release: Release, base: str) -> bytes:
+        if release.expo_signed is not None:  # the publisher's bytes, as they were signed
+            signed = json.loads(release.expo_signed)
+            header = ("expo-signature", expo.signature_header(signed["signature"], signed["keyid"]))
+            body = base64.b64decode(signed["signed_manifest"])
+            return multipart([("manifest", body, [header]), ("extensions", _EXTENSIONS, [])])
         content = expo.ExpoContent.from_json(release.expo or "")
 
         def url(asset: expo.ExpoAsset) -> str:
@@ -303,7 +313,7 @@ class ExpoProtocol:
                 "mandatory": release.mandatory,
             },
         )
-        return multipart([("manifest", body, []), ("extensions", b'{"assetRequestHeaders":{}}', [])])
+        return multipart([("manifest", body, []), ("extensions", _EXTENSIONS, [])])
 
     async def _report(self, key: str, request: ExpoRequest) -> None:
         """What the request tells the metrics (spec §6.3), each fact once per device: the update it runs
@@ -378,6 +388,24 @@ class ExpoProtocol:
         if not (_UUID.match(current) and _UUID.match(requested)):
             return None
         return self._patches.patch_for(digest, current, requested)
+
+
+def _no_update_signature(snapshot: DeviceSnapshot, request: ExpoRequest) -> tuple[str, str] | None:
+    """The ``expo-signature`` of ``noUpdateAvailable`` signed by the publisher of the newest signed release
+    for these builds (None: none was signed)."""
+    for release in reversed(snapshot.releases):
+        matches = release.runtime_version == request.runtime_version and release.platform in (
+            None,
+            request.platform,
+        )
+        if matches and release.expo_signed is not None:
+            signed = json.loads(release.expo_signed)
+            if signed.get("no_update_signature"):
+                return (
+                    "expo-signature",
+                    expo.signature_header(signed["no_update_signature"], signed["keyid"]),
+                )
+    return None
 
 
 def _labels_by_update_id(snapshot: DeviceSnapshot) -> dict[str, str]:

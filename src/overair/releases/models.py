@@ -201,6 +201,8 @@ class Release(Base):
     # manifest carries; None for every other release
     runtime_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
     update_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # an Expo release signed by its publisher: the manifest's exact bytes and the signatures (JSON)
+    expo_signed: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     deployment: Mapped[Deployment] = relationship(back_populates="releases")
     package: Mapped[Package] = relationship(lazy="joined")

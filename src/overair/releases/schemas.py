@@ -337,6 +337,17 @@ class ExpoTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
     platform: Literal["ios", "android"]
     runtime_version: str = Field(min_length=1, max_length=200)
+    signed_manifest: str | None = Field(
+        default=None,
+        max_length=2_000_000,
+        description="Code signing (docs/expo.md): the manifest's exact bytes (base64), built and signed by "
+        "the publisher; devices are served these bytes with the signature.",
+    )
+    signature: str | None = Field(default=None, max_length=2000, description="RSA-SHA256, base64.")
+    no_update_signature: str | None = Field(
+        default=None, max_length=2000, description='The signature of {"type":"noUpdateAvailable"}.'
+    )
+    keyid: str = Field(default="main", min_length=1, max_length=100)
 
 
 class PublishOptions(BaseModel):

@@ -8,7 +8,9 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -81,7 +83,9 @@ def _republished(original: Release, origin: Deployment, **fields: Any) -> dict[s
     }
 
 
-def _expo_content(archive: Path, info: packages.PackageInfo, options: PublishOptions) -> str | None:
+def _expo_content(
+    archive: Path, info: packages.PackageInfo, options: PublishOptions
+) -> expo.ExpoContent | None:
     """An Expo update's content description (checked against the archive), or None for other releases."""
     if options.expo is None:
         return None
@@ -92,17 +96,25 @@ def _expo_content(archive: Path, info: packages.PackageInfo, options: PublishOpt
             f"An Expo update's archive must hold {expo.EXPO_FILE} (which file is the launch asset): publish "
             "the export with the CLI's push-expo."
         )
-    return expo.read_content(raw, info.manifest).to_json()
+    return expo.read_content(raw, info.manifest)
 
 
-def _expo_fields(options: PublishOptions) -> dict[str, Any]:
-    """The platform and runtime version of an Expo release being published (None for others)."""
+def _expo_fields(options: PublishOptions, content: expo.ExpoContent | None) -> dict[str, Any]:
+    """The platform, runtime version, update id and publisher's signatures of an Expo release being
+    published (None for others)."""
     target = options.expo
-    return {
-        "platform": target.platform if target else None,
-        "runtime_version": target.runtime_version if target else None,
-        "update_id": _new_update_id(target is not None),
-    }
+    if target is None or content is None:
+        return {"platform": None, "runtime_version": None, "update_id": None}
+    fields = {"platform": target.platform, "runtime_version": target.runtime_version}
+    if target.signed_manifest is None or target.signature is None:
+        return {**fields, "update_id": _new_update_id(True)}
+    try:
+        raw = base64.b64decode(target.signed_manifest, validate=True)
+    except ValueError as exc:
+        raise InvalidRelease("The signed manifest is not base64: publish again with push-expo.") from exc
+    update_id, created_at = expo.check_signed_manifest(raw, content, target.runtime_version)
+    signed = target.model_dump(include={"signed_manifest", "signature", "no_update_signature", "keyid"})
+    return {**fields, "update_id": update_id, "expo_signed": json.dumps({**signed, "created_at": created_at})}
 
 
 def _new_update_id(expo_release: bool) -> str | None:
@@ -434,7 +446,7 @@ class ReleaseService:
                 released_by=actor.name,
                 method="upload",
                 sync_before_update=sync_first,
-                **_expo_fields(options),
+                **_expo_fields(options, expo_content),
             )
             where, after = _subject(release, deployment), _audited(release)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PUBLISH, **where, after=after)

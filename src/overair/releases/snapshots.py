@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -29,6 +30,11 @@ def _strictly_later(moments: Iterable[dt.datetime]) -> list[dt.datetime]:
     for moment in moments:
         out.append(moment if not out or moment > out[-1] else out[-1] + dt.timedelta(milliseconds=1))
     return out
+
+
+def _signed_time(signed: str | None) -> str:
+    """The ``createdAt`` a publisher signed into an Expo manifest (empty: not signed)."""
+    return str(json.loads(signed)["created_at"]) if signed else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +97,8 @@ class DeviceSnapshots:
                     platform=r.platform,
                     runtime_version=r.runtime_version,
                     update_id=r.update_id or "",
-                    created_at=iso_millis(created),
+                    created_at=_signed_time(r.expo_signed) or iso_millis(created),
+                    expo_signed=r.expo_signed,
                     expo=r.package.expo,
                     disabled_at=iso_millis(r.disabled_at) if r.disabled_at else "",
                 )

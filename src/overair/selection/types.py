@@ -80,6 +80,8 @@ class Release:
     """When it was released (ISO 8601, milliseconds, ``Z``): the Expo manifest's ``createdAt``."""
     expo: str | None = None
     """Expo: the content description (``overair.packages.expo.ExpoContent`` JSON)."""
+    expo_signed: str | None = None
+    """Expo: the publisher-built manifest's bytes and signatures (JSON), when its publisher signed it."""
     disabled_at: str = ""
     """When it was disabled (ISO 8601 like ``created_at``; empty while enabled)."""
 

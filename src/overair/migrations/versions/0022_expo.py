@@ -20,6 +20,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("platform", sa.String(length=20), nullable=True))
         batch.add_column(sa.Column("runtime_version", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("update_id", sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column("expo_signed", sa.Text(), nullable=True))
     with op.batch_alter_table("packages") as batch:
         batch.add_column(sa.Column("expo", sa.Text(), nullable=True))
 
@@ -28,6 +29,7 @@ def downgrade() -> None:
     with op.batch_alter_table("packages") as batch:
         batch.drop_column("expo")
     with op.batch_alter_table("releases") as batch:
+        batch.drop_column("expo_signed")
         batch.drop_column("update_id")
         batch.drop_column("runtime_version")
         batch.drop_column("platform")
