@@ -360,3 +360,125 @@ def test_refuses_an_expo_release_without_its_description(api: TestClient, keys: 
         api, app="ExpoApp", content=broken, expo={"platform": "ios", "runtime_version": "1.0.0"}
     )
     assert response.status_code == 422 and "bundles/missing.js" in response.text
+
+
+def test_check_headers_feed_the_release_metrics(
+    server: Any, api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    first = push(api, "one")
+    second = push(api, "two")
+    failed = f'"{second["update_id"]}"'
+    for _ in range(3):  # the client repeats the headers on every check: each fact counts once
+        ask(
+            device,
+            keys["Production"],
+            current=first["update_id"],
+            Expo_Recent_Failed_Update_IDs=failed,
+            Expo_Fatal_Error="TypeError: undefined is not a function",
+        )
+    ask(device, keys["Production"], current=first["update_id"], client="another-device")
+    server.state.metrics.flush()
+    history = {r["label"]: r for r in api.get("/api/v1/apps/ExpoApp/deployments/Production/releases").json()}
+    assert history["v2"]["failures"] == 1
+    metrics = api.get("/api/v1/apps/ExpoApp/deployments/Production/metrics").json()
+    by_label = {m["label"]: m for m in metrics["labels"]} if "labels" in metrics else metrics
+    assert "TypeError: undefined is not a function" in json.dumps(by_label)
+    assert '"active": 2' in json.dumps(by_label).replace(" ", "").replace('"active":2', '"active": 2')
+
+
+def test_console_and_release_list_show_platform_and_runtime_version(
+    server: Any, api: TestClient, admin_key: str
+) -> None:
+    api.post("/api/v1/apps", json={"name": "ExpoApp"})
+    push(api, "one", runtime="exposdk:51.0.0")
+    push(api, "one", platform="android", runtime="exposdk:51.0.0")
+    client = TestClient(server, base_url="http://testserver", follow_redirects=False)
+    assert client.post("/console/sign-in", data={"access_key": admin_key}).status_code == 303
+    page = client.get("/console/apps/ExpoApp/deployments/Production").text
+    assert "ios runtime exposdk:51.0.0" in page and "android runtime exposdk:51.0.0" in page
+    release = client.get("/console/apps/ExpoApp/deployments/Production/releases/v2").text
+    assert "Runtime version" in release and "android" in release
+
+
+def signed_options(release_manifest: bytes, signature: str) -> dict[str, str]:
+    return {
+        "signed_manifest": base64.b64encode(release_manifest).decode(),
+        "signature": signature,
+        "no_update_signature": "bm8tdXBkYXRl",
+        "keyid": "main",
+    }
+
+
+@pytest.mark.parametrize("expects", [True, False])
+def test_signed_manifests_are_served_as_published_with_their_signature(
+    api: TestClient, device: TestClient, keys: dict[str, str], expects: bool
+) -> None:
+    bundle = b"bundle signed"
+    image = b"\x89PNG shared image"
+    manifest = json.dumps(
+        {
+            "id": "b15ed6d8-f39b-04ad-a248-fa3b95fd7e0e",
+            "createdAt": "2026-10-01T12:00:00.000Z",
+            "runtimeVersion": "1.0.0",
+            "launchAsset": {"hash": b64url_sha256(bundle), "key": "k", "url": "https://cdn/x"},
+            "assets": [{"hash": b64url_sha256(image), "key": "i", "url": "https://cdn/y"}],
+            "metadata": {},
+            "extra": {},
+        },
+        indent=1,  # not how the server would write it: the bytes are the publisher's
+    ).encode()
+    response = publish(
+        api,
+        app="ExpoApp",
+        content=expo_package("signed", image),
+        target_version="*",
+        expo={"platform": "ios", "runtime_version": "1.0.0", **signed_options(manifest, "c2ln")},
+    )
+    assert response.status_code == 201, response.text
+    extra = {"expo-expect-signature": 'sig, keyid="main"'} if expects else {}
+    answer = device.get(f"/expo/{keys['Production']}", headers={**headers(), **extra})
+    part_headers, body = parts(answer)["manifest"]
+    assert body == manifest
+    assert part_headers["expo-signature"] == 'sig="c2ln", keyid="main", alg="rsa-v1_5-sha256"'
+    again = device.get(
+        f"/expo/{keys['Production']}",
+        headers={**headers(current="b15ed6d8-f39b-04ad-a248-fa3b95fd7e0e"), **extra},
+    )
+    directive_headers, directive = parts(again)["directive"]
+    assert directive == b'{"type":"noUpdateAvailable"}'
+    assert ("expo-signature" in directive_headers) is expects
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"runtimeVersion": "2.0.0"}, "runtimeVersion"),
+        ({"id": "not-a-uuid"}, "UUID"),
+        ({"createdAt": "yesterday"}, "createdAt"),
+        ({"launchAsset": {"hash": "AAAA"}}, "launchAsset"),
+        ({"assets": [{"hash": "AAAA"}]}, "assets"),
+    ],
+)
+def test_a_signed_manifest_must_describe_its_package(
+    api: TestClient, keys: dict[str, str], change: dict[str, Any], complaint: str
+) -> None:
+    manifest = {
+        "id": str(uuid.uuid4()),
+        "createdAt": "2026-10-01T12:00:00.000Z",
+        "runtimeVersion": "1.0.0",
+        "launchAsset": {"hash": b64url_sha256(b"bundle x")},
+        "assets": [],
+        **change,
+    }
+    response = publish(
+        api,
+        app="ExpoApp",
+        content=expo_package("x"),
+        target_version="*",
+        expo={
+            "platform": "ios",
+            "runtime_version": "1.0.0",
+            **signed_options(json.dumps(manifest).encode(), "c2ln"),
+        },
+    )
+    assert response.status_code == 422 and complaint in response.text

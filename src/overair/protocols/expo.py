@@ -94,22 +94,44 @@ class ExpoRequest:
     wants_signature: bool
 
 
-def _headers(scope: Scope) -> dict[bytes, list[str]]:
-    found: dict[bytes, list[str]] = {}
-    for key, value in scope["headers"]:
-        if key.startswith((b"expo-", b"eas-")):
-            found.setdefault(key.lower(), []).append(value.decode("latin-1"))
-    return found
+_WANTED = frozenset(
+    {
+        b"expo-protocol-version",
+        b"expo-platform",
+        b"expo-runtime-version",
+        b"eas-client-id",
+        b"expo-current-update-id",
+        b"expo-embedded-update-id",
+        b"expo-recent-failed-update-ids",
+        b"expo-fatal-error",
+        b"expo-expect-signature",
+    }
+)
 
 
-def _one(headers: dict[bytes, list[str]], name: bytes) -> str:
-    values = headers.get(name, [])
-    if len(values) > 1:
-        raise BadRequest(f"{name.decode()} was sent {len(values)} times: send it once.")
-    return values[0].strip() if values else ""
+class _Headers:
+    """The protocol's request headers, read in one pass (ASGI gives header names in lower case)."""
+
+    __slots__ = ("repeated", "values")
+
+    def __init__(self, scope: Scope) -> None:
+        self.values: dict[bytes, str] = {}
+        self.repeated: list[bytes] = []
+        for key, value in scope["headers"]:
+            if key in _WANTED:
+                if key in self.values:
+                    self.repeated.append(key)
+                self.values[key] = value.decode("latin-1")
 
 
-def _update_id(headers: dict[bytes, list[str]], name: bytes) -> str:
+def _one(headers: _Headers, name: bytes) -> str:
+    if name in headers.repeated:
+        count = headers.repeated.count(name) + 1
+        raise BadRequest(f"{name.decode()} was sent {count} times: send it once.")
+    return headers.values.get(name, "").strip()
+
+
+def _update_id(headers: _Headers, name: bytes) -> str:
     value = _one(headers, name)
     if value and not _UUID.match(value):
         raise BadRequest(f"{name.decode()} must be an update id (a UUID), not {value[:50]!r}.")
@@ -137,7 +159,7 @@ def parse_failed(value: str) -> frozenset[str]:
 
 def parse_request(scope: Scope) -> ExpoRequest:
     """Check a manifest request's headers (spec §1.2-1.4); :class:`BadRequest` names what is wrong."""
-    headers = _headers(scope)
+    headers = _Headers(scope)
     version = _one(headers, b"expo-protocol-version") or "0"
     if version not in ("0", "1"):
         raise BadRequest(f"expo-protocol-version must be 0 or 1, not {version[:20]!r}.")
@@ -161,7 +183,7 @@ def parse_request(scope: Scope) -> ExpoRequest:
         embedded=_update_id(headers, b"expo-embedded-update-id"),
         failed=parse_failed(_one(headers, b"expo-recent-failed-update-ids")),
         fatal_error=_one(headers, b"expo-fatal-error")[:500],
-        wants_signature=bool(headers.get(b"expo-expect-signature")),
+        wants_signature=b"expo-expect-signature" in headers.values,
     )
 
 
@@ -237,8 +259,7 @@ class ExpoProtocol:
             return
         query = DeviceQuery(
             app_version="0.0.0",
-            label=request.current,
-            client_id=request.client_id,
+            label=request.current,  # the client id is not in the query: answers are cached per query
             excluded_labels=request.failed,
             rollout_hash=RolloutHash.EXPO,
             current_match=CurrentMatch.UPDATE_ID,
