@@ -482,3 +482,15 @@ def test_a_signed_manifest_must_describe_its_package(
         },
     )
     assert response.status_code == 422 and complaint in response.text
+
+
+def test_answers_are_encoded_once_whatever_the_client_id(
+    server: Any, api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    """The client id only picks one of the cached answers: it is not part of what is cached (it was, and
+    every check built its answer anew)."""
+    push(api, "one")
+    for n in range(20):
+        manifest_of(ask(device, keys["Production"], client=f"device-{n}"))
+    entry = server.state.device_cache._entries[keys["Production"]]
+    assert len([k for k in entry.memo if k[0] == "expo"]) == 1
