@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import os
 import subprocess
 import sys
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,14 @@ from typing import Any
 import pytest
 
 import overair
-from conftest import LiveServer, admin_api, codepush_harness, ensure_npm_packages, running_server
+from conftest import (
+    LiveServer,
+    admin_api,
+    codepush_harness,
+    ensure_npm_packages,
+    make_zip,
+    running_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -171,12 +176,10 @@ def test_expo_app_updates_rolls_back_and_returns_to_the_binary_beside_a_codepush
     with admin_api(server) as api:
         created = api.post("/apps", json={"name": "CodePushApp"}).json()
         codepush_key = {d["name"]: d["key"] for d in created["deployments"]}["Production"]
-        archive = io.BytesIO()
-        with zipfile.ZipFile(archive, "w") as zf:
-            zf.writestr("CodePush/index.android.bundle", "console.log('codepush');")
+        archive = make_zip({"CodePush/index.android.bundle": b"console.log('codepush');"})
         published = api.post(
             "/apps/CodePushApp/deployments/Production/releases",
-            files={"package": ("b.zip", archive.getvalue())},
+            files={"package": ("b.zip", archive)},
             data={"release": json.dumps({"target_version": "1.0.0"})},
         )
         assert published.status_code == 201, published.text

@@ -76,6 +76,17 @@ def _bad(path: str, problem: str) -> InvalidBundle:
     return InvalidBundle(f"{path}: {problem}")
 
 
+def _json_object(raw: bytes, where: str, shape: str) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, else :class:`InvalidBundle` naming ``where`` and the problem."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad(where, f"not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise _bad(where, shape)
+    return data
+
+
 def _relative(where: str, value: object, root: Path | None) -> str:
     if not isinstance(value, str) or not value:
         raise _bad(where, "a file path must be a non-empty string.")
@@ -92,12 +103,7 @@ def parse_metadata(raw: bytes, root: Path | None = None) -> list[ExportedPlatfor
 
     Refuses anything ``npx expo export`` does not write, naming the file and the problem.
     """
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad(METADATA_FILE, f"not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise _bad(METADATA_FILE, "must be a JSON object, as `npx expo export` writes it.")
+    data = _json_object(raw, METADATA_FILE, "must be a JSON object, as `npx expo export` writes it.")
     if data.get("version") != 0 or data.get("bundler") != "metro":
         raise _bad(
             METADATA_FILE,
@@ -196,12 +202,7 @@ class ExpoContent:
 
 def read_content(raw: bytes, manifest: Sequence[ManifestEntry]) -> ExpoContent:
     """Check a package's :data:`EXPO_FILE` against the package's files; its :class:`ExpoContent`."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad(EXPO_FILE, f"not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise _bad(EXPO_FILE, "must be a JSON object.")
+    data = _json_object(raw, EXPO_FILE, "must be a JSON object.")
     files = {e.path: e.sha256 for e in manifest if not e.path.endswith("/")}
 
     def stored(where: str, path: object, ext: str) -> ExpoAsset:
@@ -289,12 +290,7 @@ def signature_header(signature: str, keyid: str) -> str:
 def check_signed_manifest(raw: bytes, content: ExpoContent, runtime_version: str) -> tuple[str, str]:
     """(update id, createdAt) of a publisher-built manifest, once it is shown to describe ``content`` for
     ``runtime_version``: the server serves these bytes as they are, so it checks what it can."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _bad("signed manifest", f"not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict):
-        raise _bad("signed manifest", "must be a JSON object.")
+    data = _json_object(raw, "signed manifest", "must be a JSON object.")
     update_id = data.get("id")
     if not isinstance(update_id, str) or not _UUID.match(update_id):
         raise _bad("signed manifest", f"id {update_id!r} is not a UUID.")
