@@ -494,3 +494,18 @@ def test_answers_are_encoded_once_whatever_the_client_id(
         manifest_of(ask(device, keys["Production"], client=f"device-{n}"))
     entry = server.state.device_cache._entries[keys["Production"]]
     assert len([k for k in entry.memo if k[0] == "expo"]) == 1
+
+
+def test_one_rollout_at_a_time_per_platform(api: TestClient, keys: dict[str, str]) -> None:
+    """push-expo with --rollout-percentage publishes both platforms: the iOS rollout under way does not
+    stop the Android release, only another iOS one."""
+    push(api, "one", rollout=30)
+    push(api, "one", platform="android", rollout=30)
+    refused = publish(
+        api,
+        app="ExpoApp",
+        content=expo_package("two ios"),
+        target_version="*",
+        expo={"platform": "ios", "runtime_version": "1.0.0"},
+    )
+    assert refused.status_code == 409 and "v1 reaches 30%" in refused.text

@@ -52,13 +52,16 @@ def _history_before(
     target: str,
     build_number: int | None,
     policy: rules.Policy,
-    ending_rollout: bool = False,
+    options: PublishOptions | None = None,
 ) -> list[Release]:
     """The deployment's releases, once the rules allow a new one with this content and targeting
-    (``ending_rollout``: the publish ends the unfinished rollout, which does not stand in its way)."""
+    (``options`` of a publish: one that ends the unfinished rollout is not stopped by it, and an Expo
+    update is stopped only by an unfinished rollout of its own platform)."""
     history = repo.releases_of(session, deployment)
-    if not ending_rollout:
-        rules.check_can_release(history, deployment.name)
+    if options is None or options.end_rollout is None:
+        platform = options.expo.platform if options is not None and options.expo is not None else None
+        rivals = [r for r in history if platform is None or r.platform in (None, platform)]
+        rules.check_can_release(rivals, deployment.name)
     policy.not_identical(history, package_hash, target, build_number)
     return history
 
@@ -398,7 +401,6 @@ class ReleaseService:
         target = rules.check_target(options.target_version)
         own_policy = _release_policy(options)
         _check_ending(options)
-        ending = options.end_rollout is not None
         with self._changes.sessions() as session:  # fail fast on names before reading a large archive
             repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
         info = packages.inspect_archive(archive, self._content.limits)
@@ -411,7 +413,7 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = _history_before(
-                session, deployment, info.package_hash, target, options.build_number, policy, ending
+                session, deployment, info.package_hash, target, options.build_number, policy, options
             )
             warnings = check_binaries(session, app, target, options.build_number, descriptor)
             sync_first = self._content.check_model(history, target, options, model)
@@ -426,7 +428,7 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = _history_before(
-                session, deployment, info.package_hash, target, options.build_number, policy, ending
+                session, deployment, info.package_hash, target, options.build_number, policy, options
             )
             _end_running(session, actor, history, options, self._clock())
             self._content.ensure_row(session, info, blob_key, manifest_key, expo_content)
