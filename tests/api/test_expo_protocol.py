@@ -509,3 +509,19 @@ def test_one_rollout_at_a_time_per_platform(api: TestClient, keys: dict[str, str
         expo={"platform": "ios", "runtime_version": "1.0.0"},
     )
     assert refused.status_code == 409 and "v1 reaches 30%" in refused.text
+
+
+def test_a_patch_request_gets_the_full_launch_asset_while_no_patches_are_built(
+    api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    first = push(api, "one")
+    second = push(api, "two")
+    launch = manifest_of(ask(device, keys["Production"], current=first["update_id"]))["launchAsset"]
+    patch_headers = {
+        "A-IM": "bsdiff",
+        "Expo-Current-Update-ID": first["update_id"],
+        "Expo-Requested-Update-ID": second["update_id"],
+    }
+    full = device.get(launch["url"], headers=patch_headers)
+    assert full.status_code == 200 and full.content == b"bundle two ios" and "im" not in full.headers
+    assert device.head(launch["url"]).headers["content-length"] == str(len(b"bundle two ios"))

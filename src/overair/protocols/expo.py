@@ -242,7 +242,7 @@ class ExpoProtocol:
         """Every path under ``/expo/`` is this protocol's; unknown ones are answered here, as 404."""
         return RouteTable(
             [
-                DeviceRoute(("GET",), ASSETS + "{asset}", self.asset, "Use GET to download an asset."),
+                DeviceRoute(("GET", "HEAD"), ASSETS + "{asset}", self.asset, "Use GET to download an asset."),
                 DeviceRoute(("GET",), PREFIX + "{key}", self.manifest, "Use GET for the manifest."),
             ],
             refuse,
@@ -300,15 +300,15 @@ class ExpoProtocol:
             return self._manifest_answer(current, base) if current and current.expo else b""
         commit_time = _commit_time(snapshot, request)
         if decision.kind is DecisionKind.RUN_EMBEDDED and not on_embedded and commit_time:
+            # never signed: it holds the moment of the rollback, which no publisher signed (docs/security.md)
             directive = {"type": "rollBackToEmbedded", "parameters": {"commitTime": commit_time}}
-        elif request.wants_signature:
-            signature = _no_update_signature(snapshot, request)
-            if signature is None:
-                return b""  # 204: nothing the server would have to sign
-            return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [signature])])
-        else:
+            return multipart([("directive", _json(directive), [])])
+        if not request.wants_signature:
             return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [])])
-        return multipart([("directive", _json(directive), [])])
+        signature = _no_update_signature(snapshot, request)
+        if signature is None:
+            return b""  # 204: nothing the server would have to sign
+        return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [signature])])
 
     def _manifest_answer(self, release: Release, base: str) -> bytes:
         if release.expo_signed is not None:  # the publisher's bytes, as they were signed
