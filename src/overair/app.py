@@ -327,7 +327,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
     codepush = CodePushProtocol(cache, metrics, downloads)
-    expo = ExpoProtocol(cache, metrics, downloads)
+    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots)
     devices = DeviceRouter([native.routes(), codepush.routes(), expo.routes()])
     codepush_management = CodePushManagement(
         releases,

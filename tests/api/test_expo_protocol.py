@@ -198,6 +198,25 @@ def test_each_deployment_key_is_a_channel(
     assert device.get(launch["url"]).content == f"bundle {text} ios".encode()
 
 
+@pytest.mark.parametrize(
+    ("channel", "text"),
+    [("", "prod"), ("Staging", "beta"), ("staging", "beta"), ("Production", "prod"), ("Nightly", None)],
+)
+def test_expo_channel_name_picks_a_deployment_of_the_same_app(
+    api: TestClient, device: TestClient, keys: dict[str, str], channel: str, text: str | None
+) -> None:
+    push(api, "prod")
+    push(api, "beta", deployment="Staging")
+    other = api.post("/api/v1/apps", json={"name": "Other"}).json()
+    assert other["deployments"]
+    response = ask(device, keys["Production"], expo_channel_name=channel)
+    if text is None:
+        assert response.status_code == 404 and "Nightly" in response.json()["error"]
+        return
+    launch = manifest_of(response)["launchAsset"]
+    assert device.get(launch["url"]).content == f"bundle {text} ios".encode()
+
+
 def test_rollout_buckets_on_the_lower_cased_eas_client_id(
     api: TestClient, device: TestClient, keys: dict[str, str]
 ) -> None:

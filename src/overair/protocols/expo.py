@@ -19,6 +19,7 @@ import base64
 import datetime as dt
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,7 +34,7 @@ from overair.protocols.downloads import Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.snapshots import DeviceSnapshot
+from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots
 from overair.selection import CurrentMatch, Decision, DecisionKind, DeviceQuery, Release, RolloutHash
 from overair.storage import content_key
 
@@ -48,6 +49,8 @@ _SFV = (b"expo-sfv-version", b"0")
 _MAX_CLIENT_ID = 200
 _MAX_FAILED = 2000
 _SEEN_LIMIT = 100_000
+_CHANNEL_SECONDS = 10.0
+"""How long the deployment a channel name stands for is remembered (a renamed deployment: seconds)."""
 
 
 class LaunchAssetPatches(Protocol):
@@ -92,6 +95,7 @@ class ExpoRequest:
     failed: frozenset[str]
     fatal_error: str
     wants_signature: bool
+    channel: str
 
 
 _WANTED = frozenset(
@@ -105,6 +109,7 @@ _WANTED = frozenset(
         b"expo-recent-failed-update-ids",
         b"expo-fatal-error",
         b"expo-expect-signature",
+        b"expo-channel-name",
     }
 )
 
@@ -184,6 +189,7 @@ def parse_request(scope: Scope) -> ExpoRequest:
         failed=parse_failed(_one(headers, b"expo-recent-failed-update-ids")),
         fatal_error=_one(headers, b"expo-fatal-error")[:500],
         wants_signature=b"expo-expect-signature" in headers.values,
+        channel=_one(headers, b"expo-channel-name")[:100],
     )
 
 
@@ -230,13 +236,16 @@ class ExpoProtocol:
         cache: DeviceCache,
         metrics: MetricsService,
         downloads: Downloads,
+        snapshots: DeviceSnapshots,
         patches: LaunchAssetPatches | None = None,
     ) -> None:
         self._cache = cache
+        self._snapshots = snapshots
         self._metrics = metrics
         self._downloads = downloads
         self._patches = patches or NoPatches()
         self._seen: set[tuple[str, ...]] = set()
+        self._channels: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     def routes(self) -> RouteTable:
         """Every path under ``/expo/`` is this protocol's; unknown ones are answered here, as 404."""
@@ -257,6 +266,16 @@ class ExpoProtocol:
         except BadRequest as exc:
             await send_error(send, 400, str(exc), [_SHORT])
             return
+        if request.channel:
+            key = await self._channel_key(key, request.channel)
+            if key is None:
+                message = (
+                    f'expo-channel-name "{request.channel}" names no deployment of this app: use a '
+                    "deployment name (overair deployment list), or leave the header out to use the URL's "
+                    "deployment."
+                )
+                await send_error(send, 404, message, [_SHORT])
+                return
         query = DeviceQuery(
             app_version="0.0.0",
             label=request.current,  # the client id is not in the query: answers are cached per query
@@ -309,6 +328,18 @@ class ExpoProtocol:
         if signature is None:
             return b""  # 204: nothing the server would have to sign
         return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [signature])])
+
+    async def _channel_key(self, key: str, channel: str) -> str | None:
+        """The key of the app's deployment named ``channel`` (remembered for :data:`_CHANNEL_SECONDS`)."""
+        now = time.monotonic()
+        known = self._channels.get((key, channel))
+        if known is not None and now - known[0] < _CHANNEL_SECONDS:
+            return known[1]
+        found = await anyio.to_thread.run_sync(self._snapshots.sibling_key, key, channel)
+        if len(self._channels) >= _SEEN_LIMIT:
+            self._channels.clear()
+        self._channels[(key, channel)] = (now, found)
+        return found
 
     def _manifest_answer(self, release: Release, base: str) -> bytes:
         if release.expo_signed is not None:  # the publisher's bytes, as they were signed

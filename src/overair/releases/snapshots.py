@@ -112,6 +112,20 @@ class DeviceSnapshots:
                 delta_bases=deltas.bases_on_request(history),
             )
 
+    def sibling_key(self, deployment_key: str, name: str) -> str | None:
+        """The key of the deployment named ``name`` (any case) of the app that has ``deployment_key``; None
+        when there is no such app or deployment (Expo channels: a build names its deployment)."""
+        if rules.DEPLOYMENT_KEY.fullmatch(deployment_key) is None or not name.isprintable():
+            return None
+        with self._changes.sessions() as session:
+            deployment = repo.deployment_by_key(session, deployment_key)
+            if deployment is None:
+                return None
+            for sibling in deployment.app.deployments:
+                if sibling.name.lower() == name.lower():
+                    return sibling.key
+        return None
+
     def generation(self, deployment_key: str) -> int | None:
         """The deployment's change counter (None: unknown key); cheap, for cache revalidation."""
         if rules.DEPLOYMENT_KEY.fullmatch(deployment_key) is None:
