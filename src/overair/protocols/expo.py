@@ -34,7 +34,7 @@ from overair.protocols.downloads import Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots
+from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots, iso_millis
 from overair.selection import CurrentMatch, Decision, DecisionKind, DeviceQuery, Release, RolloutHash
 from overair.storage import content_key
 
@@ -224,8 +224,8 @@ def _commit_time(snapshot: DeviceSnapshot, request: ExpoRequest) -> str:
     if disabled > created:
         return disabled
     # created is ``…ss.mmmZ``: one millisecond later, written the same way
-    moment = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ") + dt.timedelta(milliseconds=1)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return iso_millis(moment + dt.timedelta(milliseconds=1))
 
 
 class ExpoProtocol:
