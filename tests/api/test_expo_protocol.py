@@ -419,11 +419,16 @@ def test_console_and_release_list_show_platform_and_runtime_version(
     assert "Runtime version" in release and "android" in release
 
 
+EMBEDDED_DIRECTIVE = b'{"type":"rollBackToEmbedded","parameters":{"commitTime":"2026-10-01T12:00:00.001Z"}}'
+
+
 def signed_options(release_manifest: bytes, signature: str) -> dict[str, str]:
     return {
         "signed_manifest": base64.b64encode(release_manifest).decode(),
         "signature": signature,
         "no_update_signature": "bm8tdXBkYXRl",
+        "embedded_directive": base64.b64encode(EMBEDDED_DIRECTIVE).decode(),
+        "embedded_signature": "ZW1iZWRkZWQ=",
         "keyid": "main",
     }
 
@@ -466,6 +471,19 @@ def test_signed_manifests_are_served_as_published_with_their_signature(
     directive_headers, directive = parts(again)["directive"]
     assert directive == b'{"type":"noUpdateAvailable"}'
     assert ("expo-signature" in directive_headers) is expects
+    api.patch("/api/v1/apps/ExpoApp/deployments/Production/releases", json={"disabled": True})
+    back = device.get(
+        f"/expo/{keys['Production']}",
+        headers={**headers(current="b15ed6d8-f39b-04ad-a248-fa3b95fd7e0e"), **extra},
+    )
+    rollback_headers, rollback = parts(back)["directive"]
+    if expects:  # the publisher's pre-signed one, byte for byte
+        assert rollback == EMBEDDED_DIRECTIVE
+        assert rollback_headers["expo-signature"].startswith('sig="ZW1iZWRkZWQ="')
+    else:
+        assert (
+            json.loads(rollback)["type"] == "rollBackToEmbedded" and "expo-signature" not in rollback_headers
+        )
 
 
 @pytest.mark.parametrize(
@@ -476,6 +494,7 @@ def test_signed_manifests_are_served_as_published_with_their_signature(
         ({"createdAt": "yesterday"}, "createdAt"),
         ({"launchAsset": {"hash": "AAAA"}}, "launchAsset"),
         ({"assets": [{"hash": "AAAA"}]}, "assets"),
+        ({"createdAt": "2026-10-01T12:00:00.001Z"}, "is not after createdAt"),
     ],
 )
 def test_a_signed_manifest_must_describe_its_package(

@@ -167,10 +167,10 @@ def test_expo_app_updates_rolls_back_and_returns_to_the_binary_beside_a_codepush
     # back to the binary: every release disabled, and the device gets rollBackToEmbedded
     for label in ("v1", "v2", "v3"):
         cli.run("release", "patch-update", "--project-name", "ExpoApp", "--label", label, "--disabled")
-    directive = client(server, key, back["update_id"])
-    assert directive["directive"]["type"] == "rollBackToEmbedded"
+    directive = client(server, key, back["update_id"], **signed)  # signed by the CLI with the update
+    assert directive["directive"]["type"] == "rollBackToEmbedded" and directive["signed"]
     assert directive["directive"]["parameters"]["commitTime"] > rolled["manifest"]["createdAt"]
-    assert client(server, key, EMBEDDED)["directive"] == {"type": "noUpdateAvailable"}
+    assert client(server, key, EMBEDDED, **signed)["directive"] == {"type": "noUpdateAvailable"}
 
     # the same server, at the same time, serves a CodePush app to the real code-push SDK
     with admin_api(server) as api:

@@ -118,7 +118,8 @@ def sign_manifest(
     keyid: str,
 ) -> dict[str, str]:
     """The ``expo`` options of a signed release: the manifest built here (a new update id, now as its
-    ``createdAt``, asset URLs on ``asset_url``), its signature and that of ``noUpdateAvailable``."""
+    ``createdAt``, asset URLs on ``asset_url``), its signature, and the signed directives the server
+    answers with (``noUpdateAvailable``, and ``rollBackToEmbedded`` dated just after the update)."""
 
     def stored(path: str, ext: str) -> expo.ExpoAsset:
         return expo.ExpoAsset(path, hashlib.sha256((dist / path).read_bytes()).hexdigest(), ext)
@@ -131,7 +132,7 @@ def sign_manifest(
     now = dt.datetime.now(dt.UTC)
     body = expo.manifest_bytes(
         update_id=str(uuid.uuid4()),
-        created_at=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        created_at=expo.iso_millis(now),
         runtime_version=runtime,
         content=content,
         url=lambda a: f"{asset_url}/expo/assets/{a.sha256}.{a.ext}",
@@ -141,10 +142,15 @@ def sign_manifest(
     def sign(data: bytes) -> str:
         return base64.b64encode(key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
 
+    # what devices get if the deployment goes back to the binary: dated just after this update, so it
+    # undoes this update and older ones, never a newer one (docs/security.md)
+    embedded = expo.embedded_directive(expo.iso_millis(now + dt.timedelta(milliseconds=1)))
     return {
         "signed_manifest": base64.b64encode(body).decode(),
         "signature": sign(body),
         "no_update_signature": sign(expo.NO_UPDATE_DIRECTIVE),
+        "embedded_directive": base64.b64encode(embedded).decode(),
+        "embedded_signature": sign(embedded),
         "keyid": keyid,
     }
 

@@ -14,6 +14,7 @@ bytes sent. Standard library only.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +51,12 @@ _CONTENT_TYPES = {
     "wav": "audio/wav",
     "mp4": "video/mp4",
 }
+
+
+def iso_millis(moment: dt.datetime) -> str:
+    """``2026-10-01T12:00:00.000Z``: how manifests write a time (``createdAt``, ``commitTime``)."""
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def content_type(extension: str) -> str:
@@ -280,6 +287,29 @@ NO_UPDATE_DIRECTIVE = b'{"type":"noUpdateAvailable"}'
 """The ``noUpdateAvailable`` directive's exact bytes: the publisher signs them once, at publish time."""
 
 ALGORITHM = "rsa-v1_5-sha256"
+
+
+def embedded_directive(commit_time: str) -> bytes:
+    """The ``rollBackToEmbedded`` directive's exact bytes for ``commit_time`` (spec §2.6)."""
+    body = {"type": "rollBackToEmbedded", "parameters": {"commitTime": commit_time}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def check_embedded_directive(raw: bytes, created_at: str) -> None:
+    """A publisher's pre-signed ``rollBackToEmbedded``: it must be one, dated after its update."""
+    data = _json_object(raw, "signed rollBackToEmbedded", "must be a JSON object.")
+    parameters = data.get("parameters")
+    commit = parameters.get("commitTime") if isinstance(parameters, dict) else None
+    if (
+        data.get("type") != "rollBackToEmbedded"
+        or not isinstance(commit, str)
+        or not _CREATED_AT.match(commit)
+    ):
+        raise _bad(
+            "signed rollBackToEmbedded", "must be {type: rollBackToEmbedded, parameters: {commitTime}}."
+        )
+    if commit <= created_at:
+        raise _bad("signed rollBackToEmbedded", f"commitTime {commit} is not after createdAt {created_at}.")
 
 
 def signature_header(signature: str, keyid: str) -> str:

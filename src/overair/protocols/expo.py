@@ -34,7 +34,7 @@ from overair.protocols.downloads import Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
-from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots, iso_millis
+from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots
 from overair.selection import CurrentMatch, Decision, DecisionKind, DeviceQuery, Release, RolloutHash
 from overair.storage import content_key
 
@@ -225,7 +225,7 @@ def _commit_time(snapshot: DeviceSnapshot, request: ExpoRequest) -> str:
         return disabled
     # created is ``…ss.mmmZ``: one millisecond later, written the same way
     moment = dt.datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    return iso_millis(moment + dt.timedelta(milliseconds=1))
+    return expo.iso_millis(moment + dt.timedelta(milliseconds=1))
 
 
 class ExpoProtocol:
@@ -319,15 +319,22 @@ class ExpoProtocol:
             return self._manifest_answer(current, base) if current and current.expo else b""
         commit_time = _commit_time(snapshot, request)
         if decision.kind is DecisionKind.RUN_EMBEDDED and not on_embedded and commit_time:
-            # never signed: it holds the moment of the rollback, which no publisher signed (docs/security.md)
-            directive = {"type": "rollBackToEmbedded", "parameters": {"commitTime": commit_time}}
-            return multipart([("directive", _json(directive), [])])
+            signed = _signed(snapshot, request, "embedded_signature") if request.wants_signature else None
+            if signed is not None:  # the publisher's, dated just after its update (docs/security.md)
+                body = base64.b64decode(signed["embedded_directive"])
+                header = (
+                    "expo-signature",
+                    expo.signature_header(signed["embedded_signature"], signed["keyid"]),
+                )
+                return multipart([("directive", body, [header])])
+            return multipart([("directive", expo.embedded_directive(commit_time), [])])
         if not request.wants_signature:
             return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [])])
-        signature = _no_update_signature(snapshot, request)
-        if signature is None:
+        signed = _signed(snapshot, request, "no_update_signature")
+        if signed is None:
             return b""  # 204: nothing the server would have to sign
-        return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [signature])])
+        header = ("expo-signature", expo.signature_header(signed["no_update_signature"], signed["keyid"]))
+        return multipart([("directive", expo.NO_UPDATE_DIRECTIVE, [header])])
 
     async def _channel_key(self, key: str, channel: str) -> str | None:
         """The key of the app's deployment named ``channel`` (remembered for :data:`_CHANNEL_SECONDS`)."""
@@ -442,30 +449,21 @@ class ExpoProtocol:
         return self._patches.patch_for(digest, current, requested)
 
 
-def _no_update_signature(snapshot: DeviceSnapshot, request: ExpoRequest) -> tuple[str, str] | None:
-    """The ``expo-signature`` of ``noUpdateAvailable`` signed by the publisher of the newest signed release
-    for these builds (None: none was signed)."""
+def _signed(snapshot: DeviceSnapshot, request: ExpoRequest, signature: str) -> dict[str, str] | None:
+    """What the publisher signed with the newest release for these builds that has ``signature``
+    (``no_update_signature``, ``embedded_signature``); None when none has."""
     for release in reversed(snapshot.releases):
-        matches = release.runtime_version == request.runtime_version and release.platform in (
-            None,
-            request.platform,
-        )
-        if matches and release.expo_signed is not None:
-            signed = json.loads(release.expo_signed)
-            if signed.get("no_update_signature"):
-                return (
-                    "expo-signature",
-                    expo.signature_header(signed["no_update_signature"], signed["keyid"]),
-                )
+        if release.expo_signed is None or release.runtime_version != request.runtime_version:
+            continue
+        if release.platform in (None, request.platform):
+            signed: dict[str, str] = json.loads(release.expo_signed)
+            if signed.get(signature):
+                return signed
     return None
 
 
 def _labels_by_update_id(snapshot: DeviceSnapshot) -> dict[str, str]:
     return {r.update_id: r.label for r in snapshot.releases if r.update_id}
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 async def refuse(scope: Scope, send: Send, status: int, allowed: tuple[str, ...], hint: str) -> None:

@@ -347,6 +347,13 @@ class ExpoTarget(BaseModel):
     no_update_signature: str | None = Field(
         default=None, max_length=2000, description='The signature of {"type":"noUpdateAvailable"}.'
     )
+    embedded_directive: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="A rollBackToEmbedded directive (base64) dated just after this update, and its "
+        "signature: what devices of a signed app get when the deployment goes back to the binary.",
+    )
+    embedded_signature: str | None = Field(default=None, max_length=2000)
     keyid: str = Field(default="main", min_length=1, max_length=100)
 
 

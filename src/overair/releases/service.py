@@ -116,7 +116,13 @@ def _expo_fields(options: PublishOptions, content: expo.ExpoContent | None) -> d
     except ValueError as exc:
         raise InvalidRelease("The signed manifest is not base64: publish again with push-expo.") from exc
     update_id, created_at = expo.check_signed_manifest(raw, content, target.runtime_version)
-    signed = target.model_dump(include={"signed_manifest", "signature", "no_update_signature", "keyid"})
+    if target.embedded_directive is not None:
+        try:
+            directive = base64.b64decode(target.embedded_directive, validate=True)
+        except ValueError as exc:
+            raise InvalidRelease("The signed rollBackToEmbedded is not base64: publish again.") from exc
+        expo.check_embedded_directive(directive, created_at)
+    signed = target.model_dump(exclude={"platform", "runtime_version"})
     return {**fields, "update_id": update_id, "expo_signed": json.dumps({**signed, "created_at": created_at})}
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from overair.packages.expo import iso_millis
 from overair.releases import deltas, rules
 from overair.releases import repository as repo
 from overair.releases.deltas import DeltaOffer
@@ -16,11 +17,6 @@ from overair.releases.models import Deployment, PackageDiff
 from overair.releases.schemas import Distribution
 from overair.releases.unit import Changes
 from overair.selection import Release as Candidate
-
-
-def iso_millis(moment: dt.datetime) -> str:
-    """``2026-10-01T12:00:00.000Z``: the form Expo clients parse (stored times are UTC)."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _strictly_later(moments: Iterable[dt.datetime]) -> list[dt.datetime]:
