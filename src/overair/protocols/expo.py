@@ -130,9 +130,6 @@ class _Headers:
 
 
 def _one(headers: _Headers, name: bytes) -> str:
-    if name in headers.repeated:
-        count = headers.repeated.count(name) + 1
-        raise BadRequest(f"{name.decode()} was sent {count} times: send it once.")
     return headers.values.get(name, "").strip()
 
 
@@ -165,6 +162,10 @@ def parse_failed(value: str) -> frozenset[str]:
 def parse_request(scope: Scope) -> ExpoRequest:
     """Check a manifest request's headers (spec §1.2-1.4); :class:`BadRequest` names what is wrong."""
     headers = _Headers(scope)
+    if headers.repeated:
+        name = headers.repeated[0]
+        count = headers.repeated.count(name) + 1
+        raise BadRequest(f"{name.decode()} was sent {count} times: send it once.")
     version = _one(headers, b"expo-protocol-version") or "0"
     if version not in ("0", "1"):
         raise BadRequest(f"expo-protocol-version must be 0 or 1, not {version[:20]!r}.")
