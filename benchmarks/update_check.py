@@ -605,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{check['rollout_inside']} (expect ~40 %)",
             ),
             ("bodies", f"overair {check['sizes']} bytes, bare {bare_size} bytes"),
+            (
+                "expo",
+                f"{EXPO_RELEASES} iOS updates; an Expo check is also its device's report (every request a "
+                "new device: a metrics write), which native and CodePush devices send apart",
+            ),
         ]
         print_report(args, results, notes)
         for server in servers:

@@ -378,6 +378,10 @@ class ExpoProtocol:
     async def _report(self, key: str, request: ExpoRequest) -> None:
         """What the request tells the metrics (spec §6.3), each fact once per device: the update it runs
         (or the binary's own), and the updates that failed on it (with the last fatal error)."""
+        if request.current == request.embedded and not request.failed:  # on the binary's own update
+            if request.current and self._first(request.client_id, key):
+                self._metrics.record_binary(key, request.client_id)
+            return
         snapshot_ids = await self._cache.get(key, ("expo-ids",), _labels_by_update_id)
         if snapshot_ids is None:
             return
