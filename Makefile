@@ -62,6 +62,7 @@ console-assets: $(CONSOLE_VENDOR)/chart.umd.min.js
 npm-deps: system-deps
 	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/fixtures/rn-bundle-app && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/fixtures/expo-app && npm ci --no-audit --no-fund --loglevel=error
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests benchmarks examples scripts

@@ -251,6 +251,64 @@ def load_deployment(url: str, admin_key: str) -> Deployment:
     return Deployment(key, states)
 
 
+EXPO_APP = "BenchExpo"
+EXPO_RELEASES = 20
+
+
+def expo_package(i: int) -> bytes:
+    """An Expo update's package (as `overair release push-expo` builds it) whose bundle differs per ``i``."""
+    buffer = BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bundles/ios.hbc", f"Benchmark Expo update {i}\n" * (1 + i % 5))
+        zf.writestr("assets/logo", b"\x89PNG fake image")
+        description = {"launchAsset": "bundles/ios.hbc", "assets": [{"path": "assets/logo", "ext": "png"}]}
+        zf.writestr("expo.json", json.dumps(description))
+    return buffer.getvalue()
+
+
+def load_expo(url: str, admin_key: str) -> Deployment:
+    """Create BenchExpo with iOS updates for runtime 1.0.0 (the last rolling out at 40 %); its key and the
+    update ids devices run (embedded, an old one, the previous, the newest)."""
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
+        created = api.post("/api/v1/apps", json={"name": EXPO_APP})
+        if created.status_code != 201:
+            raise BenchError(f"creating {EXPO_APP} failed: {created.status_code} {created.text}")
+        key = next(d["key"] for d in created.json()["deployments"] if d["name"] == "Production")
+        ids = []
+        for i in range(1, EXPO_RELEASES + 1):
+            options = {
+                "target_version": "*",
+                "rollout": 40 if i == EXPO_RELEASES else 100,
+                "expo": {"platform": "ios", "runtime_version": "1.0.0"},
+            }
+            answer = api.post(
+                f"/api/v1/apps/{EXPO_APP}/deployments/Production/releases",
+                files={"package": (f"expo-{i}.zip", expo_package(i), "application/zip")},
+                data={"release": json.dumps(options)},
+            )
+            if answer.status_code != 201:
+                raise BenchError(f"publishing Expo update {i} failed: {answer.status_code} {answer.text}")
+            ids.append(answer.json()["update_id"])
+    return Deployment(key, ["", "", "", "", ids[4], ids[-2], ids[-1]])
+
+
+def check_expo_answers(url: str, deployment: Deployment) -> None:
+    """Ask as a few Expo devices would; fail on anything but a 200 multipart answer."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for n, current in enumerate(deployment.states):
+            headers = {
+                "Expo-Platform": "ios",
+                "Expo-Protocol-Version": "1",
+                "Expo-Runtime-Version": "1.0.0",
+                "EAS-Client-ID": f"check-{n}",
+                **({"Expo-Current-Update-ID": current} if current else {}),
+            }
+            answer = client.get(f"/expo/{deployment.key}", headers=headers)
+            if answer.status_code != 200 or not answer.headers["content-type"].startswith("multipart/"):
+                raise BenchError(f"Expo manifest request answered {answer.status_code}: {answer.text[:200]}")
+
+
 def check_answers(url: str, deployment: Deployment, salt: str) -> dict[str, object]:
     """Ask as a few devices would (same URLs as the Lua script); fail on anything but 200 + JSON."""
     statuses: dict[str, int] = {}
@@ -401,6 +459,7 @@ def print_report(args: argparse.Namespace, results: list[Result], notes: list[tu
             print(line)
     overair = statistics.median(r.rps for r in results if r.scenario.startswith("overair native"))
     codepush = statistics.median(r.rps for r in results if r.scenario.startswith("overair CodePush"))
+    expo = statistics.median(r.rps for r in results if r.scenario.startswith("overair Expo"))
     bare = statistics.median(r.rps for r in results if r.scenario.startswith("bare"))
     ratio = overair / bare if bare else 0.0
     print(line)
@@ -408,6 +467,9 @@ def print_report(args: argparse.Namespace, results: list[Result], notes: list[tu
     print(f"ratio overair native/bare = {overair:,.0f} / {bare:,.0f} = {ratio:.2f}{of}")
     codepush_ratio = codepush / bare if bare else 0.0
     print(f"ratio overair CodePush v0.1/bare = {codepush:,.0f} / {bare:,.0f} = {codepush_ratio:.2f}")
+    expo_ratio = expo / bare if bare else 0.0
+    print(f"ratio overair Expo manifest/bare = {expo:,.0f} / {bare:,.0f} = {expo_ratio:.2f}")
+    print(f"goal ratio (Expo) >= {GOAL}: {'PASS' if expo_ratio >= GOAL else 'FAIL'}")
     print(f"goal ratio (native) >= {GOAL}: {'PASS' if ratio >= GOAL else 'FAIL'}")
     print("for scale: the CodePush reference server answered ~100 checks/s (Azurite) and ~830 (in-memory)")
     print()
@@ -502,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"publishing {RELEASES} releases of {APP} to Production")
         started = time.monotonic()
         deployment = load_deployment(overair.url, key)
+        expo = load_expo(overair.url, key)
         loaded_in = time.monotonic() - started
         settled_in = 0.0
         if not args.no_settle:
@@ -509,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             print("waiting for the background diff and delta builds to finish")
             settled_in = overair.wait_idle()
         check = check_answers(overair.url, deployment, secrets.token_hex(4))
+        check_expo_answers(overair.url, expo)
 
         bare_port = free_port()
         bare = Server.start(
@@ -524,13 +588,14 @@ def main(argv: list[str] | None = None) -> int:
         results: list[Result] = []
         for round_ in range(1, args.rounds + 1):
             suffix = f" #{round_}" if args.rounds > 1 else ""
-            for name, server, protocol in (
-                ("overair native", overair, "native"),
-                ("overair CodePush v0.1", overair, "codepush"),
-                ("bare ASGI", bare, "native"),
+            for name, server, protocol, measured in (
+                ("overair native", overair, "native", deployment),
+                ("overair CodePush v0.1", overair, "codepush", deployment),
+                ("overair Expo manifest", overair, "expo", expo),
+                ("bare ASGI", bare, "native", deployment),
             ):
                 print(f"measuring {name}{suffix}: {args.warmup:g}s warm-up + {args.duration:g}s")
-                results.append(measure(args, server.url, deployment, name + suffix, protocol))
+                results.append(measure(args, server.url, measured, name + suffix, protocol))
 
         notes = [
             ("loaded", f"{RELEASES} releases in {loaded_in:.1f}s, then {settled_in:.0f}s of builds"),
@@ -540,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{check['rollout_inside']} (expect ~40 %)",
             ),
             ("bodies", f"overair {check['sizes']} bytes, bare {bare_size} bytes"),
+            (
+                "expo",
+                f"{EXPO_RELEASES} iOS updates; an Expo check is also its device's report (every request a "
+                "new device: a metrics write), which native and CodePush devices send apart",
+            ),
         ]
         print_report(args, results, notes)
         for server in servers:

@@ -57,6 +57,7 @@ from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
 from overair.protocols.codepush_management import handles as codepush_management_handles
 from overair.protocols.downloads import Downloads
+from overair.protocols.expo import ExpoProtocol
 from overair.protocols.native import AnswerSigner, NativeProtocol
 from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
@@ -329,7 +330,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
     codepush = CodePushProtocol(cache, metrics, downloads)
-    devices = DeviceRouter([native.routes(), codepush.routes()])
+    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots)
+    devices = DeviceRouter([native.routes(), codepush.routes(), expo.routes()])
     codepush_management = CodePushManagement(
         releases,
         access_keys,

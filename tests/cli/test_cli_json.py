@@ -8,6 +8,7 @@ command's real output with its example, key by key, so neither can change withou
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,21 @@ pytestmark = pytest.mark.slow
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 _SECTION = re.compile(r"^### `overair ([a-z -]+?) --json`\n(.*?)```json\n(.*?)```", re.MULTILINE | re.DOTALL)
 _ALSO = re.compile(r"`overair ([a-z -]+?)(?: [A-Z]+)* --json`")
+
+
+def expo_export(dist: Path) -> None:
+    """What `npx expo export` writes, in small: metadata.json, a bundle per platform, one shared asset."""
+    files = {"_expo/ios.hbc": b"ios bundle", "_expo/android.hbc": b"android bundle", "assets/ab12": b"PNG"}
+    for name, data in files.items():
+        (dist / name).parent.mkdir(parents=True, exist_ok=True)
+        (dist / name).write_bytes(data)
+    asset = [{"path": "assets/ab12", "ext": "png"}]
+    metadata = {
+        "version": 0,
+        "bundler": "metro",
+        "fileMetadata": {p: {"bundle": f"_expo/{p}.hbc", "assets": asset} for p in ("ios", "android")},
+    }
+    (dist / "metadata.json").write_text(json.dumps(metadata))
 
 
 def documented() -> dict[str, str]:
@@ -147,6 +163,10 @@ def each_command_prints_its_document(server: LiveServer, tmp_path: Path, stack: 
     rolled = run("release rollback-update", "--project-name", "CoolApp")
     assert (rolled["release"]["method"], rolled["release"]["origin_label"]) == ("rollback", "v1")
     run("release promote", "--project-name", "CoolApp", "--from", "Production", "--to", "Staging")
+    expo_export(tmp_path / "expo-dist")
+    run("app create", "ExpoApp")
+    expo = ["--project-name", "ExpoApp", "--dist", str(tmp_path / "expo-dist"), "--runtime-version", "1.0.0"]
+    assert [r["platform"] for r in run("release push-expo", *expo)["releases"]] == ["ios", "android"]
 
     # a guarded rollout on QA: the policy, a push that ramps under it, and a person's acts
     qa = ["--project-name", "CoolApp", "--deployment", "QA"]

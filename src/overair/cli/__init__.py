@@ -23,6 +23,7 @@ from overair.cli import (
     team,
     webhooks,
 )
+from overair.cli import expo as _expo  # noqa: F401  (registers `release push-expo`)
 from overair.cli.output import JSON_SCHEMA
 
 HELP = "overair: publish and steer over-the-air updates."

@@ -44,7 +44,7 @@ def release(r: Mapping[str, Any]) -> Document:
         *("label", "deployment", "target_version", "build_number", "rollout", "mandatory", "disabled"),
         *("description?", "released_at", "released_by?", "method", "origin_label?", "origin_deployment?"),
         *("package_hash", "size", "file_count", "sync_before_update?", "signing_key_id?"),
-        *("downloads", "installs", "failures", "rollbacks"),
+        *("downloads", "installs", "failures", "rollbacks", "platform?", "runtime_version?", "update_id?"),
     )
     document["description"] = document["description"] or ""
     document["sync_before_update"] = bool(document["sync_before_update"])

@@ -373,6 +373,14 @@ def _label_cell(r: Mapping[str, Any]) -> str:
     return f"{r['label']} ({r['method']} of {r['origin_label']}{where})"
 
 
+def _target_cell(r: Mapping[str, Any]) -> str:
+    """What the release targets: its version range, or an Expo update's platform and runtime version."""
+    if r.get("runtime_version"):
+        return f"{r.get('platform') or 'any'} runtime {r['runtime_version']}"
+    platform = f" ({r['platform']})" if r.get("platform") else ""
+    return f"{r['target_version']}{platform}"
+
+
 HISTORY_COLUMNS = (
     "Label",
     "Version range",
@@ -422,7 +430,7 @@ def list_releases(
             add_text_row(
                 table,
                 _label_cell(r),
-                r["target_version"],
+                _target_cell(r),
                 "-" if r["build_number"] is None else str(r["build_number"]),
                 f"{r['rollout']}%",
                 "yes" if r["mandatory"] else "no",

@@ -110,8 +110,15 @@ class Downloads:
             return f"{_PRESIGNED}{start}"
         return self._public_url or base_url(scope)
 
-    def download_url(self, blob_key: str, base: str) -> str:
-        """The URL a device downloads the blob stored under ``blob_key`` from (``base`` from :meth:`base`)."""
+    def download_url(self, blob_key: str, base: str, own_path: str = "") -> str:
+        """The URL a device downloads the blob stored under ``blob_key`` from (``base`` from :meth:`base`).
+
+        ``own_path``: where overair serves it itself when no CDN or bucket does (a protocol's own asset
+        route, e.g. with the asset's content type), instead of ``/v1/blobs/<sha256>``.
+        """
+        if own_path and not self._cdn_url and not self._presign_seconds:
+            digest_of(blob_key)  # only content keys are ever handed out
+            return f"{base}{own_path}"
         if self._cdn_url:
             digest_of(blob_key)  # only content keys are ever handed out
             return f"{self._cdn_url}/{blob_key}"
@@ -125,8 +132,24 @@ class Downloads:
             base = self._public_url  # a store that cannot presign (refused by the settings) serves itself
         return download_url(blob_key, base)
 
+    def read_blob(self, digest: str) -> bytes:
+        """The whole blob with SHA-256 ``digest`` (small ones only: patches, manifests)."""
+        with self._blobs.open(content_key(digest)) as stream:
+            return stream.read()
+
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Endpoint of ``GET|HEAD /v1/blobs/{digest}``."""
+        await self.serve_digest(scope, receive, send, scope["path_params"]["digest"])
+
+    async def serve_digest(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        digest: str,
+        content_type: bytes = b"application/zip",
+    ) -> None:
+        """Serve the blob with SHA-256 ``digest`` as ``content_type`` (503 while the store is down)."""
         started = False
 
         async def sending(message: Message) -> None:
@@ -135,7 +158,7 @@ class Downloads:
             await send(message)
 
         try:
-            await serve_blob(scope, receive, sending, self._blobs, scope["path_params"]["digest"])
+            await serve_blob(scope, receive, sending, self._blobs, digest, content_type)
         except StorageUnavailable as exc:
             log.error("object store unavailable: %s", exc.message)
             if started:  # the body broke off: the device sees a short download and resumes it later
@@ -152,8 +175,16 @@ _NOT_CACHED = [(b"cache-control", b"no-store")]
 """On a missing blob: a CDN that kept the 404 would go on refusing the blob once a publish stores it."""
 
 
-async def serve_blob(scope: Scope, receive: Receive, send: Send, blobs: BlobStore, digest: str) -> None:
-    """Answer GET/HEAD (the route allows no other method) for the blob with SHA-256 ``digest``."""
+async def serve_blob(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    blobs: BlobStore,
+    digest: str,
+    content_type: bytes = b"application/zip",
+) -> None:
+    """Answer GET/HEAD (the route allows no other method) for the blob with SHA-256 ``digest``, served as
+    ``content_type``."""
     if not _HEX64.match(digest):
         await send_error(send, 404, "No such package: the URL must end in a SHA-256 hex digest.", _NOT_CACHED)
         return
@@ -170,7 +201,7 @@ async def serve_blob(scope: Scope, receive: Receive, send: Send, blobs: BlobStor
         (b"etag", etag.encode()),
         (b"accept-ranges", b"bytes"),
         (b"cache-control", b"public, max-age=31536000, immutable"),
-        (b"content-type", b"application/zip"),
+        (b"content-type", content_type),
     ]
     if header(scope, b"if-none-match") in (etag, "*"):
         await send({"type": "http.response.start", "status": 304, "headers": common})

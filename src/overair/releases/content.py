@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from overair import packages
 from overair.errors import Fix
+from overair.packages.expo import ExpoContent
 from overair.releases import rules
 from overair.releases.errors import DestructiveModelChange
 from overair.releases.models import Package, Release
@@ -63,9 +64,20 @@ class ContentStore:
         return blob_key, manifest_key
 
     @staticmethod
-    def ensure_row(session: Session, info: packages.PackageInfo, blob_key: str, manifest_key: str) -> None:
-        """Record the stored package once (content is shared by every release that has it)."""
-        if session.get(Package, info.package_hash) is None:
+    def ensure_row(
+        session: Session,
+        info: packages.PackageInfo,
+        blob_key: str,
+        manifest_key: str,
+        expo: ExpoContent | None = None,
+    ) -> None:
+        """Record the stored package once (content is shared by every release that has it); ``expo``: its
+        Expo content description, when it is published as an Expo update."""
+        stored = session.get(Package, info.package_hash)
+        described = None if expo is None else expo.to_json()
+        if stored is not None and described is not None and stored.expo is None:
+            stored.expo = described
+        if stored is None:
             session.add(
                 Package(
                     package_hash=info.package_hash,
@@ -74,6 +86,7 @@ class ContentStore:
                     size=info.archive_size,
                     total_size=info.total_size,
                     file_count=sum(1 for e in info.manifest if not e.path.endswith("/")),
+                    expo=described,
                 )
             )
             session.flush()

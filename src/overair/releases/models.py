@@ -122,6 +122,9 @@ class Package(Base):
     total_size: Mapped[int] = mapped_column(BigInteger)
     file_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # an Expo update's launch asset, assets and public config (``overair.packages.expo.ExpoContent`` as
+    # JSON); None for every other package
+    expo: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class PackageDiff(Base):
@@ -192,6 +195,14 @@ class Release(Base):
     signed_manifest: Mapped[str | None] = mapped_column(Text, nullable=True)
     signature: Mapped[str | None] = mapped_column(String(100), nullable=True)
     signing_key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # the one platform the release is for (``ios``, ``android``); None: every platform of the app
+    platform: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Expo releases: the runtime version devices must send, exactly, and the update id (a UUID) their
+    # manifest carries; None for every other release
+    runtime_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    update_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # an Expo release signed by its publisher: the manifest's exact bytes and the signatures (JSON)
+    expo_signed: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     deployment: Mapped[Deployment] = relationship(back_populates="releases")
     package: Mapped[Package] = relationship(lazy="joined")

@@ -59,6 +59,9 @@ def release_out(release: Release, deployment: Deployment) -> ReleaseOut:
         signed_manifest=release.signed_manifest,
         signature=release.signature,
         signing_key_id=release.signing_key_id,
+        platform=release.platform,
+        runtime_version=release.runtime_version,
+        update_id=release.update_id,
     )
 
 

@@ -181,6 +181,9 @@ class ReleaseOut(BaseModel):
     signed_manifest: str | None = Field(default=None, description="Signed manifest (base64), if signed.")
     signature: str | None = None
     signing_key_id: str | None = None
+    platform: str | None = Field(default=None, description="The one platform it is for (None: every one).")
+    runtime_version: str | None = Field(default=None, description="Expo: the runtime version it needs.")
+    update_id: str | None = Field(default=None, description="Expo: the update id its manifest carries.")
     warnings: list[str] = Field(default_factory=list, description="Checks that could not be made.")
     guarded_rollout: RolloutOut | None = Field(
         default=None, description="The release's guarded rollout, when it ramps under a rollout policy."
@@ -339,6 +342,32 @@ class NextRelease(BaseModel):
     sequence: int
 
 
+class ExpoTarget(BaseModel):
+    """What an Expo update targets: one platform, and builds of one runtime version (compared exactly)."""
+
+    model_config = ConfigDict(extra="forbid")
+    platform: Literal["ios", "android"]
+    runtime_version: str = Field(min_length=1, max_length=200)
+    signed_manifest: str | None = Field(
+        default=None,
+        max_length=2_000_000,
+        description="Code signing (docs/expo.md): the manifest's exact bytes (base64), built and signed by "
+        "the publisher; devices are served these bytes with the signature.",
+    )
+    signature: str | None = Field(default=None, max_length=2000, description="RSA-SHA256, base64.")
+    no_update_signature: str | None = Field(
+        default=None, max_length=2000, description='The signature of {"type":"noUpdateAvailable"}.'
+    )
+    embedded_directive: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="A rollBackToEmbedded directive (base64) dated just after this update, and its "
+        "signature: what devices of a signed app get when the deployment goes back to the binary.",
+    )
+    embedded_signature: str | None = Field(default=None, max_length=2000)
+    keyid: str = Field(default="main", min_length=1, max_length=100)
+
+
 class PublishOptions(BaseModel):
     """Targeting and rollout of a release being published."""
 
@@ -366,6 +395,11 @@ class PublishOptions(BaseModel):
         "release at its share, or disable it (needs ``end_rollout_reason``).",
     )
     end_rollout_reason: str = Field(default="", max_length=2000)
+    expo: ExpoTarget | None = Field(
+        default=None,
+        description="An Expo update (the archive holds expo.json): its platform and runtime version. "
+        "Devices get it over the Expo Updates protocol; target_version is then ignored by them.",
+    )
 
 
 class DeploymentPolicyIn(BaseModel):

@@ -8,7 +8,10 @@ operation applies live in :mod:`overair.releases.rules`; stored content in
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,6 +24,7 @@ from overair.audit.rules import AuditAction
 from overair.auth.principal import Action, Principal
 from overair.db import Clock, utcnow
 from overair.errors import Fix
+from overair.packages import expo
 from overair.releases import deltas, ramp_store, rules, signing
 from overair.releases import repository as repo
 from overair.releases.binaries import check_binaries
@@ -48,13 +52,16 @@ def _history_before(
     target: str,
     build_number: int | None,
     policy: rules.Policy,
-    ending_rollout: bool = False,
+    options: PublishOptions | None = None,
 ) -> list[Release]:
     """The deployment's releases, once the rules allow a new one with this content and targeting
-    (``ending_rollout``: the publish ends the unfinished rollout, which does not stand in its way)."""
+    (``options`` of a publish: one that ends the unfinished rollout is not stopped by it, and an Expo
+    update is stopped only by an unfinished rollout of its own platform)."""
     history = repo.releases_of(session, deployment)
-    if not ending_rollout:
-        rules.check_can_release(history, deployment.name)
+    if options is None or options.end_rollout is None:
+        platform = options.expo.platform if options is not None and options.expo is not None else None
+        rivals = [r for r in history if platform is None or r.platform in (None, platform)]
+        rules.check_can_release(rivals, deployment.name)
     policy.not_identical(history, package_hash, target, build_number)
     return history
 
@@ -72,8 +79,64 @@ def _republished(original: Release, origin: Deployment, **fields: Any) -> dict[s
         "sync_before_update": original.sync_before_update,
         "origin_label": original.label,
         "origin_deployment": origin.name,
+        "platform": original.platform,
+        "runtime_version": original.runtime_version,
+        "update_id": _new_update_id(original.runtime_version is not None),
         **fields,
     }
+
+
+def _expo_content(
+    archive: Path, info: packages.PackageInfo, options: PublishOptions
+) -> expo.ExpoContent | None:
+    """An Expo update's content description (checked against the archive), or None for other releases."""
+    if options.expo is None:
+        return None
+    raw = archive_file(archive, info, expo.EXPO_FILE)
+    expo.check_runtime_version(options.expo.runtime_version)
+    if raw is None:
+        raise InvalidRelease(
+            f"An Expo update's archive must hold {expo.EXPO_FILE} (which file is the launch asset): publish "
+            "the export with the CLI's push-expo."
+        )
+    return expo.read_content(raw, info.manifest)
+
+
+def _expo_fields(options: PublishOptions, content: expo.ExpoContent | None) -> dict[str, Any]:
+    """The platform, runtime version, update id and publisher's signatures of an Expo release being
+    published (None for others)."""
+    target = options.expo
+    if target is None or content is None:
+        return {"platform": None, "runtime_version": None, "update_id": None}
+    fields = {"platform": target.platform, "runtime_version": target.runtime_version}
+    if target.signed_manifest is None or target.signature is None:
+        return {**fields, "update_id": _new_update_id(True)}
+    try:
+        raw = base64.b64decode(target.signed_manifest, validate=True)
+    except ValueError as exc:
+        raise InvalidRelease("The signed manifest is not base64: publish again with push-expo.") from exc
+    update_id, created_at = expo.check_signed_manifest(raw, content, target.runtime_version)
+    if target.embedded_directive is not None:
+        try:
+            directive = base64.b64decode(target.embedded_directive, validate=True)
+        except ValueError as exc:
+            raise InvalidRelease("The signed rollBackToEmbedded is not base64: publish again.") from exc
+        expo.check_embedded_directive(directive, created_at)
+    signed = target.model_dump(exclude={"platform", "runtime_version"})
+    return {**fields, "update_id": update_id, "expo_signed": json.dumps({**signed, "created_at": created_at})}
+
+
+def _new_update_id(expo_release: bool) -> str | None:
+    """An Expo release's update id: new for every release, whatever content it republishes (a client
+    loads only a manifest it has not run, spec §6.2); None for other releases."""
+    return str(uuid.uuid4()) if expo_release else None
+
+
+def _same_platform(history: list[Release], chosen: Release | None) -> list[Release]:
+    """The releases a rollback chooses among: those of the platform of the release it undoes (all of
+    them when releases are for every platform): devices of one platform move back together."""
+    platform = (chosen or history[-1]).platform if history else None
+    return history if platform is None else [r for r in history if r.platform == platform]
 
 
 def _release_to_patch(session: Session, deployment: Deployment, patch: ReleasePatch) -> Release:
@@ -362,7 +425,6 @@ class ReleaseService:
         target = rules.check_target(options.target_version)
         own_policy = _release_policy(options)
         _check_ending(options)
-        ending = options.end_rollout is not None
         with self._changes.sessions() as session:  # fail fast on names before reading a large archive
             repo.get_deployment(session, repo.get_app(session, app_name), deployment_name)
         info = packages.inspect_archive(archive, self._content.limits)
@@ -370,11 +432,12 @@ class ReleaseService:
         descriptor = None if raw_descriptor is None else packages.parse_descriptor(raw_descriptor)
         raw_model = archive_file(archive, info, packages.MODEL_FILE)
         model = None if raw_model is None else packages.parse_model(raw_model)
+        expo_content = _expo_content(archive, info, options)
         with self._changes.sessions() as session:  # and on the rules, before storing anything
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = _history_before(
-                session, deployment, info.package_hash, target, options.build_number, policy, ending
+                session, deployment, info.package_hash, target, options.build_number, policy, options
             )
             warnings = check_binaries(session, app, target, options.build_number, descriptor)
             sync_first = self._content.check_model(history, target, options, model)
@@ -389,10 +452,10 @@ class ReleaseService:
             app = repo.get_app(session, app_name)
             deployment = repo.get_deployment(session, app, deployment_name)
             history = _history_before(
-                session, deployment, info.package_hash, target, options.build_number, policy, ending
+                session, deployment, info.package_hash, target, options.build_number, policy, options
             )
             _end_running(self._changes, session, actor, history, options, self._clock())
-            self._content.ensure_row(session, info, blob_key, manifest_key)
+            self._content.ensure_row(session, info, blob_key, manifest_key, expo_content)
             release = self._append(
                 session,
                 changed,
@@ -409,6 +472,7 @@ class ReleaseService:
                 released_by=actor.name,
                 method="upload",
                 sync_before_update=sync_first,
+                **_expo_fields(options, expo_content),
             )
             where, after = _subject(release, deployment), _audited(release)
             self._changes.audit.record(session, actor, AuditAction.RELEASE_PUBLISH, **where, after=after)
@@ -584,8 +648,8 @@ class ReleaseService:
             deployment = repo.get_deployment(session, app, deployment_name)
             history = repo.releases_of(session, deployment)
             chosen = repo.get_release(session, deployment, label) if label is not None and history else None
-            plan = policy.rollback(history, deployment.name, chosen, target_version)
-            goal, current = plan.goal, history[-1]
+            plan = policy.rollback(_same_platform(history, chosen), deployment.name, chosen, target_version)
+            goal, current = plan.goal, _same_platform(history, chosen)[-1]
             if chosen is not None and policy.confirm_risks:
                 rules.check_confirmed(
                     goal,

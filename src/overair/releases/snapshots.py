@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from overair.packages.expo import iso_millis
 from overair.releases import deltas, rules
 from overair.releases import repository as repo
 from overair.releases.deltas import DeltaOffer
@@ -14,6 +17,20 @@ from overair.releases.models import Deployment, PackageDiff
 from overair.releases.schemas import Distribution
 from overair.releases.unit import Changes
 from overair.selection import Release as Candidate
+
+
+def _strictly_later(moments: Iterable[dt.datetime]) -> list[dt.datetime]:
+    """Release times made strictly increasing (a millisecond apart at least): Expo clients load an update
+    only when its ``createdAt`` is later than the one they run, and releases are stored to the second."""
+    out: list[dt.datetime] = []
+    for moment in moments:
+        out.append(moment if not out or moment > out[-1] else out[-1] + dt.timedelta(milliseconds=1))
+    return out
+
+
+def _signed_time(signed: str | None) -> str:
+    """The ``createdAt`` a publisher signed into an Expo manifest (empty: not signed)."""
+    return str(json.loads(signed)["created_at"]) if signed else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +90,15 @@ class DeviceSnapshots:
                     signed_manifest=r.signed_manifest,
                     signature=r.signature,
                     signing_key_id=r.signing_key_id,
+                    platform=r.platform,
+                    runtime_version=r.runtime_version,
+                    update_id=r.update_id or "",
+                    created_at=_signed_time(r.expo_signed) or iso_millis(created),
+                    expo_signed=r.expo_signed,
+                    expo=r.package.expo,
+                    disabled_at=iso_millis(r.disabled_at) if r.disabled_at else "",
                 )
-                for r in history
+                for r, created in zip(history, _strictly_later(r.released_at for r in history), strict=True)
             )
             return DeviceSnapshot(
                 generation=deployment.generation,
@@ -83,6 +107,20 @@ class DeviceSnapshots:
                 deltas=deltas.load_offers(session, history, self._delta_min_saving),
                 delta_bases=deltas.bases_on_request(history),
             )
+
+    def sibling_key(self, deployment_key: str, name: str) -> str | None:
+        """The key of the deployment named ``name`` (any case) of the app that has ``deployment_key``; None
+        when there is no such app or deployment (Expo channels: a build names its deployment)."""
+        if rules.DEPLOYMENT_KEY.fullmatch(deployment_key) is None or not name.isprintable():
+            return None
+        with self._changes.sessions() as session:
+            deployment = repo.deployment_by_key(session, deployment_key)
+            if deployment is None:
+                return None
+            for sibling in deployment.app.deployments:
+                if sibling.name.lower() == name.lower():
+                    return sibling.key
+        return None
 
     def generation(self, deployment_key: str) -> int | None:
         """The deployment's change counter (None: unknown key); cheap, for cache revalidation."""

@@ -38,6 +38,8 @@ def js_rollout_hash(text: str) -> int:
 
 def rollout_bucket(client_id: str, tag: str, method: RolloutHash = RolloutHash.NATIVE) -> int:
     """The device's bucket (0-99) for the release identified by ``tag`` (its label)."""
+    if method is RolloutHash.EXPO:
+        client_id = client_id.lower()
     identifier = f"{client_id}-{tag}"
     if method is RolloutHash.CODEPUSH:
         return abs(js_rollout_hash(identifier)) % 100

@@ -23,6 +23,10 @@ from overair.selection.types import (
 
 
 def _targets(release: Release, query: DeviceQuery) -> bool:
+    if release.platform is not None and query.platform and release.platform != query.platform:
+        return False
+    if query.runtime_version is not None or release.runtime_version is not None:
+        return release.runtime_version == query.runtime_version
     if query.any_binary:
         return True
     if release.build_number is not None and release.build_number != query.build_number:
@@ -30,8 +34,15 @@ def _targets(release: Release, query: DeviceQuery) -> bool:
     return semver.satisfies(query.app_version, release.target)
 
 
+def _ident(release: Release, query: DeviceQuery) -> str:
+    """How the device names a release: its update id (Expo) or its label."""
+    return release.update_id if query.current_match is CurrentMatch.UPDATE_ID else release.label
+
+
 def _is_current(release: Release, query: DeviceQuery) -> bool:
     """Whether the device runs ``release`` now (used to stop the newest-first scan)."""
+    if query.current_match is CurrentMatch.UPDATE_ID:
+        return bool(query.label) and release.update_id == query.label
     if query.current_match is CurrentMatch.LABEL_ELSE_HASH:
         if query.label:
             return release.label == query.label
@@ -43,6 +54,8 @@ def _is_current(release: Release, query: DeviceQuery) -> bool:
 
 def _already_has(release: Release, query: DeviceQuery) -> bool:
     """Whether the device already has the content of ``release`` (same package, maybe another label)."""
+    if query.current_match is CurrentMatch.UPDATE_ID:
+        return _is_current(release, query)
     if query.package_hash:
         return release.package_hash == query.package_hash
     return (
@@ -54,6 +67,8 @@ def _already_has(release: Release, query: DeviceQuery) -> bool:
 
 def _store_version_newer(query: DeviceQuery, latest: Release) -> tuple[bool, bool]:
     """(binary newer than every version ``latest`` targets, newer store binary being served)."""
+    if query.runtime_version is not None:
+        return False, False  # runtime versions are not ordered
     newer_binary = semver.gtr(query.app_version, latest.target)
     if newer_binary:
         return True, False
@@ -76,11 +91,13 @@ def _decide(
     latest_enabled: Release | None = None
     latest_satisfying: Release | None = None
     make_mandatory = False
+    runs_newest = False  # the device runs a release newer than every one it could be offered
     for release in reversed(releases):
-        found = found or _is_current(release, query)
+        if not found and _is_current(release, query):
+            found, runs_newest = True, latest_satisfying is None
         if (
             release.disabled
-            or release.label in query.excluded_labels
+            or _ident(release, query) in query.excluded_labels
             or (ignore_unfinished and release.rollout_unfinished)
         ):
             continue
@@ -100,7 +117,7 @@ def _decide(
     if query.store_only or latest_satisfying is None:
         kind = DecisionKind.STORE_UPDATE_REQUIRED if store_newer else DecisionKind.RUN_EMBEDDED
         return Decision(kind, latest_target=hint, store_version_newer=store_newer), None
-    if _already_has(latest_satisfying, query):
+    if _already_has(latest_satisfying, query) or (query.newer_only and runs_newest):
         return Decision(DecisionKind.NO_UPDATE, latest_target=hint, store_version_newer=store_newer), None
     decision = Decision(
         DecisionKind.UPDATE,

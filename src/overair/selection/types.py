@@ -26,6 +26,8 @@ class RolloutHash(enum.StrEnum):
     """SHA-256 of ``client_id + "-" + tag``: uniform, stable per device and release."""
     CODEPUSH = "codepush"
     """The JavaScript string hash of the CodePush reference server (see ``rollout.js_rollout_hash``)."""
+    EXPO = "expo"
+    """As ``NATIVE``, over the lower-cased ``EAS-Client-ID`` (iOS sends it upper-case, Android lower)."""
 
 
 class CurrentMatch(enum.StrEnum):
@@ -35,6 +37,9 @@ class CurrentMatch(enum.StrEnum):
     """Native protocol: the label or the package hash matches."""
     LABEL_ELSE_HASH = "label_else_hash"
     """CodePush: the label when the device sent one, otherwise the package hash."""
+    UPDATE_ID = "update_id"
+    """Expo: ``label`` holds the update id the device runs, and only that very release is current (the same
+    content under another id is another update); ``excluded_labels`` are update ids too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,20 @@ class Release:
     """The publisher-signed manifest (base64) and its signature, when the release is signed."""
     signature: str | None = None
     signing_key_id: str | None = None
+    platform: str | None = None
+    """The one platform the release is for; None: every platform."""
+    runtime_version: str | None = None
+    """Expo: the runtime version a build must send, exactly; None for every other release."""
+    update_id: str = ""
+    """Expo: the id of the release's manifest (a UUID)."""
+    created_at: str = ""
+    """When it was released (ISO 8601, milliseconds, ``Z``): the Expo manifest's ``createdAt``."""
+    expo: str | None = None
+    """Expo: the content description (``overair.packages.expo.ExpoContent`` JSON)."""
+    expo_signed: str | None = None
+    """Expo: the publisher-built manifest's bytes and signatures (JSON), when its publisher signed it."""
+    disabled_at: str = ""
+    """When it was disabled (ISO 8601 like ``created_at``; empty while enabled)."""
 
     @property
     def rollout_unfinished(self) -> bool:
@@ -98,6 +117,14 @@ class DeviceQuery:
     any_binary: bool = False
     rollout_hash: RolloutHash = RolloutHash.NATIVE
     current_match: CurrentMatch = CurrentMatch.LABEL_OR_HASH
+    platform: str = ""
+    """The device's platform: releases made for another one are not for it (empty: any)."""
+    runtime_version: str | None = None
+    """Expo: only releases of exactly this runtime version target the device (``app_version`` and
+    ``build_number`` are then ignored)."""
+    newer_only: bool = False
+    """Never offer a release older than the one the device runs (Expo clients load only a newer
+    ``createdAt``): the device keeps what it runs instead."""
 
 
 @dataclass(frozen=True, slots=True)
