@@ -57,7 +57,7 @@ from overair.protocols.codepush import CodePushProtocol
 from overair.protocols.codepush_management import CodePushManagement
 from overair.protocols.codepush_management import handles as codepush_management_handles
 from overair.protocols.downloads import Downloads
-from overair.protocols.expo import ExpoProtocol
+from overair.protocols.expo import ExpoProtocol, StoredPatches
 from overair.protocols.native import AnswerSigner, NativeProtocol
 from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
@@ -293,6 +293,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     webhooks = Webhooks(sessions, jobs, clock, timeout=settings.webhook_timeout_seconds)
     launch_patches = LaunchPatches(sessions, blobs, jobs)  # Expo launch-asset bsdiff patches (issue 18)
+    releases.releases.on_published(launch_patches.on_published)
     releases.releases.on_published(
         lambda session, app, release: webhooks.emit(
             app, "release.published", release_published(release), session=session
@@ -330,7 +331,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
     codepush = CodePushProtocol(cache, metrics, downloads)
-    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots)
+    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots, StoredPatches(launch_patches))
     devices = DeviceRouter([native.routes(), codepush.routes(), expo.routes()])
     codepush_management = CodePushManagement(
         releases,

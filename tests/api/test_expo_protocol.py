@@ -15,11 +15,13 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
+import bsdiff4
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from conftest import make_zip, publish
+from overair.app import OverairApp
 
 EMBEDDED = "9433b1ed-4006-46b8-8aa7-fdc7eeb203fd"
 
@@ -30,11 +32,12 @@ def keys(api: TestClient) -> dict[str, str]:
     return {d["name"]: d["key"] for d in app["deployments"]}
 
 
-def expo_package(text: str, image: bytes = b"\x89PNG shared image") -> bytes:
-    """One platform's package as `overair release push-expo` builds it."""
+def expo_package(text: str, image: bytes = b"\x89PNG shared image", bundle: bytes | None = None) -> bytes:
+    """One platform's package as `overair release push-expo` builds it (its launch asset: ``bundle``, by
+    default a line naming ``text``)."""
     return make_zip(
         {
-            "bundles/app.hbc": f"bundle {text}".encode(),
+            "bundles/app.hbc": f"bundle {text}".encode() if bundle is None else bundle,
             "assets/4f1cb2ca": image,
             "expo.json": json.dumps(
                 {
@@ -563,3 +566,49 @@ def test_a_patch_request_gets_the_full_launch_asset_while_no_patches_are_built(
     full = device.get(launch["url"], headers=patch_headers)
     assert full.status_code == 200 and full.content == b"bundle two ios" and "im" not in full.headers
     assert device.head(launch["url"]).headers["content-length"] == str(len(b"bundle two ios"))
+
+
+BUNDLE = "".join(
+    f'__d(function(g,r,i,a,m,e,d){{"use strict";var s{i}=r(d[0]).render({i});e.default=s{i}}},{i},[0]);\n'
+    for i in range(3000)
+).encode()
+
+
+def test_a_device_asking_for_a_patch_gets_the_bsdiff_patch_from_the_update_it_runs(
+    api: TestClient, device: TestClient, server: OverairApp, keys: dict[str, str]
+) -> None:
+    hotfix = BUNDLE.replace(b"render(1234)", b"render(4321)", 1)
+    released = []
+    for bundle in (BUNDLE, hotfix):
+        response = publish(
+            api,
+            app="ExpoApp",
+            deployment="Production",
+            content=expo_package("", bundle=bundle),
+            target_version="*",
+            expo={"platform": "ios", "runtime_version": "1.0.0"},
+        )
+        assert response.status_code == 201, response.text
+        released.append(response.json())
+    first, second = released
+    launch = manifest_of(ask(device, keys["Production"], current=first["update_id"]))["launchAsset"]
+    asking = {
+        "A-IM": "bsdiff",
+        "Expo-Current-Update-ID": first["update_id"].upper(),  # ids are compared without case
+        "Expo-Requested-Update-ID": second["update_id"],
+    }
+    assert server.state.jobs.drain(timeout=60)  # publishing queued the patch from the release before
+
+    patched = device.get(launch["url"], headers=asking)
+    assert patched.status_code == 226, patched.text
+    assert patched.headers["im"] == "bsdiff" and patched.headers["content-type"] == "application/vnd.bsdiff"
+    assert patched.headers["expo-base-update-id"] == first["update_id"]
+    assert "no-store" in patched.headers["cache-control"] and "A-IM" in patched.headers["vary"]
+    assert len(patched.content) < len(hotfix) // 100
+    assert bsdiff4.patch(BUNDLE, patched.content) == hotfix
+
+    # a device on an update overair does not know (its embedded one), or not asking: the whole asset
+    unknown = {**asking, "Expo-Current-Update-ID": EMBEDDED}
+    for sent in (unknown, {}):
+        whole = device.get(launch["url"], headers=sent)
+        assert whole.status_code == 200 and whole.content == hotfix

@@ -33,6 +33,7 @@ from overair.protocols.asgi import Receive, Scope, Send, send_bytes, send_error
 from overair.protocols.downloads import Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
+from overair.releases.launch_patches import LaunchPatches
 from overair.releases.schemas import ReportStatus
 from overair.releases.snapshots import DeviceSnapshot, DeviceSnapshots
 from overair.selection import CurrentMatch, Decision, DecisionKind, DeviceQuery, Release, RolloutHash
@@ -76,6 +77,26 @@ class NoPatches:
     def patch_for(self, asset_sha256: str, current_update_id: str, requested_update_id: str) -> Patch | None:
         """None: serve the full asset."""
         return None
+
+
+class StoredPatches:
+    """The patches :class:`LaunchPatches` builds in the background, for the launch asset of the update a
+    device runs (``Expo-Current-Update-ID``); a patch not built yet is queued, and the full asset sent."""
+
+    def __init__(self, patches: LaunchPatches) -> None:
+        self._patches = patches
+
+    def patch_for(self, asset_sha256: str, current_update_id: str, requested_update_id: str) -> Patch | None:
+        """The built patch from the current update's launch asset to ``asset_sha256``, or None."""
+        found = self._patches.for_update(current_update_id, asset_sha256)
+        if found is None:
+            return None
+        digest = found.blob_key.rpartition("/")[2]
+        if (
+            content_key(digest) != found.blob_key
+        ):  # patches are stored by content; anything else: send it whole
+            return None
+        return Patch(digest, current_update_id)
 
 
 class BadRequest(Exception):
@@ -439,7 +460,9 @@ class ExpoProtocol:
             (b"expo-base-update-id", patch.base_update_id.encode()),
             (b"delta-base", patch.base_update_id.encode()),
             (b"etag", f'"{digest}"'.encode()),
-            (b"cache-control", b"private, max-age=0"),
+            # the same URL answers other devices with the whole asset or another patch: no shared cache
+            (b"cache-control", b"private, no-store"),
+            (b"vary", b"A-IM, Expo-Current-Update-ID"),
         ]
         await send_bytes(send, 226, body, headers)
 

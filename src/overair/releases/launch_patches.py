@@ -28,12 +28,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Float, String, Text
+from sqlalchemy import BigInteger, Float, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from overair.db import Base, UTCDateTime, dialect_insert, utcnow
 from overair.jobs import OnDemand, Worker
 from overair.packages.bsdiff import InvalidPatch, build_patch, verify_patch
+from overair.packages.expo import ExpoContent
+from overair.releases.models import App, Deployment, Package, Release
+from overair.releases.schemas import ReleaseOut
 from overair.storage import BlobStore, ObjectNotFound, content_key
 
 log = logging.getLogger("overair")
@@ -46,6 +49,9 @@ MAX_ASSET_BYTES = 64 * 1024 * 1024
 """Launch assets larger than this are not diffed (bsdiff needs about nine times the old file in memory)."""
 MAX_QUEUE = 64
 """On-demand requests waiting to be queued, at most; further ones are dropped (the next device asks again)."""
+BASES_AT_PUBLISH = 3
+"""Publishing queues patches from the launch assets of this many releases before it (the ones devices run)."""
+_UPDATE_MEMO = 4096
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -129,6 +135,7 @@ class LaunchPatches:
         self._max_asset_bytes = max_asset_bytes
         self._differ = differ
         self._asked = OnDemand(jobs, PATCH_JOB, max_queue)
+        self._launch_by_update: dict[str, str | None] = {}
         jobs.handle(PATCH_JOB, lambda payload: self._run(str(payload["base"]), str(payload["target"])))
 
     # -- the adapter's call -------------------------------------------------------------------------
@@ -153,7 +160,59 @@ class LaunchPatches:
             return None
         return LaunchPatch(base_sha256, target_sha256, row.blob_key, row.size)
 
+    def for_update(self, current_update_id: str, target_sha256: str) -> LaunchPatch | None:
+        """The patch for a device that runs the Expo update ``current_update_id`` (its
+        ``Expo-Current-Update-ID``) and downloads the launch asset ``target_sha256``; None as
+        :meth:`patch_for`, and when no release has that update id (an embedded update, say)."""
+        base = self._launch_of(current_update_id.lower())
+        return None if base is None else self.patch_for(base, target_sha256)
+
+    def _launch_of(self, update_id: str) -> str | None:
+        # an update id names one manifest for good, so its launch asset never changes: remembered
+        if update_id in self._launch_by_update:
+            return self._launch_by_update[update_id]
+        with self._sessions() as session:
+            content = session.scalar(
+                select(Package.expo)
+                .join(Release, Release.package_hash == Package.package_hash)
+                .where(Release.update_id == update_id)
+                .limit(1)
+            )
+        launch = ExpoContent.from_json(content).launch.sha256 if content else None
+        if len(self._launch_by_update) >= _UPDATE_MEMO:
+            self._launch_by_update.clear()
+        self._launch_by_update[update_id] = launch
+        return launch
+
     # -- scheduling ---------------------------------------------------------------------------------
+
+    def on_published(self, session: Session, app_name: str, release: ReleaseOut) -> None:
+        """Publish listener (``ReleaseService.on_published``): for a new Expo release, queue the patches to
+        its launch asset from those of the :data:`BASES_AT_PUBLISH` releases before it on its deployment
+        for the same runtime version and platform, in the publishing transaction."""
+        if release.runtime_version is None:
+            return
+        rows = session.execute(
+            select(Release.label, Release.platform, Package.expo)
+            .join(Package, Release.package_hash == Package.package_hash)
+            .join(Deployment, Release.deployment_id == Deployment.id)
+            .join(App, Deployment.app_id == App.id)
+            .where(
+                App.name == app_name,
+                Deployment.name == release.deployment,
+                Release.runtime_version == release.runtime_version,
+                Package.expo.is_not(None),
+            )
+            .order_by(Release.seq.desc())
+        ).all()
+        launches = {
+            label: ExpoContent.from_json(expo).launch.sha256
+            for label, platform, expo in rows
+            if expo and (platform is None or release.platform is None or platform == release.platform)
+        }
+        target = launches.pop(release.label, None)
+        if target is not None:
+            self.schedule(target, list(launches.values())[:BASES_AT_PUBLISH], session=session)
 
     def schedule(
         self, target_sha256: str, base_sha256s: Iterable[str], *, session: Session | None = None

@@ -200,7 +200,7 @@ class Release(Base):
     # Expo releases: the runtime version devices must send, exactly, and the update id (a UUID) their
     # manifest carries; None for every other release
     runtime_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    update_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    update_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     # an Expo release signed by its publisher: the manifest's exact bytes and the signatures (JSON)
     expo_signed: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -1,7 +1,7 @@
 """Expo updates: a release's platform, runtime version and update id; an Expo package's assets
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("runtime_version", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("update_id", sa.String(length=36), nullable=True))
         batch.add_column(sa.Column("expo_signed", sa.Text(), nullable=True))
+        # a launch-asset patch request names the update the device runs by its id
+        batch.create_index(batch.f("ix_releases_update_id"), ["update_id"], unique=False)
     with op.batch_alter_table("packages") as batch:
         batch.add_column(sa.Column("expo", sa.Text(), nullable=True))
 
@@ -29,6 +31,7 @@ def downgrade() -> None:
     with op.batch_alter_table("packages") as batch:
         batch.drop_column("expo")
     with op.batch_alter_table("releases") as batch:
+        batch.drop_index(batch.f("ix_releases_update_id"))
         batch.drop_column("expo_signed")
         batch.drop_column("update_id")
         batch.drop_column("runtime_version")
