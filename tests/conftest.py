@@ -603,3 +603,22 @@ def receiving_webhooks() -> Iterator[HookReceiver]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+RN_FIXTURE = ROOT / "tests" / "fixtures" / "rn-bundle-app"
+HERMESC = RN_FIXTURE / "node_modules/react-native/sdks/hermesc/linux64-bin/hermesc"
+"""react-native 0.74.7's own Hermes compiler (bytecode version 96), from the fixture's npm packages."""
+
+
+def hermes_compile(source: str, workdir: Path, *, base: Path | None = None) -> bytes:
+    """Hermes bytecode for the JavaScript ``source``, compiled by the real ``hermesc`` (optimised, as a
+    release build does); against the bytecode file ``base`` (``-base-bytecode``) when given."""
+    ensure_npm_packages(RN_FIXTURE, "react-native")
+    workdir.mkdir(parents=True, exist_ok=True)
+    js, out = workdir / "in.js", workdir / "out.hbc"
+    js.write_text(source)
+    command = [str(HERMESC), "-emit-binary", "-O", "-w", "-out", str(out), str(js)]
+    if base is not None:
+        command.insert(1, f"-base-bytecode={base}")
+    subprocess.run(command, check=True, capture_output=True)
+    return out.read_bytes()
