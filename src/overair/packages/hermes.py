@@ -192,14 +192,15 @@ def _rewrite(data: bytes | bytearray, forward: bool) -> bytes:
     out = bytearray(data)
 
     # small function headers: word 0 bits 0-24 = bytecode offset, word 2 bits 0-24 = info offset;
-    # byte 15 bit 5 = overflowed (then the real header is a large one, at the offset in words 0/1)
+    # byte 15 bit 5 = overflowed (then the real header is a large one, at (info offset << 16) | (offset
+    # & 0xFFFF): version 96 keeps it in those two fields)
     heads = _words(data, tables.functions, 4 * tables.function_count)
     previous_code = previous_info = 0
     large: list[int] = []
     for index in range(tables.function_count):
         base = 4 * index
         if (heads[base + 3] >> 29) & 1:
-            where = (heads[base] & 0xFFFF) | (((heads[base + 1] >> 15) & 0x1FFFF) << 16)
+            where = (heads[base] & 0xFFFF) | ((heads[base + 2] & _MASK25) << 16)
             if not tables.end <= where <= tables.limit - tables.large_size:
                 raise NotHermes("a large function header lies outside the function area")
             large.append(where)

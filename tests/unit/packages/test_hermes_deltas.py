@@ -31,11 +31,17 @@ pytestmark = pytest.mark.slow  # needs the npm react-native package (make npm-de
 ALPHABET = "abcdefghijklmnopqrstuvwxyz ABC0123456789-é漢字"
 
 
-def program(seed: int, functions: int, long_strings: bool = False) -> str:
+def program(seed: int, functions: int, long_strings: bool = False, huge: int = 0) -> str:
     """Generated JavaScript: functions with string literals (short, long, UTF-16), objects, arrays and
-    regular expressions, so every table of the bytecode file is used."""
+    regular expressions, so every table of the bytecode file is used; ``huge`` functions have more than
+    32 KB of bytecode each, so their headers overflow into large ones."""
     rng = random.Random(seed)
-    lines = []
+    lines = [
+        f"function huge{n}(a) {{ "
+        + " ".join(f"a = a.f{k}(a, {rng.randrange(10**6)}) + {k};" for k in range(3000))
+        + " return a; }"
+        for n in range(huge)
+    ]
     for i in range(functions):
         size = rng.randrange(300, 700) if long_strings and i % 7 == 0 else rng.randrange(1, 40)
         text = "".join(rng.choice(ALPHABET) for _ in range(size))
@@ -60,11 +66,16 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), functions=st.integers(1, 120), long_strings=st.booleans())
+@given(
+    seed=st.integers(0, 10_000),
+    functions=st.integers(1, 120),
+    long_strings=st.booleans(),
+    huge=st.integers(0, 2),
+)
 def test_the_transform_round_trips_real_bytecode(
-    workdir: Path, seed: int, functions: int, long_strings: bool
+    workdir: Path, seed: int, functions: int, long_strings: bool, huge: int
 ) -> None:
-    data = hermes_compile(program(seed, functions, long_strings), workdir / "p")
+    data = hermes_compile(program(seed, functions, long_strings, huge), workdir / "p")
     assert hermes.bytecode_version(data) == 96
     form = hermes.to_delta_form(data)
     assert len(form) == len(data)
