@@ -229,6 +229,11 @@ def build_delta(
     return _PREFIX.pack(MAGIC, version, len(packed)) + packed + b"".join(payloads)
 
 
+def delta_format(data: bytes) -> int:
+    """The format version byte of a delta :func:`build_delta` wrote (0 when ``data`` is not one)."""
+    return data[len(MAGIC)] if len(data) > len(MAGIC) and data.startswith(MAGIC) else 0
+
+
 def tree_manifest(root: Path) -> tuple[ManifestEntry, ...]:
     """The manifest of the files below ``root`` (sorted by path; links are refused)."""
     entries = []

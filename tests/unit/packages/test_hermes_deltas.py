@@ -4,7 +4,6 @@ bytecode: react-native 0.74.7's own ``hermesc`` compiles generated JavaScript.""
 from __future__ import annotations
 
 import json
-import random
 import struct
 import zlib
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import hermes_compile
+from conftest import hermes_compile, hermes_edit, hermes_program
 from overair.packages import (
     InvalidDelta,
     apply_delta,
@@ -27,37 +26,6 @@ from overair.packages import (
 from overair.packages.delta import HERMES, PLAIN_VERSION, VERSION
 
 pytestmark = pytest.mark.slow  # needs the npm react-native package (make npm-deps)
-
-ALPHABET = "abcdefghijklmnopqrstuvwxyz ABC0123456789-é漢字"
-
-
-def program(seed: int, functions: int, long_strings: bool = False, huge: int = 0) -> str:
-    """Generated JavaScript: functions with string literals (short, long, UTF-16), objects, arrays and
-    regular expressions, so every table of the bytecode file is used; ``huge`` functions have more than
-    32 KB of bytecode each, so their headers overflow into large ones."""
-    rng = random.Random(seed)
-    lines = [
-        f"function huge{n}(a) {{ "
-        + " ".join(f"a = a.f{k}(a, {rng.randrange(10**6)}) + {k};" for k in range(3000))
-        + " return a; }"
-        for n in range(huge)
-    ]
-    for i in range(functions):
-        size = rng.randrange(300, 700) if long_strings and i % 7 == 0 else rng.randrange(1, 40)
-        text = "".join(rng.choice(ALPHABET) for _ in range(size))
-        lines.append(
-            f"function f{i}(a, b) {{ var s = {text!r}; if (a > {rng.randrange(100)}) {{ return s + a; }}"
-            f" return [s, b, {{k{i}: a, n: {rng.random()}}}, /x{i}+y/g.test(b)]; }}"
-        )
-    lines.append(f"print(f0(1, 'x') + f{functions - 1}(2, 'y'));")
-    return "\n".join(lines)
-
-
-def edit(source: str, seed: int) -> str:
-    """``source`` with one line inserted near the start: shifts every later offset."""
-    lines = source.split("\n")
-    lines.insert(1 + seed % 5, f"function inserted{seed}() {{ return 'a brand new string {seed}'; }}")
-    return "\n".join(lines)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +43,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_transform_round_trips_real_bytecode(
     workdir: Path, seed: int, functions: int, long_strings: bool, huge: int
 ) -> None:
-    data = hermes_compile(program(seed, functions, long_strings, huge), workdir / "p")
+    data = hermes_compile(hermes_program(seed, functions, long_strings, huge), workdir / "p")
     assert hermes.bytecode_version(data) == 96
     form = hermes.to_delta_form(data)
     assert len(form) == len(data)
@@ -84,9 +52,9 @@ def test_the_transform_round_trips_real_bytecode(
 
 
 def test_one_insertion_patches_smaller_in_the_delta_form(workdir: Path) -> None:
-    source = program(7, 300)
+    source = hermes_program(7, 300)
     old = hermes_compile(source, workdir / "old")
-    new = hermes_compile(edit(source, 3), workdir / "new")
+    new = hermes_compile(hermes_edit(source, 3), workdir / "new")
     plain = hdiffpatch.diff(old, new, compression="zstd")
     transformed = hdiffpatch.diff(hermes.to_delta_form(old), hermes.to_delta_form(new), compression="zstd")
     assert len(transformed) < len(plain)
@@ -102,9 +70,9 @@ def tree(root: Path, bundle: bytes) -> Path:
 def test_a_bytecode_delta_is_version_2_smaller_and_applies_to_the_exact_target(
     workdir: Path, tmp_path: Path
 ) -> None:
-    source = program(11, 400)
+    source = hermes_program(11, 400)
     old = tree(tmp_path / "old", hermes_compile(source, workdir / "o"))
-    new = tree(tmp_path / "new", hermes_compile(edit(source, 5), workdir / "n"))
+    new = tree(tmp_path / "new", hermes_compile(hermes_edit(source, 5), workdir / "n"))
     plain = build_delta_between(old, new)
     transformed = build_delta_between(old, new, transforms=True)
     assert plain[8] == PLAIN_VERSION and transformed[8] == VERSION
@@ -145,7 +113,7 @@ DAMAGE = ["unknown version", "truncated", "file length", "function offset", "str
 
 @pytest.mark.parametrize("how", [*DAMAGE, "not bytecode"])
 def test_unknown_or_malformed_bytecode_is_not_transformed(workdir: Path, how: str) -> None:
-    data = damage(hermes_compile(program(3, 50), workdir / "d"), how)
+    data = damage(hermes_compile(hermes_program(3, 50), workdir / "d"), how)
     assert hermes.transformable(data) is None
     with pytest.raises(hermes.NotHermes):
         hermes.to_delta_form(data)
@@ -155,9 +123,9 @@ def test_unknown_or_malformed_bytecode_is_not_transformed(workdir: Path, how: st
 def test_unknown_or_malformed_bytecode_gets_a_plain_delta_that_still_applies(
     workdir: Path, tmp_path: Path, how: str
 ) -> None:
-    source = program(5, 80)
+    source = hermes_program(5, 80)
     old = tree(tmp_path / "old", damage(hermes_compile(source, workdir / "o"), how))
-    new = tree(tmp_path / "new", damage(hermes_compile(edit(source, 1), workdir / "n"), how))
+    new = tree(tmp_path / "new", damage(hermes_compile(hermes_edit(source, 1), workdir / "n"), how))
     delta = build_delta_between(old, new, transforms=True)
     assert delta[8] == PLAIN_VERSION
     apply_delta(old, delta, tmp_path / "out")
@@ -165,9 +133,9 @@ def test_unknown_or_malformed_bytecode_gets_a_plain_delta_that_still_applies(
 
 
 def test_a_delta_naming_an_unknown_transform_or_version_is_refused(workdir: Path, tmp_path: Path) -> None:
-    source = program(9, 60)
+    source = hermes_program(9, 60)
     old = tree(tmp_path / "old", hermes_compile(source, workdir / "o"))
-    new = tree(tmp_path / "new", hermes_compile(edit(source, 2), workdir / "n"))
+    new = tree(tmp_path / "new", hermes_compile(hermes_edit(source, 2), workdir / "n"))
     delta = build_delta_between(old, new, transforms=True)
     (length,) = struct.unpack_from(">I", delta, 9)
     header = json.loads(zlib.decompress(delta[13 : 13 + length]))
