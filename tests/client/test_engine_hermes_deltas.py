@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import test_engine_deltas
 from helpers import Proxy, embedded, engine_for, folder_files, manifest_files
 from starlette.testclient import TestClient
 from test_engine_deltas import crash_at_every_step, push
@@ -21,6 +22,9 @@ from overair.client import UpdateEngine
 pytestmark = pytest.mark.slow  # needs the npm react-native package (make npm-deps)
 
 SOURCE = hermes_program(21, 1500)
+
+key = test_engine_deltas.key  # the fixtures: an app's Production key, a proxy in front of the server
+proxy = test_engine_deltas.proxy
 
 
 def fixed(source: str, n: int) -> str:
@@ -47,17 +51,6 @@ def bytecode(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "v2": hermes_compile(fixed(SOURCE, 2), work / "v2", base=work / "base.hbc"),
         "v3": hermes_compile(fixed(SOURCE, 3), work / "v3", base=work / "base.hbc"),
     }
-
-
-@pytest.fixture
-def key(api: TestClient) -> str:
-    app = api.post("/api/v1/apps", json={"name": "CoolApp"}).json()
-    return {d["name"]: d["key"] for d in app["deployments"]}["Production"]
-
-
-@pytest.fixture
-def proxy(device: TestClient) -> Proxy:
-    return Proxy(device)
 
 
 def on_release(proxy: Proxy, key: str, data: Path) -> UpdateEngine:
