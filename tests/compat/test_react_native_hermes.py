@@ -91,6 +91,13 @@ def test_a_hermes_release_is_compiled_against_the_base_and_reaches_its_devices_a
             "reason": "compiled against v1.",
         }
 
+        for label in ("v1", "v2"):  # nothing of the compiler's is pushed with the bytecode
+            manifest = api.get(f"/apps/HermesApp/deployments/Production/releases/{label}/manifest")
+            assert {e["path"] for e in manifest.json() if not e["path"].endswith("/")} == {
+                BUNDLE,
+                "CodePush/drawable-mdpi/logo.png",
+                "CodePush/overair.json",  # --project-dir: the project's descriptor
+            }
         v1 = extracted(api, server, "v1", tmp_path / "v1")
         v2 = extracted(api, server, "v2", tmp_path / "v2")
         assert hermes.bytecode_version((v2 / BUNDLE).read_bytes()) == 96

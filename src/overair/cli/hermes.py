@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import platform
 import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,20 +165,20 @@ def fetch_base(
 def compile_release(
     api: Api, project_name: str, deployment: str, target: str, project: Path, bundle_file: Path, name: str
 ) -> Compiled:
-    """Replace the JavaScript ``bundle_file`` (``name`` in the archive) by its Hermes bytecode."""
+    """Replace the JavaScript ``bundle_file`` (``name`` in the archive) by its Hermes bytecode; the
+    compiler's other files stay out of the bundle's folder."""
     hermesc = find_hermesc(project)
     version = compiler_version(hermesc)
-    js = bundle_file.with_name(bundle_file.name + ".js")
-    bundle_file.rename(js)
-    plain = bundle_file.with_name(bundle_file.name + ".plain.hbc")
-    compile_bundle(hermesc, js, plain)
-    chosen, reason = _against_base(api, project_name, deployment, target, hermesc, version, js, plain, name)
-    if chosen is None:
-        plain.rename(bundle_file)
-        return Compiled(version, "", reason)
-    label, based = chosen
-    based.rename(bundle_file)
-    plain.unlink()
+    with tempfile.TemporaryDirectory(prefix="overair-hermes-") as scratch:
+        js = Path(scratch) / "bundle.js"
+        shutil.move(bundle_file, js)
+        plain = Path(scratch) / "plain.hbc"
+        compile_bundle(hermesc, js, plain)
+        chosen, reason = _against_base(
+            api, project_name, deployment, target, hermesc, version, js, plain, name
+        )
+        label, output = chosen if chosen is not None else ("", plain)
+        shutil.move(output, bundle_file)
     return Compiled(version, label, reason)
 
 

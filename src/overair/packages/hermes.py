@@ -53,9 +53,10 @@ class _Layout:
     large_function_header: int = 28
 
 
-# Bytecode versions 90-96 (react-native 0.70-0.76) share this header: three literal buffers (array,
-# object keys, object values) and the BigInt tables. Only 96 is verified against a real hermesc here
-# (react-native 0.74.7's); the others are left out until a test compiles with their hermesc.
+# Bytecode version 96's header (react-native 0.74.7's hermesc, which the tests run): three literal
+# buffers (array, object keys, object values) and the BigInt tables. Other versions' layouts differ (newer
+# Hermes has two literal buffers and another function header); each is added only with a test that
+# compiles with its hermesc.
 _V96 = _Layout(
     counts=(
         "file_length",
