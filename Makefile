@@ -90,7 +90,8 @@ bench: $(RUN_STAMP)
 	@command -v wrk >/dev/null || { $(APT) update && $(APT) install -y wrk; }
 	$(BIN)/python benchmarks/update_check.py
 
-# Delta sizes on real react-dom builds (npm installs them into benchmarks/.cache); not part of `make test`.
+# Delta sizes on real react-dom builds and on a react-native app's Hermes bytecode (npm installs them into
+# benchmarks/.cache; the first run also bundles the app with Metro, a few minutes); not part of `make test`.
 bench-delta: $(RUN_STAMP) system-deps
 	$(BIN)/python benchmarks/delta.py
 

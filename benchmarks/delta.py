@@ -18,6 +18,9 @@ Per scenario it prints the full download (the target as a zip archive), the Code
 of the full download, and the time to build and to apply the delta (apply = write the new folder and
 verify every file against the target manifest). Goals: hotfix <= 1 % of full, feature release <= 15 %.
 Nothing is asserted; the exit status is 1 only when the benchmark cannot run (npm missing or failing).
+
+Then the Hermes table (benchmarks/hermes_delta.py): the same sizes when the bundle is Hermes bytecode, with
+and without ``hermesc -base-bytecode`` and the bytecode transform (docs/hermes.md).
 """
 
 from __future__ import annotations
@@ -205,3 +208,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    import hermes_delta  # the Hermes bytecode table (needs the npm react-native package)
+
+    hermes_delta.run()

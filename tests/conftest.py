@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -629,3 +630,54 @@ def receiving_webhooks() -> Iterator[HookReceiver]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+RN_FIXTURE = ROOT / "tests" / "fixtures" / "rn-bundle-app"
+HERMESC = RN_FIXTURE / "node_modules/react-native/sdks/hermesc/linux64-bin/hermesc"
+"""react-native 0.74.7's own Hermes compiler (bytecode version 96), from the fixture's npm packages."""
+
+
+def hermes_compile(source: str, workdir: Path, *, base: Path | None = None) -> bytes:
+    """Hermes bytecode for the JavaScript ``source``, compiled by the real ``hermesc`` (optimised, as a
+    release build does); against the bytecode file ``base`` (``-base-bytecode``) when given."""
+    ensure_npm_packages(RN_FIXTURE, "react-native")
+    workdir.mkdir(parents=True, exist_ok=True)
+    js, out = workdir / "in.js", workdir / "out.hbc"
+    js.write_text(source)
+    command = [str(HERMESC), "-emit-binary", "-O", "-w", "-out", str(out), str(js)]
+    if base is not None:
+        command.insert(1, f"-base-bytecode={base}")
+    subprocess.run(command, check=True, capture_output=True)
+    return out.read_bytes()
+
+
+HERMES_ALPHABET = "abcdefghijklmnopqrstuvwxyz ABC0123456789-é漢字"
+
+
+def hermes_program(seed: int, functions: int, long_strings: bool = False, huge: int = 0) -> str:
+    """Generated JavaScript: functions with string literals (short, long, UTF-16), objects, arrays and
+    regular expressions, so every table of the bytecode file is used; ``huge`` functions have more than
+    32 KB of bytecode each, so their headers overflow into large ones."""
+    rng = random.Random(seed)
+    lines = [
+        f"function huge{n}(a) {{ "
+        + " ".join(f"a = a.f{k}(a, {rng.randrange(10**6)}) + {k};" for k in range(3000))
+        + " return a; }"
+        for n in range(huge)
+    ]
+    for i in range(functions):
+        size = rng.randrange(300, 700) if long_strings and i % 7 == 0 else rng.randrange(1, 40)
+        text = "".join(rng.choice(HERMES_ALPHABET) for _ in range(size))
+        lines.append(
+            f"function f{i}(a, b) {{ var s = {text!r}; if (a > {rng.randrange(100)}) {{ return s + a; }}"
+            f" return [s, b, {{k{i}: a, n: {rng.random()}}}, /x{i}+y/g.test(b)]; }}"
+        )
+    lines.append(f"print(f0(1, 'x') + f{functions - 1}(2, 'y'));")
+    return "\n".join(lines)
+
+
+def hermes_edit(source: str, seed: int) -> str:
+    """``source`` with one line inserted near the start: shifts every later offset."""
+    lines = source.split("\n")
+    lines.insert(1 + seed % 5, f"function inserted{seed}() {{ return 'a brand new string {seed}'; }}")
+    return "\n".join(lines)

@@ -138,9 +138,13 @@ def test_a_crash_at_any_step_of_applying_a_delta_leaves_a_verified_bundle(
 ) -> None:
     """Crash (the power goes) at every file-system step of downloading, applying and installing a delta;
     after the restart start() returns v1 or v2, complete and verified, and the device then updates to v2."""
+    crash_at_every_step(on_v1_offered_v2, proxy, device, tmp_path)
+
+
+def crash_at_every_step(engine: UpdateEngine, proxy: Proxy, device: TestClient, tmp_path: Path) -> None:
+    """The crash test above, for any device on v1 that is offered v2 with a delta."""
     from test_faults import CrashingFS, InjectedCrash, caused_by
 
-    engine = on_v1_offered_v2
     offered = engine.check_for_update().update
     assert offered is not None and offered.delta is not None
     engine.close()

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from overair.cli import documents, rollouts
+from overair.cli import documents, hermes, rollouts
 from overair.cli.binaries import describe_project
 from overair.cli.codesign import load_private_key, sign_archive
 from overair.cli.errors import CliError
@@ -250,7 +250,10 @@ def push_update(
             callback=_check_platform,
             help="ios or android: bundle a React Native app first, like code-push release-react (runs "
             "`npx react-native bundle` for that platform in --project-dir, default the current folder, into "
-            "a CodePush/ folder) and push that instead of --bundle.",
+            "a CodePush/ folder) and push that instead of --bundle. A project that uses Hermes "
+            "(android/gradle.properties hermesEnabled=true; iOS: unless its Podfile turns it off) is "
+            "compiled with its own hermesc, against the bytecode of the release most devices run when "
+            "that is safe (docs/hermes.md).",
         ),
     ] = None,
     ramp: rollouts.Ramp = None,
@@ -308,6 +311,7 @@ def push_update(
     key = load_signing_key(signing_key) if signing_key is not None else None
     codepush_key = load_private_key(private_key.expanduser()) if private_key is not None else None
     path = _deployment_path(project_name, deployment)
+    compiled: hermes.Compiled | None = None
     with tempfile.TemporaryDirectory(prefix="overair-") as work, Api(timeout=600) as api:
         api.get(f"{path}/releases")  # the app and the deployment exist: before building or uploading
         check_signing(api, project_name, key is not None)
@@ -315,6 +319,12 @@ def push_update(
             run_build(build)
         if react_native is not None and project is not None:
             bundle = bundle_react_native(react_native, project, Path(work))
+            if hermes.uses_hermes(project, react_native):
+                name = f"CodePush/{RN_BUNDLE_FILES[react_native]}"
+                compiled = hermes.compile_release(
+                    api, project_name, deployment, target_version, project, bundle / name, name
+                )
+                say(compiled.sentence())
         assert bundle is not None
         descriptor = describe_project(project_dir.expanduser()) if project_dir is not None else None
         archive = package(bundle.expanduser(), Path(work))
@@ -358,6 +368,7 @@ def push_update(
         "release": documents.release(release),
         "active_devices_on_target": devices,
         "console_url": page,
+        **({"hermes": compiled.document()} if compiled is not None else {}),
     }
     if json_output:
         _print_warnings(release)  # in the document too; on stderr so that a CI log shows them

@@ -59,7 +59,8 @@ def parse_answer(body: Any) -> CheckResult:
             signed_manifest=_optional_text(update.get("signed_manifest")),
             signature=_optional_text(update.get("signature")),
             key_id=_optional_text(update.get("key_id")),
-            delta=_delta_info(update.get("delta")),
+            # format 2 (Hermes bytecode transformed) when offered: this engine reads it
+            delta=_delta_info(update.get("delta_v2")) or _delta_info(update.get("delta")),
         )
     store_version = body.get("store_version")
     return CheckResult(status, info, str(store_version) if store_version else None, attention, message)

@@ -7,12 +7,14 @@ Standard library only, plus ``cryptography`` in ``signing``, ``hdiffpatch`` in `
 from __future__ import annotations
 
 from overair.packages.archive import Limits, PackageInfo, extract_archive, inspect_archive, zip_directory
+from overair.packages.delta import PLAIN_VERSION as PLAIN_DELTA_FORMAT
 from overair.packages.delta import (
     Delta,
     InvalidDelta,
     apply_delta,
     build_delta,
     build_delta_between,
+    delta_format,
     read_delta,
     tree_manifest,
     verify_tree,
@@ -43,6 +45,7 @@ __all__ = [
     "DIFF_MANIFEST",
     "EMPTY_SHA256",
     "MODEL_FILE",
+    "PLAIN_DELTA_FORMAT",
     "Delta",
     "Descriptor",
     "DiffPlan",
@@ -58,6 +61,7 @@ __all__ = [
     "apply_diff",
     "build_delta",
     "build_delta_between",
+    "delta_format",
     "destructive_changes",
     "extract_archive",
     "full_release_reasons",

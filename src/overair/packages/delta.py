@@ -8,14 +8,18 @@ zstd-compressed content; deleted files are listed by path.
 
 Layout (all integers big-endian)::
 
-    magic "OVERAIRD" (8 bytes) | version (1 byte, = 1) | header length H (4 bytes)
+    magic "OVERAIRD" (8 bytes) | version (1 byte, 1 or 2) | header length H (4 bytes)
     | header: H bytes of zlib-compressed UTF-8 JSON | payloads, one after another, in header order
 
 The header names the base and target package hashes and lists the operations (``copy``, ``patch``,
 ``add``), the deleted paths and the target's folder entries. Payloads must tile the rest of the file
-exactly. :func:`read_delta` checks everything before anything is written; :func:`apply_delta` writes a new
-folder and never touches the base; the caller then checks the result against the target manifest
-(:func:`verify_tree`), which covers the implicitly kept files too.
+exactly. Version 2 adds one thing: a ``patch`` may name a ``transform`` (``hermes-bytecode``,
+:mod:`overair.packages.hermes`): the patch turns the transformed base file into the transformed target, and
+the reader applies the inverse. A delta with no transformed patch is written as version 1, byte for byte
+as before, so engines that read only version 1 keep working. :func:`read_delta` checks everything
+before anything is written; :func:`apply_delta` writes a new folder and never touches the base; the
+caller then checks the result against the target manifest (:func:`verify_tree`), which covers the
+implicitly kept files too.
 
 Standard library plus hdiffpatch; nothing here imports the rest of overair.
 """
@@ -35,6 +39,7 @@ from typing import Any, Literal
 
 import hdiffpatch
 
+from overair.packages import hermes
 from overair.packages.archive import (
     Limits,
     OutputFile,
@@ -47,7 +52,12 @@ from overair.packages.errors import InvalidBundle
 from overair.packages.manifest import EMPTY_SHA256, ManifestEntry, package_hash
 
 MAGIC = b"OVERAIRD"
-VERSION = 1
+VERSION = 2
+"""The newest delta format version this module reads and writes."""
+PLAIN_VERSION = 1
+"""The version of a delta without transformed patches (what engines before version 2 read)."""
+HERMES = "hermes-bytecode"
+"""The ``transform`` of a patch over Hermes bytecode files (:mod:`overair.packages.hermes`)."""
 _PREFIX = struct.Struct(">8sBI")
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 """Cap on the compressed header and, separately, on the decompressed header."""
@@ -69,9 +79,9 @@ class DeltaOp:
     """One target file the delta produces.
 
     ``copy``: the base file ``source`` (content ``source_sha256``) unchanged. ``patch``: an hdiffpatch
-    patch over ``source``. ``add``: the whole file, compressed. ``sha256`` and ``size`` describe the result
-    (``size`` is -1 for ``copy``: the base file's); ``offset``/``length`` locate the payload (0/0 for
-    ``copy``).
+    patch over ``source`` (over both files' ``transform``-ed forms, when ``transform`` is set). ``add``:
+    the whole file, compressed. ``sha256`` and ``size`` describe the result (``size`` is -1 for
+    ``copy``: the base file's); ``offset``/``length`` locate the payload (0/0 for ``copy``).
     """
 
     kind: Literal["copy", "patch", "add"]
@@ -82,6 +92,7 @@ class DeltaOp:
     source_sha256: str = ""
     offset: int = 0
     length: int = 0
+    transform: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,17 +128,33 @@ def _patch(old: bytes, new: bytes) -> bytes:
     return hdiffpatch.diff(old, new, compression=_ZSTD, validate=False)
 
 
+def _hermes_patch(old: bytes, new: bytes, plain: bytes) -> bytes | None:
+    """A patch between the Hermes delta forms of ``old`` and ``new`` when both are supported bytecode of
+    the same version and the patch is smaller than ``plain``; else None."""
+    if hermes.bytecode_version(old) is None or hermes.bytecode_version(old) != hermes.bytecode_version(new):
+        return None
+    old_form, new_form = hermes.transformable(old), hermes.transformable(new)
+    if old_form is None or new_form is None:
+        return None
+    patch = _patch(old_form, new_form)
+    return patch if len(patch) < len(plain) else None
+
+
 def build_delta(
     old_manifest: Iterable[ManifestEntry],
     new_manifest: Iterable[ManifestEntry],
     read_old: Callable[[ManifestEntry], bytes],
     read_new: Callable[[ManifestEntry], bytes],
+    *,
+    transforms: bool = False,
 ) -> bytes:
     """The delta that turns the package ``old_manifest`` describes into the one ``new_manifest`` describes.
 
     ``read_old`` / ``read_new`` give the bytes of a file entry. Unchanged files cost nothing; renamed and
     moved files are copied by content; a changed file is patched from its old version (or from a deleted
     file with the same name, for a file that moved and changed), unless storing it whole is smaller.
+    With ``transforms``, a Hermes bytecode file is patched in its delta form when that is smaller, and
+    the delta is format version 2 if any file is; without, it is always version 1.
     """
     old = tuple(old_manifest)
     new = tuple(new_manifest)
@@ -165,6 +192,7 @@ def build_delta(
             if hashlib.sha256(old_data).hexdigest() != base.sha256:
                 raise InvalidBundle(f"{base.path!r} does not match the old package's manifest")
             payload = _patch(old_data, data)
+            transformed = _hermes_patch(old_data, data, payload) if transforms else None
             # a patch that found little to reuse: storing the file whole may be smaller (compressing
             # is the slow part, so it is only tried then)
             whole = _compress_whole(data) if len(payload) > len(data) // 4 else None
@@ -179,6 +207,9 @@ def build_delta(
                     "sha256": entry.sha256,
                     "size": entry.size,
                 }
+            if transformed is not None and len(transformed) < len(payload):
+                payload = transformed
+                op.update({"op": "patch", "from": base.path, "from_sha256": base.sha256, "transform": HERMES})
         else:
             payload = _compress_whole(data)
         op["length"] = len(payload)
@@ -194,7 +225,13 @@ def build_delta(
     }
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     packed = zlib.compress(text, 9)
-    return _PREFIX.pack(MAGIC, VERSION, len(packed)) + packed + b"".join(payloads)
+    version = VERSION if any("transform" in op for op in ops) else PLAIN_VERSION
+    return _PREFIX.pack(MAGIC, version, len(packed)) + packed + b"".join(payloads)
+
+
+def delta_format(data: bytes) -> int:
+    """The format version byte of a delta :func:`build_delta` wrote (0 when ``data`` is not one)."""
+    return data[len(MAGIC)] if len(data) > len(MAGIC) and data.startswith(MAGIC) else 0
 
 
 def tree_manifest(root: Path) -> tuple[ManifestEntry, ...]:
@@ -211,13 +248,14 @@ def tree_manifest(root: Path) -> tuple[ManifestEntry, ...]:
     return tuple(entries)
 
 
-def build_delta_between(old_root: Path, new_root: Path) -> bytes:
+def build_delta_between(old_root: Path, new_root: Path, *, transforms: bool = False) -> bytes:
     """:func:`build_delta` between two folders of files."""
     return build_delta(
         tree_manifest(old_root),
         tree_manifest(new_root),
         lambda e: (old_root / e.path).read_bytes(),
         lambda e: (new_root / e.path).read_bytes(),
+        transforms=transforms,
     )
 
 
@@ -304,8 +342,8 @@ def read_delta(data: bytes, limits: Limits = Limits()) -> Delta:
     magic, version, header_length = _PREFIX.unpack_from(data)
     if magic != MAGIC:
         raise _bad("it does not start with the overair delta signature")
-    if version != VERSION:
-        raise _bad(f"it is format version {version}; this client reads version {VERSION}")
+    if version not in (PLAIN_VERSION, VERSION):
+        raise _bad(f"it is format version {version}; this client reads versions 1 and {VERSION}")
     if header_length > MAX_HEADER_BYTES:
         raise _bad(f"its header declares {header_length:,} bytes, over the limit of {MAX_HEADER_BYTES:,}")
     start = _PREFIX.size + header_length
@@ -355,6 +393,8 @@ def read_delta(data: bytes, limits: Limits = Limits()) -> Delta:
         )
         if fields is None:
             raise _bad(f'{where} has the unknown kind {kind!r} (expected "copy", "patch" or "add")')
+        if kind == "patch" and version >= 2 and "transform" in item:
+            fields = fields | {"transform"}
         if set(item) != fields:
             raise _bad(f"{where} ({kind}) must have exactly the fields {sorted(fields)}")
         path = _text_path(item["path"], f"{where}'s path")
@@ -376,11 +416,14 @@ def read_delta(data: bytes, limits: Limits = Limits()) -> Delta:
             raise _bad(f"{where} writes an empty file, which must be an add with no payload")
         if size > 0 and length == 0:
             raise _bad(f"{where} has no payload")
-        source, source_sha256 = "", ""
+        source, source_sha256, transform = "", "", ""
         if kind == "patch":
             source = _text_path(item["from"], f"{where}'s source")
             source_sha256 = _hash(item["from_sha256"], f"{where}'s from_sha256")
-        ops.append(DeltaOp(kind, path, sha256, size, source, source_sha256, offset, length))
+            transform = item.get("transform", "")
+            if "transform" in item and transform != HERMES:
+                raise _bad(f'{where} names the unknown transform {transform!r} (expected "{HERMES}")')
+        ops.append(DeltaOp(kind, path, sha256, size, source, source_sha256, offset, length, transform))
         offset += length
         if offset > payload_size:
             raise _bad("it is truncated (its payloads end before the last one)")
@@ -464,6 +507,11 @@ def _produce(delta: Delta, op: DeltaOp, base_root: Path) -> bytes:
     if op.kind == "add" and op.size == 0:
         return b""
     old = _read_base(base_root, op.source, op.source_sha256) if op.kind == "patch" else b""
+    if op.transform:
+        try:
+            old = hermes.to_delta_form(old)
+        except hermes.NotHermes as exc:
+            raise _bad(f"the base file {op.source!r} cannot be transformed ({exc})") from None
     try:
         new_size, old_size = patch_sizes(payload)
     except ValueError as exc:
@@ -477,6 +525,11 @@ def _produce(delta: Delta, op: DeltaOp, base_root: Path) -> bytes:
         data = hdiffpatch.apply(old, payload)
     except (hdiffpatch.HDiffPatchError, MemoryError, ValueError, TypeError) as exc:
         raise _bad(f"the payload of {op.path!r} is damaged ({exc})") from None
+    if op.transform:
+        try:
+            data = hermes.from_delta_form(data)
+        except hermes.NotHermes as exc:
+            raise _bad(f"the patched {op.path!r} is not valid bytecode ({exc})") from None
     if len(data) != op.size or hashlib.sha256(data).hexdigest() != op.sha256:
         raise _bad(f"{op.path!r} does not come out as the delta says (size or hash differs)")
     return data

@@ -46,7 +46,7 @@ from overair.protocols.asgi import (
 )
 from overair.protocols.downloads import BLOBS, Downloads
 from overair.protocols.routing import DeviceRoute, RouteTable
-from overair.releases.deltas import DeltaOffer
+from overair.releases.deltas import DeltaOffers
 from overair.releases.devices import DeviceCache
 from overair.releases.schemas import ReportStatus
 from overair.releases.snapshots import DeviceSnapshot
@@ -98,9 +98,12 @@ def attention_message(decision: Decision) -> str | None:
 
 
 def encode_decision(
-    decision: Decision, url: Callable[[str], str], delta: DeltaOffer | None = None, from_hash: str = ""
+    decision: Decision, url: Callable[[str], str], delta: DeltaOffers | None = None, from_hash: str = ""
 ) -> bytes:
     """The JSON answer of the native protocol for one decision (with ``delta`` from ``from_hash``, if any).
+
+    The format-1 delta is ``update.delta``; a format-2 one (Hermes bytecode transformed) is
+    ``update.delta_v2``, which engines that read only format 1 ignore.
 
     ``url(blob_key)`` is where the device downloads a blob (:meth:`Downloads.download_url`).
     """
@@ -122,13 +125,15 @@ def encode_decision(
             "signature": release.signature,
             "key_id": release.signing_key_id,
         }
-        if delta is not None:
-            update["delta"] = {
-                "url": url(delta.blob_key),
-                "size": delta.size,
-                "sha256": digest_of(delta.blob_key),
-                "base_package_hash": from_hash,
-            }
+        offers = (delta.plain, delta.transformed) if delta is not None else (None, None)
+        for field, offer in zip(("delta", "delta_v2"), offers, strict=True):
+            if offer is not None:
+                update[field] = {
+                    "url": url(offer.blob_key),
+                    "size": offer.size,
+                    "sha256": digest_of(offer.blob_key),
+                    "base_package_hash": from_hash,
+                }
     body = {
         "status": decision.kind.value,
         "update": update,

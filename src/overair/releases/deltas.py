@@ -49,22 +49,43 @@ class DeltaOffer:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class DeltaOffers:
+    """The deltas worth offering for one (target, base) pair: ``plain`` (format 1, which every engine
+    reads) and ``transformed`` (format 2, Hermes bytecode transformed; engines that read it prefer it).
+    At least one is set."""
+
+    plain: DeltaOffer | None
+    transformed: DeltaOffer | None = None
+
+
 def load_offers(
     session: Session, history: Iterable[Release], min_saving: float
-) -> dict[tuple[str, str], DeltaOffer | None]:
-    """(target hash, base hash) → the delta to offer, or None: built, but it saves too little."""
+) -> dict[tuple[str, str], DeltaOffers | None]:
+    """(target hash, base hash) → the deltas to offer, or None: built, but none saves enough."""
     sizes = {r.package_hash: r.package.size for r in history}
     if not sizes:
         return {}
-    offers: dict[tuple[str, str], DeltaOffer | None] = {}
+    offers: dict[tuple[str, str], DeltaOffers | None] = {}
     rows = session.execute(
         select(
-            PackageDelta.package_hash, PackageDelta.base_hash, PackageDelta.blob_key, PackageDelta.size
+            PackageDelta.package_hash,
+            PackageDelta.base_hash,
+            PackageDelta.blob_key,
+            PackageDelta.size,
+            PackageDelta.transformed_blob_key,
+            PackageDelta.transformed_size,
         ).where(PackageDelta.package_hash.in_(sizes))
     )
-    for target, base, blob_key, size in rows:
-        worth = size <= sizes[target] * (1.0 - min_saving)
-        offers[(target, base)] = DeltaOffer(blob_key, size) if worth else None
+    for target, base, blob_key, size, transformed_key, transformed_size in rows:
+        limit = sizes[target] * (1.0 - min_saving)
+        plain = DeltaOffer(blob_key, size) if size <= limit else None
+        transformed = None
+        if transformed_key is not None and transformed_size is not None and transformed_size <= limit:
+            transformed = DeltaOffer(transformed_key, transformed_size)
+        offers[(target, base)] = (
+            None if plain is None and transformed is None else DeltaOffers(plain, transformed)
+        )
     return offers
 
 
@@ -162,7 +183,14 @@ class DeltaBuilder:
         if old is None or new is None:
             return False
         started = time.perf_counter()
-        data = packages.build_delta(old, new, self._file, self._file)
+        data = packages.build_delta(old, new, self._file, self._file, transforms=True)
+        transformed_key: str | None = None
+        transformed_size: int | None = None
+        if packages.delta_format(data) != packages.PLAIN_DELTA_FORMAT:
+            # Hermes bytecode shrank in its delta form: keep that for engines that read format 2, and
+            # build the format-1 delta every engine reads
+            transformed_key, transformed_size = self._blobs.put_bytes(data), len(data)
+            data = packages.build_delta(old, new, self._file, self._file)
         elapsed = time.perf_counter() - started
         blob_key = self._blobs.put_bytes(data)
         with self._sessions() as session, session.begin():
@@ -175,10 +203,19 @@ class DeltaBuilder:
                     size=len(data),
                     build_seconds=elapsed,
                     created_at=utcnow(),
+                    transformed_blob_key=transformed_key,
+                    transformed_size=transformed_size,
                 )
                 .on_conflict_do_nothing()  # another host built the same pair: its row stands
             )
-        log.info("delta %s→%s: %d bytes in %.2fs", base_hash[:12], target_hash[:12], len(data), elapsed)
+        log.info(
+            "delta %s→%s: %d bytes (transformed: %s) in %.2fs",
+            base_hash[:12],
+            target_hash[:12],
+            len(data),
+            transformed_size,
+            elapsed,
+        )
         return True
 
 

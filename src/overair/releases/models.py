@@ -146,7 +146,9 @@ class PackageDelta(Base):
     """An overair binary delta (``overair.packages.delta``) from package ``base_hash`` to ``package_hash``.
 
     Keyed by content like :class:`PackageDiff`. A delta is stored even when it saves too little to be
-    offered, so that it is not built again.
+    offered, so that it is not built again. ``blob_key`` is the format-1 delta every engine reads; when
+    the target has Hermes bytecode the transform shrinks, ``transformed_blob_key`` is the (smaller)
+    format-2 delta too, offered to engines that read it.
     """
 
     __tablename__ = "package_deltas"
@@ -157,6 +159,8 @@ class PackageDelta(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     build_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    transformed_blob_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    transformed_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Release(Base):

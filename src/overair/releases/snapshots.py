@@ -12,7 +12,7 @@ from sqlalchemy import select
 from overair.packages.expo import iso_millis
 from overair.releases import deltas, rules
 from overair.releases import repository as repo
-from overair.releases.deltas import DeltaOffer
+from overair.releases.deltas import DeltaOffers
 from overair.releases.models import Deployment, PackageDiff
 from overair.releases.schemas import Distribution
 from overair.releases.unit import Changes
@@ -40,8 +40,8 @@ class DeviceSnapshot:
     generation: int
     store_only: bool
     releases: tuple[Candidate, ...]
-    deltas: Mapping[tuple[str, str], DeltaOffer | None] = field(default_factory=dict)
-    """(target hash, base hash) → binary delta to offer; None: built but saves too little."""
+    deltas: Mapping[tuple[str, str], DeltaOffers | None] = field(default_factory=dict)
+    """(target hash, base hash) → binary deltas to offer; None: built but saves too little."""
     delta_bases: frozenset[str] = frozenset()
     """Bases a device may get a delta built from on request (the last 50 releases' content)."""
 

@@ -188,7 +188,7 @@ def patched(good: bytes, edit) -> bytes:
 HOSTILE = {
     "empty": lambda good: b"",
     "not a delta": lambda good: b"PK\x03\x04" + good[4:],
-    "future version": lambda good: good[:8] + bytes([2]) + good[9:],
+    "future version": lambda good: good[:8] + bytes([3]) + good[9:],
     "truncated header": lambda good: good[:20],
     "truncated payload": lambda good: good[:-3],
     "trailing bytes": lambda good: good + b"junk",
