@@ -677,9 +677,12 @@ def test_the_release_page_draws_its_guarded_rollout_over_time(live_server: LiveS
     page.wait_for_selector("figure[data-chart=ramp].drawn")
     drawn = page.evaluate(
         "() => { const c = Chart.getChart('chart-ramp'); const d = c.data.datasets[0];"
-        " return [d.label, d.data, d.stepped, c.options.scales.y.max]; }"
+        " return [d.label, d.data.map(p => p.y), d.stepped, c.options.scales.y.max, c.options.scales.x.type,"
+        " d.data.map(p => p.x)]; }"
     )
-    assert drawn == ["share of devices (%)", [1, 10], "before", 100]
+    assert drawn[:5] == ["share of devices (%)", [1, 10], "before", 100, "linear"]  # placed by time
+    times = drawn[5]  # when each event happened, ms since the epoch
+    assert times == sorted(times) and all(isinstance(t, int) and t > 1_700_000_000_000 for t in times)
     caption = page.locator("figure[data-chart=ramp] figcaption").inner_text()
     assert caption == "Share of devices offered v2 over time (UTC)"
     numbers = page.locator("figure[data-chart=ramp] table.numbers tbody td").all_text_contents()

@@ -555,6 +555,8 @@ def ramp_chart(
         shown.append((checked_at, share_now))
     return {
         "x": [moment.astimezone(dt.UTC).strftime("%m-%d %H:%M") for moment, _share in shown],
+        # when each point happened (ms since the epoch): the chart places points by time, not evenly
+        "t": [round(moment.timestamp() * 1000) for moment, _share in shown],
         "series": [_series("share of devices (%)", [share for _moment, share in shown])],
     }
 

@@ -20,7 +20,7 @@ from overair.console.security import (
 )
 from overair.packages import ManifestEntry
 from overair.packages.manifest import EMPTY_SHA256
-from overair.releases.schemas import Distribution, ReleaseOut
+from overair.releases.schemas import Distribution, ReleaseOut, RolloutPointOut
 
 NOW = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
 H = "a" * 64
@@ -455,3 +455,21 @@ def test_enabling_a_release_behind_a_newer_one_says_the_newer_one_stays() -> Non
     )
     other_binary = [release("v1"), v2, release("v3", target_version="2.0.0")]
     assert "start getting v2 again" in views.confirm_disabled(v2, False, other_binary).consequences[0]
+
+
+def test_the_ramp_chart_places_its_points_by_time_and_ends_at_the_last_check() -> None:
+    start = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    points = [
+        RolloutPointOut(at=start, kind="rollout-started", actor="policy", share=1),
+        RolloutPointOut(at=start + dt.timedelta(hours=12), kind="rollout-step", actor="policy", share=5),
+    ]
+    checked = start + dt.timedelta(hours=15)
+    chart = views.ramp_chart(points, 5, checked)
+    hour = 3_600_000
+    t0 = chart["t"][0]
+    assert [t - t0 for t in chart["t"]] == [0, 12 * hour, 15 * hour]
+    assert chart["x"] == ["12-01 08:00", "12-01 20:00", "12-01 23:00"]
+    assert chart["series"][0]["values"] == [1, 5, 5]
+    assert (
+        views.ramp_chart(points, 5, start)["t"] == chart["t"][:2]
+    )  # a check before the last event: no point

@@ -97,15 +97,23 @@
       const empty = !chart.series.some(function (s) { return s.values.some(function (v) { return v; }); });
       const stepped = figure.dataset.kind === "step"; // a share that holds until the next step
       const line = figure.dataset.kind === "line" || stepped;
+      // points with times (chart.t, ms) go on a time axis, spaced as they happened; no date adapter needed
+      const timed = Array.isArray(chart.t) && chart.t.length === chart.x.length;
+      const span = timed ? chart.t[chart.t.length - 1] - chart.t[0] : 0;
+      const utc = function (ms) { // MM-DD HH:MM, or HH:MM:SS when everything happened within ten minutes
+        const iso = new Date(ms).toISOString();
+        return span < 600000 ? iso.slice(11, 19) : iso.slice(5, 16).replace("T", " ");
+      };
       new window.Chart(canvas, {
         type: line ? "line" : "bar",
         data: {
-          labels: chart.x,
+          labels: timed ? undefined : chart.x,
           datasets: chart.series.map(function (s, i) {
             // each kind of number has one colour everywhere (views.SERIES_COLOURS)
             const colour = s.color || fallback[i % fallback.length];
+            const values = timed ? s.values.map(function (v, j) { return { x: chart.t[j], y: v }; }) : s.values;
             return {
-              label: s.name, data: s.values, borderColor: colour, backgroundColor: colour,
+              label: s.name, data: values, borderColor: colour, backgroundColor: colour,
               borderWidth: line ? 2 : 0, pointRadius: line ? (chart.x.length < 3 ? 4 : 2) : 0,
               maxBarThickness: 48, stepped: stepped ? "before" : false,
             };
@@ -115,10 +123,15 @@
           responsive: true, maintainAspectRatio: false, animation: false,
           // offset: a single point (the last hour) sits in the middle, not on the axis
           scales: {
-            x: { offset: true },
+            x: timed
+              ? { type: "linear", ticks: { callback: utc, maxTicksLimit: 8 } }
+              : { offset: true },
             y: stepped ? { min: 0, max: 100, ticks: { precision: 0 } } : { beginAtZero: true, ticks: { precision: 0 } },
           },
-          plugins: { legend: { position: "bottom" } },
+          plugins: {
+            legend: { position: "bottom" },
+            tooltip: timed ? { callbacks: { title: function (items) { return utc(items[0].parsed.x) + " UTC"; } } } : {},
+          },
         },
       });
       figure.classList.add("drawn");
