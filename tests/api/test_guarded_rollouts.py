@@ -82,11 +82,16 @@ def hook(api: TestClient, key: str) -> Iterator[tuple[HookReceiver, str]]:
 
 def told(hook: tuple[HookReceiver, str], clock: MovableClock) -> list[tuple[str, dict[str, Any]]]:
     """The events the receiver got, in order, each signature checked as docs/webhooks.md says (fresh
-    within the time the test moved the server's clock)."""
+    within the time the test moved the server's clock); a delivery tried again (its answer was slow on a
+    busy machine) counts once, by its ``Overair-Delivery``, as the docs tell receivers to do."""
     receiver, secret = hook
     verify = documented_verify()
     got = []
+    seen: set[str] = set()
     for delivery in receiver.received:
+        if delivery.headers["Overair-Delivery"] in seen:
+            continue
+        seen.add(delivery.headers["Overair-Delivery"])
         assert verify(secret, delivery.headers, delivery.body, clock.offset.total_seconds() + 300)
         assert not verify(
             "whsec_another", delivery.headers, delivery.body, clock.offset.total_seconds() + 300
