@@ -608,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
             (
                 "expo",
                 f"{EXPO_RELEASES} iOS updates; an Expo check is also its device's report (every request a "
-                "new device: a metrics write), which native and CodePush devices send apart",
+                "new device: a batched metrics write, about half of its cost; see docs/scaling.md), which "
+                "native and CodePush devices send apart",
             ),
         ]
         print_report(args, results, notes)

@@ -135,36 +135,37 @@ _WANTED = frozenset(
 )
 
 
-class _Headers:
-    """The protocol's request headers, read in one pass (ASGI gives header names in lower case)."""
-
-    __slots__ = ("repeated", "values")
-
-    def __init__(self, scope: Scope) -> None:
-        self.values: dict[bytes, str] = {}
-        self.repeated: list[bytes] = []
-        for key, value in scope["headers"]:
-            if key in _WANTED:
-                if key in self.values:
-                    self.repeated.append(key)
-                self.values[key] = value.decode("latin-1")
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The protocol's request headers, stripped, read in one pass (ASGI gives names in lower case);
+    :class:`BadRequest` when one is sent twice."""
+    values: dict[bytes, str] = {}
+    for key, value in scope["headers"]:
+        if key in _WANTED:
+            if key in values:
+                count = sum(1 for name, _ in scope["headers"] if name == key)
+                raise BadRequest(f"{key.decode()} was sent {count} times: send it once.")
+            values[key] = value.decode("latin-1").strip()
+    return values
 
 
-def _one(headers: _Headers, name: bytes) -> str:
-    return headers.values.get(name, "").strip()
-
-
-def _update_id(headers: _Headers, name: bytes) -> str:
-    value = _one(headers, name)
+def _update_id(headers: dict[bytes, str], name: bytes) -> str:
+    value = headers.get(name, "")
     if value and not _UUID.match(value):
         raise BadRequest(f"{name.decode()} must be an update id (a UUID), not {value[:50]!r}.")
     return value.lower()
+
+
+_NONE_FAILED: frozenset[str] = frozenset()
+_VERSIONS = {n: (b"expo-protocol-version", str(n).encode()) for n in (0, 1)}
+_MULTIPART = (b"content-type", b"multipart/mixed; boundary=" + BOUNDARY)
 
 
 def parse_failed(value: str) -> frozenset[str]:
     """The update ids of ``Expo-Recent-Failed-Update-IDs``: an SFV list of quoted UUIDs."""
     if len(value) > _MAX_FAILED:
         raise BadRequest(f"expo-recent-failed-update-ids is longer than {_MAX_FAILED} characters.")
+    if not value:
+        return _NONE_FAILED
     ids = set()
     for item in value.split(","):
         text = item.strip()
@@ -182,36 +183,33 @@ def parse_failed(value: str) -> frozenset[str]:
 
 def parse_request(scope: Scope) -> ExpoRequest:
     """Check a manifest request's headers (spec §1.2-1.4); :class:`BadRequest` names what is wrong."""
-    headers = _Headers(scope)
-    if headers.repeated:
-        name = headers.repeated[0]
-        count = headers.repeated.count(name) + 1
-        raise BadRequest(f"{name.decode()} was sent {count} times: send it once.")
-    version = _one(headers, b"expo-protocol-version") or "0"
+    headers = _headers(scope)
+    get = headers.get
+    version = get(b"expo-protocol-version") or "0"
     if version not in ("0", "1"):
         raise BadRequest(f"expo-protocol-version must be 0 or 1, not {version[:20]!r}.")
-    platform = _one(headers, b"expo-platform")
+    platform = get(b"expo-platform", "")
     if platform not in expo.PLATFORMS:
         raise BadRequest(f"expo-platform must be ios or android, not {platform[:20]!r}.")
-    runtime = _one(headers, b"expo-runtime-version")
+    runtime = get(b"expo-runtime-version", "")
     if not runtime or len(runtime) > expo.MAX_RUNTIME_VERSION:
         raise BadRequest(
             "expo-runtime-version is missing or too long: set runtimeVersion in app.json and build again."
         )
-    client_id = _one(headers, b"eas-client-id")
+    client_id = get(b"eas-client-id", "")
     if len(client_id) > _MAX_CLIENT_ID:
         raise BadRequest(f"eas-client-id is longer than {_MAX_CLIENT_ID} characters.")
     return ExpoRequest(
-        protocol=int(version),
+        protocol=1 if version == "1" else 0,
         platform=platform,
         runtime_version=runtime,
         client_id=client_id.lower(),
         current=_update_id(headers, b"expo-current-update-id"),
         embedded=_update_id(headers, b"expo-embedded-update-id"),
-        failed=parse_failed(_one(headers, b"expo-recent-failed-update-ids")),
-        fatal_error=_one(headers, b"expo-fatal-error")[:500],
-        wants_signature=b"expo-expect-signature" in headers.values,
-        channel=_one(headers, b"expo-channel-name")[:100],
+        failed=parse_failed(get(b"expo-recent-failed-update-ids", "")),
+        fatal_error=get(b"expo-fatal-error", "")[:500],
+        wants_signature=b"expo-expect-signature" in headers,
+        channel=get(b"expo-channel-name", "")[:100],
     )
 
 
@@ -316,7 +314,7 @@ class ExpoProtocol:
 
         memo = ("expo", query, base, request.protocol, on_embedded, request.wants_signature)
         answer = await cached_answer(self._cache, key, query, memo, encode, request.client_id)
-        version = (b"expo-protocol-version", str(request.protocol).encode())
+        version = _VERSIONS[request.protocol]
         if answer is None:
             await send_error(
                 send, 404, "Unknown deployment key: check updates.url in app.json.", [_SHORT, version]
@@ -324,8 +322,7 @@ class ExpoProtocol:
         elif not answer:
             await send_bytes(send, 204, b"", [version, _SFV, _SHORT])
         else:
-            content_type = b"multipart/mixed; boundary=" + BOUNDARY
-            await send_bytes(send, 200, answer, [(b"content-type", content_type), version, _SFV, _SHORT])
+            await send_bytes(send, 200, answer, [_MULTIPART, version, _SFV, _SHORT])
         if request.client_id and answer is not None:
             await self._report(key, request)
 
