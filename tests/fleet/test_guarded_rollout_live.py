@@ -43,8 +43,16 @@ from overair.config import Settings
 pytestmark = pytest.mark.slow
 
 DEVICES = 60
-POLICY = {"steps": "10,50,100", "min_sample": 3, "min_dwell": 3600, "max_failure_rate": 0.05}
-"""Sized to a small fleet: at 10% about six devices get the release, enough to judge it."""
+POLICY = {
+    "steps": "10,50,100",
+    "min_sample": 3,
+    "min_dwell": 3600,
+    "max_failure_rate": 0.05,
+    "min_failures": 2,
+}
+"""Sized to a small fleet: at 10% about six devices get the release, enough to judge it. ``min_failures``
+is at most ``min_sample``: with the default 5, a step whose first three reports were all failures (the
+rest delayed by a busy machine) would advance, as no gate may fail before five failures."""
 EVENTS = ["release.published", "rollout.step", "rollout.halted", "rollout.completed"]
 
 
