@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from conftest import make_zip, publish
 from overair.app import OverairApp
+from overair.storage import content_key
 
 EMBEDDED = "9433b1ed-4006-46b8-8aa7-fdc7eeb203fd"
 
@@ -607,8 +608,10 @@ def test_a_device_asking_for_a_patch_gets_the_bsdiff_patch_from_the_update_it_ru
     assert len(patched.content) < len(hotfix) // 100
     assert bsdiff4.patch(BUNDLE, patched.content) == hotfix
 
-    # a device on an update overair does not know (its embedded one), or not asking: the whole asset
+    # a device on an update overair does not know (its embedded one), or not asking, or asking when the
+    # patch's blob is lost from the store: the whole asset, never an error
     unknown = {**asking, "Expo-Current-Update-ID": EMBEDDED}
-    for sent in (unknown, {}):
+    server.state.blobs.delete(content_key(hashlib.sha256(patched.content).hexdigest()))
+    for sent in (unknown, {}, asking):
         whole = device.get(launch["url"], headers=sent)
         assert whole.status_code == 200 and whole.content == hotfix

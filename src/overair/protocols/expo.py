@@ -25,7 +25,7 @@ from typing import Protocol
 
 import anyio.to_thread
 
-from overair.errors import OverairError
+from overair.errors import OverairError, note_outage
 from overair.metrics.service import DeviceReport, MetricsService
 from overair.packages import expo
 from overair.protocols.answers import cached_answer
@@ -440,38 +440,49 @@ class ExpoProtocol:
             await send_error(send, 404, "No such asset: the URL must end in <sha256>.<extension>.")
             return
         digest, ext = match.groups()
-        if ext in ("js", "hbc", "bundle"):
-            patch = self._launch_patch(scope, digest)
-            if patch is not None:
-                await self._serve_patch(send, patch, digest)
+        asked = _patch_request(scope) if ext in ("js", "hbc", "bundle") else None
+        if asked is not None:  # off the event loop: finding a patch reads the database and the blob store
+            found = await anyio.to_thread.run_sync(self._find_patch, digest, *asked)
+            if found is not None:
+                await send_bytes(send, 226, found[1], _patch_headers(found[0], digest))
                 return
         await self._downloads.serve_digest(scope, receive, send, digest, expo.content_type(ext).encode())
 
-    async def _serve_patch(self, send: Send, patch: Patch, digest: str) -> None:
-        """A patch as both client readings of §4.5 accept it: 226, ``IM: bsdiff``, ``expo-base-update-id``,
-        ``delta-base`` and ``etag``."""
-        body = await anyio.to_thread.run_sync(self._downloads.read_blob, patch.sha256)
-        headers = [
-            (b"content-type", b"application/vnd.bsdiff"),
-            (b"im", b"bsdiff"),
-            (b"expo-base-update-id", patch.base_update_id.encode()),
-            (b"delta-base", patch.base_update_id.encode()),
-            (b"etag", f'"{digest}"'.encode()),
-            # the same URL answers other devices with the whole asset or another patch: no shared cache
-            (b"cache-control", b"private, no-store"),
-            (b"vary", b"A-IM, Expo-Current-Update-ID"),
-        ]
-        await send_bytes(send, 226, body, headers)
+    def _find_patch(self, digest: str, current: str, requested: str) -> tuple[Patch, bytes] | None:
+        """The patch to ``digest`` for a device on ``current`` and its bytes, or None. A patch only saves
+        bytes: when the database or the blob store fails, the whole asset (always correct) is sent."""
+        try:
+            patch = self._patches.patch_for(digest, current, requested)
+            return None if patch is None else (patch, self._downloads.read_blob(patch.sha256))
+        except Exception as exc:  # whatever failed, the full asset still answers the device
+            note_outage(exc, "launch patches")
+            return None
 
-    def _launch_patch(self, scope: Scope, digest: str) -> Patch | None:
-        headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if "bsdiff" not in headers.get(b"a-im", ""):
-            return None
-        current = headers.get(b"expo-current-update-id", "").lower()
-        requested = headers.get(b"expo-requested-update-id", "").lower()
-        if not (_UUID.match(current) and _UUID.match(requested)):
-            return None
-        return self._patches.patch_for(digest, current, requested)
+
+def _patch_request(scope: Scope) -> tuple[str, str] | None:
+    """(current update id, requested update id) of a launch-asset request that accepts a bsdiff patch
+    (``A-IM: bsdiff``, spec §4.5); None for any other request."""
+    headers = {k.lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    if "bsdiff" not in headers.get(b"a-im", ""):
+        return None
+    current = headers.get(b"expo-current-update-id", "").lower()
+    requested = headers.get(b"expo-requested-update-id", "").lower()
+    return (current, requested) if _UUID.match(current) and _UUID.match(requested) else None
+
+
+def _patch_headers(patch: Patch, digest: str) -> list[tuple[bytes, bytes]]:
+    """A patch's headers as both client readings of §4.5 accept them: ``IM: bsdiff``,
+    ``expo-base-update-id``, ``delta-base`` and ``etag``."""
+    return [
+        (b"content-type", b"application/vnd.bsdiff"),
+        (b"im", b"bsdiff"),
+        (b"expo-base-update-id", patch.base_update_id.encode()),
+        (b"delta-base", patch.base_update_id.encode()),
+        (b"etag", f'"{digest}"'.encode()),
+        # the same URL answers other devices with the whole asset or another patch: no shared cache
+        (b"cache-control", b"private, no-store"),
+        (b"vary", b"A-IM, Expo-Current-Update-ID"),
+    ]
 
 
 def _signed(snapshot: DeviceSnapshot, request: ExpoRequest, signature: str) -> dict[str, str] | None:
