@@ -16,7 +16,8 @@ The defaults, and why (docs/design.md, "Guarded rollouts: the policy", has the l
 - ``max_failure_rate`` 5% (the failing threshold of :data:`overair.metrics.rules.DEFAULT_THRESHOLD`, so
   every release the gate halts is one the release list marks failing too).
 - ``max_increase`` 1 percentage point over the previous release's rate.
-- ``min_failures`` 5 (the same threshold's): one crash in ten installs never halts a release.
+- ``min_failures`` 5 (the same threshold's): one crash in ten installs never halts a release. A
+  ``min_sample`` above 0 and below it is refused: a step could end before any gate may fail.
 - ``action`` halt: no new device gets the release; devices that installed it keep it.
 """
 
@@ -181,6 +182,12 @@ the next (like 1, 5, 25, 50, 100), not [10, 5, 100].
         if self.max_increase is not None:
             set_(self, "max_increase", _share("max_increase", self.max_increase, "an increase of the rate"))
         set_(self, "min_failures", _whole("min_failures", self.min_failures, minimum=1))
+        if 0 < self.min_sample < self.min_failures:  # 0 is the explicit choice of steps timed by dwell alone
+            raise _invalid(
+                "min_sample",
+                f"({self.min_sample}) is below min_failures ({self.min_failures}): a step could end before "
+                f"any gate may fail. Raise min_sample to at least {self.min_failures}, or lower min_failures.",
+            )
         try:
             set_(self, "action", GateAction(self.action))
         except ValueError:

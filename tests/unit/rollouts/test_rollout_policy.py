@@ -56,6 +56,9 @@ def test_the_defaults() -> None:
         ({"max_failure_rate": -0.1}, "max_failure_rate", "from 0 up to"),
         ({"max_increase": 1.0}, "max_increase", "from 0 up to but not including 1"),
         ({"min_failures": 0}, "min_failures", "at least 1, not 0"),
+        # a step could end on 3 install attempts, before any gate may fail: the trap a small fleet falls in
+        ({"min_sample": 3}, "min_sample", "below min_failures (5): a step could end before any gate"),
+        ({"min_sample": 4, "min_failures": 6}, "min_sample", "Raise min_sample to at least 6"),
         ({"action": "explode"}, "action", "one of pause, halt, roll-back"),
         ({"promote_to": "Production"}, "promote_after", "promotion needs both"),
         ({"promote_after": HOUR}, "promote_to", "promotion needs both"),
