@@ -185,8 +185,9 @@ the next (like 1, 5, 25, 50, 100), not [10, 5, 100].
         if 0 < self.min_sample < self.min_failures:  # 0 is the explicit choice of steps timed by dwell alone
             raise _invalid(
                 "min_sample",
-                f"({self.min_sample}) is below min_failures ({self.min_failures}): a step could end before "
-                f"any gate may fail. Raise min_sample to at least {self.min_failures}, or lower min_failures.",
+                f"({self.min_sample}) is below min_failures ({self.min_failures}): a step could end "
+                f"before any gate may fail. Raise min_sample to at least {self.min_failures}, or lower "
+                "min_failures.",
             )
         try:
             set_(self, "action", GateAction(self.action))

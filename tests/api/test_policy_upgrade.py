@@ -1,0 +1,88 @@
+"""A rollout policy stored before min_sample had to reach min_failures still works after the upgrade:
+migration 0025 raises its min_sample to min_failures, so reading it is never refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from overair.app import create_app
+from overair.config import Settings
+from overair.db import _alembic_config, make_engine, migrate
+
+
+def _database_at_0024(url: str, policies: dict[str, dict[str, object]]) -> None:
+    """A database at 0024 with the admin's app whose deployments hold ``policies`` (by name)."""
+    engine = make_engine(url)
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0024")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        connection.execute(
+            text(
+                "INSERT INTO apps (name, platforms, distribution, release_sequence, created_at) "
+                "VALUES ('OldApp', 'ios,android', 'hybrid', 0, :now)"
+            ),
+            {"now": now},
+        )
+        app_id = connection.execute(text("SELECT id FROM apps WHERE name = 'OldApp'")).scalar_one()
+        for name, policy in policies.items():
+            connection.execute(
+                text(
+                    "INSERT INTO deployments (app_id, name, key, generation, production, created_at) "
+                    "VALUES (:app, :name, :key, 0, false, :now)"
+                ),
+                {"app": app_id, "name": name, "key": f"key-{name}", "now": now},
+            )
+            deployment = connection.execute(
+                text("SELECT id FROM deployments WHERE name = :name"), {"name": name}
+            ).scalar_one()
+            connection.execute(
+                text(
+                    "INSERT INTO rollout_policies (deployment_id, policy, set_by, set_at, reason) "
+                    "VALUES (:d, :policy, 'admin', :now, '')"
+                ),
+                {"d": deployment, "policy": json.dumps(policy), "now": now},
+            )
+    engine.dispose()
+
+
+def test_a_policy_with_a_sample_below_its_failures_is_raised_and_others_are_left_alone(
+    another_database: Callable[..., str], tmp_path: Path
+) -> None:
+    url = another_database(empty=True)
+    _database_at_0024(
+        url,
+        {
+            "Small": {"steps": [10, 50, 100], "min_sample": 3},  # min_failures defaulted to 5
+            "Strict": {"min_sample": 4, "min_failures": 6},
+            "Timed": {"min_sample": 0},
+            "Fine": {"min_sample": 20, "min_failures": 2},
+        },
+    )
+    engine = make_engine(url)
+    assert migrate(engine).before == "0024"
+    engine.dispose()
+
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path / "data", database_url=url, allowed_hosts="testserver", _env_file=None
+    )
+    server = create_app(settings)
+    with TestClient(server, base_url="http://testserver") as client:
+        created = server.state.access_keys.ensure_initial_key()  # a server admin: sees every app
+        assert created is not None
+        client.headers["Authorization"] = f"Bearer {created.key}"
+        read = {}
+        for name in ("Small", "Strict", "Timed", "Fine"):
+            answer = client.get(f"/api/v1/apps/OldApp/deployments/{name}/rollout-policy")
+            assert answer.status_code == 200, answer.text
+            policy = answer.json()["policy"]
+            read[name] = (policy["min_sample"], policy["min_failures"])
+    assert read == {"Small": (5, 5), "Strict": (6, 6), "Timed": (0, 5), "Fine": (20, 2)}
