@@ -65,7 +65,9 @@ class MetricLabel(Base):
 class MetricDevice(Base):
     """The label a device of a deployment runs, as its last install or running report said.
 
-    ``device`` is a hash of the device's client id: the store never keeps the id itself.
+    ``device`` is a hash of the device's client id: the store never keeps the id itself. ``seen_at`` is the
+    hour of its last report (retention counts in days; the hour lets a flush convert one value, not one per
+    device).
     """
 
     __tablename__ = "metric_devices"

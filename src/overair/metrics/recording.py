@@ -13,7 +13,8 @@ with as many statements as there are distinct rows to change, not as there are r
 4. the ``metric_devices`` rows of the devices in the batch are read once (locked), the batch's moves are
    replayed in memory in the order the reports arrived (``installed`` / ``running`` with a client id place
    the device on its label, ``rolled_back`` takes it off, a binary report or a switched deployment key
-   forgets it), and the final rows are written; each label's gauge moves once per hour by the net amount,
+   forgets it), and the final rows are written (in the driver's own statements: a batch of new devices is
+   thousands of rows); each label's gauge moves once per hour by the net amount,
    which leaves exactly the values report-by-report moves would have left (``active`` at the end of the
    hour, ``active_before`` at its start).
 
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from overair.db import dialect_insert
@@ -188,6 +189,7 @@ class ReportRecorder:
         """Write a batch of accepted reports in one transaction (see the module's description)."""
         if not batch:
             return
+        hour = _HourOf()
         with transaction(self._sessions) as conn:
             insert = dialect_insert(conn)
             if conn.dialect.name == "postgresql":
@@ -196,8 +198,8 @@ class ReportRecorder:
                 conn.execute(update(MetricLabel).where(MetricLabel.deployment_id == -1).values(active=0))
             ids = self._deployment_ids(conn, batch)
             counted = self._existing(conn, ids, batch)
-            self._count(conn, insert, [(ids[p.deployment_key], p) for p in counted])
-            self._move_devices(conn, insert, ids, batch, counted)
+            self._count(conn, insert, [(ids[p.deployment_key], p) for p in counted], hour)
+            self._move_devices(conn, insert, ids, batch, counted, hour)
 
     @staticmethod
     def _deployment_ids(conn: Connection, batch: Iterable[Pending]) -> dict[str, int]:
@@ -229,17 +231,23 @@ class ReportRecorder:
         ]
 
     @staticmethod
-    def _count(conn: Connection, insert: Any, counted: Sequence[tuple[int, Pending]]) -> None:
+    def _count(
+        conn: Connection, insert: Any, counted: Sequence[tuple[int, Pending]], hour_of: _HourOf
+    ) -> None:
         hours: defaultdict[tuple[int, dt.datetime, str], Counter[str]] = defaultdict(Counter)
         labels: defaultdict[tuple[int, str], Counter[str]] = defaultdict(Counter)
-        failures: dict[tuple[int, str], tuple[str, dt.datetime]] = {}
-        for deployment_id, pending in counted:
-            assert pending.label is not None and pending.status is not None
-            column = COLUMNS[pending.status]
-            hours[(deployment_id, hour_of(pending.at), pending.label)][column] += 1
-            labels[(deployment_id, pending.label)][column] += 1
-            if pending.status is ReportStatus.FAILED and pending.reason:
-                failures[(deployment_id, pending.label)] = (pending.reason[:500], pending.at)
+        # a batch is thousands of reports about a few labels: tallied first, then spread over the rows
+        tally = Counter((d, hour_of(p.at), p.label, p.status) for d, p in counted)
+        for (deployment_id, hour, label, status), count in tally.items():
+            assert label is not None and status is not None
+            column = COLUMNS[status]
+            hours[(deployment_id, hour, label)][column] += count
+            labels[(deployment_id, label)][column] += count
+        failures: dict[tuple[int, str], tuple[str, dt.datetime]] = {
+            (d, p.label): (p.reason[:500], p.at)
+            for d, p in counted
+            if p.status is ReportStatus.FAILED and p.reason and p.label is not None
+        }
         columns = tuple(COLUMNS.values())
         if hours:
             stmt = insert(MetricHour)
@@ -288,25 +296,27 @@ class ReportRecorder:
         ids: dict[str, int],
         batch: Sequence[Pending],
         counted: list[Pending],
+        hour_of: _HourOf,
     ) -> None:
         moves = list(_device_moves(ids, batch, set(counted)))
         if not moves:
             return
-        touched = {(d, device) for _, d, device, _, _ in moves}
+        touched: defaultdict[int, set[str]] = defaultdict(set)
+        for _, d, device, _, _ in moves:
+            touched[d].add(device)
         found: dict[tuple[int, str], str] = {}
-        # per deployment, `device IN (…)` walks the primary key (a row-value IN of pairs is planned worse)
-        for d in sorted({d for d, _ in touched}):
-            devices = sorted(device for deployment_id, device in touched if deployment_id == d)
+        # per deployment, `device IN (…)` walks the primary key (a row-value IN of pairs is planned worse);
+        # in sorted order, so two flushes of another host lock rows in the same order (PostgreSQL)
+        lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+        for d in sorted(touched):
+            devices = sorted(touched[d])
             for start in range(0, len(devices), 1000):
-                rows = conn.execute(
-                    select(MetricDevice.device, MetricDevice.label)
-                    .where(
-                        MetricDevice.deployment_id == d,
-                        MetricDevice.device.in_(devices[start : start + 1000]),
-                    )
-                    .order_by(MetricDevice.device)
-                    .with_for_update()
+                chunk = devices[start : start + 1000]
+                sql = (
+                    f"SELECT device, label FROM {_DEVICES} WHERE deployment_id = ? AND device IN "
+                    f"({', '.join('?' * len(chunk))}) ORDER BY device{lock}"
                 )
+                rows = conn.exec_driver_sql(_driver_sql(conn, sql), (d, *chunk))
                 found.update({(d, device): label for device, label in rows})
         state: dict[tuple[int, str], str | None] = dict(found)
         seen: dict[tuple[int, str], dt.datetime] = {}
@@ -316,7 +326,7 @@ class ReportRecorder:
             old = state.get(key)
             if kind == "move":
                 assert label is not None
-                state[key], seen[key] = label, at
+                state[key], seen[key] = label, hour
                 if old != label:  # net amounts per hour; a label left and joined again keeps its 0
                     if old is not None:
                         gauges[(d, old)][hour] -= 1
@@ -324,7 +334,7 @@ class ReportRecorder:
             elif old is not None and (kind == "forget" or old == label):
                 state[key] = None
                 gauges[(d, old)][hour] -= 1
-        self._write_devices(conn, insert, found, state, seen)
+        self._write_devices(conn, found, state, seen)
         for (d, label), per_hour in gauges.items():
             for hour in sorted(per_hour):
                 move_gauge(conn, insert, d, label, per_hour[hour], hour)
@@ -332,38 +342,71 @@ class ReportRecorder:
     @staticmethod
     def _write_devices(
         conn: Connection,
-        insert: Any,
         found: dict[tuple[int, str], str],
         state: dict[tuple[int, str], str | None],
         seen: dict[tuple[int, str], dt.datetime],
     ) -> None:
-        gone = [key for key, label in state.items() if label is None and key in found]
+        """Device rows as the batch left them: the driver's own statements, since a batch of new devices is
+        thousands of rows and SQLAlchemy's per-row parameter handling cost more than the database's work."""
+        gone = [(d, device) for (d, device), label in state.items() if label is None and (d, device) in found]
         if gone:
-            conn.execute(
-                delete(MetricDevice).where(
-                    MetricDevice.deployment_id == bindparam("d"), MetricDevice.device == bindparam("v")
-                ),
-                [{"d": d, "v": device} for d, device in gone],
-            )
+            sql = f"DELETE FROM {_DEVICES} WHERE deployment_id = ? AND device = ?"
+            conn.exec_driver_sql(_driver_sql(conn, sql), gone)
+        stamp = _Stamps(conn)
         new = [
-            {"deployment_id": d, "device": v, "label": label, "seen_at": seen[(d, v)]}
+            (d, v, label, stamp(seen[(d, v)]))
             for (d, v), label in state.items()
             if label is not None and (d, v) not in found
         ]
         if new:
-            conn.execute(insert(MetricDevice), new)
+            sql = f"INSERT INTO {_DEVICES} (deployment_id, device, label, seen_at) VALUES (?, ?, ?, ?)"
+            conn.exec_driver_sql(_driver_sql(conn, sql), new)
         changed = [
-            {"d": d, "v": v, "l": label, "s": seen[(d, v)]}
+            (label, stamp(seen[(d, v)]), d, v)
             for (d, v), label in state.items()
             if label is not None and (d, v) in found and (d, v) in seen
         ]
         if changed:
-            conn.execute(
-                update(MetricDevice)
-                .where(MetricDevice.deployment_id == bindparam("d"), MetricDevice.device == bindparam("v"))
-                .values(label=bindparam("l"), seen_at=bindparam("s")),
-                changed,
-            )
+            sql = f"UPDATE {_DEVICES} SET label = ?, seen_at = ? WHERE deployment_id = ? AND device = ?"
+            conn.exec_driver_sql(_driver_sql(conn, sql), changed)
+
+
+_DEVICES = MetricDevice.__tablename__
+
+
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """``sql``, written with ``?`` placeholders, in the placeholders of the connection's driver."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+class _Stamps:
+    """A moment as the driver takes it for ``metric_devices.seen_at`` (converted once per distinct value)."""
+
+    def __init__(self, conn: Connection) -> None:
+        column = MetricDevice.__table__.c.seen_at.type
+        self._convert = column.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        self._done: dict[dt.datetime, Any] = {}
+
+    def __call__(self, moment: dt.datetime) -> Any:
+        done = self._done.get(moment)
+        if done is None:
+            done = self._done[moment] = moment if self._convert is None else self._convert(moment)
+        return done
+
+
+class _HourOf:
+    """:func:`hour_of`, remembering the last hour: a batch's reports mostly share one."""
+
+    def __init__(self) -> None:
+        self._start: dt.datetime | None = None
+        self._end: dt.datetime | None = None
+
+    def __call__(self, moment: dt.datetime) -> dt.datetime:
+        if self._start is not None and self._end is not None and self._start <= moment < self._end:
+            return self._start
+        start = hour_of(moment)
+        self._start, self._end = start, start + dt.timedelta(hours=1)
+        return start
 
 
 def _device_moves(
