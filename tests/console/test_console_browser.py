@@ -608,7 +608,9 @@ def test_a_viewer_is_offered_nothing_it_may_not_do_and_an_owner_manages_collabor
         assert page.locator("h1").inner_text() == "Forbidden"
         said = " ".join(main.inner_text().split())
         assert '"vic-key" may not manage collaborators on Shop' in said
-        assert "Who can grant it: an owner or admin of Shop (olivia)" in said
+        assert "Who can grant it: the owners and admins of Shop (olivia)" in said
+        assert said.count("Who can grant it") == 1, said  # the page said it twice, in the message and the fix
+        assert "They can give vic the role admin on Shop's page." in said
         shoot(page, "26-viewer-refused")
         page.goto(server.url + "/console/apps/Shop/deployments/Staging/releases/v1")
         force_post(

@@ -77,18 +77,18 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "new-access-key": lambda a: "Ask an admin for a new key (overair access-key create) and log in again.",
     "retry": lambda a: "Run the command again.",
     "create-access-key": lambda a: "Create one with: overair access-key create NAME",
+    # the refusal itself says who can grant a right (protocol clients show nothing else); these say how
     "grant-role": lambda a: (
-        f"Who can grant it: an owner or admin of {a['app']} ({a['by']}), with: overair collaborator "
-        f'set-role --app "{a["app"]}" {a["account"]} {a["role"]}'
+        f'They can give it with: overair collaborator set-role --app "{a["app"]}" {a["account"]} {a["role"]}'
     ),
     "use-wider-key": lambda a: (
         f'The key "{a["access_key"]}" is limited: log in with another key, or create one whose scope '
         "includes this with: overair access-key create NAME --app APP --deployment DEPLOYMENT --action ACTION"
     ),
-    "ask-server-admin": lambda a: f"Who can grant it: a server admin ({a.get('by', 'a server admin')}).",
+    "ask-server-admin": lambda a: "Ask a server admin to do it, or to make your account a server admin.",
     "ask-organisation-admin": lambda a: (
-        f"Who can grant it: an admin of {a['organisation']} ({a['by']}), with: overair organisation "
-        f'add-member "{a["organisation"]}" ACCOUNT --role admin'
+        f'They can make you an admin with: overair organisation add-member "{a["organisation"]}" ACCOUNT '
+        "--role admin"
     ),
     "list-webhooks": lambda a: f'See them with: overair webhook list "{a["app"]}"',
 }

@@ -45,16 +45,14 @@ _WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "retry": lambda a: "Try again: another change happened at the same moment.",
     "create-access-key": lambda a: "Create another admin key first.",
     "confirm-release": lambda a: f"To do it anyway, type {a['label']} on the confirmation page.",
-    "grant-role": lambda a: (
-        f"Who can grant it: an owner or admin of {a['app']} ({a['by']}), by giving {a['account']} the role "
-        f"{a['role']} on the app's page."
-    ),
+    # the refusal itself says who can grant a right; these say how
+    "grant-role": lambda a: f"They can give {a['account']} the role {a['role']} on {a['app']}'s page.",
     "use-wider-key": lambda a: (
         f'You signed in with the key "{a["access_key"]}", which is limited: sign in with another key, or '
         "create one whose scope includes this."
     ),
-    "ask-server-admin": lambda a: f"Who can grant it: a server admin ({a.get('by', 'a server admin')}).",
-    "ask-organisation-admin": lambda a: f"Who can grant it: an admin of {a['organisation']} ({a['by']}).",
+    "ask-server-admin": lambda a: "Ask a server admin to do it, or to make your account a server admin.",
+    "ask-organisation-admin": lambda a: f"They can make your account an admin of {a['organisation']}.",
 }
 
 
