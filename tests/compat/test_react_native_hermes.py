@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import struct
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -126,3 +127,31 @@ def test_a_hermes_release_is_compiled_against_the_base_and_reaches_its_devices_a
         verify_tree(tmp_path / "installed", tree_manifest(v2))
         with zipfile.ZipFile(io.BytesIO(httpx.get(update["download_url"]).content)) as archive:
             assert archive.read(BUNDLE) == (tmp_path / "installed" / BUNDLE).read_bytes()
+
+
+def test_a_base_of_another_bytecode_version_is_not_compiled_against_and_the_reason_is_said(
+    server: LiveServer, project: Path, config: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A release built by an older react-native (bytecode 94 here) cannot be a base: ``-base-bytecode``
+    needs the same version, so the new release is compiled plainly and the output says why."""
+    config.write_text(json.dumps({"server": server.url, "access_key": server.key}))
+    older = tmp_path / "older" / "CodePush"
+    older.mkdir(parents=True)
+    (older / "index.android.bundle").write_bytes(
+        struct.pack("<QI20s", hermes.MAGIC, 94, b"\0" * 20) + b"\0" * 1024
+    )
+    with admin_api(server) as api:
+        api.post("/apps", json={"name": "OlderApp"}).raise_for_status()
+    push = ("release", "push-update", "--project-name", "OlderApp", "--target-version", "1.0.0")
+    code, out, err = run_cli(capsys, *push, "--bundle", str(older.parent))
+    assert code == 0, out + err
+    code, out, err = run_cli(
+        capsys, *push, "--react-native", "android", "--project-dir", str(project), "--json"
+    )
+    assert code == 0, out + err
+    assert json.loads(out)["hermes"] == {
+        "bytecode_version": 96,
+        "base_label": None,
+        "reason": "v1 is bytecode 94, this hermesc writes 96: compile with the base's react-native version "
+        "to get small deltas.",
+    }
