@@ -310,6 +310,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         policy=RetentionPolicy(
             retention_days=settings.metrics_retention_days, active_days=settings.metrics_active_days
         ),
+        clock=clock,
         audit=audit,
         after_flush=lambda: _evaluate_soon(jobs, clock),
     )
@@ -331,7 +332,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
     )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
     codepush = CodePushProtocol(cache, metrics, downloads)
-    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots, StoredPatches(launch_patches))
+    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots, StoredPatches(launch_patches), clock)
     devices = DeviceRouter([native.routes(), codepush.routes(), expo.routes()])
     codepush_management = CodePushManagement(
         releases,

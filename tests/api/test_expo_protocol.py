@@ -615,3 +615,23 @@ def test_a_device_asking_for_a_patch_gets_the_bsdiff_patch_from_the_update_it_ru
     for sent in (unknown, {}, asking):
         whole = device.get(launch["url"], headers=sent)
         assert whole.status_code == 200 and whole.content == hotfix
+
+
+def test_a_device_that_keeps_checking_in_keeps_counting_as_active(
+    server: Any, api: TestClient, device: TestClient, keys: dict[str, str], clock: Any
+) -> None:
+    """Every check says which update the device runs; the server remembers a fact it has recorded, but only
+    for a day, so a device seen every day is never expired as silent (``active_days``, 30 by default)."""
+    first = push(api, "one")
+
+    def active() -> int:
+        server.state.metrics.flush()
+        series = api.get("/api/v1/apps/ExpoApp/deployments/Production/metrics").json()["series"]
+        return int([hour for hour in series if hour["label"] == "v1"][-1]["active"])
+
+    for _ in range(30):  # a check a day for 30 days, from a server process that never restarts
+        ask(device, keys["Production"], current=first["update_id"])
+        server.state.metrics.flush()
+        clock.advance(24 * 3600)
+    assert server.state.metrics.prune(clock()) == (0, 0)  # seen yesterday: not silent
+    assert active() == 1

@@ -25,6 +25,7 @@ from typing import Protocol
 
 import anyio.to_thread
 
+from overair.db import Clock, precise_now
 from overair.errors import OverairError, note_outage
 from overair.metrics.service import DeviceReport, MetricsService
 from overair.packages import expo
@@ -50,6 +51,9 @@ _SFV = (b"expo-sfv-version", b"0")
 _MAX_CLIENT_ID = 200
 _MAX_FAILED = 2000
 _SEEN_LIMIT = 100_000
+_REMEMBER_RUNNING = dt.timedelta(days=1)
+"""How long a device's running update, once recorded, is not recorded again (a day: well within
+``active_days``)."""
 _CHANNEL_SECONDS = 10.0
 """How long the deployment a channel name stands for is remembered (a renamed deployment: seconds)."""
 
@@ -248,6 +252,45 @@ def _commit_time(snapshot: DeviceSnapshot, request: ExpoRequest) -> str:
     return expo.iso_millis(moment + dt.timedelta(milliseconds=1))
 
 
+class _Recorded:
+    """What this process has already told the metrics (spec §6.3: the client repeats its headers on every
+    check, and each fact must count once).
+
+    A failure is remembered for good (bounded: forgotten all at once when full), since counting it again
+    would inflate the failure rate. What a device runs is remembered for a day: a device that keeps checking
+    in is recorded again once a day, so it is never expired as silent (``active_days``) while the process
+    lives.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._failures: set[tuple[str, str]] = set()
+        self._running: set[tuple[str, str]] = set()
+        self._running_until: dt.datetime | None = None
+
+    def failure(self, client_id: str, update_id: str) -> bool:
+        """True the first time this process sees the device report ``update_id`` as failed."""
+        return _first(self._failures, (client_id, update_id))
+
+    def running(self, client_id: str, what: str) -> bool:
+        """True the first time today this process sees the device run ``what`` (an update id, or the
+        deployment key for the binary's own update)."""
+        now = self._clock()
+        if self._running_until is None or now >= self._running_until:
+            self._running.clear()
+            self._running_until = now + _REMEMBER_RUNNING
+        return _first(self._running, (client_id, what))
+
+
+def _first(seen: set[tuple[str, str]], fact: tuple[str, str]) -> bool:
+    if fact in seen:
+        return False
+    if len(seen) >= _SEEN_LIMIT:
+        seen.clear()
+    seen.add(fact)
+    return True
+
+
 class ExpoProtocol:
     """The Expo Updates protocol: manifest requests and assets under ``/expo/``."""
 
@@ -258,13 +301,14 @@ class ExpoProtocol:
         downloads: Downloads,
         snapshots: DeviceSnapshots,
         patches: LaunchAssetPatches | None = None,
+        clock: Clock = precise_now,
     ) -> None:
         self._cache = cache
         self._snapshots = snapshots
         self._metrics = metrics
         self._downloads = downloads
         self._patches = patches or NoPatches()
-        self._seen: set[tuple[str, ...]] = set()
+        self._recorded = _Recorded(clock)
         self._channels: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     def routes(self) -> RouteTable:
@@ -397,7 +441,7 @@ class ExpoProtocol:
         """What the request tells the metrics (spec §6.3), each fact once per device: the update it runs
         (or the binary's own), and the updates that failed on it (with the last fatal error)."""
         if request.current == request.embedded and not request.failed:  # on the binary's own update
-            if request.current and self._first(request.client_id, key):
+            if request.current and self._recorded.running(request.client_id, key):
                 self._metrics.record_binary(key, request.client_id)
             return
         snapshot_ids = await self._cache.get(key, ("expo-ids",), _labels_by_update_id)
@@ -406,16 +450,20 @@ class ExpoProtocol:
         reports: list[DeviceReport] = []
         for failed in sorted(request.failed):
             label = snapshot_ids.get(failed)
-            if label and self._first(request.client_id, failed, "failed"):
+            if label and self._recorded.failure(request.client_id, failed):
                 reports.append(
                     DeviceReport(
                         key, label, ReportStatus.FAILED, request.client_id, reason=request.fatal_error
                     )
                 )
         label = snapshot_ids.get(request.current)
-        if label and self._first(request.client_id, request.current, "running"):
+        if label and self._recorded.running(request.client_id, request.current):
             reports.append(DeviceReport(key, label, ReportStatus.RUNNING, request.client_id))
-        elif request.current and request.current == request.embedded and self._first(request.client_id, key):
+        elif (
+            request.current
+            and request.current == request.embedded
+            and self._recorded.running(request.client_id, key)
+        ):
             self._metrics.record_binary(key, request.client_id)
         for report in reports:
             try:
@@ -423,15 +471,6 @@ class ExpoProtocol:
                     await anyio.to_thread.run_sync(self._metrics.record_report, report)
             except OverairError:
                 continue  # a release removed meanwhile: nothing to count
-
-    def _first(self, *fact: str) -> bool:
-        """True the first time this process sees ``fact`` (bounded: forgotten all at once when full)."""
-        if fact in self._seen:
-            return False
-        if len(self._seen) >= _SEEN_LIMIT:
-            self._seen.clear()
-        self._seen.add(fact)
-        return True
 
     async def asset(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``GET /expo/assets/<sha256>.<ext>``: the asset with its content type, cached forever (§4)."""
