@@ -305,6 +305,7 @@ class ReportRecorder:
         for _, d, device, _, _ in moves:
             touched[d].add(device)
         found: dict[tuple[int, str], str] = {}
+        stamped: dict[tuple[int, str], Any] = {}  # seen_at as the driver gives it
         # per deployment, `device IN (…)` walks the primary key (a row-value IN of pairs is planned worse);
         # in sorted order, so two flushes of another host lock rows in the same order (PostgreSQL)
         lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
@@ -313,11 +314,12 @@ class ReportRecorder:
             for start in range(0, len(devices), 1000):
                 chunk = devices[start : start + 1000]
                 sql = (
-                    f"SELECT device, label FROM {_DEVICES} WHERE deployment_id = ? AND device IN "
+                    f"SELECT device, label, seen_at FROM {_DEVICES} WHERE deployment_id = ? AND device IN "
                     f"({', '.join('?' * len(chunk))}) ORDER BY device{lock}"
                 )
                 rows = conn.exec_driver_sql(_driver_sql(conn, sql), (d, *chunk))
-                found.update({(d, device): label for device, label in rows})
+                for device, label, seen_at in rows:
+                    found[(d, device)], stamped[(d, device)] = label, seen_at
         state: dict[tuple[int, str], str | None] = dict(found)
         seen: dict[tuple[int, str], dt.datetime] = {}
         gauges: defaultdict[tuple[int, str], Counter[dt.datetime]] = defaultdict(Counter)
@@ -334,7 +336,7 @@ class ReportRecorder:
             elif old is not None and (kind == "forget" or old == label):
                 state[key] = None
                 gauges[(d, old)][hour] -= 1
-        self._write_devices(conn, found, state, seen)
+        self._write_devices(conn, found, stamped, state, seen)
         for (d, label), per_hour in gauges.items():
             for hour in sorted(per_hour):
                 move_gauge(conn, insert, d, label, per_hour[hour], hour)
@@ -343,6 +345,7 @@ class ReportRecorder:
     def _write_devices(
         conn: Connection,
         found: dict[tuple[int, str], str],
+        stamped: dict[tuple[int, str], Any],
         state: dict[tuple[int, str], str | None],
         seen: dict[tuple[int, str], dt.datetime],
     ) -> None:
@@ -361,10 +364,13 @@ class ReportRecorder:
         if new:
             sql = f"INSERT INTO {_DEVICES} (deployment_id, device, label, seen_at) VALUES (?, ?, ?, ?)"
             conn.exec_driver_sql(_driver_sql(conn, sql), new)
-        changed = [
-            (label, stamp(seen[(d, v)]), d, v)
-            for (d, v), label in state.items()
-            if label is not None and (d, v) in found and (d, v) in seen
+        changed = [  # a device seen again on its label within the hour: nothing to write
+            (label, stamp(seen[key]), *key)
+            for key, label in state.items()
+            if label is not None
+            and key in found
+            and key in seen
+            and (label != found[key] or stamp(seen[key]) != stamped[key])
         ]
         if changed:
             sql = f"UPDATE {_DEVICES} SET label = ?, seen_at = ? WHERE deployment_id = ? AND device = ?"
