@@ -21,7 +21,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import anyio.to_thread
 
@@ -107,9 +107,9 @@ class BadRequest(Exception):
     """A header the protocol does not allow: answered 400 with this message."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExpoRequest:
-    """What one manifest request says (spec §1.2), checked."""
+class ExpoRequest(NamedTuple):
+    """What one manifest request says (spec §1.2), checked (a named tuple: made on every check, and a
+    tuple is made fastest)."""
 
     protocol: int
     platform: str
@@ -154,9 +154,20 @@ def _headers(scope: Scope) -> dict[bytes, str]:
 
 def _update_id(headers: dict[bytes, str], name: bytes) -> str:
     value = headers.get(name, "")
+    known = _CHECKED_IDS.get(value)
+    if known is not None:
+        return known
     if value and not _UUID.match(value):
         raise BadRequest(f"{name.decode()} must be an update id (a UUID), not {value[:50]!r}.")
+    if len(_CHECKED_IDS) >= _SEEN_LIMIT:
+        _CHECKED_IDS.clear()
+    _CHECKED_IDS[value] = value.lower()
     return value.lower()
+
+
+_CHECKED_IDS: dict[str, str] = {}
+"""Update ids already checked, as sent → lower-cased: a fleet sends the few ids of its updates and
+embedded bundles over and over, and a dictionary look-up is cheaper than the pattern (bounded)."""
 
 
 _NONE_FAILED: frozenset[str] = frozenset()
@@ -203,17 +214,17 @@ def parse_request(scope: Scope) -> ExpoRequest:
     client_id = get(b"eas-client-id", "")
     if len(client_id) > _MAX_CLIENT_ID:
         raise BadRequest(f"eas-client-id is longer than {_MAX_CLIENT_ID} characters.")
-    return ExpoRequest(
-        protocol=1 if version == "1" else 0,
-        platform=platform,
-        runtime_version=runtime,
-        client_id=client_id.lower(),
-        current=_update_id(headers, b"expo-current-update-id"),
-        embedded=_update_id(headers, b"expo-embedded-update-id"),
-        failed=parse_failed(get(b"expo-recent-failed-update-ids", "")),
-        fatal_error=get(b"expo-fatal-error", "")[:500],
-        wants_signature=b"expo-expect-signature" in headers,
-        channel=get(b"expo-channel-name", "")[:100],
+    return ExpoRequest(  # positional: a named tuple's keyword call costs more
+        1 if version == "1" else 0,  # protocol
+        platform,
+        runtime,
+        client_id.lower(),
+        _update_id(headers, b"expo-current-update-id"),  # current
+        _update_id(headers, b"expo-embedded-update-id"),  # embedded
+        parse_failed(get(b"expo-recent-failed-update-ids", "")),  # failed
+        get(b"expo-fatal-error", "")[:500],
+        b"expo-expect-signature" in headers,  # wants_signature
+        get(b"expo-channel-name", "")[:100],  # channel
     )
 
 
@@ -268,6 +279,15 @@ class _Recorded:
         self._running: set[tuple[str, str]] = set()
         self._running_until: dt.datetime | None = None
 
+    def news(self, client_id: str, running: str, failed: frozenset[str]) -> bool:
+        """Whether a check may say something not recorded yet: that the device runs ``running`` (see
+        :meth:`running`; "" for nothing) or that ``failed`` failed. Answered from memory, before any await:
+        a fleet's checks are mostly from devices recorded already."""
+        self._forget_running_daily()
+        if running and (client_id, running) not in self._running:
+            return True
+        return any((client_id, update_id) not in self._failures for update_id in failed)
+
     def failure(self, client_id: str, update_id: str) -> bool:
         """True the first time this process sees the device report ``update_id`` as failed."""
         return _first(self._failures, (client_id, update_id))
@@ -275,11 +295,14 @@ class _Recorded:
     def running(self, client_id: str, what: str) -> bool:
         """True the first time today this process sees the device run ``what`` (an update id, or the
         deployment key for the binary's own update)."""
+        self._forget_running_daily()
+        return _first(self._running, (client_id, what))
+
+    def _forget_running_daily(self) -> None:
         now = self._clock()
         if self._running_until is None or now >= self._running_until:
             self._running.clear()
             self._running_until = now + _REMEMBER_RUNNING
-        return _first(self._running, (client_id, what))
 
 
 def _first(seen: set[tuple[str, str]], fact: tuple[str, str]) -> bool:
@@ -368,7 +391,10 @@ class ExpoProtocol:
         else:
             await send_bytes(send, 200, answer, [_MULTIPART, version, _SFV, _SHORT])
         if request.client_id and answer is not None:
-            await self._report(key, request)
+            current, embedded = request.current, request.embedded
+            running = key if current and current == embedded else current  # as _report records it
+            if self._recorded.news(request.client_id, running, request.failed):
+                await self._report(key, request)
 
     def _encode(
         self, decision: Decision, snapshot: DeviceSnapshot, request: ExpoRequest, on_embedded: bool, base: str
