@@ -4,7 +4,9 @@
 --
 -- PROTOCOL is "native" (/v1/update-check), "codepush" (/v0.1/public/codepush/update_check, as
 -- react-native-code-push >= 5.7 asks) or "expo" (/expo/<key> with expo-updates' headers; each STATE is
--- then the update id a device runs, empty for its embedded update).
+-- then the update id a device runs, empty for its embedded update). "expo-returning" is "expo" from a
+-- fleet of RETURNING devices that check in again and again (each keeps its state), as apps do at every
+-- start: the server has recorded what each runs after its first check.
 -- Each STATE is "label:package_hash" (either may be empty) and describes the bundle a device runs; the
 -- requests cycle through them. client_id is "<SALT>-t<thread>-<counter>", fixed-width, so every request
 -- of a run has a distinct id and the same URL length whichever server is measured. done() prints one line
@@ -16,6 +18,7 @@ local paths = {}
 local counter = 0
 local client_prefix = ""
 local expo = nil
+local RETURNING = 7000 -- devices of "expo-returning"; a multiple of the 7 states the benchmark passes
 local embedded = "9433b1ed-4006-46b8-8aa7-fdc7eeb203fd"
 
 local function expo_headers(current)
@@ -35,8 +38,8 @@ function init(args)
   local protocol = args[1]
   local key = args[2]
   client_prefix = string.format("%s-t%02d-", args[3], tid)
-  if protocol == "expo" then
-    expo = { path = "/expo/" .. key, states = {} }
+  if protocol == "expo" or protocol == "expo-returning" then
+    expo = { path = "/expo/" .. key, states = {}, pool = protocol == "expo-returning" and RETURNING or nil }
     for i = 4, #args do
       expo.states[#expo.states + 1] = expo_headers(args[i])
     end
@@ -63,7 +66,9 @@ function request()
   counter = counter + 1
   if expo then
     local headers = expo.states[(counter % #expo.states) + 1]
-    headers["EAS-Client-ID"] = client_prefix .. string.format("%010d", counter)
+    -- a returning device is the same id with the same state: the pool is a multiple of the states
+    local device = expo.pool and (counter % expo.pool) or counter
+    headers["EAS-Client-ID"] = client_prefix .. string.format("%010d", device)
     return wrk.format("GET", expo.path, headers)
   end
   local path = paths[(counter % #paths) + 1] .. string.format("%010d", counter)
