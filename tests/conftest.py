@@ -681,3 +681,39 @@ def hermes_edit(source: str, seed: int) -> str:
     lines = source.split("\n")
     lines.insert(1 + seed % 5, f"function inserted{seed}() {{ return 'a brand new string {seed}'; }}")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def database_at(url: str, revision: str) -> Iterator[Any]:
+    """A database migrated only up to ``revision``, as an older overair left it: a connection inside the
+    migration's transaction, to add the rows that version had (upgrade tests)."""
+    from alembic import command
+
+    from overair.db import _alembic_config, make_engine
+
+    engine = make_engine(url)
+    config = _alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def add_old_app(connection: Any, name: str) -> int:
+    """Insert an app row as migrations up to 0024 know it (before any service could); its id."""
+    from sqlalchemy import text
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    connection.execute(
+        text(
+            "INSERT INTO apps (name, platforms, distribution, release_sequence, created_at) "
+            "VALUES (:name, 'ios,android', 'hybrid', 0, :now)"
+        ),
+        {"name": name, "now": now},
+    )
+    return int(
+        connection.execute(text("SELECT id FROM apps WHERE name = :name"), {"name": name}).scalar_one()
+    )

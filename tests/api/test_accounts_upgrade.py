@@ -8,13 +8,13 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from conftest import add_old_app, database_at
 from overair.app import create_app
 from overair.config import Settings
-from overair.db import _alembic_config, make_engine, migrate
+from overair.db import make_engine, migrate
 
 OLD_KEY = "oa_an-old-key-from-before-accounts"
 
@@ -22,11 +22,7 @@ OLD_KEY = "oa_an-old-key-from-before-accounts"
 def _database_at_0013(url: str) -> None:
     """A database migrated to 0013 with a key and an app with Production and Staging, as an older
     overair left it."""
-    engine = make_engine(url)
-    config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0013")
+    with database_at(url, "0013") as connection:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         connection.execute(
             text(
@@ -35,14 +31,7 @@ def _database_at_0013(url: str) -> None:
             ),
             {"hash": hashlib.sha256(OLD_KEY.encode()).hexdigest(), "other": "0" * 64, "now": now},
         )
-        connection.execute(
-            text(
-                "INSERT INTO apps (name, platforms, distribution, release_sequence, created_at) "
-                "VALUES ('OldApp', 'ios,android', 'hybrid', 0, :now)"
-            ),
-            {"now": now},
-        )
-        app_id = connection.execute(text("SELECT id FROM apps WHERE name = 'OldApp'")).scalar_one()
+        app_id = add_old_app(connection, "OldApp")
         for name, key in (("Production", "k-prod"), ("Staging", "k-stag"), ("QA", "k-qa")):
             connection.execute(
                 text(
@@ -51,7 +40,6 @@ def _database_at_0013(url: str) -> None:
                 ),
                 {"app": app_id, "name": name, "key": key, "now": now},
             )
-    engine.dispose()
 
 
 def test_existing_keys_and_apps_belong_to_one_admin_account_after_the_upgrade(

@@ -8,31 +8,20 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from conftest import add_old_app, database_at
 from overair.app import create_app
 from overair.config import Settings
-from overair.db import _alembic_config, make_engine, migrate
+from overair.db import make_engine, migrate
 
 
 def _database_at_0024(url: str, policies: dict[str, dict[str, object]]) -> None:
-    """A database at 0024 with the admin's app whose deployments hold ``policies`` (by name)."""
-    engine = make_engine(url)
-    config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0024")
+    """A database at 0024 with the app OldApp whose deployments hold ``policies`` (by name)."""
+    with database_at(url, "0024") as connection:
+        app_id = add_old_app(connection, "OldApp")
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        connection.execute(
-            text(
-                "INSERT INTO apps (name, platforms, distribution, release_sequence, created_at) "
-                "VALUES ('OldApp', 'ios,android', 'hybrid', 0, :now)"
-            ),
-            {"now": now},
-        )
-        app_id = connection.execute(text("SELECT id FROM apps WHERE name = 'OldApp'")).scalar_one()
         for name, policy in policies.items():
             connection.execute(
                 text(
@@ -51,7 +40,6 @@ def _database_at_0024(url: str, policies: dict[str, dict[str, object]]) -> None:
                 ),
                 {"d": deployment, "policy": json.dumps(policy), "now": now},
             )
-    engine.dispose()
 
 
 def test_a_policy_with_a_sample_below_its_failures_is_raised_and_others_are_left_alone(
