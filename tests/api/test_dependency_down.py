@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from conftest import publish
+from conftest import make_zip, publish
 from overair.app import OverairApp
 from overair.config import Settings
 
@@ -130,3 +131,46 @@ def test_devices_get_no_update_and_management_a_503_while_the_database_is_down(
     assert after.status_code == 200 and [a["name"] for a in after.json()] == ["CoolApp"]
     assert device.get("/v1/update-check", params=known).json()["update"]["label"] == "v1"
     console.close()
+
+
+def test_an_expo_check_while_the_database_is_down_is_recorded_once_it_is_back(
+    server: OverairApp, api: TestClient, device: TestClient, database_url: str, settings: Settings
+) -> None:
+    """The check is answered from what is known; the report it carries cannot be checked against the
+    database, so it is not taken as told: the device's next check tells it again."""
+    api.post("/api/v1/apps", json={"name": "ExpoApp"})
+    package = make_zip(
+        {
+            "bundles/app.hbc": b"bundle one",
+            "expo.json": json.dumps({"launchAsset": "bundles/app.hbc", "assets": []}).encode(),
+        }
+    )
+    release = publish(
+        api,
+        app="ExpoApp",
+        content=package,
+        target_version="*",
+        expo={"platform": "ios", "runtime_version": "1.0.0"},
+    ).json()
+    key = {d["name"]: d["key"] for d in api.get("/api/v1/apps/ExpoApp/deployments").json()}["Production"]
+    headers = {
+        "Expo-Platform": "ios",
+        "Expo-Protocol-Version": "1",
+        "Expo-Runtime-Version": "1.0.0",
+        "EAS-Client-ID": "a-device",
+        "Expo-Current-Update-ID": release["update_id"],
+        "Expo-Embedded-Update-ID": "9433b1ed-4006-46b8-8aa7-fdc7eeb203fd",
+    }
+    embedded = {
+        **headers,
+        "EAS-Client-ID": "another",
+        "Expo-Current-Update-ID": headers["Expo-Embedded-Update-ID"],
+    }
+    assert device.get(f"/expo/{key}", headers=embedded).status_code == 200  # the deployment is known
+    with database_down(server, database_url, settings.data_dir):
+        assert device.get(f"/expo/{key}", headers=headers).status_code == 200
+    server.state.metrics.flush()
+    assert device.get(f"/expo/{key}", headers=headers).status_code == 200
+    server.state.metrics.flush()
+    series = api.get("/api/v1/apps/ExpoApp/deployments/Production/metrics").json()["series"]
+    assert [hour["active"] for hour in series if hour["label"] == "v1"][-1] == 1

@@ -635,3 +635,24 @@ def test_a_device_that_keeps_checking_in_keeps_counting_as_active(
         clock.advance(24 * 3600)
     assert server.state.metrics.prune(clock()) == (0, 0)  # seen yesterday: not silent
     assert active() == 1
+
+
+def test_a_device_that_returns_to_its_embedded_update_leaves_the_label_the_same_day(
+    server: Any, api: TestClient, device: TestClient, keys: dict[str, str]
+) -> None:
+    """embedded → v1 → embedded (a rollBackToEmbedded) → v1 within minutes: each move counts, though the
+    device said each of those things before that day."""
+    first = push(api, "one")
+
+    def active() -> int:
+        server.state.metrics.flush()
+        series = api.get("/api/v1/apps/ExpoApp/deployments/Production/metrics").json()["series"]
+        return int([hour for hour in series if hour["label"] == "v1"][-1]["active"])
+
+    assert ask(device, keys["Production"]).status_code == 200  # on its embedded update
+    ask(device, keys["Production"], current=first["update_id"])
+    assert active() == 1
+    ask(device, keys["Production"])  # back on the embedded update
+    assert active() == 0
+    ask(device, keys["Production"], current=first["update_id"])
+    assert active() == 1

@@ -26,7 +26,7 @@ from typing import NamedTuple, Protocol
 import anyio.to_thread
 
 from overair.db import Clock, precise_now
-from overair.errors import OverairError, note_outage
+from overair.errors import DATABASE_DOWN, OverairError, note_outage
 from overair.metrics.service import DeviceReport, MetricsService
 from overair.packages import expo
 from overair.protocols.answers import cached_answer
@@ -51,9 +51,6 @@ _SFV = (b"expo-sfv-version", b"0")
 _MAX_CLIENT_ID = 200
 _MAX_FAILED = 2000
 _SEEN_LIMIT = 100_000
-_REMEMBER_RUNNING = dt.timedelta(days=1)
-"""How long a device's running update, once recorded, is not recorded again (a day: well within
-``active_days``)."""
 _CHANNEL_SECONDS = 10.0
 """How long the deployment a channel name stands for is remembered (a renamed deployment: seconds)."""
 
@@ -268,50 +265,51 @@ class _Recorded:
     check, and each fact must count once).
 
     A failure is remembered for good (bounded: forgotten all at once when full), since counting it again
-    would inflate the failure rate. What a device runs is remembered for a day: a device that keeps checking
-    in is recorded again once a day, so it is never expired as silent (``active_days``) while the process
-    lives.
+    would inflate the failure rate. What each device runs is remembered as its latest value, and only for
+    ``remember_running``: a device that moves (to an update, back to its embedded one) is recorded at each
+    move, and one that keeps checking in is recorded again after that time, so it is never expired as
+    silent (``active_days``) while the process lives. A fact is remembered once the metrics took it, so a
+    database outage loses nothing: the next check tells it again.
     """
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, remember_running: dt.timedelta) -> None:
         self._clock = clock
+        self._remember_running = remember_running
         self._failures: set[tuple[str, str]] = set()
-        self._running: set[tuple[str, str]] = set()
+        self._running: dict[str, str] = {}
         self._running_until: dt.datetime | None = None
 
     def news(self, client_id: str, running: str, failed: frozenset[str]) -> bool:
-        """Whether a check may say something not recorded yet: that the device runs ``running`` (see
-        :meth:`running`; "" for nothing) or that ``failed`` failed. Answered from memory, before any await:
-        a fleet's checks are mostly from devices recorded already."""
-        self._forget_running_daily()
-        if running and (client_id, running) not in self._running:
+        """Whether a check may say something not recorded yet: that the device runs ``running`` (an update
+        id, or the deployment key for the binary's own update; "" for nothing) or that ``failed`` failed.
+        Answered from memory, before any await: a fleet's checks are mostly from devices recorded already."""
+        if running and self.running_is_new(client_id, running):
             return True
         return any((client_id, update_id) not in self._failures for update_id in failed)
 
-    def failure(self, client_id: str, update_id: str) -> bool:
-        """True the first time this process sees the device report ``update_id`` as failed."""
-        return _first(self._failures, (client_id, update_id))
+    def failure_is_new(self, client_id: str, update_id: str) -> bool:
+        """Whether the device's failure of ``update_id`` is not recorded yet."""
+        return (client_id, update_id) not in self._failures
 
-    def running(self, client_id: str, what: str) -> bool:
-        """True the first time today this process sees the device run ``what`` (an update id, or the
-        deployment key for the binary's own update)."""
-        self._forget_running_daily()
-        return _first(self._running, (client_id, what))
-
-    def _forget_running_daily(self) -> None:
+    def running_is_new(self, client_id: str, what: str) -> bool:
+        """Whether the device running ``what`` is not what this process last recorded (recently)."""
         now = self._clock()
         if self._running_until is None or now >= self._running_until:
             self._running.clear()
-            self._running_until = now + _REMEMBER_RUNNING
+            self._running_until = now + self._remember_running
+        return self._running.get(client_id) != what
 
+    def told_failure(self, client_id: str, update_id: str) -> None:
+        """The metrics took the device's failure of ``update_id``."""
+        if len(self._failures) >= _SEEN_LIMIT:
+            self._failures.clear()
+        self._failures.add((client_id, update_id))
 
-def _first(seen: set[tuple[str, str]], fact: tuple[str, str]) -> bool:
-    if fact in seen:
-        return False
-    if len(seen) >= _SEEN_LIMIT:
-        seen.clear()
-    seen.add(fact)
-    return True
+    def told_running(self, client_id: str, what: str) -> None:
+        """The metrics took that the device runs ``what``."""
+        if len(self._running) >= _SEEN_LIMIT and client_id not in self._running:
+            self._running.clear()
+        self._running[client_id] = what
 
 
 class ExpoProtocol:
@@ -325,13 +323,16 @@ class ExpoProtocol:
         snapshots: DeviceSnapshots,
         patches: LaunchAssetPatches | None = None,
         clock: Clock = precise_now,
+        remember_running: dt.timedelta = dt.timedelta(days=1),
     ) -> None:
+        """``remember_running``: how long a device's running update, once recorded, is not recorded again
+        (keep it well within the metrics' ``active_days``)."""
         self._cache = cache
         self._snapshots = snapshots
         self._metrics = metrics
         self._downloads = downloads
         self._patches = patches or NoPatches()
-        self._recorded = _Recorded(clock)
+        self._recorded = _Recorded(clock, remember_running)
         self._channels: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     def routes(self) -> RouteTable:
@@ -465,38 +466,46 @@ class ExpoProtocol:
 
     async def _report(self, key: str, request: ExpoRequest) -> None:
         """What the request tells the metrics (spec §6.3), each fact once per device: the update it runs
-        (or the binary's own), and the updates that failed on it (with the last fatal error)."""
+        (or the binary's own), and the updates that failed on it (with the last fatal error).
+
+        A fact the metrics could not take (the database is down) is not remembered: the device's next
+        check tells it again.
+        """
+        client, recorded = request.client_id, self._recorded
         if request.current == request.embedded and not request.failed:  # on the binary's own update
-            if request.current and self._recorded.running(request.client_id, key):
-                self._metrics.record_binary(key, request.client_id)
+            if request.current and recorded.running_is_new(client, key):
+                self._metrics.record_binary(key, client)
+                recorded.told_running(client, key)
             return
         snapshot_ids = await self._cache.get(key, ("expo-ids",), _labels_by_update_id)
         if snapshot_ids is None:
             return
-        reports: list[DeviceReport] = []
         for failed in sorted(request.failed):
             label = snapshot_ids.get(failed)
-            if label and self._recorded.failure(request.client_id, failed):
-                reports.append(
-                    DeviceReport(
-                        key, label, ReportStatus.FAILED, request.client_id, reason=request.fatal_error
-                    )
-                )
+            if label and recorded.failure_is_new(client, failed):
+                report = DeviceReport(key, label, ReportStatus.FAILED, client, reason=request.fatal_error)
+                if not await self._tell(report):
+                    return
+                recorded.told_failure(client, failed)
         label = snapshot_ids.get(request.current)
-        if label and self._recorded.running(request.client_id, request.current):
-            reports.append(DeviceReport(key, label, ReportStatus.RUNNING, request.client_id))
-        elif (
-            request.current
-            and request.current == request.embedded
-            and self._recorded.running(request.client_id, key)
-        ):
-            self._metrics.record_binary(key, request.client_id)
-        for report in reports:
-            try:
-                if not self._metrics.accept_report(report):
-                    await anyio.to_thread.run_sync(self._metrics.record_report, report)
-            except OverairError:
-                continue  # a release removed meanwhile: nothing to count
+        if label and recorded.running_is_new(client, request.current):
+            if await self._tell(DeviceReport(key, label, ReportStatus.RUNNING, client)):
+                recorded.told_running(client, request.current)
+        elif request.current and request.current == request.embedded and recorded.running_is_new(client, key):
+            self._metrics.record_binary(key, client)
+            recorded.told_running(client, key)
+
+    async def _tell(self, report: DeviceReport) -> bool:
+        """Give the metrics ``report``; False when the database needed to check it does not answer."""
+        try:
+            if not self._metrics.accept_report(report):
+                await anyio.to_thread.run_sync(self._metrics.record_report, report)
+        except OverairError:
+            return True  # a release removed meanwhile: nothing to count, nothing to tell again
+        except DATABASE_DOWN as exc:
+            note_outage(exc)
+            return False
+        return True
 
     async def asset(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``GET /expo/assets/<sha256>.<ext>``: the asset with its content type, cached forever (§4)."""
