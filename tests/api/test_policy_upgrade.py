@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -74,3 +75,22 @@ def test_a_policy_with_a_sample_below_its_failures_is_raised_and_others_are_left
             policy = answer.json()["policy"]
             read[name] = (policy["min_sample"], policy["min_failures"])
     assert read == {"Small": (5, 5), "Strict": (6, 6), "Timed": (0, 5), "Fine": (20, 2)}
+
+
+def test_a_policy_an_older_host_stores_after_the_upgrade_is_still_read(api: TestClient, server: Any) -> None:
+    """During a rolling upgrade, hosts of the version before 0025 keep serving and may store a policy the
+    new rule refuses; the new hosts read it as the nearest valid one instead of refusing to show it."""
+    api.post("/api/v1/apps", json={"name": "RollingApp"}).raise_for_status()
+    answer = api.put(
+        "/api/v1/apps/RollingApp/deployments/Production/rollout-policy",
+        json={"policy": {"min_sample": 20}, "reason": "small fleet"},
+    )
+    assert answer.status_code == 200, answer.text
+    with server.state.engine.begin() as connection:  # what an older host would have stored
+        connection.execute(
+            text("UPDATE rollout_policies SET policy = :policy"),
+            {"policy": json.dumps({"min_sample": 3, "min_failures": 5})},
+        )
+    shown = api.get("/api/v1/apps/RollingApp/deployments/Production/rollout-policy")
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["policy"]["min_sample"], shown.json()["policy"]["min_failures"]) == (5, 5)

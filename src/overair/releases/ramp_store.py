@@ -70,7 +70,7 @@ def record_event(
 def deployment_policy(session: Session, deployment_id: int) -> RolloutPolicy | None:
     """The deployment's stored policy, or None."""
     row = session.get(DeploymentRolloutPolicy, deployment_id)
-    return None if row is None else RolloutPolicy.from_json(row.policy)
+    return None if row is None else RolloutPolicy.from_stored(row.policy)
 
 
 def is_active(phase: Phase, policy: RolloutPolicy) -> bool:
@@ -153,7 +153,7 @@ def _gate_out(data: Mapping[str, Any]) -> GateOut:
 
 def rollout_out(row: ReleaseRollout) -> RolloutOut:
     """A release's guarded rollout as every surface shows it."""
-    policy = RolloutPolicy.from_json(row.policy)
+    policy = RolloutPolicy.from_stored(row.policy)
     state = RolloutState.from_json(row.state)
     decision = None if row.decision is None else Decision.from_json(row.decision)
     ramping = row.active and state.phase is Phase.RAMPING

@@ -101,7 +101,7 @@ class GuardedRollouts:
                 return DeploymentPolicyOut(deployment=deployment.name, policy=None)
             return DeploymentPolicyOut(
                 deployment=deployment.name,
-                policy=RolloutPolicy.from_json(row.policy).to_json(),
+                policy=RolloutPolicy.from_stored(row.policy).to_json(),
                 set_by=row.set_by,
                 set_at=row.set_at,
                 reason=row.reason,
@@ -190,7 +190,7 @@ class GuardedRollouts:
             app, deployment, label = release.deployment.app.name, release.deployment.name, release.label
             previous = _previous(history, release)
             previous_label = None if previous is None else previous.label
-            policy = RolloutPolicy.from_json(row.policy)
+            policy = RolloutPolicy.from_stored(row.policy)
             state_json = dict(row.state)
         health = counts(app, deployment)
         rollout_counts = RolloutCounts(
@@ -294,7 +294,7 @@ class GuardedRollouts:
                     subject={"deployment": deployment.name, "release": label},
                     fixes=[Fix("set-rollout-policy", {"deployment": deployment.name})],
                 )
-            policy = RolloutPolicy.from_json(row.policy)
+            policy = RolloutPolicy.from_stored(row.policy)
             state = RolloutState.from_json(row.state)
             if act == "end":
                 ramp_store.end(self._changes, session, release, "end", actor.name, now, reason)

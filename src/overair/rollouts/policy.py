@@ -228,6 +228,19 @@ the next (like 1, 5, 25, 50, 100), not [10, 5, 100].
         }
 
     @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> RolloutPolicy:
+        """A policy as the database keeps it: :meth:`from_json`, except that a ``min_sample`` below
+        ``min_failures``, which hosts before migration 0025 accepted (and during a rolling upgrade may still
+        store), is read as ``min_failures`` instead of refused."""
+        values = dict(data)
+        defaults = cls.__dataclass_fields__
+        min_sample = values.get("min_sample", defaults["min_sample"].default)
+        min_failures = values.get("min_failures", defaults["min_failures"].default)
+        if isinstance(min_sample, int) and isinstance(min_failures, int) and 0 < min_sample < min_failures:
+            values["min_sample"] = min_failures
+        return cls.from_json(values)
+
+    @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RolloutPolicy:
         """A policy from JSON values; missing fields take their defaults, unknown ones are refused, and
         ``steps`` may also be a comma-separated string."""

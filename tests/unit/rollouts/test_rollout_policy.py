@@ -153,3 +153,22 @@ def test_from_json_refuses_unknown_fields() -> None:
 def test_the_docstring_examples_hold(module: ModuleType) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("stored", "min_sample"),
+    [
+        ({"min_sample": 3}, 5),  # min_failures defaulted to 5
+        ({"min_sample": 4, "min_failures": 6}, 6),
+        ({"min_sample": 0}, 0),  # steps timed by dwell alone
+        ({"min_sample": 20, "min_failures": 2}, 20),
+        ({}, 50),
+    ],
+)
+def test_a_stored_policy_is_read_as_the_nearest_valid_one(stored: dict[str, Any], min_sample: int) -> None:
+    assert RolloutPolicy.from_stored(stored).min_sample == min_sample
+
+
+def test_a_stored_policy_with_a_bad_field_is_still_refused() -> None:
+    with pytest.raises(InvalidRolloutPolicy):
+        RolloutPolicy.from_stored({"min_sample": -1})
