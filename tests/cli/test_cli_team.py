@@ -78,7 +78,7 @@ def test_an_owner_a_developer_and_a_ci_key(
     flat = " ".join(err.split())
     assert code != 0 and "may not manage accounts: only a server admin may (admin)" in flat, err
     assert "Ask a server admin to do it, or to make your account a server admin." in flat
-    assert flat.count("(admin)") == 1  # who can do it, said once
+    assert flat.count("(admin)") == 1 and flat.count("Ask") == 1  # who can do it, and what to do: once each
 
     # the developer publishes to Staging but cannot promote to Production
     as_key(config, server, dev)

@@ -168,9 +168,9 @@ class Principal:
         if app is None:
             if organisation:
                 admins = ", ".join(access.organisation_admins.get(organisation, ())) or "a server admin"
-                return f"{said}: only the organisation's admins may ({admins}). Ask one of them."
+                return f"{said}: only the organisation's admins may ({admins})."
             admins = ", ".join(access.server_admins) or "a server admin"
-            return f"{said}: only a server admin may ({admins}). Ask one of them."
+            return f"{said}: only a server admin may ({admins})."
         role = access.roles.get(app)
         stewards = ", ".join(access.stewards.get(app, ())) or "a server admin"
         reason = f'the account "{access.account}" is {_article(role)} of {app}' if role else ""
