@@ -254,6 +254,8 @@ def load_deployment(url: str, admin_key: str) -> Deployment:
 
 
 EXPO_APP = "BenchExpo"
+RETURNING_PER_THREAD = 7000
+"""Devices of each wrk thread in the "expo-returning" scenario (``RETURNING`` in wrk_clients.lua)."""
 EXPO_RELEASES = 20
 
 
@@ -407,6 +409,8 @@ def measure(args: argparse.Namespace, url: str, deployment: Deployment, name: st
         warm = run_wrk(args, url, deployment, args.warmup, name, protocol, salt)
         if warm.non200 or warm.errors:
             print(f"  warm-up of {name}: {warm.non200} non-200 answers, {warm.errors} socket errors")
+        if salt and warm.requests < RETURNING_PER_THREAD * args.threads:
+            print(f"  warm-up of {name} met only part of the fleet: first checks fall in the measurement")
     result = run_wrk(args, url, deployment, args.duration, name, protocol, salt)
     if args.verbose:
         print(result.raw)
@@ -625,8 +629,9 @@ def main(argv: list[str] | None = None) -> int:
                 "expo",
                 f"{EXPO_RELEASES} iOS updates; an Expo check is also its device's report, which native and "
                 "CodePush devices send apart: 'Expo manifest' makes every request a new device (each one "
-                "a metrics row written, the worst case), 'returning devices' is a fleet of 14,000 that "
-                "the warm-up introduced, checking in again (docs/scaling.md)",
+                "a metrics row written, the worst case), 'returning devices' is a fleet of "
+                f"{RETURNING_PER_THREAD * args.threads:,} that the warm-up introduced, checking in again "
+                "(docs/scaling.md)",
             ),
         ]
         print_report(args, results, notes)

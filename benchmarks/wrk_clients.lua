@@ -18,7 +18,8 @@ local paths = {}
 local counter = 0
 local client_prefix = ""
 local expo = nil
-local RETURNING = 7000 -- devices of "expo-returning"; a multiple of the 7 states the benchmark passes
+local RETURNING = 7000 -- devices per thread of "expo-returning" (RETURNING_PER_THREAD in update_check.py);
+                       -- a multiple of the 7 states the benchmark passes, so each device keeps its state
 local embedded = "9433b1ed-4006-46b8-8aa7-fdc7eeb203fd"
 
 local function expo_headers(current)
