@@ -58,6 +58,7 @@ from overair.protocols.codepush_management import CodePushManagement
 from overair.protocols.codepush_management import handles as codepush_management_handles
 from overair.protocols.downloads import Downloads
 from overair.protocols.expo import ExpoProtocol, StoredPatches
+from overair.protocols.facts import RecordedFacts
 from overair.protocols.native import AnswerSigner, NativeProtocol
 from overair.protocols.routing import DeviceRouter
 from overair.releases import api as releases_api
@@ -331,8 +332,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = precise_now) 
         clock=clock,
     )
     native = NativeProtocol(cache, metrics, downloads, signer, releases.downloads.request_delta)
-    codepush = CodePushProtocol(cache, metrics, downloads)
-    expo = ExpoProtocol(cache, metrics, downloads, releases.snapshots, StoredPatches(launch_patches), clock)
+    active = dt.timedelta(days=settings.metrics_active_days)
+    # what a device runs, learnt from its checks, is told again well before it could count as silent
+    remember_running = min(dt.timedelta(days=1), active / 2) if active else dt.timedelta(days=1)
+    codepush = CodePushProtocol(cache, metrics, downloads, RecordedFacts(clock, remember_running))
+    expo = ExpoProtocol(
+        cache,
+        metrics,
+        downloads,
+        releases.snapshots,
+        StoredPatches(launch_patches),
+        clock,
+        remember_running,
+    )
     devices = DeviceRouter([native.routes(), codepush.routes(), expo.routes()])
     codepush_management = CodePushManagement(
         releases,

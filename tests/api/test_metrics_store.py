@@ -436,3 +436,38 @@ def test_every_surface_shows_the_one_failure_rate(api: TestClient, device: TestC
     assert {label: round(rate, places) for label, rate in shown.items()} == {
         label: round(health.failure_rate, places) for label, health in known.expected.items()
     }
+
+
+def test_a_codepush_device_that_keeps_checking_in_keeps_counting_as_active(
+    api: TestClient, device: TestClient, keys: dict[str, str], server: OverairApp, clock: Any
+) -> None:
+    """CodePush SDKs report only when their package changes; their update checks name the label they run,
+    so a device that keeps checking in is not expired as silent when no release comes for a while."""
+    key = keys["Production"]
+    installed = {
+        "deploymentKey": key,
+        "appVersion": "1.0.0",
+        "label": "v2",
+        "status": "DeploymentSucceeded",
+        "clientUniqueId": "a",
+    }
+    assert device.post("/v0.1/public/codepush/report_status/deploy", json=installed).status_code == 200
+    package_hash = api.get("/api/v1/apps/CoolApp/deployments/Production/releases/v2").json()["package_hash"]
+    check = {
+        "deployment_key": key,
+        "app_version": "1.0.0",
+        "label": "v2",
+        "package_hash": package_hash,
+        "client_unique_id": "a",
+    }
+    for _ in range(45):  # no release for 45 days, and the app is used every day
+        assert device.get("/v0.1/public/codepush/update_check", params=check).status_code == 200
+        server.state.metrics.flush()
+        clock.advance(24 * 3600)
+    assert server.state.metrics.prune(clock()) == (0, 0)
+    assert metrics(api)["active_devices"] == {"v2": 1}
+    # a check never places a device: one that reports nothing is not counted however often it checks
+    other = {**check, "client_unique_id": "b", "label": "v1"}
+    assert device.get("/v0.1/public/codepush/update_check", params=other).status_code == 200
+    server.state.metrics.flush()
+    assert metrics(api)["active_devices"] == {"v2": 1}

@@ -13,8 +13,8 @@ with as many statements as there are distinct rows to change, not as there are r
 4. the ``metric_devices`` rows of the devices in the batch are read once (locked), the batch's moves are
    replayed in memory in the order the reports arrived (``installed`` / ``running`` with a client id place
    the device on its label, ``rolled_back`` takes it off, a binary report or a switched deployment key
-   forgets it), and the final rows are written (in the driver's own statements: a batch of new devices is
-   thousands of rows); each label's gauge moves once per hour by the net amount,
+   forgets it, an update check's touch marks it seen if it is on the label it named), and the final rows
+   are written (in the driver's own statements: a batch of new devices is thousands of rows); each label's gauge moves once per hour by the net amount,
    which leaves exactly the values report-by-report moves would have left (``active`` at the end of the
    hour, ``active_before`` at its start).
 
@@ -86,8 +86,9 @@ class DeviceReport:
 class Pending:
     """An accepted report waiting for the next flush, with the moment it arrived (its hour).
 
-    ``label`` None: a binary report (the device runs the store binary's own bundle). Compared by identity:
-    two identical reports are two reports.
+    ``label`` None: a binary report (the device runs the store binary's own bundle). ``status`` None with a
+    label: a touch (an update check named the label the device runs: it is seen, nothing is counted).
+    Compared by identity: two identical reports are two reports.
     """
 
     deployment_key: str
@@ -160,6 +161,11 @@ class ReportRecorder:
         """A binary report as it waits for the flush (an unknown key is ignored then)."""
         return Pending(deployment_key, None, None, client_id, "", previous_deployment_key, self._clock())
 
+    def touch(self, deployment_key: str, client_id: str, label: str) -> Pending:
+        """A touch as it waits for the flush: the device checked in saying it runs ``label``, so if its
+        row places it there, it was seen now (a check never places or moves a device: reports do)."""
+        return Pending(deployment_key, label, None, client_id, "", None, self._clock())
+
     def _load(self, deployment_key: str) -> _Known | None:
         with transaction(self._sessions) as conn:
             deployment_id = conn.scalar(select(Deployment.id).where(Deployment.key == deployment_key))
@@ -211,9 +217,12 @@ class ReportRecorder:
 
     @staticmethod
     def _existing(conn: Connection, ids: dict[str, int], batch: Sequence[Pending]) -> list[Pending]:
-        """The label reports of the batch whose release still exists (binary reports are not counted)."""
+        """The label reports of the batch whose release still exists (binary reports and touches are not
+        counted)."""
         wanted = {
-            (ids[p.deployment_key], p.label) for p in batch if p.label is not None and p.deployment_key in ids
+            (ids[p.deployment_key], p.label)
+            for p in batch
+            if p.label is not None and p.status is not None and p.deployment_key in ids
         }
         if not wanted:
             return []
@@ -227,7 +236,10 @@ class ReportRecorder:
         return [
             p
             for p in batch
-            if p.label is not None and p.deployment_key in ids and (ids[p.deployment_key], p.label) in exists
+            if p.label is not None
+            and p.status is not None  # a touch counts nothing
+            and p.deployment_key in ids
+            and (ids[p.deployment_key], p.label) in exists
         ]
 
     @staticmethod
@@ -326,7 +338,10 @@ class ReportRecorder:
         for kind, d, device, label, at in moves:
             key, hour = (d, device), hour_of(at)
             old = state.get(key)
-            if kind == "move":
+            if kind == "touch":
+                if old is not None and old == label:
+                    seen[key] = hour
+            elif kind == "move":
                 assert label is not None
                 state[key], seen[key] = label, hour
                 if old != label:  # net amounts per hour; a label left and joined again keeps its 0
@@ -420,7 +435,8 @@ def _device_moves(
 ) -> Iterable[tuple[str, int, str, str | None, dt.datetime]]:
     """(kind, deployment id, device hash, label, when) for each device row change the batch asks, in order.
 
-    ``move``: placed on the label; ``leave``: off the label if it is there; ``forget``: off the deployment.
+    ``move``: placed on the label; ``leave``: off the label if it is there; ``forget``: off the deployment;
+    ``touch``: seen now, if it is on the label.
     """
     for pending in batch:
         d = ids.get(pending.deployment_key)
@@ -429,6 +445,9 @@ def _device_moves(
         device = device_hash(pending.client_id)
         if pending.label is None:
             yield "forget", d, device, None, pending.at
+        elif pending.status is None:
+            yield "touch", d, device, pending.label, pending.at
+            continue
         elif pending not in counted:
             continue
         elif pending.status in (ReportStatus.INSTALLED, ReportStatus.RUNNING):

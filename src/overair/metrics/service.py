@@ -153,6 +153,12 @@ class MetricsService:
         self._reports.add(pending)
         return True
 
+    def record_touch(self, deployment_key: str, client_id: str, label: str) -> None:
+        """An update check said the device runs ``label``: if it counts on that label, it was seen now (so
+        it is not expired as silent). Nothing is counted and no device is placed. The next flush writes it."""
+        if client_id:
+            self._reports.add(self._recorder.touch(deployment_key, client_id, label))
+
     def record_binary(
         self, deployment_key: str, client_id: str, *, previous_deployment_key: str | None = None
     ) -> None:

@@ -12,6 +12,7 @@ See ``docs/codepush.md`` and the protocol spec for every quirk reproduced here.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import json
 import re
@@ -19,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 import anyio.to_thread
 
+from overair.db import precise_now
 from overair.errors import OverairError
 from overair.inputs import UnreadableJson, parse_json
 from overair.metrics.service import DeviceReport, MetricsService
@@ -35,6 +37,7 @@ from overair.protocols.asgi import (
     send_bytes,
 )
 from overair.protocols.downloads import Downloads
+from overair.protocols.facts import RecordedFacts
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
 from overair.releases.rules import DEPLOYMENT_KEY
@@ -180,10 +183,19 @@ def encode_update_info(
 class CodePushProtocol:
     """The CodePush acquisition paths, in both URL families."""
 
-    def __init__(self, cache: DeviceCache, metrics: MetricsService, downloads: Downloads) -> None:
+    def __init__(
+        self,
+        cache: DeviceCache,
+        metrics: MetricsService,
+        downloads: Downloads,
+        facts: RecordedFacts | None = None,
+    ) -> None:
+        """``facts``: where update checks' touches are remembered (the composition root sets how long);
+        by default a day, with the real time."""
         self._cache = cache
         self._metrics = metrics
         self._downloads = downloads
+        self._facts = facts or RecordedFacts(precise_now, dt.timedelta(days=1))
 
     def routes(self) -> RouteTable:
         """Each path in both families, plus the CORS preflight every one of them answers."""
@@ -241,6 +253,17 @@ class CodePushProtocol:
             await send_bytes(send, 404, UNKNOWN_KEY.encode(), [*_TEXT, *cors])
             return
         await send_bytes(send, 200, answer, [*_JSON, *cors])
+        label = params.get("label")
+        if label and client_id != "undefined":
+            self._touch(key, client_id, label)
+
+    def _touch(self, key: str, client_id: str, label: str) -> None:
+        """The SDK reports only when its package changes; its checks say the label it runs, so a device
+        that keeps checking in is seen (once a day per process) and never expired as silent."""
+        what = f"{key}/{label}"
+        if self._facts.running_is_new(client_id, what):
+            self._metrics.record_touch(key, client_id, label)
+            self._facts.told_running(client_id, what)
 
     async def _json_body(self, receive: Receive) -> dict[str, object] | None:
         body = await read_body(receive, 10 * 1024)

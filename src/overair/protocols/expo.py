@@ -32,6 +32,7 @@ from overair.packages import expo
 from overair.protocols.answers import cached_answer
 from overair.protocols.asgi import Receive, Scope, Send, send_bytes, send_error
 from overair.protocols.downloads import Downloads
+from overair.protocols.facts import RecordedFacts
 from overair.protocols.routing import DeviceRoute, RouteTable
 from overair.releases.devices import DeviceCache
 from overair.releases.launch_patches import LaunchPatches
@@ -260,58 +261,6 @@ def _commit_time(snapshot: DeviceSnapshot, request: ExpoRequest) -> str:
     return expo.iso_millis(moment + dt.timedelta(milliseconds=1))
 
 
-class _Recorded:
-    """What this process has already told the metrics (spec §6.3: the client repeats its headers on every
-    check, and each fact must count once).
-
-    A failure is remembered for good (bounded: forgotten all at once when full), since counting it again
-    would inflate the failure rate. What each device runs is remembered as its latest value, and only for
-    ``remember_running``: a device that moves (to an update, back to its embedded one) is recorded at each
-    move, and one that keeps checking in is recorded again after that time, so it is never expired as
-    silent (``active_days``) while the process lives. A fact is remembered once the metrics took it, so a
-    database outage loses nothing: the next check tells it again.
-    """
-
-    def __init__(self, clock: Clock, remember_running: dt.timedelta) -> None:
-        self._clock = clock
-        self._remember_running = remember_running
-        self._failures: set[tuple[str, str]] = set()
-        self._running: dict[str, str] = {}
-        self._running_until: dt.datetime | None = None
-
-    def news(self, client_id: str, running: str, failed: frozenset[str]) -> bool:
-        """Whether a check may say something not recorded yet: that the device runs ``running`` (an update
-        id, or the deployment key for the binary's own update; "" for nothing) or that ``failed`` failed.
-        Answered from memory, before any await: a fleet's checks are mostly from devices recorded already."""
-        if running and self.running_is_new(client_id, running):
-            return True
-        return any((client_id, update_id) not in self._failures for update_id in failed)
-
-    def failure_is_new(self, client_id: str, update_id: str) -> bool:
-        """Whether the device's failure of ``update_id`` is not recorded yet."""
-        return (client_id, update_id) not in self._failures
-
-    def running_is_new(self, client_id: str, what: str) -> bool:
-        """Whether the device running ``what`` is not what this process last recorded (recently)."""
-        now = self._clock()
-        if self._running_until is None or now >= self._running_until:
-            self._running.clear()
-            self._running_until = now + self._remember_running
-        return self._running.get(client_id) != what
-
-    def told_failure(self, client_id: str, update_id: str) -> None:
-        """The metrics took the device's failure of ``update_id``."""
-        if len(self._failures) >= _SEEN_LIMIT:
-            self._failures.clear()
-        self._failures.add((client_id, update_id))
-
-    def told_running(self, client_id: str, what: str) -> None:
-        """The metrics took that the device runs ``what``."""
-        if len(self._running) >= _SEEN_LIMIT and client_id not in self._running:
-            self._running.clear()
-        self._running[client_id] = what
-
-
 class ExpoProtocol:
     """The Expo Updates protocol: manifest requests and assets under ``/expo/``."""
 
@@ -332,7 +281,7 @@ class ExpoProtocol:
         self._metrics = metrics
         self._downloads = downloads
         self._patches = patches or NoPatches()
-        self._recorded = _Recorded(clock, remember_running)
+        self._recorded = RecordedFacts(clock, remember_running)
         self._channels: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     def routes(self) -> RouteTable:
