@@ -42,7 +42,7 @@ from overair.config import Settings
 
 pytestmark = pytest.mark.slow
 
-DEVICES = 60
+DEVICES = 120
 POLICY = {
     "steps": "10,50,100",
     "min_sample": 3,
@@ -50,7 +50,9 @@ POLICY = {
     "max_failure_rate": 0.05,
     "min_failures": 2,
 }
-"""Sized to a small fleet: at 10% about six devices get the release, enough to judge it. ``min_failures``
+"""Sized to a small fleet: at 10% about twelve devices get the release, enough to judge it (the devices'
+client ids are random, so a step's share is drawn anew each run: with 60 devices, one run in twenty put
+fewer than ``min_sample`` devices in a first step, which then waited for ever). ``min_failures``
 is at most ``min_sample``: with the default 5, a step whose first three reports were all failures (the
 rest delayed by a busy machine) would advance, as no gate may fail before five failures."""
 EVENTS = ["release.published", "rollout.step", "rollout.halted", "rollout.completed"]
