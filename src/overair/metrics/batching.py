@@ -25,11 +25,15 @@ T = TypeVar("T")
 
 
 class ReportBuffer(Generic[T]):
-    """Items in, batches out to ``apply`` on a thread of its own (started with the first item)."""
+    """Items in, batches out to ``apply`` on a thread of its own (started with the first item).
+
+    ``after_flush`` is called after a flush in which some ``apply`` did not return False (False: the batch
+    changed nothing that work after a flush reads).
+    """
 
     def __init__(
         self,
-        apply: Callable[[Sequence[T]], None],
+        apply: Callable[[Sequence[T]], bool | None],
         *,
         interval: float = 1.0,
         batch_size: int = 1000,
@@ -79,6 +83,7 @@ class ReportBuffer(Generic[T]):
         Raises what ``apply`` raised (the items stay queued, in order, for the next flush).
         """
         written = 0
+        changed = False
         with self._flushing:
             left = len(self._pending)  # what was accepted before the call: a busy stream cannot hold it up
             while left > 0:
@@ -89,14 +94,14 @@ class ReportBuffer(Generic[T]):
                     break
                 left -= len(batch)
                 try:
-                    self._apply(batch)
+                    changed = self._apply(batch) is not False or changed
                 except BaseException:
                     with self._lock:
                         self._pending.extendleft(reversed(batch))
                         self._trim()
                     raise
                 written += len(batch)
-        if written and self._after_flush is not None:
+        if written and changed and self._after_flush is not None:
             self._after_flush()
         return written
 

@@ -13,10 +13,12 @@ with as many statements as there are distinct rows to change, not as there are r
 4. the ``metric_devices`` rows of the devices in the batch are read once (locked), the batch's moves are
    replayed in memory in the order the reports arrived (``installed`` / ``running`` with a client id place
    the device on its label, ``rolled_back`` takes it off, a binary report or a switched deployment key
-   forgets it, an update check's touch marks it seen if it is on the label it named), and the final rows
-   are written (in the driver's own statements: a batch of new devices is thousands of rows); each label's gauge moves once per hour by the net amount,
-   which leaves exactly the values report-by-report moves would have left (``active`` at the end of the
-   hour, ``active_before`` at its start).
+   forgets it), and the final rows are written (in the driver's own statements: a batch of new devices is
+   thousands of rows); each label's gauge moves once per hour by the net amount, which leaves exactly the
+   values report-by-report moves would have left (``active`` at the end of the hour, ``active_before`` at
+   its start);
+5. touches (an update check named the label a device runs) mark the devices still on that label seen, in
+   one UPDATE that reads nothing: checks never place or move a device.
 
 Flushes are serialised across processes and hosts: PostgreSQL takes a transaction-level advisory lock,
 SQLite's first statement is a write (the database's write lock). So a flush never races another over a
@@ -191,10 +193,11 @@ class ReportRecorder:
 
     # -- the flush ----------------------------------------------------------------------------------
 
-    def apply(self, batch: Sequence[Pending]) -> None:
-        """Write a batch of accepted reports in one transaction (see the module's description)."""
+    def apply(self, batch: Sequence[Pending]) -> bool:
+        """Write a batch of accepted reports in one transaction (see the module's description); whether it
+        counted anything (a batch of touches and binary reports only moves devices)."""
         if not batch:
-            return
+            return False
         hour = _HourOf()
         with transaction(self._sessions) as conn:
             insert = dialect_insert(conn)
@@ -206,6 +209,8 @@ class ReportRecorder:
             counted = self._existing(conn, ids, batch)
             self._count(conn, insert, [(ids[p.deployment_key], p) for p in counted], hour)
             self._move_devices(conn, insert, ids, batch, counted, hour)
+            _touch_devices(conn, ids, batch, hour)
+        return bool(counted)
 
     @staticmethod
     def _deployment_ids(conn: Connection, batch: Iterable[Pending]) -> dict[str, int]:
@@ -338,10 +343,7 @@ class ReportRecorder:
         for kind, d, device, label, at in moves:
             key, hour = (d, device), hour_of(at)
             old = state.get(key)
-            if kind == "touch":
-                if old is not None and old == label:
-                    seen[key] = hour
-            elif kind == "move":
+            if kind == "move":
                 assert label is not None
                 state[key], seen[key] = label, hour
                 if old != label:  # net amounts per hour; a label left and joined again keeps its 0
@@ -430,24 +432,42 @@ class _HourOf:
         return start
 
 
+def _touch_devices(conn: Connection, ids: dict[str, int], batch: Sequence[Pending], hour_of: _HourOf) -> None:
+    """The batch's touches, after its moves: a device still on the label its update check named was seen
+    in that hour. One statement, nothing read: a touch of a device with no row, or on another label, changes
+    nothing (reports place devices, checks never do)."""
+    stamp = _Stamps(conn)
+    touches = {
+        (ids[p.deployment_key], device_hash(p.client_id), p.label): stamp(hour_of(p.at))
+        for p in batch
+        if p.status is None and p.label is not None and p.client_id and p.deployment_key in ids
+    }
+    if touches:
+        sql = (
+            f"UPDATE {_DEVICES} SET seen_at = ? WHERE deployment_id = ? AND device = ? AND label = ? "
+            "AND seen_at < ?"
+        )
+        rows = [(seen, d, device, label, seen) for (d, device, label), seen in touches.items()]
+        conn.exec_driver_sql(_driver_sql(conn, sql), rows)
+
+
 def _device_moves(
     ids: dict[str, int], batch: Sequence[Pending], counted: set[Pending]
 ) -> Iterable[tuple[str, int, str, str | None, dt.datetime]]:
     """(kind, deployment id, device hash, label, when) for each device row change the batch asks, in order.
 
-    ``move``: placed on the label; ``leave``: off the label if it is there; ``forget``: off the deployment;
-    ``touch``: seen now, if it is on the label.
+    ``move``: placed on the label; ``leave``: off the label if it is there; ``forget``: off the deployment.
+    Touches are not moves (:func:`_touch_devices`).
     """
     for pending in batch:
         d = ids.get(pending.deployment_key)
         if d is None or not pending.client_id:
             continue
+        if pending.label is not None and pending.status is None:
+            continue  # a touch
         device = device_hash(pending.client_id)
         if pending.label is None:
             yield "forget", d, device, None, pending.at
-        elif pending.status is None:
-            yield "touch", d, device, pending.label, pending.at
-            continue
         elif pending not in counted:
             continue
         elif pending.status in (ReportStatus.INSTALLED, ReportStatus.RUNNING):

@@ -61,3 +61,14 @@ def test_closing_writes_what_waits() -> None:
     buffer.add(1)
     buffer.close(timeout=5)
     assert database.batches == [[1]]
+
+
+def test_after_flush_follows_only_batches_that_changed_something() -> None:
+    """Touches (an update check saw a device) change no count: nothing for after_flush to look at."""
+    flushed: list[int] = []
+    buffer = ReportBuffer(lambda batch: any(batch), interval=3600, after_flush=lambda: flushed.append(1))
+    buffer.add(0)
+    assert buffer.flush() == 1 and flushed == []
+    buffer.add(1)
+    assert buffer.flush() == 1 and flushed == [1]
+    buffer.close()

@@ -10,7 +10,8 @@ CALLERS = {
     # device protocols (native and CodePush reports)
     "record_report": "protocols.native, protocols.codepush",
     "accept_report": "protocols.native, protocols.codepush (on the event loop, when no read is needed)",
-    "record_binary": "protocols.codepush",
+    "record_binary": "protocols.codepush, protocols.expo",
+    "record_touch": "protocols.codepush (an update check named the label a device runs)",
     # the management API, the console, the CodePush management metrics, the CLI through the API
     "deployment_metrics": "metrics.api (reads the deployment's numbers for a principal who may read it)",
     "series": "console (metrics.api through deployment_metrics)",
