@@ -37,7 +37,7 @@ class RecordedFacts:
         Answered from memory, before any await: a fleet's checks are mostly from devices recorded already."""
         if running and self.running_is_new(client_id, running):
             return True
-        return any((client_id, update_id) not in self._failures for update_id in failed)
+        return bool(failed) and any((client_id, update_id) not in self._failures for update_id in failed)
 
     def failure_is_new(self, client_id: str, update_id: str) -> bool:
         """Whether the device's failure of ``update_id`` is not recorded yet."""
