@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from conftest import HookReceiver, MovableClock, bundle, documented_verify, publish, receiving_webhooks
@@ -380,3 +380,22 @@ def test_bad_policies_get_clear_errors(api: TestClient, key: str) -> None:
     shown = api.put(f"{PRODUCTION}/rollout-policy", json={"policy": {"min_dwell": 3600}, "reason": "fast"})
     assert shown.json()["policy"]["min_dwell"] == 3600 and shown.json()["reason"] == "fast"
     assert api.delete(f"{PRODUCTION}/rollout-policy").json()["policy"] is None
+
+
+def test_a_ramp_whose_stored_policy_an_older_host_wrote_goes_on(
+    server: OverairApp, api: TestClient, device: TestClient, key: str, clock: MovableClock
+) -> None:
+    """A host of the version before migration 0025 may still store a min_sample below min_failures during
+    a rolling upgrade: the new hosts read it as min_failures and go on evaluating (they refused it)."""
+    set_policy(api, min_sample=20)
+    assert publish(api, content=bundle("two")).status_code == 201
+    with server.state.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE release_rollouts SET policy = :policy"),
+            {"policy": json.dumps({"steps": [1, 5, 25, 50, 100], "min_sample": 3, "min_dwell": 3600})},
+        )
+    report(device, key, "v2", installed=5, failed=0)
+    clock.advance(3600)
+    evaluate(server, clock)
+    v2 = release(api, "v2")
+    assert (v2["rollout"], v2["guarded_rollout"]["phase"]) == (5, "ramping"), v2["guarded_rollout"]
