@@ -64,6 +64,13 @@ def test_a_bad_release_is_halted_at_one_percent_and_release_list_says_why(
         capsys, "deployment", "set-rollout-policy", "--project-name", "CoolApp", "--ramp-every", "soon"
     )
     assert bad[0] != 0 and "is not a duration: write it like 12h" in bad[2], bad
+    # the server's refusal names a policy field; the hint names the flag that sets it
+    bad = overair(
+        capsys, "deployment", "set-rollout-policy", "--project-name", "CoolApp", "--min-failures", "60"
+    )
+    said = " ".join(bad[2].split())
+    assert bad[0] != 0 and "min_sample (50) is below min_failures (60)" in said, bad
+    assert "Change --ramp-min-sample and try again." in said, bad
 
     (bundle / "index.js").write_text("two();\n")
     code, out, err = overair(capsys, *push, "--bundle", str(bundle))

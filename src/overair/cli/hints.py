@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from overair.cli.policy_flags import POLICY_FLAGS
+
 
 def _deployment(a: Mapping[str, Any]) -> str:
     return f" --deployment {a['deployment']}" if a.get("deployment") else ""
@@ -31,7 +33,11 @@ _COMMANDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "end-rollout-on-publish": lambda a: (
         "Or end it as part of this push: add --end-rollout keep (or disable) --end-rollout-reason WHY"
     ),
-    "change-rollout-policy": lambda a: f"Change the rollout policy's {a['field']} and try again.",
+    "change-rollout-policy": lambda a: (
+        f"Change {POLICY_FLAGS[a['field']]} and try again."
+        if a["field"] in POLICY_FLAGS
+        else f"Change the rollout policy's {a['field']} and try again."
+    ),
     "give-end-rollout-reason": lambda a: "Add --end-rollout-reason WHY: it is recorded with your name.",
     "give-reason": lambda a: "Add --reason WHY: it is recorded with your name.",
     "set-rollout-policy": lambda a: (

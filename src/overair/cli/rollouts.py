@@ -18,6 +18,7 @@ from overair.cli import documents
 from overair.cli.http import Api, quote
 from overair.cli.metrics import Deployment
 from overair.cli.output import JsonOutput, Project, console, emit, plain, say, when
+from overair.cli.policy_flags import POLICY_FLAGS
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -54,7 +55,7 @@ def parse_rate(value: str | None, flag: str) -> float | None:
 Ramp = Annotated[
     str | None,
     typer.Option(
-        "--ramp",
+        POLICY_FLAGS["steps"],
         metavar="STEPS",
         help='Ramp the release through these percentages of devices, e.g. "1,5,25,50,100" (a guarded '
         "rollout: the server steps it up while it is healthy and stops it when it is not). Without any "
@@ -63,16 +64,16 @@ Ramp = Annotated[
 ]
 RampEvery = Annotated[
     str | None,
-    typer.Option("--ramp-every", metavar="DURATION", help="Least time per step, e.g. 12h."),
+    typer.Option(POLICY_FLAGS["min_dwell"], metavar="DURATION", help="Least time per step, e.g. 12h."),
 ]
 RampMinSample = Annotated[
     int | None,
-    typer.Option("--ramp-min-sample", min=0, help="Least install attempts reported per step."),
+    typer.Option(POLICY_FLAGS["min_sample"], min=0, help="Least install attempts reported per step."),
 ]
 HaltOnFailureRate = Annotated[
     str | None,
     typer.Option(
-        "--halt-on-failure-rate",
+        POLICY_FLAGS["max_failure_rate"],
         metavar="RATE",
         help="Stop the release when its failure rate (lower confidence bound) is above this, e.g. 5%.",
     ),
@@ -80,23 +81,25 @@ HaltOnFailureRate = Annotated[
 MaxIncrease = Annotated[
     str | None,
     typer.Option(
-        "--max-increase-over-previous",
+        POLICY_FLAGS["max_increase"],
         metavar="RATE",
         help="Stop it when it fails more often than the previous release by more than this, e.g. 1%.",
     ),
 ]
 MinFailures = Annotated[
     int | None,
-    typer.Option("--min-failures", min=1, help="No gate stops a release with fewer failures than this."),
+    typer.Option(
+        POLICY_FLAGS["min_failures"], min=1, help="No gate stops a release with fewer failures than this."
+    ),
 ]
 Confidence = Annotated[
     float | None,
-    typer.Option("--confidence", help="Confidence of the bounds the gates use, e.g. 0.95."),
+    typer.Option(POLICY_FLAGS["confidence"], help="Confidence of the bounds the gates use, e.g. 0.95."),
 ]
 OnFailure = Annotated[
     str | None,
     typer.Option(
-        "--on-failure",
+        POLICY_FLAGS["action"],
         metavar="ACTION",
         help="What a failed gate does: pause (stay at the share), halt (disable the release) or roll-back.",
     ),
@@ -116,10 +119,10 @@ def policy_fields(
     """The policy fields given by flags (the others take the server's defaults)."""
     given = {
         "steps": ramp,
-        "min_dwell": parse_duration(ramp_every, "--ramp-every"),
+        "min_dwell": parse_duration(ramp_every, POLICY_FLAGS["min_dwell"]),
         "min_sample": min_sample,
-        "max_failure_rate": parse_rate(halt_rate, "--halt-on-failure-rate"),
-        "max_increase": parse_rate(max_increase, "--max-increase-over-previous"),
+        "max_failure_rate": parse_rate(halt_rate, POLICY_FLAGS["max_failure_rate"]),
+        "max_increase": parse_rate(max_increase, POLICY_FLAGS["max_increase"]),
         "min_failures": min_failures,
         "confidence": confidence,
         "action": on_failure,
