@@ -341,7 +341,9 @@ def test_a_release_brings_its_own_policy_and_a_failing_one_is_rolled_back(
     )
     assert listed[1]["guarded_rollout"]["phase"] == "rolled-back"
     assert listed[1]["disabled"]
-    [(event, data)] = told(hook, clock)
+    got = told(hook, clock)
+    assert len(got) == 1, [(e, d.get("release"), d.get("percentage")) for e, d in got]
+    [(event, data)] = got
     assert (event, data["release"], data["percentage"]) == ("rollout.rolled_back", "v2", 10)
     assert data["reason"] == listed[1]["guarded_rollout"]["halt_reason"]
 

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from overair.audit.rules import AuditAction
@@ -236,6 +236,14 @@ class GuardedRollouts:
         now: dt.datetime,
     ) -> None:
         with self._changes.transaction() as (session, changed):
+            if session.get_bind().dialect.name == "sqlite":
+                # a write first: SQLite reads outside a transaction until one, so two evaluations could both
+                # pass the check below and both record the decision (twice the same webhook event)
+                session.execute(
+                    update(ReleaseRollout)
+                    .where(ReleaseRollout.release_id == release_id)
+                    .values(updated_at=ReleaseRollout.updated_at)
+                )
             row = session.get(ReleaseRollout, release_id, with_for_update=True)
             release = session.get(Release, release_id)
             if row is None or release is None or dict(row.state) != dict(state_json) or not row.active:
